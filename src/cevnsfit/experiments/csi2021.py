@@ -1,0 +1,319 @@
+"""COHERENT CsI[Na], full data set (2021 release): arXiv:2110.07730, PRL 129 (2022) 081801.
+
+Analysis region 0 <= PE < 60, 0 <= t_rec < 6 us in 9 x 11 (PE x time) bins; Poisson chi^2 with four pulls
+(physics specification section 8).  Detector response:
+
+* quenching  E_ee [MeVee] = a x + b x^2 + c x^3 + d x^4, x = T' [MeVnr] (``scintRespCoefficients.txt``);
+* light yield 13.35 PE/keVee and Gamma-distributed PE with shape 1 + b, rate a (1 + b), a = 0.0749/E_ee,
+  b = 9.56 E_ee (E_ee in keVee);
+* PE efficiency eps_E(x) = a/(1 + exp(-k (x - x0))) + d, clipped at 0 (``effCoefficients.txt``), applied to the
+  reconstructed PE;
+* time efficiency eps_T(t) = 1 for t < 0.52 us, exp(-0.0494/us (t - 0.52 us)) after, applied to the arrival time
+  of CEvNS, BRN and NIN (not to the steady-state background, which is measured).
+
+Backgrounds: beam-related (BRN) and neutrino-induced (NIN) neutrons from the release shapes, steady state (SS)
+from the anti-coincidence sample.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy.special import gammainc
+
+from ..errors import DataError, InputError
+from ..io.datadir import read_table, require_file, resolve_data_dir
+from ..parameters import DEFAULT, Parameters
+from ..physics.nuclei import get_nucleus
+from ..response import DetectorResponse, ResponseKernel, Target, build_kernel
+from ..sources.sns import SNSSource
+from ..stats.chi2 import PoissonChi2
+from ..sources.spectra import BinnedSpectrum, pion_line_energy_mev
+from ..sources.timing import AnalyticTiming, GridTiming
+from .common import bin_events, recoil_grid
+
+NAME = "csi"
+LABEL = "CsI[Na] 2021"
+PE_EDGES = (0.0, 8.0, 12.0, 16.0, 20.0, 24.0, 32.0, 40.0, 50.0, 60.0)
+T_EDGES_US = (0.0, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0, 2.0, 4.0, 6.0)
+COMPONENTS = ("cevns", "brn", "nin", "ss")
+
+FILES = {
+    "coincidence": "csi2021/dataBeamOnC.txt",
+    "anticoincidence": "csi2021/dataBeamOnAC.txt",
+    "brn_pe": "csi2021/brnPE.txt",
+    "brn_t": "csi2021/brnTrec.txt",
+    "nin_pe": "csi2021/ninPE.txt",
+    "nin_t": "csi2021/ninTrec.txt",
+    "efficiency": "csi2021/effCoefficients.txt",
+    "quenching": "csi2021/scintRespCoefficients.txt",
+    "flux_grid": "flux/snsFlux2D_derived_BarbeauGroup/rebin125ns_2D/flux_dict_converted.npz",
+}
+QUENCHING_VARIANTS = ("nominal", "model0+", "model0-", "model1+", "model1-")  # row order in the file
+EFFICIENCY_VARIANTS = ("nominal", "sys1", "sys2")  # the two 1-sigma sets of effCoefficients.txt
+FLUX_MODELS = ("grid_time_analytic_energy", "grid2d", "analytic")
+
+
+@dataclass(frozen=True)
+class CsIOptions:
+    """Analysis choices (physics specification section 14); defaults reproduce the AC22 set-up as documented."""
+
+    quenching: str = "nominal"
+    efficiency: str = "nominal"
+    flux_model: str = "grid_time_analytic_energy"
+    form_factor: str = "helm"
+    couplings: str = "radiative"
+    kinematics: str = "ac22"
+    t_edges_us: tuple = T_EDGES_US
+    pe_edges: tuple = PE_EDGES
+    recoil_step_kev: float = 0.01
+    pe_node_step: float = 0.1
+    brn_nin_norm: str = "before_time_efficiency"  # or "after_time_efficiency"
+
+    def __post_init__(self) -> None:
+        for name, value, allowed in (
+            ("quenching", self.quenching, QUENCHING_VARIANTS),
+            ("efficiency", self.efficiency, EFFICIENCY_VARIANTS),
+            ("flux_model", self.flux_model, FLUX_MODELS),
+            ("brn_nin_norm", self.brn_nin_norm, ("before_time_efficiency", "after_time_efficiency")),
+        ):
+            if value not in allowed:
+                raise InputError(f"CsI option {name}='{value}' is not one of {', '.join(allowed)}")
+        for name, edges in (("t_edges_us", self.t_edges_us), ("pe_edges", self.pe_edges)):
+            e = np.asarray(edges, dtype=float)
+            if e.ndim != 1 or e.size < 2 or not np.all(np.isfinite(e)) or np.any(np.diff(e) <= 0):
+                raise InputError(f"CsI option {name} must be increasing finite bin edges")
+        if not (0 < self.recoil_step_kev <= 0.1 and 0 < self.pe_node_step <= 0.5):
+            raise InputError("CsI numerical steps out of range (recoil_step_kev in (0, 0.1], pe_node_step in (0, 0.5])")
+
+
+def _coefficient_rows(path: Path, expected_rows: int) -> np.ndarray:
+    table = read_table(path, ncols=4, min_rows=expected_rows)
+    if table.shape[0] != expected_rows:
+        raise DataError(f"{path}: {table.shape[0]} coefficient rows, expected {expected_rows}")
+    return table
+
+
+def time_efficiency(t_us: np.ndarray, params: Parameters = DEFAULT) -> np.ndarray:
+    """eps_T(t): 1 before 0.52 us, then exp(-0.0494/us (t - 0.52 us)); t = arrival time in us."""
+    t0, k = params["csi2021.time_eff_t0"], params["csi2021.time_eff_decay"]
+    t = np.asarray(t_us, dtype=float)
+    return np.where(t < t0, 1.0, np.exp(-k * (t - t0)))
+
+
+def pe_efficiency(pe: np.ndarray, coeffs: np.ndarray) -> np.ndarray:
+    """eps_E(x) = a/(1 + exp(-k (x - x0))) + d at reconstructed PE x, clipped at 0."""
+    a, k, x0, d = coeffs
+    return np.clip(a / (1.0 + np.exp(-k * (np.asarray(pe, float) - x0))) + d, 0.0, None)
+
+
+def quenched_energy_kevee(recoil_mev: np.ndarray, coeffs: np.ndarray) -> np.ndarray:
+    """Electron-equivalent energy (keVee) of a nuclear recoil (MeV) from the release's quartic response."""
+    x = np.asarray(recoil_mev, dtype=float)
+    a, b, c, d = coeffs
+    return 1e3 * (a * x + b * x**2 + c * x**3 + d * x**4)
+
+
+def pe_response_matrix(
+    e_ee_kevee: np.ndarray,
+    pe_edges: np.ndarray,
+    eff_coeffs: np.ndarray,
+    light_yield: float,
+    res_a: float,
+    res_b: float,
+    node_step: float,
+) -> np.ndarray:
+    """P(reconstructed PE in bin i and accepted | E_ee), shape (n_bins, n_energies).
+
+    The Gamma PE distribution (shape k = 1 + b E, scale theta = 1 / (a(1 + b)) with a = res_a / E) is integrated
+    exactly against eps_E interpolated linearly on nodes ``node_step`` PE apart, using
+    int x g_k(x) dx = k theta [P(k+1, x/theta)] (regularised incomplete gamma P).  The mean PE is
+    light_yield * E: the release's a = 0.0749 equals 1/13.35 keVee/PE.
+    """
+    e = np.maximum(np.asarray(e_ee_kevee, dtype=float), 1e-9)
+    k = 1.0 + res_b * e
+    theta = 1.0 / ((res_a / e) * k)
+    if not np.isclose(res_a * light_yield, 1.0, rtol=1e-3):
+        # the resolution model fixes the mean at 1/a: rescale so that the mean PE is light_yield * E_ee
+        theta = theta * res_a * light_yield
+    edges = np.asarray(pe_edges, dtype=float)
+    out = np.zeros((edges.size - 1, e.size))
+    for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
+        n = max(int(np.ceil((hi - lo) / node_step)), 1)
+        nodes = np.linspace(lo, hi, n + 1)
+        eff = pe_efficiency(nodes, eff_coeffs)
+        slope = np.diff(eff) / np.diff(nodes)
+        icpt = eff[:-1] - slope * nodes[:-1]
+        z = nodes[:, None] / theta[None, :]
+        p0 = gammainc(k[None, :], z)
+        p1 = gammainc(k[None, :] + 1.0, z)
+        out[i] = (icpt[:, None] * np.diff(p0, axis=0) + slope[:, None] * (k * theta)[None, :] * np.diff(p1, axis=0)).sum(axis=0)
+    return out
+
+
+def _binned_pdf(path: Path, edges) -> np.ndarray:
+    """Sum of a 1-PE-bin spectrum file into analysis PE bins (bin centres decide membership)."""
+    table = read_table(path, ncols=2, min_rows=60)
+    centres, values = table[:, 0], table[:, 1]
+    idx = np.searchsorted(np.asarray(edges, float), centres, side="right") - 1
+    out = np.zeros(len(edges) - 1)
+    ok = (idx >= 0) & (idx < len(edges) - 1)
+    np.add.at(out, idx[ok], values[ok])
+    return out
+
+
+def _time_pdf(path: Path, t_edges_us, roi_us: tuple[float, float], params: Parameters) -> np.ndarray:
+    """Fraction per analysis time bin of a 10-ns t_rec density file, times eps_T, over its unweighted ROI sum."""
+    table = read_table(path, ncols=2, min_rows=600)
+    centres, dens = table[:, 0], table[:, 1]
+    width = np.median(np.diff(centres))
+    edges = np.concatenate([centres - 0.5 * width, [centres[-1] + 0.5 * width]])
+    hist = GridTiming(edges, {"pdf": dens})
+    roi = hist.bin_fractions("pdf", np.asarray(roi_us))[0]
+    if roi <= 0:
+        raise DataError(f"{path}: no content in the region {roi_us} us")
+    return hist.bin_fractions("pdf", t_edges_us, lambda t: time_efficiency(t, params)) / roi
+
+
+class CsI2021:
+    """The CsI[Na] 2021 data set: observed counts, backgrounds, response kernel and chi^2 ingredients."""
+
+    name = NAME
+    label = LABEL
+    components = COMPONENTS
+
+    def __init__(self, data_dir=None, params: Parameters = DEFAULT, options: CsIOptions | None = None, **kwargs):
+        self.options = options if options is not None else CsIOptions(**kwargs)
+        self.params = params
+        self.data_dir = resolve_data_dir(data_dir)
+        self.paths = {k: self.data_dir / v for k, v in FILES.items()}
+        self._kernel: ResponseKernel | None = None
+        self._load()
+
+    # ---- data -------------------------------------------------------------------------------------------
+    def _load(self) -> None:
+        o, p = self.options, self.params
+        pe_edges, t_edges = np.asarray(o.pe_edges, float), np.asarray(o.t_edges_us, float)
+        c = read_table(self.paths["coincidence"], ncols=2, min_rows=1000)
+        ac = read_table(self.paths["anticoincidence"], ncols=2, min_rows=1000)
+        self.observed = bin_events(c[:, 0], c[:, 1], pe_edges, t_edges)
+        ss = bin_events(ac[:, 0], ac[:, 1], pe_edges, t_edges)
+        self.quenching_coeffs = _coefficient_rows(self.paths["quenching"], 5)[QUENCHING_VARIANTS.index(o.quenching)]
+        self.efficiency_coeffs = _coefficient_rows(self.paths["efficiency"], 3)[EFFICIENCY_VARIANTS.index(o.efficiency)]
+        roi = (t_edges[0], t_edges[-1])
+        backgrounds = {"ss": ss}
+        for z in ("brn", "nin"):
+            pe = _binned_pdf(self.paths[f"{z}_pe"], pe_edges)
+            t = _time_pdf(self.paths[f"{z}_t"], t_edges, roi, p)
+            norm = p[f"csi2021.n_{z}"]
+            if o.brn_nin_norm == "after_time_efficiency":
+                norm = norm / t.sum()
+            backgrounds[z] = norm * np.outer(pe / pe.sum(), t)
+        self.backgrounds = backgrounds
+        require_file(self.paths["flux_grid"])
+
+    energy_label = "energy [PE]"
+    energy_unit = "PE"
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.observed.shape
+
+    @property
+    def energy_edges(self) -> np.ndarray:
+        return np.asarray(self.options.pe_edges, float)
+
+    @property
+    def time_edges_us(self) -> np.ndarray:
+        return np.asarray(self.options.t_edges_us, float)
+
+    @property
+    def ss_variance(self) -> np.ndarray:
+        """Variance of the steady-state estimate per bin: the AC sample has the same exposure as the C sample."""
+        return self.backgrounds["ss"]
+
+    @property
+    def sigmas(self) -> dict:
+        """Relative normalisation uncertainties of the components (AC22 CsI chi^2 pulls)."""
+        return {z: self.params[f"csi2021.sigma_{z}"] for z in COMPONENTS}
+
+    # ---- response --------------------------------------------------------------------------------------
+    def source(self) -> SNSSource:
+        src = SNSSource.for_experiment("csi2021", self.params)
+        if self.options.flux_model != "grid2d":
+            return src
+        with np.load(self.paths["flux_grid"], allow_pickle=False) as g:
+            labels = np.asarray(g["E_bin_label_MeV"], float)
+            spectra = {}
+            for f, key in (("nue", "nuE"), ("numu", "nuMu"), ("numubar", "nuMuBar")):
+                w = np.asarray(g[key], float).sum(axis=0)
+                w = w / w.sum()
+                centres = labels.copy()
+                if f == "numu":  # the pion line sits in label 30 at bin centre 30.0: move it to E_pi
+                    centres[np.argmin(np.abs(labels - 30.0))] = pion_line_energy_mev(self.params)
+                spectra[f] = BinnedSpectrum(centres, w)
+        return SNSSource(src.fluence_per_cm2, spectra)
+
+    def timing(self):
+        if self.options.flux_model == "analytic":
+            return AnalyticTiming.from_parameters(
+                self.params["csi2021.mu_t_analytic"], self.params["lar2020.pot_trace_width"], self.params
+            )
+        return GridTiming.from_npz(self.paths["flux_grid"], offset_ns=self.params["csi2021.nu_time_offset"])
+
+    def targets(self) -> dict:
+        p = self.params
+        molecules = p["csi2021.mass_kg"] * 1e3 / p["csi2021.molar_mass_g_per_mol"] * p["constants.N_A"]
+        return {n: Target(get_nucleus(n, p), molecules) for n in ("Cs133", "I127")}
+
+    def detector_response(self) -> DetectorResponse:
+        o, p = self.options, self.params
+        targets = self.targets()
+        e_max = 0.5 * p["constants.m_mu"]
+        recoil, energy = {}, {}
+        for name, tg in targets.items():
+            t, w = recoil_grid(tg.nucleus.mass_mev, e_max, o.recoil_step_kev)
+            e_ee = quenched_energy_kevee(t, self.quenching_coeffs)
+            resp = pe_response_matrix(
+                e_ee,
+                o.pe_edges,
+                self.efficiency_coeffs,
+                p["csi2021.light_yield_pe_per_kevee"],
+                p["csi2021.resolution_a"],
+                p["csi2021.resolution_b"],
+                o.pe_node_step,
+            )
+            recoil[name], energy[name] = t, resp * w[None, :]
+        timing = self.timing()
+        time = {
+            f: timing.bin_fractions(f, np.asarray(o.t_edges_us), lambda t: time_efficiency(t, p))
+            for f in ("nue", "numu", "numubar")
+        }
+        return DetectorResponse(targets, recoil, energy, time)
+
+    @property
+    def kernel(self) -> ResponseKernel:
+        """The response kernel (built on first use, then kept)."""
+        if self._kernel is None:
+            o = self.options
+            self._kernel = build_kernel(
+                self.detector_response(), self.source(), o.form_factor, o.couplings, o.kinematics, self.params
+            )
+        return self._kernel
+
+    def sm_prediction(self) -> dict:
+        """Predicted counts per component, (n_PE, n_time) arrays."""
+        return {"cevns": self.kernel.sm_counts(), **self.backgrounds}
+
+    def signal(self, counts):
+        """Analysis CEvNS template from computed counts (identity for CsI)."""
+        return counts
+
+    def cost(self, free_signal: bool = False) -> PoissonChi2:
+        """AC22 Poisson chi^2; ``free_signal`` drops the CEvNS pull (normalisation fitted freely)."""
+        sig = dict(self.sigmas)
+        if free_signal:
+            sig["cevns"] = None
+        return PoissonChi2(self.name, self.observed, {z: self.backgrounds[z] for z in COMPONENTS[1:]}, sig)

@@ -1,0 +1,33 @@
+"""``cevnsfit data info``: is every expected release file there, and does it parse?"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import CevnsfitError
+from .datadir import resolve_data_dir, sha256
+
+
+def data_inventory(data_dir=None) -> tuple[Path, list[dict]]:
+    """(resolved directory, one row per expected file: experiment, key, path, ok, message, sha256)."""
+    from ..experiments import csi2021, lar2020
+
+    root = resolve_data_dir(data_dir)
+    rows = []
+    for exp, files in (("csi", csi2021.FILES), ("lar", lar2020.FILES)):
+        for key, rel in files.items():
+            path = root / rel
+            rows.append({"experiment": exp, "key": key, "path": str(path), "ok": path.is_file(),
+                         "message": "" if path.is_file() else "missing",
+                         "sha256": sha256(path) if path.is_file() else None})
+    # parsing: loading the experiments reads and validates every file
+    for exp, cls in (("csi", csi2021.CsI2021), ("lar", lar2020.LAr2020)):
+        try:
+            cls(root)
+        except CevnsfitError as exc:
+            for row in rows:
+                if row["experiment"] == exp and row["ok"] and row["path"] in str(exc):
+                    row["ok"], row["message"] = False, str(exc)
+            if all(r["ok"] for r in rows if r["experiment"] == exp):
+                rows.append({"experiment": exp, "key": "load", "path": "", "ok": False, "message": str(exc), "sha256": None})
+    return root, rows

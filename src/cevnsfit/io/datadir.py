@@ -1,0 +1,101 @@
+"""Where the COHERENT data releases are, and safe readers for their text files.
+
+Resolution order of the data directory (the folder holding ``csi2021/``, ``lar2020/`` and ``flux/``):
+
+1. the ``data_dir`` argument (``--data-dir`` on the command line);
+2. the environment variable ``CEVNSFIT_DATA``;
+3. the default: the first ``shared/data/coherent`` found beside the current directory or one of its parents,
+   or beside the installed package or one of its parents -- i.e. ``../shared/data/coherent`` seen from a clone
+   of the repository that has ``shared/`` next to it.
+
+The data are never copied into the package.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+
+ENV_VAR = "CEVNSFIT_DATA"
+DEFAULT_RELATIVE = Path("shared") / "data" / "coherent"
+
+
+def _candidates() -> list[Path]:
+    here = Path.cwd().resolve()
+    pkg = Path(__file__).resolve()
+    seen: list[Path] = []
+    for base in [here, *here.parents, *pkg.parents]:
+        cand = base / DEFAULT_RELATIVE
+        if cand not in seen:
+            seen.append(cand)
+    return seen
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """The COHERENT data directory (see module docstring); raises :class:`DataError` when it is not usable."""
+    if data_dir is not None or os.environ.get(ENV_VAR):
+        origin = "--data-dir" if data_dir is not None else f"${ENV_VAR}"
+        path = Path(data_dir if data_dir is not None else os.environ[ENV_VAR]).expanduser()
+        if not path.is_dir():
+            raise DataError(f"data directory {path} (from {origin}) does not exist or is not a directory")
+        if not any(path.iterdir()):
+            raise DataError(f"data directory {path} (from {origin}) is empty")
+        return path.resolve()
+    for cand in _candidates():
+        if cand.is_dir():
+            return cand
+    raise DataError(
+        f"no COHERENT data directory found: pass --data-dir, set ${ENV_VAR}, or put shared/data/coherent "
+        "beside the repository"
+    )
+
+
+def require_file(path: Path) -> Path:
+    if not path.is_file():
+        raise DataError(f"missing data file: {path}")
+    return path
+
+
+def read_table(path: Path, ncols: int, min_rows: int = 1, skip_header: int = 0) -> np.ndarray:
+    """Whitespace-separated numeric table with exactly ``ncols`` columns; '#' starts a comment.
+
+    Raises :class:`DataError` naming the file when it is missing, has the wrong shape, fewer than ``min_rows``
+    rows, or non-numeric / non-finite entries.
+    """
+    require_file(path)
+    try:
+        rows = []
+        with open(path, encoding="utf-8", errors="strict") as fh:
+            for lineno, line in enumerate(fh, start=1):
+                if lineno <= skip_header:
+                    continue
+                text = line.split("#", 1)[0].strip()
+                if not text:
+                    continue
+                parts = text.split()
+                if len(parts) != ncols:
+                    raise DataError(f"{path}: line {lineno} has {len(parts)} columns, expected {ncols}")
+                rows.append([float(p) for p in parts])
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not a text file") from None
+    except ValueError as exc:
+        raise DataError(f"{path}: non-numeric entry ({exc})") from None
+    table = np.array(rows, dtype=float).reshape(-1, ncols)
+    if table.shape[0] < min_rows:
+        raise DataError(f"{path} is truncated: {table.shape[0]} rows, expected at least {min_rows}")
+    if not np.all(np.isfinite(table)):
+        raise DataError(f"{path} contains non-finite values")
+    return table
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 16), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,114 @@
+"""Cited physics parameters, read from ``cevnsfit/data/parameters.yaml``.
+
+Every leaf of the YAML file is ``{value, unit, source}``.  :func:`load_parameters` returns a
+:class:`Parameters` mapping addressed by dotted keys (``"csi2021.pot"``); overrides replace values (not units or
+sources) and are recorded, so that results can say which inputs differ from the cited defaults.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Mapping
+
+import yaml
+
+from .errors import InputError
+
+
+@lru_cache(maxsize=1)
+def _default_tree() -> dict:
+    text = resources.files("cevnsfit.data").joinpath("parameters.yaml").read_text()
+    return _coerce_numbers(yaml.safe_load(text))
+
+
+def _coerce_numbers(node: Any) -> Any:
+    """YAML 1.1 reads ``3.198e23`` (no sign in the exponent) as a string: turn such values into floats."""
+    if isinstance(node, dict):
+        out = {k: _coerce_numbers(v) for k, v in node.items()}
+        if "value" in out and isinstance(out["value"], str):
+            out["value"] = float(out["value"])
+        return out
+    return node
+
+
+def _is_leaf(node: Any) -> bool:
+    return isinstance(node, dict) and "value" in node
+
+
+@dataclass(frozen=True)
+class Parameters:
+    """Parameter tree with dotted-key access.  Immutable: use :meth:`with_overrides` to change values."""
+
+    tree: dict
+    overrides: Mapping[str, float] = field(default_factory=dict)
+
+    def _node(self, key: str) -> Any:
+        node: Any = self.tree
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise InputError(f"unknown parameter '{key}'")
+            node = node[part]
+        return node
+
+    def __getitem__(self, key: str) -> float:
+        """Value of a parameter (or the raw entry for non-leaf keys such as ``nuclei.Cs133.Z``)."""
+        node = self._node(key)
+        return node["value"] if _is_leaf(node) else node
+
+    def unit(self, key: str) -> str:
+        return self._node(key)["unit"]
+
+    def source(self, key: str) -> str:
+        return self._node(key)["source"]
+
+    def with_overrides(self, overrides: Mapping[str, float] | None) -> "Parameters":
+        if not overrides:
+            return self
+        tree = copy.deepcopy(self.tree)
+        for key, value in overrides.items():
+            try:
+                v = float(value)
+            except (TypeError, ValueError):
+                raise InputError(f"parameter '{key}' must be a number, got {value!r}") from None
+            if not math.isfinite(v):
+                raise InputError(f"parameter '{key}' must be finite, got {value!r}")
+            node: Any = tree
+            parts = key.split(".")
+            for part in parts[:-1]:
+                if not isinstance(node, dict) or part not in node:
+                    raise InputError(f"unknown parameter '{key}'")
+                node = node[part]
+            if not isinstance(node, dict) or parts[-1] not in node:
+                raise InputError(f"unknown parameter '{key}'")
+            leaf = node[parts[-1]]
+            if _is_leaf(leaf):
+                leaf["value"] = v
+            else:
+                node[parts[-1]] = v
+        return Parameters(tree, {**self.overrides, **overrides})
+
+    def citations(self) -> list[tuple[str, float, str, str]]:
+        """All leaves as (dotted key, value, unit, source), for reports."""
+        out: list[tuple[str, float, str, str]] = []
+
+        def walk(node: Any, prefix: str) -> None:
+            if _is_leaf(node):
+                out.append((prefix, node["value"], node.get("unit", ""), node.get("source", "")))
+            elif isinstance(node, dict):
+                for k, v in node.items():
+                    walk(v, f"{prefix}.{k}" if prefix else k)
+
+        walk(self.tree, "")
+        return out
+
+
+def load_parameters(overrides: Mapping[str, float] | None = None) -> Parameters:
+    """The cited default parameters, optionally with some values replaced."""
+    return Parameters(copy.deepcopy(_default_tree())).with_overrides(overrides)
+
+
+DEFAULT = load_parameters()

@@ -1,0 +1,39 @@
+"""Shared matplotlib set-up: non-interactive backend, a clean publication style, atomic saving."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from ..errors import InputError  # noqa: E402
+from ..io.atomic import atomic_path  # noqa: E402
+
+STYLE = {
+    "font.size": 10,
+    "axes.labelsize": 11,
+    "axes.titlesize": 11,
+    "legend.fontsize": 8,
+    "legend.frameon": False,
+    "xtick.direction": "in",
+    "ytick.direction": "in",
+    "xtick.top": True,
+    "ytick.right": True,
+    "figure.dpi": 150,
+    "savefig.bbox": "tight",
+}
+FORMATS = (".png", ".pdf", ".svg")
+
+
+def save(fig, out: str | Path) -> Path:
+    """Save atomically; the suffix decides the format (png, pdf or svg)."""
+    out = Path(out)
+    if out.suffix.lower() not in FORMATS:
+        raise InputError(f"cannot write a figure as '{out.suffix or out.name}': use one of {', '.join(FORMATS)}")
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format=out.suffix.lower()[1:])
+    plt.close(fig)
+    return out

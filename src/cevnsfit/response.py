@@ -1,0 +1,151 @@
+"""The response kernel: where physics (cross sections, SNS source) meets an experiment (detector, binning).
+
+An experiment describes its detector by a :class:`DetectorResponse`:
+
+* for every target nucleus X a recoil grid T'_k (MeV) and a matrix ``energy[X][i, k]`` = probability that a recoil
+  T'_k is reconstructed in energy bin i and accepted, *times the quadrature weight* of T'_k (MeV);
+* for every flavour alpha the fraction ``time[alpha][j]`` of its neutrinos arriving (and accepted) in time bin j.
+
+:class:`ResponseKernel` folds the SNS source into it.  For every flavour and nucleus the CEvNS cross section is
+dsigma/dT' = (G_F^2 M/pi) kin(E, T') Q^2(T') [+ scalar term (M^2 T'/4 pi E^2) S(T')], so after integrating over
+the neutrino spectrum (exact spectral moments at E_min(T')) the counts are linear in Q^2(T') and S(T')::
+
+    N_ij = sum_alpha time[alpha]_j  sum_X ( V[alpha, X] @ Q^2_{alpha,X} + W[alpha, X] @ S_{alpha,X} )
+
+``V`` and ``W`` ((n_energy, n_recoil) per flavour and nucleus) are the response kernel: predicted counts for any
+weak charge Q^2(T') are one matrix product.  Build it once per configuration; :func:`cached_kernel` caches it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import InputError
+from .parameters import DEFAULT, Parameters
+from .physics.cross_section import (
+    FLAVOURS,
+    KINEMATICS,
+    min_energy_mev,
+    nuclear_form_factors,
+    scalar_prefactor_cm2_per_mev,
+    sm_couplings,
+    vector_prefactor_cm2_per_mev,
+)
+from .physics.nuclei import Nucleus
+from .sources.sns import SNSSource
+
+
+@dataclass(frozen=True)
+class Target:
+    """A nucleus species of the detector and the number of such nuclei in the fiducial mass."""
+
+    nucleus: Nucleus
+    count: float
+
+
+@dataclass
+class DetectorResponse:
+    """Detector part of the kernel (see module docstring).  Arrays: recoil grid in MeV, time fractions."""
+
+    targets: dict  # nucleus name -> Target
+    recoil_mev: dict  # nucleus name -> (n_recoil,)
+    energy: dict  # nucleus name -> (n_energy, n_recoil), includes quadrature weights (MeV)
+    time: dict  # flavour -> (n_time,)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        first = next(iter(self.energy.values()))
+        return first.shape[0], next(iter(self.time.values())).shape[0]
+
+
+@dataclass
+class ResponseKernel:
+    """Source-folded response: counts = sum_alpha time_alpha (x) sum_X (V @ Q^2 + W @ S)."""
+
+    detector: DetectorResponse
+    vector: dict  # (flavour, nucleus) -> (n_energy, n_recoil) counts per unit Q^2
+    scalar: dict  # (flavour, nucleus) -> (n_energy, n_recoil) counts per unit S [MeV^4]
+    form_factors: dict = field(default_factory=dict)  # nucleus -> (q_mev, F_Z, F_N) on the recoil grid
+    sm_charge: dict = field(default_factory=dict)  # (flavour, nucleus) -> Q_SM on the recoil grid
+
+    @property
+    def flavours(self) -> tuple[str, ...]:
+        return FLAVOURS
+
+    @property
+    def nuclei(self) -> tuple[str, ...]:
+        return tuple(self.detector.targets)
+
+    def energy_counts(self, charge_sq: dict, scalar: dict | None = None) -> dict:
+        """Counts per energy bin for each flavour (before the time split).
+
+        ``charge_sq[(flavour, nucleus)]`` is Q^2 on the recoil grid (arrays of shape (n_recoil,) or
+        (n_recoil, n_models) for a batch); ``scalar`` likewise S in MeV^-4 (optional).
+        """
+        out = {}
+        for f in FLAVOURS:
+            acc = 0.0
+            for x in self.nuclei:
+                acc = acc + self.vector[(f, x)] @ charge_sq[(f, x)]
+                if scalar is not None:
+                    acc = acc + self.scalar[(f, x)] @ scalar[(f, x)]
+            out[f] = acc
+        return out
+
+    def counts(self, charge_sq: dict, scalar: dict | None = None) -> np.ndarray:
+        """Predicted CEvNS counts (n_energy, n_time) for the given Q^2 (and scalar S) on the recoil grids."""
+        per_flavour = self.energy_counts(charge_sq, scalar)
+        total = 0.0
+        for f, e in per_flavour.items():
+            t = self.detector.time[f]
+            # a batch of models (n_energy, n_batch) gives (n_batch, n_energy, n_time)
+            total = total + (np.outer(e, t) if np.ndim(e) == 1 else np.einsum("eb,t->bet", e, t))
+        return np.asarray(total)
+
+    def sm_charge_sq(self) -> dict:
+        return {k: v**2 for k, v in self.sm_charge.items()}
+
+    def sm_counts(self) -> np.ndarray:
+        """Standard-Model CEvNS counts (n_energy, n_time)."""
+        return self.counts(self.sm_charge_sq())
+
+    def sm_counts_by_flavour(self) -> dict:
+        per = self.energy_counts(self.sm_charge_sq())
+        return {f: np.multiply.outer(e, self.detector.time[f]) for f, e in per.items()}
+
+
+def build_kernel(
+    detector: DetectorResponse,
+    source: SNSSource,
+    form_factor: str = "helm",
+    couplings: str = "radiative",
+    kinematics: str = "ac22",
+    params: Parameters = DEFAULT,
+) -> ResponseKernel:
+    """Fold the source spectra and cross-section prefactors into ``detector`` (see module docstring)."""
+    if kinematics not in KINEMATICS:
+        raise InputError(f"unknown kinematics '{kinematics}'; choose one of {', '.join(KINEMATICS)}")
+    gv = sm_couplings(couplings, params)
+    vector, scalar, ffs, q_sm = {}, {}, {}, {}
+    for name, target in detector.targets.items():
+        nuc = target.nucleus
+        t = detector.recoil_mev[name]
+        e_min = min_energy_mev(t, nuc.mass_mev)
+        ffs[name] = nuclear_form_factors(nuc, t, form_factor, params)
+        _, fz, fn = ffs[name]
+        for f in FLAVOURS:
+            spec = source.spectra[f]
+            m0, m1, m2 = (spec.moment(k, e_min) for k in (0, -1, -2))
+            if kinematics == "ac22":
+                kin = m0 - 0.5 * nuc.mass_mev * t * m2
+            else:
+                kin = m0 - t * m1 - (0.5 * nuc.mass_mev * t - 0.5 * t * t) * m2
+            kin = np.clip(kin, 0.0, None)
+            norm = target.count * source.fluence_per_cm2
+            vector[(f, name)] = detector.energy[name] * (norm * vector_prefactor_cm2_per_mev(nuc.mass_mev, params) * kin)
+            scalar[(f, name)] = detector.energy[name] * (norm * scalar_prefactor_cm2_per_mev(nuc.mass_mev, params) * t * m2)
+            gvp, gvn = gv[f]
+            q_sm[(f, name)] = gvp * nuc.Z * fz + gvn * nuc.N * fn
+    return ResponseKernel(detector, vector, scalar, ffs, q_sm)

@@ -1,0 +1,19 @@
+"""Shared fixtures: the experiments are loaded once per session (their kernels take ~1 s to build)."""
+
+import pytest
+
+from cevnsfit.experiments import load_experiment
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: takes more than ~20 s")
+
+
+@pytest.fixture(scope="session")
+def csi():
+    return load_experiment("csi")
+
+
+@pytest.fixture(scope="session")
+def lar():
+    return load_experiment("lar")

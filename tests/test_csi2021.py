@@ -1,0 +1,99 @@
+"""CsI[Na] 2021: data binning, backgrounds, SM prediction and fit against COHERENT and the spec's cross-checks."""
+
+import numpy as np
+import pytest
+
+from cevnsfit.errors import InputError
+from cevnsfit.experiments.csi2021 import CsI2021, pe_efficiency, pe_response_matrix, time_efficiency
+
+
+def test_observed_and_steady_state_counts(csi):
+    # physics spec 8.2 (counts asserted independently from the arXiv ancillary files)
+    c, ss = csi.observed, csi.backgrounds["ss"]
+    assert c.shape == (9, 11) and c.sum() == 1578 and ss.sum() == 1295
+    np.testing.assert_array_equal(c.sum(axis=1), [11, 147, 224, 177, 144, 237, 210, 231, 197])
+    np.testing.assert_array_equal(c.sum(axis=0), [34, 31, 42, 42, 52, 58, 56, 41, 314, 491, 417])
+    np.testing.assert_array_equal(ss.sum(axis=1), [4, 98, 144, 123, 105, 202, 182, 216, 221])
+    np.testing.assert_array_equal(ss.sum(axis=0), [23, 24, 30, 32, 28, 32, 31, 30, 234, 433, 398])
+
+
+def test_brn_nin_templates(csi):
+    brn, nin = csi.backgrounds["brn"], csi.backgrounds["nin"]
+    # PE fractions of the release spectrum (spec 13.2)
+    np.testing.assert_allclose(brn.sum(axis=1) / brn.sum(),
+                               [0.0029, 0.0673, 0.1187, 0.1255, 0.1122, 0.1805, 0.1363, 0.1381, 0.1186], atol=6e-5)
+    # ROI totals after eps_T: 18.31 / 5.18 for normalisations 18.45 / 5.62 before eps_T (spec 13.2)
+    assert brn.sum() == pytest.approx(18.4 * 18.31 / 18.45, rel=1.5e-3)
+    assert nin.sum() == pytest.approx(5.6 * 5.18 / 5.62, rel=2e-3)
+    # time bins: a 10-ns t_rec bin centred on an analysis edge is split evenly, so every analysis bin lies between
+    # the "bin centre left-closed" and "right-closed" assignments (0.34-0.42, 2.20-2.29, 4.75-5.22, 5.52-5.99 ...)
+    per_t = brn.sum(axis=0) * 18.45 / 18.4
+    lo = [0, 0, 0.34, 2.20, 4.75, 5.52, 3.52, 1.07, 0.17, 0, 0]
+    hi = [0, 0, 0.42, 2.29, 5.22, 5.99, 3.69, 1.25, 0.17, 0, 0]
+    assert np.all(per_t >= np.array(lo) - 0.006) and np.all(per_t <= np.array(hi) + 0.006)
+
+
+def test_efficiencies():
+    assert time_efficiency(np.array([0.0, 0.51]))[1] == 1.0
+    assert time_efficiency(np.array([1.52]))[0] == pytest.approx(np.exp(-0.0494))
+    nominal = np.array([1.32045, 0.285979, 10.8646, -0.333322])
+    assert pe_efficiency(np.array([3.0]), nominal)[0] == 0.0  # clipped (negative below ~5.2 PE)
+    assert pe_efficiency(np.array([60.0]), nominal)[0] == pytest.approx(1.32045 / (1 + np.exp(-0.285979 * 49.1354)) - 0.333322)
+
+
+def test_pe_response_is_a_probability():
+    # with unit efficiency the response over a wide PE range must integrate the Gamma pdf to 1
+    e_ee = np.array([0.5, 2.0, 4.0])
+    flat = np.array([0.0, 1.0, 0.0, 1.0])  # a/(1+exp(0)) + d with k = 0 gives 0.5*0 + 1 = 1
+    resp = pe_response_matrix(e_ee, np.linspace(0, 400, 9), flat, 13.35, 0.0749, 9.56, 0.5)
+    np.testing.assert_allclose(resp.sum(axis=0), 1.0, atol=1e-9)
+    # mean PE = 13.35 E_ee: compare the bin-weighted mean with fine bins
+    edges = np.linspace(0, 200, 2001)
+    resp = pe_response_matrix(e_ee, edges, flat, 13.35, 0.0749, 9.56, 0.5)
+    mean = (0.5 * (edges[1:] + edges[:-1]))[:, None] * resp
+    np.testing.assert_allclose(mean.sum(axis=0), 13.35 * e_ee, rtol=1e-3)
+
+
+def test_sm_prediction_cross_check(csi):
+    # physics spec 13.3 independent cross-check (same inputs => +-2 %): 316.2 = 50.0 + 101.4 + 164.8
+    k = csi.kernel
+    by = {f: v.sum() for f, v in k.sm_counts_by_flavour().items()}
+    assert sum(by.values()) == pytest.approx(316.2, rel=0.02)
+    assert by["numu"] == pytest.approx(50.0, rel=0.02)
+    assert by["nue"] == pytest.approx(101.4, rel=0.02)
+    assert by["numubar"] == pytest.approx(164.8, rel=0.02)
+    n = k.sm_counts()
+    np.testing.assert_allclose(n.sum(axis=1), [2.3, 49.4, 73.4, 62.0, 43.7, 49.8, 22.6, 10.5, 2.6], atol=0.06, rtol=0.02)
+    np.testing.assert_allclose(n.sum(axis=0), [0.1, 2.2, 10.2, 21.0, 25.9, 22.0, 17.0, 14.6, 87.6, 84.7, 30.9], atol=0.06, rtol=0.02)
+
+
+def test_sm_prediction_vs_coherent(csi):
+    # COHERENT CsI21 SM prediction is quoted as 333 or 341 (+-11 th +-42 exp): lie within 10 % of both
+    total = csi.kernel.sm_counts().sum()
+    assert 341 * 0.9 <= total <= 333 * 1.1
+
+
+def test_free_fit_vs_coherent(csi):
+    # COHERENT CsI21 best fit 306 +- 20 CEvNS events: fit with a free CEvNS normalisation
+    fit = csi.cost(free_signal=True).fit(csi.kernel.sm_counts())
+    assert abs(fit.totals()["cevns"] - 306) < 20
+    # the constrained AC22 fit gives a sensible chi^2 for 99 bins
+    ac22 = csi.cost().fit(csi.kernel.sm_counts())
+    assert 70 < ac22.chi2 < 140 and abs(ac22.nuisances["eta_cevns"]) < 0.12
+
+
+@pytest.mark.parametrize("option", ["flux_model", "quenching", "efficiency"])
+def test_options_change_the_prediction_sensibly(csi, option):
+    alt = {"flux_model": "grid2d", "quenching": "model0+", "efficiency": "sys1"}[option]
+    other = CsI2021(csi.data_dir, **{option: alt}).kernel.sm_counts().sum()
+    base = csi.kernel.sm_counts().sum()
+    assert other != base and abs(other / base - 1) < 0.15
+    if option == "flux_model":  # spec 13.3: grid2d with the nu_mu line moved to E_pi gives 319.3
+        assert other == pytest.approx(319.3, rel=0.02)
+
+
+def test_bad_options():
+    with pytest.raises(InputError):
+        CsI2021(quenching="model7")
+    with pytest.raises(InputError):
+        CsI2021(t_edges_us=(0, 2, 1))
