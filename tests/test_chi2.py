@@ -61,7 +61,7 @@ def _gauss_direct(cost, signal, theta):
 def test_gaussian_profile_is_exact(lar):
     cost = lar.cost()
     signal = lar.kernel.sm_counts()
-    chi, theta, _, _ = cost.profile(signal[None])
+    chi, theta, _ = cost.profile(signal[None])
     assert _gauss_direct(cost, signal, theta[0]) == pytest.approx(chi[0], rel=1e-10)
     # no better point nearby (the piecewise-quadratic minimum is global): random restarts of Minuit
     rng = np.random.default_rng(3)

@@ -109,6 +109,14 @@ def scalar_prefactor_cm2_per_mev(mass_mev: float, params: Parameters = DEFAULT) 
     return mass_mev**2 / (4.0 * np.pi) * params["constants.hbar_c2_cm2"]
 
 
+def scalar_coherence_squared(
+    nucleus: Nucleus, recoil_mev: np.ndarray, form_factor_kind: str = "helm", params: Parameters = DEFAULT
+) -> np.ndarray:
+    """(sigma_piN/m_ud)^2 [Z F_Z + N F_N]^2 of the light-scalar cross section (AC22; physics spec 10.4)."""
+    _, fz, fn = nuclear_form_factors(nucleus, recoil_mev, form_factor_kind, params)
+    return (params["scalar.sigma_piN_over_mud"] * (nucleus.Z * fz + nucleus.N * fn)) ** 2
+
+
 def scalar_charge_squared(
     nucleus: Nucleus,
     recoil_mev: np.ndarray,
@@ -116,15 +124,12 @@ def scalar_charge_squared(
     form_factor_kind: str = "helm",
     params: Parameters = DEFAULT,
 ) -> np.ndarray:
-    """Scalar-exchange strength per g^4, in MeV^-4 (AC22, physics spec section 10.4).
+    """Scalar-exchange strength per g^4 in MeV^-4: coherence^2 / (|q|^2 + m_phi^2)^2.
 
-    Returns (sigma_piN/m_ud)^2 [Z F_Z + N F_N]^2 / (|q|^2 + m_phi^2)^2, so that
-    dsigma_phi/dT = M^2 T / (4 pi E^2) * g^4 * scalar_charge_squared.  ``mediator_mass_mev = inf`` is not
-    allowed here (use the contact form: multiply by m_phi^4 yourself).
+    dsigma_phi/dT = M^2 T / (4 pi E^2) * g^4 * scalar_charge_squared (added incoherently to the vector part).
     """
-    q, fz, fn = nuclear_form_factors(nucleus, recoil_mev, form_factor_kind, params)
-    coh = params["scalar.sigma_piN_over_mud"] * (nucleus.Z * fz + nucleus.N * fn)
-    return coh**2 / (q * q + mediator_mass_mev**2) ** 2
+    q = momentum_transfer_mev(recoil_mev, nucleus.mass_mev)
+    return scalar_coherence_squared(nucleus, recoil_mev, form_factor_kind, params) / (q * q + mediator_mass_mev**2) ** 2
 
 
 def differential_cross_section(

@@ -115,38 +115,53 @@ class PoissonChi2(Cost):
         dev = 2.0 * (mu.sum(axis=1) - (d * np.log(safe)).sum(axis=1) + self._dlnd)
         return dev + np.sum(eta**2 * self.inv_var, axis=1)
 
-    def profile(self, signal: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(chi^2_min, eta_hat, templates) for a batch of signals (n, n_E, n_t)."""
+    def profile(self, signal: np.ndarray, eta0: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(chi^2_min, eta_hat, templates) for a batch of signals (n, n_E, n_t); ``eta0`` warm-starts Newton."""
         tpl = self._templates(signal)
         n, nz, _ = tpl.shape
-        eta = np.zeros((n, nz))
+        eta = np.zeros((n, nz)) if eta0 is None else np.array(eta0, dtype=float).reshape(n, nz)
         chi = self._chi2(tpl, eta)
+        if not np.all(np.isfinite(chi)):  # a warm start outside the domain: restart those from zero
+            bad = ~np.isfinite(chi)
+            eta[bad] = 0.0
+            chi = self._chi2(tpl, eta)
         d = self._d
+        diag = np.arange(nz)
+        active = np.ones(n, dtype=bool)
         for _ in range(100):
-            mu = np.einsum("nzb,nz->nb", tpl, 1.0 + eta)
-            ratio = d / np.maximum(mu, 1e-300)
-            grad = 2.0 * np.einsum("nzb,nb->nz", tpl, 1.0 - ratio) + 2.0 * eta * self.inv_var
-            hess = 2.0 * np.einsum("nzb,nwb,nb->nzw", tpl, tpl, ratio / np.maximum(mu, 1e-300))
-            hess[:, np.arange(nz), np.arange(nz)] += 2.0 * self.inv_var + 1e-12
+            idx = np.flatnonzero(active)
+            t, e = tpl[idx], eta[idx]
+            mu = np.matmul((1.0 + e)[:, None, :], t)[:, 0, :]
+            ratio = d / mu
+            grad = 2.0 * np.matmul(t, (1.0 - ratio)[..., None])[..., 0] + 2.0 * e * self.inv_var
+            hess = 2.0 * np.matmul(t * (ratio / mu)[:, None, :], np.swapaxes(t, 1, 2))
+            hess[:, diag, diag] += 2.0 * self.inv_var + 1e-12
             step = -np.linalg.solve(hess, grad[..., None])[..., 0]
-            # damping: keep every predicted bin positive and never increase chi^2
-            lam = np.ones(n)
-            new_chi = np.full(n, np.inf)
+            # Newton decrement: the predicted chi^2 decrease of the full step
+            decrement = -0.5 * np.sum(grad * step, axis=1)
+            done = decrement < self.tol
+            lam = np.ones(idx.size)
+            new_chi = np.full(idx.size, np.inf)
+            todo = ~done
             for _ in range(40):
-                trial = eta + lam[:, None] * step
-                mu_t = np.einsum("nzb,nz->nb", tpl, 1.0 + trial)
-                ok = np.all(mu_t > 0, axis=1) & np.all(1.0 + trial > 0, axis=1)
-                c = np.where(ok, self._chi2(tpl, np.where(ok[:, None], trial, eta)), np.inf)
-                better = c <= chi + 1e-12
-                new_chi = np.where(better, c, new_chi)
-                if better.all():
+                if not todo.any():
                     break
-                lam = np.where(better, lam, 0.5 * lam)
-            accept = np.isfinite(new_chi)
-            eta = np.where(accept[:, None], eta + lam[:, None] * step, eta)
-            delta = np.where(accept, chi - new_chi, 0.0)
-            chi = np.where(accept, new_chi, chi)
-            if np.all(np.abs(delta) < self.tol) and np.all(np.abs(lam * np.abs(step).max(axis=1)) < 1e-7):
+                trial = e[todo] + lam[todo, None] * step[todo]
+                mu_t = np.matmul((1.0 + trial)[:, None, :], t[todo])[:, 0, :]
+                ok = np.all(mu_t > 0, axis=1) & np.all(1.0 + trial > 0, axis=1)
+                c = np.full(trial.shape[0], np.inf)
+                if ok.any():
+                    c[ok] = self._chi2(t[todo][ok], trial[ok])
+                better = c <= chi[idx][todo] + 1e-12
+                sub = np.flatnonzero(todo)
+                new_chi[sub[better]] = c[better]
+                lam[sub[~better]] *= 0.5
+                todo[sub[better]] = False
+            moved = np.isfinite(new_chi)
+            eta[idx[moved]] = e[moved] + lam[moved, None] * step[moved]
+            chi[idx[moved]] = new_chi[moved]
+            active[idx[done | ~moved]] = False
+            if not active.any():
                 break
         return chi, eta, tpl
 
@@ -191,41 +206,112 @@ class GaussianChi2(Cost):
         choices = [(1, -1, 0) if ts else (2,) for ts in self.two_sided]
         self.branches = np.array(list(itertools.product(*choices)), dtype=int).reshape(-1, len(self.systematics))
 
-    def _design(self, signal: np.ndarray) -> np.ndarray:
-        """Columns (n, n_branch, n_bins, n_par): component templates then systematic slopes per branch."""
-        n = signal.shape[0]
-        tpl = np.concatenate([signal.reshape(n, 1, -1), np.broadcast_to(self.backgrounds, (n, *self.backgrounds.shape))], axis=1)
-        nb, ns = self.branches.shape
-        nz = tpl.shape[1]
-        x = np.zeros((n, nb, self.n_bins, nz + ns))
-        x[:, :, :, :nz] = np.swapaxes(tpl, 1, 2)[:, None, :, :]
+        self._precompute()
+
+    # Every column of the design matrix is base_j * m_j: base = signal (index 0) or a background template,
+    # m_j = 1 for a normalisation, the branch's slope for a shape systematic.  The normal equations of every branch
+    # are therefore linear combinations of S = signal and S^2 with coefficient vectors fixed at construction: two
+    # matrix products per batch instead of building the (n, branches, bins, parameters) design tensor.
+    def _multipliers(self) -> np.ndarray:
+        """m[branch, column, bin]."""
+        nz, ns = len(self.components), len(self.systematics)
+        nb = self.branches.shape[0]
+        m = np.zeros((nb, nz + ns, self.n_bins))
+        m[:, :nz, :] = 1.0
         for l in range(ns):
-            base = tpl[:, self.sys_component[l], :]  # (n, bins)
-            b = self.branches[:, l]
-            slope = np.where(b[:, None] == 1, self.delta_plus[l][None, :], 0.0) + np.where(
-                b[:, None] == -1, -self.delta_minus[l][None, :], 0.0
-            ) + np.where(b[:, None] == 2, self.delta_plus[l][None, :], 0.0)
-            x[:, :, :, nz + l] = base[:, None, :] * slope[None, :, :]
-        return x, tpl
+            b = self.branches[:, l][:, None]
+            m[:, nz + l, :] = np.where(b == 1, self.delta_plus[l], 0.0) + np.where(b == -1, -self.delta_minus[l], 0.0) + np.where(
+                b == 2, self.delta_plus[l], 0.0
+            )
+        return m
+
+    def _precompute(self) -> None:
+        nz, ns = len(self.components), len(self.systematics)
+        p = nz + ns
+        self.base = np.array(list(range(nz)) + self.sys_component)  # base template of each column
+        m = self._multipliers()
+        self.mult = m
+        w = self.w
+        c = self.observed.ravel() - self.backgrounds.sum(axis=0)  # residual without signal
+        bg = np.vstack([np.zeros(self.n_bins), self.backgrounds])  # row 0 unused (signal)
+        is_sig = self.base == 0
+        nb = m.shape[0]
+        # A = A_const + S @ U_lin + S^2 @ U_quad, rhs = r_const + S @ R_lin + S^2 @ R_quad (per branch, entry)
+        a_const = np.zeros((nb, p, p))
+        lin_cols, quad_cols = [], []
+        lin_idx, quad_idx = [], []
+        for j in range(p):
+            for k in range(p):
+                vec = w * m[:, j, :] * m[:, k, :]  # (branches, bins)
+                if is_sig[j] and is_sig[k]:
+                    quad_cols.append(vec)
+                    quad_idx.append((j, k))
+                elif is_sig[j] or is_sig[k]:
+                    other = self.base[k] if is_sig[j] else self.base[j]
+                    lin_cols.append(vec * bg[other])
+                    lin_idx.append((j, k))
+                else:
+                    a_const[:, j, k] = (vec * bg[self.base[j]] * bg[self.base[k]]).sum(axis=1)
+        a_const[:, np.arange(p), np.arange(p)] += self.prior + 1e-12
+        self._a_const = a_const
+        self._a_lin = self._dedupe(lin_cols, lin_idx, nb)
+        self._a_quad = self._dedupe(quad_cols, quad_idx, nb)
+        # rhs_j = sum w x_j (c - S): signal columns give S (w m c) - S^2 (w m); background ones const - S (w B m)
+        r_const = np.zeros((nb, p))
+        r_lin, r_quad = [], []
+        for j in range(p):
+            vec = w * m[:, j, :]
+            if is_sig[j]:
+                r_lin.append((vec * c, j))
+                r_quad.append((-vec, j))
+            else:
+                r_const[:, j] = (vec * bg[self.base[j]] * c).sum(axis=1)
+                r_lin.append((-vec * bg[self.base[j]], j))
+        self._r_const = r_const
+        self._r_lin = self._dedupe([v for v, _ in r_lin], [(j,) for _, j in r_lin], nb)
+        self._r_quad = self._dedupe([v for v, _ in r_quad], [(j,) for _, j in r_quad], nb)
+        self._c = c
+
+    @staticmethod
+    def _dedupe(cols, idx, nb):
+        """Unique coefficient vectors (bins, n_unique) and, per (branch, entry), which one to use."""
+        if not cols:
+            return None
+        stacked = np.stack(cols, axis=1).reshape(nb * len(cols), -1)  # (branch*entry, bins)
+        uniq, inverse = np.unique(stacked, axis=0, return_inverse=True)
+        return uniq.T.copy(), inverse.reshape(nb, len(cols)), idx
+
+    def _assemble(self, lin, quad, const, s, s2):
+        """Batch (n, branches, ...) arrays of A (or rhs) from the precomputed pieces."""
+        out = np.broadcast_to(const, (s.shape[0], *const.shape)).copy()
+        for piece, base in ((lin, s), (quad, s2)):
+            if piece is None:
+                continue
+            vecs, inverse, idx = piece
+            vals = base @ vecs  # (n, n_unique)
+            gathered = vals[:, inverse]  # (n, branches, entries)
+            for e, ij in enumerate(idx):
+                out[(slice(None), slice(None), *ij)] += gathered[:, :, e]
+        return out
 
     def profile(self, signal: np.ndarray):
-        x, tpl = self._design(signal)
-        r0 = self.observed.ravel()[None, :] - tpl.sum(axis=1)  # residual at eta = eps = 0, (n, bins)
-        xw = x * self.w[None, None, :, None]
-        a = np.einsum("nkbp,nkbq->nkpq", xw, x)
-        a[..., np.arange(self.prior.size), np.arange(self.prior.size)] += self.prior + 1e-12
-        rhs = np.einsum("nkbp,nb->nkp", xw, r0)
-        theta = np.linalg.solve(a, rhs[..., None])[..., 0]  # (n, nk, p)
-        resid = r0[:, None, :] - np.einsum("nkbp,nkp->nkb", x, theta)
-        chi = np.einsum("nkb,b->nk", resid**2, self.w) + np.einsum("nkp,p->nk", theta**2, self.prior)
-        nz = tpl.shape[1]
+        n = signal.shape[0]
+        s = signal.reshape(n, -1)
+        s2 = s * s
+        a = self._assemble(self._a_lin, self._a_quad, self._a_const, s, s2)
+        rhs = self._assemble(self._r_lin, self._r_quad, self._r_const, s, s2)
+        theta = np.linalg.solve(a, rhs[..., None])[..., 0]  # (n, branches, p)
+        # chi^2 at the minimum of a quadratic form: r0' W r0 - rhs' theta (+ nothing else: the prior is in A)
+        r0w = np.sum(self.w * self._c**2) - 2.0 * s @ (self.w * self._c) + s2 @ self.w
+        chi = r0w[:, None] - np.einsum("nkp,nkp->nk", rhs, theta)
+        nz = len(self.components)
         eps = theta[..., nz:]
         b = self.branches[None, :, :]
         admissible = np.all(((b == 1) & (eps >= -1e-12)) | ((b == -1) & (eps <= 1e-12)) | (b == 0) | (b == 2), axis=2)
         chi = np.where(admissible, chi, np.inf)
         best = np.argmin(chi, axis=1)
-        idx = np.arange(chi.shape[0])
-        return chi[idx, best], theta[idx, best], x[idx, best], tpl
+        idx = np.arange(n)
+        return chi[idx, best], theta[idx, best], best
 
     def __call__(self, signal) -> np.ndarray | float:
         batch, single = _as_batch(self._signal(signal), self.shape)
@@ -234,16 +320,15 @@ class GaussianChi2(Cost):
 
     def fit(self, signal) -> FitResult:
         batch, _ = _as_batch(self._signal(signal), self.shape)
-        chi, theta, x, tpl = self.profile(batch[:1])
-        nz = tpl.shape[1]
-        theta, x = theta[0], x[0]
+        chi, theta, branch = self.profile(batch[:1])
+        theta, m = theta[0], self.mult[branch[0]]
+        templates = np.vstack([batch[0].ravel()[None, :], self.backgrounds])
+        nz = len(self.components)
         fitted = {}
         for i, z in enumerate(self.components):
-            counts = tpl[0, i] * (1.0 + theta[i])
-            for l, comp in enumerate(self.sys_component):
-                if comp == i:
-                    counts = counts + x[:, nz + l] * theta[nz + l]
-            fitted[z] = counts.reshape(self.shape)
+            # (1 + eta_z + sum_l eta^sys_zl) N_z, with eta^sys = theta_l * slope_l of the chosen branch
+            factor = 1.0 + theta[i] + sum(theta[j] * m[j] for j in range(nz, theta.size) if self.base[j] == i)
+            fitted[z] = (factor * templates[i]).reshape(self.shape)
         nuis = {f"eta_{z}": float(theta[i]) for i, z in enumerate(self.components)}
         nuis.update({f"eps_{s}": float(theta[nz + l]) for l, s in enumerate(self.systematics)})
         return FitResult(float(chi[0]), nuis, fitted, self.n_bins)
