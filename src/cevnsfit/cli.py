@@ -11,12 +11,14 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from . import __version__
 from .errors import CevnsfitError, InputError
+from .io.atomic import check_output_file
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Fits of public COHERENT CEvNS data (CsI-2021, LAr-2020): SM and light mediators.")
@@ -86,11 +88,134 @@ def plot_spectra(
         raise InputError(f"unknown experiment '{experiment}'; choose csi or lar")
     if out_file.suffix.lower() not in FORMATS:
         raise InputError(f"cannot write a figure as '{out_file.suffix or out_file.name}': use one of {', '.join(FORMATS)}")
+    check_output_file(out_file)
     exp = load_experiment(experiment, data_dir)
     pred = exp.sm_prediction()
     fit = exp.cost().fit(pred["cevns"])
     save(spectra_figure(exp, fit, pred), out_file)
     out.print(f"wrote {out_file}")
+
+
+def _model(name: Optional[str], charges: Optional[str]):
+    from .physics.models import custom_vector_model, get_model, parse_charges
+
+    if charges is not None:
+        return custom_vector_model(name or "custom", *parse_charges(charges))
+    if name is None:
+        raise InputError("give --model NAME or --charges 'Q_u,Q_d,Q_e,Q_mu,Q_tau'")
+    return get_model(name)
+
+
+def _positive(value: float, what: str) -> float:
+    import math
+
+    if not math.isfinite(value) or value <= 0:
+        raise InputError(f"{what} must be a positive finite number, got {value}")
+    return value
+
+
+def _progress(total: int, description: str):
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                        TimeRemainingColumn(), console=err, transient=True, disable=not err.is_terminal)
+    task = progress.add_task(description, total=total)
+    return progress, (lambda k=1: progress.advance(task, k))
+
+
+@app.command()
+def scan(
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Registered model name (see `cevnsfit models`)."),
+    charges: Optional[str] = typer.Option(None, "--charges", help="Custom U(1)' charges 'Q_u,Q_d,Q_e,Q_mu,Q_tau'."),
+    dataset: str = typer.Option("csi+lar", "--dataset", "-d", help="csi, lar or csi+lar"),
+    mass_range: tuple[float, float] = typer.Option((1e-2, 1e4), "--mass-range", help="Mediator masses LO HI [MeV]."),
+    n_mass: int = typer.Option(121, "--n-mass", help="Number of log-spaced masses."),
+    coupling_range: tuple[float, float] = typer.Option((1e-7, 10.0), "--coupling-range", help="Couplings LO HI."),
+    n_coupling: int = typer.Option(161, "--n-coupling", help="Number of log-spaced couplings (g = 0 is added)."),
+    cl: str = typer.Option("2dof", "--cl", help="Contour convention: 2dof (Delta chi^2 = 6.18, plane) or 1dof (raster, 4)."),
+    out_file: Path = typer.Option(..., "--out", help="Output NetCDF file (.nc)."),
+    data_dir: Optional[Path] = DataDirOption,
+) -> None:
+    """Delta chi^2(M, g) with every nuisance profiled; writes a self-describing NetCDF file."""
+    from .io.results import scan_dataset, write_netcdf
+    from .mediators import MediatorAnalysis, dataset_members
+    from .stats.intervals import threshold
+
+    mdl = _model(model, charges)
+    names = dataset_members(dataset)
+    threshold(cl)
+    lo_m, hi_m = (_positive(x, "--mass-range") for x in mass_range)
+    lo_g, hi_g = (_positive(x, "--coupling-range") for x in coupling_range)
+    if lo_m >= hi_m or lo_g >= hi_g or n_mass < 2 or n_coupling < 2:
+        raise InputError("ranges need LO < HI and at least 2 points")
+    if out_file.suffix.lower() != ".nc":
+        raise InputError(f"scan output must be a NetCDF file (.nc), got '{out_file.name}'")
+    check_output_file(out_file)
+    an = MediatorAnalysis(data_dir)
+    progress, advance = _progress(n_mass * len(names), f"scan {mdl.name} [{dataset}]")
+    with progress:
+        res = an.analyse(mdl, np.geomspace(lo_m, hi_m, n_mass), np.geomspace(lo_g, hi_g, n_coupling), names, advance)
+    contour = res.contour(dataset, cl)
+    ds = scan_dataset(res.plane, dataset, contour, [an.experiment(n) for n in names])
+    write_netcdf(ds, out_file)
+    out.print(f"wrote {out_file}: {n_mass} masses x {n_coupling + 1} couplings, chi2_min = {res.chi2_min(dataset):.3f}")
+
+
+@app.command()
+def limits(
+    model: str = typer.Option("all", "--model", "-m", help="Model name or all."),
+    dataset: str = typer.Option("all", "--dataset", "-d", help="csi, lar, csi+lar or all."),
+    cl: str = typer.Option("2dof", "--cl", help="2dof: Delta chi^2 = 6.18 from the plane minimum; 1dof: 4 at fixed M."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    data_dir: Optional[Path] = DataDirOption,
+) -> None:
+    """2 sigma limits: g for M -> 0 and g/M [GeV^-1] for M -> inf, with sign-flip islands and contours."""
+    from .mediators import DATASETS, MediatorAnalysis, convention
+    from .physics.models import get_model, model_names
+
+    models = model_names() if model == "all" else [get_model(model).name]
+    datasets = list(DATASETS) if dataset == "all" else [dataset]
+    for d in datasets:
+        if d not in DATASETS:
+            raise InputError(f"unknown data set '{d}'; choose csi, lar, csi+lar or all")
+    conv = convention(cl)
+    an = MediatorAnalysis(data_dir)
+    rows = []
+    progress, advance = _progress(len(models), "limits")
+    with progress:
+        for m in models:
+            res = an.analyse(m, experiments=tuple(sorted({e for d in datasets for e in DATASETS[d]})))
+            rows.extend(res.row(d, cl) for d in datasets)
+            advance()
+    if as_json:
+        doc = {"convention": conv, "units": {"mass": "MeV", "g_over_M": "GeV^-1", "g": "1"}, "limits": rows}
+        sys.stdout.write(json.dumps(doc, indent=1) + "\n")
+        return
+    table = Table(title=f"2 sigma limits ({conv['description']})")
+    for col in ("model", "data set", "g (M -> 0)", "g/M [GeV^-1] (M -> inf)", "sign-flip islands"):
+        table.add_column(col)
+    for r in rows:
+        isl = "; ".join(f"g in [{a:.3g}, {b:.3g}]" for a, b in r["low_mass_islands"])
+        isl += "; ".join(f"g/M in [{a:.3g}, {b:.3g}]" for a, b in r["high_mass_islands"])
+        table.add_row(r["model"], r["dataset"], f"{r['g_low_mass']:.3g}", f"{r['g_over_M_high_mass']:.3g}", isl)
+    out.print(table)
+
+
+@app.command()
+def models() -> None:
+    """The registered models with their U(1)' charges and anomaly freedom."""
+    from .physics.models import get_model, model_names
+
+    table = Table(title="models")
+    for col in ("name", "Q'_u", "Q'_d", "Q'_e", "Q'_mu", "Q'_tau", "anomaly free"):
+        table.add_column(col)
+    for name in model_names():
+        m = get_model(name)
+        if getattr(m, "kind", "vector") == "scalar":
+            table.add_row(name, "-", "-", "-", "-", "-", "-")
+            continue
+        table.add_row(name, *(f"{c:.4g}" for c in m.charges), "yes" if m.is_anomaly_free else "no")
+    out.print(table)
 
 
 @data_app.command("info")

@@ -22,15 +22,24 @@ def check_writable_dir(path: Path) -> Path:
     return path
 
 
-@contextmanager
-def atomic_path(target: str | os.PathLike):
-    """Yield a temporary path beside ``target``; on success it is renamed to ``target``, on error removed."""
+def check_output_file(target: str | os.PathLike) -> Path:
+    """Fail early (before a long computation) when ``target`` cannot be written."""
     target = Path(target)
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise InputError(f"cannot write {target}: folder {folder} does not exist")
     if not os.access(folder, os.W_OK):
         raise InputError(f"cannot write {target}: folder {folder} is not writable")
+    if target.is_dir():
+        raise InputError(f"cannot write {target}: it is a directory")
+    return target
+
+
+@contextmanager
+def atomic_path(target: str | os.PathLike):
+    """Yield a temporary path beside ``target``; on success it is renamed to ``target``, on error removed."""
+    target = check_output_file(target)
+    folder = target.parent if str(target.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix, dir=folder)
     os.close(fd)
     try:

@@ -108,62 +108,73 @@ class PoissonChi2(Cost):
         n = signal.shape[0]
         return np.concatenate([signal.reshape(n, 1, -1), np.broadcast_to(self.backgrounds, (n, *self.backgrounds.shape))], axis=1)
 
-    def _chi2(self, templates: np.ndarray, eta: np.ndarray) -> np.ndarray:
-        mu = np.einsum("nzb,nz->nb", templates, 1.0 + eta)
-        d = self._d
+    def _chi2(self, templates: np.ndarray, scale: np.ndarray) -> np.ndarray:
+        """chi^2 at normalisation factors ``scale`` = 1 + eta (kept as such: eta -> -1 loses digits)."""
+        mu = np.matmul(scale[:, None, :], templates)[:, 0, :]
         safe = np.maximum(mu, 1e-300)
-        dev = 2.0 * (mu.sum(axis=1) - (d * np.log(safe)).sum(axis=1) + self._dlnd)
-        return dev + np.sum(eta**2 * self.inv_var, axis=1)
+        dev = 2.0 * (mu.sum(axis=1) - (self._d * np.log(safe)).sum(axis=1) + self._dlnd)
+        return dev + np.sum((scale - 1.0) ** 2 * self.inv_var, axis=1)
 
     def profile(self, signal: np.ndarray, eta0: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(chi^2_min, eta_hat, templates) for a batch of signals (n, n_E, n_t); ``eta0`` warm-starts Newton."""
+        """(chi^2_min, eta_hat, templates) for a batch of signals (n, n_E, n_t); ``eta0`` warm-starts Newton.
+
+        Newton iterates on the factors a_z = 1 + eta_z > 0.  A signal far above the data (absurd couplings) is
+        profiled towards a_cevns -> 0 at the price of its pull: such points start where the scaled signal matches
+        the observed excess, so that Newton needs a few steps.
+        """
         tpl = self._templates(signal)
         n, nz, _ = tpl.shape
-        eta = np.zeros((n, nz)) if eta0 is None else np.array(eta0, dtype=float).reshape(n, nz)
-        chi = self._chi2(tpl, eta)
-        if not np.all(np.isfinite(chi)):  # a warm start outside the domain: restart those from zero
-            bad = ~np.isfinite(chi)
-            eta[bad] = 0.0
-            chi = self._chi2(tpl, eta)
+        if eta0 is None:
+            a = np.ones((n, nz))
+            s_tot = tpl[:, 0, :].sum(axis=1)
+            excess = max(self._d.sum() - self.backgrounds.sum(), 1.0)
+            huge = s_tot > 10.0 * self._d.sum()
+            a[huge, 0] = excess / s_tot[huge]
+        else:
+            a = 1.0 + np.array(eta0, dtype=float).reshape(n, nz)
+        chi = self._chi2(tpl, a)
+        bad = ~np.isfinite(chi)
+        if bad.any():  # a warm start outside the domain: restart those from the nominal normalisations
+            a[bad] = 1.0
+            chi[bad] = self._chi2(tpl[bad], a[bad])
         d = self._d
         diag = np.arange(nz)
         active = np.ones(n, dtype=bool)
-        for _ in range(100):
+        for _ in range(60):
             idx = np.flatnonzero(active)
-            t, e = tpl[idx], eta[idx]
-            mu = np.matmul((1.0 + e)[:, None, :], t)[:, 0, :]
+            t, x, c0 = tpl[idx], a[idx], chi[idx]
+            mu = np.matmul(x[:, None, :], t)[:, 0, :]
             ratio = d / mu
-            grad = 2.0 * np.matmul(t, (1.0 - ratio)[..., None])[..., 0] + 2.0 * e * self.inv_var
+            grad = 2.0 * np.matmul(t, (1.0 - ratio)[..., None])[..., 0] + 2.0 * (x - 1.0) * self.inv_var
             hess = 2.0 * np.matmul(t * (ratio / mu)[:, None, :], np.swapaxes(t, 1, 2))
-            hess[:, diag, diag] += 2.0 * self.inv_var + 1e-12
+            hess[:, diag, diag] += 2.0 * self.inv_var + 1e-300
             step = -np.linalg.solve(hess, grad[..., None])[..., 0]
-            # Newton decrement: the predicted chi^2 decrease of the full step
+            # Newton decrement = predicted chi^2 decrease; the floor follows the resolution of large chi^2
             decrement = -0.5 * np.sum(grad * step, axis=1)
-            done = decrement < self.tol
-            lam = np.ones(idx.size)
+            done = decrement < np.maximum(self.tol, 1e-13 * c0)
+            # largest step keeping every factor positive (stop at 1/10 of the distance to the boundary)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                limit = np.where(step < 0, -0.9 * x / step, np.inf).min(axis=1)
+            lam = np.minimum(1.0, limit)
             new_chi = np.full(idx.size, np.inf)
             todo = ~done
-            for _ in range(40):
+            for _ in range(30):
                 if not todo.any():
                     break
-                trial = e[todo] + lam[todo, None] * step[todo]
-                mu_t = np.matmul((1.0 + trial)[:, None, :], t[todo])[:, 0, :]
-                ok = np.all(mu_t > 0, axis=1) & np.all(1.0 + trial > 0, axis=1)
-                c = np.full(trial.shape[0], np.inf)
-                if ok.any():
-                    c[ok] = self._chi2(t[todo][ok], trial[ok])
-                better = c <= chi[idx][todo] + 1e-12
                 sub = np.flatnonzero(todo)
+                trial = x[sub] + lam[sub, None] * step[sub]
+                c = self._chi2(t[sub], trial)
+                better = c <= c0[sub] + 1e-12
                 new_chi[sub[better]] = c[better]
                 lam[sub[~better]] *= 0.5
                 todo[sub[better]] = False
             moved = np.isfinite(new_chi)
-            eta[idx[moved]] = e[moved] + lam[moved, None] * step[moved]
+            a[idx[moved]] = x[moved] + lam[moved, None] * step[moved]
             chi[idx[moved]] = new_chi[moved]
             active[idx[done | ~moved]] = False
             if not active.any():
                 break
-        return chi, eta, tpl
+        return chi, a - 1.0, tpl
 
     def __call__(self, signal) -> np.ndarray | float:
         batch, single = _as_batch(self._signal(signal), self.shape)
@@ -289,9 +300,10 @@ class GaussianChi2(Cost):
                 continue
             vecs, inverse, idx = piece
             vals = base @ vecs  # (n, n_unique)
-            gathered = vals[:, inverse]  # (n, branches, entries)
-            for e, ij in enumerate(idx):
-                out[(slice(None), slice(None), *ij)] += gathered[:, :, e]
+            flat = out.reshape(out.shape[0], out.shape[1], -1)
+            # every (j, k) entry appears once per piece, so a fancy-indexed add is safe
+            pos = np.ravel_multi_index(tuple(np.array(idx).T), const.shape[1:]) if len(idx[0]) > 1 else np.array(idx)[:, 0]
+            flat[:, :, pos] += vals[:, inverse]
         return out
 
     def profile(self, signal: np.ndarray):
@@ -311,7 +323,15 @@ class GaussianChi2(Cost):
         chi = np.where(admissible, chi, np.inf)
         best = np.argmin(chi, axis=1)
         idx = np.arange(n)
-        return chi[idx, best], theta[idx, best], best
+        theta_best = theta[idx, best]
+        # the shortcut r0'Wr0 - rhs'theta cancels catastrophically for absurdly large signals: recompute the
+        # chosen branch's chi^2 from its residuals (exact, and a few microseconds)
+        m = self.mult[best]  # (n, p, bins)
+        bases = np.concatenate([s[:, None, :], np.broadcast_to(self.backgrounds, (n, *self.backgrounds.shape))], axis=1)
+        pred_shift = np.einsum("npb,np->nb", bases[:, self.base, :] * m, theta_best)
+        resid = (self._c[None, :] - s) - pred_shift
+        chi_best = resid**2 @ self.w + (theta_best**2) @ self.prior
+        return chi_best, theta_best, best
 
     def __call__(self, signal) -> np.ndarray | float:
         batch, single = _as_batch(self._signal(signal), self.shape)

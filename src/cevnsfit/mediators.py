@@ -1,0 +1,247 @@
+"""Light-mediator analysis: (M, g) scans, asymptotic limits and contours for the registered models.
+
+This is the composition layer a notebook or the CLI calls: experiments (data, response kernels) + model
+templates (physics) + profiled costs (statistics).  Data sets: ``"csi"``, ``"lar"``, ``"csi+lar"``; the
+combination adds the chi^2 of the two experiments with independent nuisances, so every grid is computed once per
+experiment and summed.
+
+Units: masses in MeV; g dimensionless; in the contact (M -> inf) limit the coupling variable is g/M in MeV^-1
+(tables print GeV^-1 = 1e3 MeV^-1... i.e. value_GeV^-1 = value_MeV^-1 * 1e3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+
+from .errors import InputError
+from .experiments import load_experiment
+from .parameters import DEFAULT, Parameters
+from .physics.models import ScalarModel, get_model
+from .stats.intervals import CONVENTIONS, AllowedIntervals, allowed_intervals, threshold
+from .templates import Templates, build_templates
+
+DATASETS = {"csi": ("csi",), "lar": ("lar",), "csi+lar": ("csi", "lar")}
+MEV_PER_GEV = 1e3
+
+# Default coupling grids for the asymptotic limits (log-spaced, 150 points per decade, plus 0).
+LOW_MASS_G = (1e-8, 10.0)
+HIGH_MASS_G_OVER_M_MEV = (1e-11, 1.0)
+POINTS_PER_DECADE = 150
+
+
+def dataset_members(dataset: str) -> tuple[str, ...]:
+    if dataset not in DATASETS:
+        raise InputError(f"unknown data set '{dataset}'; choose one of {', '.join(DATASETS)}")
+    return DATASETS[dataset]
+
+
+def log_grid(lo: float, hi: float, per_decade: int = POINTS_PER_DECADE) -> np.ndarray:
+    if not (np.isfinite(lo) and np.isfinite(hi) and 0 < lo < hi):
+        raise InputError(f"a log grid needs 0 < low < high (finite), got {lo}, {hi}")
+    n = max(int(np.ceil(np.log10(hi / lo) * per_decade)) + 1, 2)
+    return np.geomspace(lo, hi, n)
+
+
+@dataclass
+class Limit:
+    """One-parameter limit at a fixed mass (or an asymptotic regime) for one model and data set."""
+
+    model: str
+    dataset: str
+    regime: str  # "low_mass" (M = 0, bound on g), "high_mass" (contact, bound on g/M), or "fixed_mass"
+    mass_mev: float
+    cl: str
+    chi2_sm: float
+    chi2_min: float
+    best_coupling: float
+    allowed: AllowedIntervals
+    unit: str  # unit of the coupling variable: "1" or "MeV^-1"
+
+    @property
+    def value(self) -> float:
+        return self.allowed.limit
+
+
+@dataclass
+class Grid:
+    """chi^2 on a (mass, coupling) grid for one model, per experiment; combine data sets by summing."""
+
+    model: object
+    masses_mev: np.ndarray
+    couplings: np.ndarray
+    chi2: dict  # experiment -> (n_M, n_g)
+    chi2_sm: dict  # experiment -> float (g = 0)
+    templates: dict = field(default_factory=dict)
+
+    def dataset_chi2(self, dataset: str) -> tuple[np.ndarray, float]:
+        names = dataset_members(dataset)
+        return sum(self.chi2[n] for n in names), sum(self.chi2_sm[n] for n in names)
+
+
+class MediatorAnalysis:
+    """Loads the experiments once and answers scan and limit questions for any model."""
+
+    def __init__(self, data_dir=None, params: Parameters = DEFAULT):
+        self.data_dir = data_dir
+        self.params = params
+        self._experiments: dict = {}
+        self._costs: dict = {}
+
+    def experiment(self, name: str):
+        if name not in self._experiments:
+            self._experiments[name] = load_experiment(name, self.data_dir, self.params)
+        return self._experiments[name]
+
+    def cost(self, name: str):
+        if name not in self._costs:
+            self._costs[name] = self.experiment(name).cost()
+        return self._costs[name]
+
+    # ---- chi^2 on grids -------------------------------------------------------------------------------------
+    def templates(self, model, masses_mev, name: str) -> Templates:
+        return build_templates(self.experiment(name), get_model(model), masses_mev, self.params)
+
+    def chi2_row(self, tpl: Templates, mass_index: int, couplings: np.ndarray, name: str, warm=None) -> np.ndarray:
+        signal = tpl.counts(np.asarray(couplings, float), mass_index)
+        return self.cost(name)(signal)
+
+    def grid(self, model, masses_mev, couplings, experiments=("csi", "lar"), progress: Callable | None = None) -> Grid:
+        """chi^2(M, g) for every mass and coupling of the grid (nuisances profiled at every point)."""
+        model = get_model(model)
+        masses = np.asarray(masses_mev, float)
+        couplings = np.asarray(couplings, float)
+        if couplings.ndim != 1 or np.any(~np.isfinite(couplings)) or np.any(couplings < 0):
+            raise InputError("couplings must be finite and non-negative")
+        chi2, chi2_sm, tpls = {}, {}, {}
+        for name in experiments:
+            tpl = self.templates(model, masses, name)
+            tpls[name] = tpl
+            out = np.empty((masses.size, couplings.size))
+            for i in range(masses.size):
+                out[i] = self.chi2_row(tpl, i, couplings, name)
+                if progress is not None:
+                    progress(1)
+            chi2[name] = out
+            chi2_sm[name] = float(self.cost(name)(tpl.n0))
+        return Grid(model, masses, couplings, chi2, chi2_sm, tpls)
+
+    def chi2_function(self, grid: Grid, dataset: str, mass_index: int) -> Callable[[float], float]:
+        """chi^2 of ``dataset`` as a function of the coupling at one mass of ``grid`` (for refinement)."""
+        names = dataset_members(dataset)
+
+        def f(g: float) -> float:
+            return float(sum(self.cost(n)(grid.templates[n].counts(g, mass_index)) for n in names))
+
+        return f
+
+    # ---- limits ---------------------------------------------------------------------------------------------
+    def analyse(self, model, masses_mev=None, couplings=None, experiments=("csi", "lar"),
+                progress: Callable | None = None) -> "ModelAnalysis":
+        """chi^2 of ``model`` on the (M, g) plane and on the two asymptotic lines (M = 0 and M = inf)."""
+        model = get_model(model)
+        masses = default_masses() if masses_mev is None else check_finite_masses(masses_mev)
+        g_plane = default_couplings() if couplings is None else np.asarray(couplings, float)
+        with_zero = lambda g: np.concatenate([[0.0], g[g > 0]])  # noqa: E731
+        plane = self.grid(model, masses, with_zero(g_plane), experiments, progress)
+        low = self.grid(model, [0.0], with_zero(log_grid(*LOW_MASS_G)), experiments)
+        high = self.grid(model, [np.inf], with_zero(log_grid(*HIGH_MASS_G_OVER_M_MEV)), experiments)
+        return ModelAnalysis(self, model, plane, low, high)
+
+
+def default_masses(lo: float = 1e-2, hi: float = 1e4, n: int = 121) -> np.ndarray:
+    return np.geomspace(lo, hi, n)
+
+
+def default_couplings(lo: float = 1e-7, hi: float = 10.0, n: int = 161) -> np.ndarray:
+    return np.geomspace(lo, hi, n)
+
+
+def check_finite_masses(masses_mev) -> np.ndarray:
+    m = np.atleast_1d(np.asarray(masses_mev, dtype=float))
+    if m.ndim != 1 or not np.all(np.isfinite(m)) or np.any(m <= 0):
+        raise InputError("scan masses must be finite and positive (MeV)")
+    return np.sort(m)
+
+
+@dataclass
+class ModelAnalysis:
+    """Grids of one model: the (M, g) plane and the exact M = 0 and M = inf (contact) lines."""
+
+    analysis: MediatorAnalysis
+    model: object
+    plane: Grid
+    low: Grid
+    high: Grid
+
+    def chi2_min(self, dataset: str) -> float:
+        """Global minimum over the plane and both asymptotic lines (g = 0, the SM, included)."""
+        return float(min(g.dataset_chi2(dataset)[0].min() for g in (self.plane, self.low, self.high)))
+
+    def _reference(self, dataset: str, cl: str, line: np.ndarray) -> float:
+        # 2dof: the global minimum of the (M, g) plane; 1dof: the minimum along the line (fixed M)
+        return self.chi2_min(dataset) if cl == "2dof" else float(line.min())
+
+    def limit(self, dataset: str, regime: str, cl: str = "2dof") -> Limit:
+        """Limit on g (``low_mass``, M = 0) or on g/M in MeV^-1 (``high_mass``, contact)."""
+        if regime not in ("low_mass", "high_mass"):
+            raise InputError(f"unknown regime '{regime}'; choose low_mass or high_mass")
+        grid = self.low if regime == "low_mass" else self.high
+        thr = threshold(cl)
+        chi, chi_sm = grid.dataset_chi2(dataset)
+        chi = chi[0]
+        f = self.analysis.chi2_function(grid, dataset, 0)
+        ref = self._reference(dataset, cl, chi)
+        k = int(np.argmin(chi))
+        best_g, line_min = grid.couplings[k], float(chi[k])
+        if 0 < k < grid.couplings.size - 1:  # refine the minimum along the line (the grid value is an upper bound)
+            res = minimize_scalar(f, bounds=(grid.couplings[k - 1], grid.couplings[k + 1]), method="bounded",
+                                  options={"xatol": 1e-14})
+            if res.fun < line_min:
+                best_g, line_min = float(res.x), float(res.fun)
+                ref = min(ref, line_min)
+        allowed = allowed_intervals(grid.couplings, chi - ref, thr, refine=lambda x: f(x) - ref)
+        return Limit(self.model.name, dataset, regime, 0.0 if regime == "low_mass" else float("inf"), cl,
+                     float(chi_sm), float(ref), float(best_g), allowed, "1" if regime == "low_mass" else "MeV^-1")
+
+    def contour(self, dataset: str, cl: str = "2dof") -> dict:
+        """Allowed coupling intervals at every mass of the plane: upper edge of the one containing g = 0, islands."""
+        thr = threshold(cl)
+        chi, _ = self.plane.dataset_chi2(dataset)
+        ref_plane = self.chi2_min(dataset)
+        upper, islands = np.empty(chi.shape[0]), []
+        for i in range(chi.shape[0]):
+            ref = ref_plane if cl == "2dof" else float(chi[i].min())
+            iv = allowed_intervals(self.plane.couplings, chi[i] - ref, thr)
+            upper[i] = iv.limit
+            islands.append(iv.islands)
+        return {"mass_mev": self.plane.masses_mev, "g_upper": upper, "islands": islands, "chi2_min": ref_plane, "cl": cl}
+
+    def row(self, dataset: str, cl: str = "2dof", contour_cl: str | None = None) -> dict:
+        """One row of the limits table (JSON-ready)."""
+        low, high = self.limit(dataset, "low_mass", cl), self.limit(dataset, "high_mass", cl)
+        cont = self.contour(dataset, contour_cl or cl)
+        return {
+            "model": self.model.name,
+            "kind": getattr(self.model, "kind", "vector"),
+            "dataset": dataset,
+            "g_low_mass": low.value,
+            "g_over_M_high_mass": high.value * MEV_PER_GEV,
+            "low_mass_islands": [[a, b] for a, b in low.allowed.islands],
+            "high_mass_islands": [[a * MEV_PER_GEV, b * MEV_PER_GEV] for a, b in high.allowed.islands],
+            "chi2_sm": low.chi2_sm,
+            "chi2_min": self.chi2_min(dataset),
+            "contour": {"mass_mev": cont["mass_mev"].tolist(), "g_upper": [None if not np.isfinite(x) else float(x) for x in cont["g_upper"]],
+                        "islands": [[[float(a), float(b)] for a, b in row] for row in cont["islands"]], "cl": cont["cl"]},
+        }
+
+
+def convention(cl: str) -> dict:
+    threshold(cl)
+    ref = ("global minimum over the (M, g) plane and the M = 0 and M = inf lines (g = 0 included)" if cl == "2dof"
+           else "minimum over the coupling at fixed mass (g = 0 included)")
+    return {"cl": cl, **CONVENTIONS[cl], "reference_minimum": ref,
+            "table_value": "smallest coupling above 0 where Delta chi^2 reaches the threshold (edge of the interval containing g = 0)"}

@@ -1,0 +1,86 @@
+"""Allowed intervals of a one-parameter Delta chi^2 and confidence-level conventions (physics spec 12.2-12.3).
+
+Statistics only: a function of one non-negative parameter, sampled on a grid and refined with Brent's method.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from scipy.optimize import brentq
+
+from ..errors import InputError
+
+# 2 sigma: Delta chi^2 = 4 for one parameter (g at fixed M), 6.18 for a region in the (M, g) plane.
+CONVENTIONS = {
+    "1dof": {"delta_chi2": 4.0, "dof": 1, "description": "2 sigma, one parameter: Delta chi^2 = 4 (g at fixed M)"},
+    "2dof": {"delta_chi2": 6.18, "dof": 2, "description": "2 sigma, two parameters: Delta chi^2 = 6.18 ((M, g) region)"},
+}
+
+
+def threshold(cl: str) -> float:
+    if cl not in CONVENTIONS:
+        raise InputError(f"unknown confidence-level convention '{cl}'; choose one of {', '.join(CONVENTIONS)}")
+    return CONVENTIONS[cl]["delta_chi2"]
+
+
+@dataclass
+class AllowedIntervals:
+    """Intervals [lo, hi] of the parameter where Delta chi^2 < threshold (hi = inf if open at the grid end)."""
+
+    intervals: list
+    threshold: float
+
+    @property
+    def limit(self) -> float:
+        """Upper edge of the interval that contains 0 (the tabulated limit); nan if 0 itself is excluded."""
+        if not self.intervals or self.intervals[0][0] > 0:
+            return float("nan")
+        return float(self.intervals[0][1])
+
+    @property
+    def islands(self) -> list:
+        """Allowed intervals not connected to 0 (e.g. the sign-flip band of destructive interference)."""
+        return [iv for iv in self.intervals if iv[0] > 0]
+
+
+def allowed_intervals(
+    grid: np.ndarray, delta: np.ndarray, thr: float, refine: Callable[[float], float] | None = None, log: bool = True
+) -> AllowedIntervals:
+    """Allowed intervals from Delta chi^2 sampled on an increasing ``grid`` (grid[0] may be 0).
+
+    ``refine(x)`` returns Delta chi^2 at any x; each crossing bracketed by the grid is then solved to
+    relative precision 1e-10 with Brent's method, otherwise it is interpolated linearly (in log x when ``log``
+    and both neighbours are positive: couplings are scanned on log grids).
+    """
+    grid = np.asarray(grid, dtype=float)
+    delta = np.asarray(delta, dtype=float)
+    if grid.shape != delta.shape or grid.ndim != 1 or np.any(np.diff(grid) <= 0):
+        raise InputError("allowed_intervals needs an increasing grid and one Delta chi^2 per point")
+    inside = delta < thr
+
+    def crossing(i: int) -> float:
+        a, b = grid[i], grid[i + 1]
+        if refine is not None:
+            fa, fb = refine(a) - thr, refine(b) - thr
+            if np.sign(fa) != np.sign(fb):
+                return float(brentq(lambda x: refine(x) - thr, a, b, xtol=1e-14, rtol=1e-10))
+        fa, fb = delta[i] - thr, delta[i + 1] - thr
+        frac = fa / (fa - fb)
+        if log and a > 0:
+            return float(np.exp(np.log(a) + (np.log(b) - np.log(a)) * frac))
+        return float(a + (b - a) * frac)
+
+    intervals = []
+    start = grid[0] if inside[0] else None
+    for i in range(grid.size - 1):
+        if inside[i] and not inside[i + 1]:
+            intervals.append((start, crossing(i)))
+            start = None
+        elif not inside[i] and inside[i + 1]:
+            start = crossing(i)
+    if start is not None:
+        intervals.append((start, float("inf")))
+    return AllowedIntervals(intervals, thr)
