@@ -139,6 +139,13 @@ class MediatorAnalysis:
         return f
 
     # ---- limits ---------------------------------------------------------------------------------------------
+    def fixed_mass_limit(self, model, dataset: str, mass_mev: float, cl: str = "1dof", couplings=None) -> Limit:
+        """Limit at one mass from the minimum along that mass (0: light limit on g; inf: contact limit on g/M)."""
+        if couplings is None:
+            couplings = log_grid(*(HIGH_MASS_G_OVER_M_MEV if np.isinf(mass_mev) else LOW_MASS_G))
+        grid = self.grid(model, [mass_mev], np.concatenate([[0.0], np.asarray(couplings, float)]), dataset_members(dataset))
+        return line_limit(self, grid, dataset, cl)
+
     def analyse(self, model, masses_mev=None, couplings=None, experiments=("csi", "lar"),
                 progress: Callable | None = None) -> "ModelAnalysis":
         """chi^2 of ``model`` on the (M, g) plane and on the two asymptotic lines (M = 0 and M = inf)."""
@@ -150,6 +157,31 @@ class MediatorAnalysis:
         low = self.grid(model, [0.0], with_zero(log_grid(*LOW_MASS_G)), experiments)
         high = self.grid(model, [np.inf], with_zero(log_grid(*HIGH_MASS_G_OVER_M_MEV)), experiments)
         return ModelAnalysis(self, model, plane, low, high)
+
+
+def line_limit(analysis: MediatorAnalysis, grid: Grid, dataset: str, cl: str, reference: float | None = None,
+               regime: str = "fixed_mass") -> Limit:
+    """Allowed coupling intervals along a single-mass grid.
+
+    ``reference`` is the chi^2 that Delta chi^2 is measured from (the plane's global minimum for ``2dof``); by
+    default the minimum along the line (one parameter at fixed M), refined between grid points.
+    """
+    thr = threshold(cl)
+    chi, chi_sm = grid.dataset_chi2(dataset)
+    chi = chi[0]
+    f = analysis.chi2_function(grid, dataset, 0)
+    k = int(np.argmin(chi))
+    best_g, line_min = grid.couplings[k], float(chi[k])
+    if 0 < k < grid.couplings.size - 1:  # the grid minimum is only an upper bound: refine it
+        res = minimize_scalar(f, bounds=(grid.couplings[k - 1], grid.couplings[k + 1]), method="bounded",
+                              options={"xatol": 1e-14})
+        if res.fun < line_min:
+            best_g, line_min = float(res.x), float(res.fun)
+    ref = line_min if reference is None else min(reference, line_min)
+    allowed = allowed_intervals(grid.couplings, chi - ref, thr, refine=lambda x: f(x) - ref)
+    mass = float(grid.masses_mev[0])
+    return Limit(grid.model.name, dataset, regime, mass, cl, float(chi_sm), float(ref), float(best_g), allowed,
+                 "MeV^-1" if np.isinf(mass) else "1")
 
 
 def default_masses(lo: float = 1e-2, hi: float = 1e4, n: int = 121) -> np.ndarray:
@@ -181,31 +213,13 @@ class ModelAnalysis:
         """Global minimum over the plane and both asymptotic lines (g = 0, the SM, included)."""
         return float(min(g.dataset_chi2(dataset)[0].min() for g in (self.plane, self.low, self.high)))
 
-    def _reference(self, dataset: str, cl: str, line: np.ndarray) -> float:
-        # 2dof: the global minimum of the (M, g) plane; 1dof: the minimum along the line (fixed M)
-        return self.chi2_min(dataset) if cl == "2dof" else float(line.min())
-
     def limit(self, dataset: str, regime: str, cl: str = "2dof") -> Limit:
         """Limit on g (``low_mass``, M = 0) or on g/M in MeV^-1 (``high_mass``, contact)."""
         if regime not in ("low_mass", "high_mass"):
             raise InputError(f"unknown regime '{regime}'; choose low_mass or high_mass")
         grid = self.low if regime == "low_mass" else self.high
-        thr = threshold(cl)
-        chi, chi_sm = grid.dataset_chi2(dataset)
-        chi = chi[0]
-        f = self.analysis.chi2_function(grid, dataset, 0)
-        ref = self._reference(dataset, cl, chi)
-        k = int(np.argmin(chi))
-        best_g, line_min = grid.couplings[k], float(chi[k])
-        if 0 < k < grid.couplings.size - 1:  # refine the minimum along the line (the grid value is an upper bound)
-            res = minimize_scalar(f, bounds=(grid.couplings[k - 1], grid.couplings[k + 1]), method="bounded",
-                                  options={"xatol": 1e-14})
-            if res.fun < line_min:
-                best_g, line_min = float(res.x), float(res.fun)
-                ref = min(ref, line_min)
-        allowed = allowed_intervals(grid.couplings, chi - ref, thr, refine=lambda x: f(x) - ref)
-        return Limit(self.model.name, dataset, regime, 0.0 if regime == "low_mass" else float("inf"), cl,
-                     float(chi_sm), float(ref), float(best_g), allowed, "1" if regime == "low_mass" else "MeV^-1")
+        ref = self.chi2_min(dataset) if cl == "2dof" else None
+        return line_limit(self.analysis, grid, dataset, cl, ref, regime)
 
     def contour(self, dataset: str, cl: str = "2dof") -> dict:
         """Allowed coupling intervals at every mass of the plane: upper edge of the one containing g = 0, islands."""

@@ -1,0 +1,158 @@
+"""Light mediators: template engine vs direct path, asymptotic regimes, NSI equivalence, limits and islands."""
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from cevnsfit.mediators import MediatorAnalysis, dataset_members
+from cevnsfit.parameters import DEFAULT
+from cevnsfit.physics.models import get_model, model_names, nsi_weak_charge_squared
+from cevnsfit.physics.cross_section import sm_couplings
+from cevnsfit.templates import build_templates, direct_counts
+from cevnsfit.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def analysis(csi, lar):
+    an = MediatorAnalysis()
+    an._experiments = {"csi": csi, "lar": lar}  # reuse the session's experiments (kernels already built)
+    return an
+
+
+def test_templates_equal_direct_path(csi, lar):
+    rng = np.random.default_rng(2022)
+    names = model_names()
+    for exp in (csi, lar):
+        for _ in range(12):
+            model = get_model(names[rng.integers(len(names))])
+            mass = float(10 ** rng.uniform(-2, 4))
+            g = float(10 ** rng.uniform(-5.5, -2.5))
+            tpl = build_templates(exp, model, [mass])
+            fast = tpl.counts(g, 0)
+            direct = direct_counts(exp, model, mass, g)
+            np.testing.assert_allclose(fast, direct, rtol=1e-6, atol=1e-9 * direct.max())
+
+
+def test_zero_coupling_is_the_standard_model(csi, lar):
+    for exp in (csi, lar):
+        for name in ("B-L", "L_mu-L_tau", "scalar"):
+            tpl = build_templates(exp, get_model(name), [0.0, 5.0, np.inf])
+            for i in range(3):
+                np.testing.assert_array_equal(tpl.counts(0.0, i), exp.signal(exp.kernel.sm_counts()))
+            assert exp.cost()(tpl.counts(0.0, 1)) == pytest.approx(exp.cost()(exp.signal(exp.kernel.sm_counts())), abs=1e-12)
+
+
+def test_scalar_does_not_depend_on_sign(csi):
+    tpl = build_templates(csi, get_model("scalar"), [10.0])
+    np.testing.assert_array_equal(tpl.counts(3e-5, 0), tpl.counts(-3e-5, 0))
+    assert np.all(tpl.n1 == 0)  # no interference with the vector SM amplitude
+    assert np.all(tpl.counts(3e-5, 0) >= tpl.n0)
+
+
+def test_heavy_zprime_is_vector_nsi(csi):
+    """Contact Z' == NSI with eps_f = g^2 Q'_nu Q'_f / (sqrt2 G_F M^2) (same recoil grids, same kernel)."""
+    k = csi.kernel
+    g_over_m = 2e-6  # MeV^-1
+    for name in ("B-L", "B-3L_mu", "universal"):
+        model = get_model(name)
+        tpl = build_templates(csi, model, [np.inf])
+        charge_sq = {}
+        for x, tg in k.detector.targets.items():
+            q, fz, fn = k.form_factors[x]
+            for f in k.flavours:
+                ql = model.lepton_charge(f)
+                eps = {key: g_over_m**2 * ql * qf / (math.sqrt(2) * DEFAULT["constants.G_F"])
+                       for key, qf in (("uV_ee" if f == "nue" else "uV_mumu", model.q_u), ("dV_ee" if f == "nue" else "dV_mumu", model.q_d))}
+                gvp, gvn = sm_couplings()[f]
+                charge_sq[(f, x)] = nsi_weak_charge_squared(f, eps, gvp, gvn, tg.nucleus.Z, tg.nucleus.N, fz, fn)
+        np.testing.assert_allclose(tpl.counts(g_over_m, 0), k.counts(charge_sq), rtol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["B-L", "L_mu-L_tau"])
+def test_asymptotic_regimes_join_the_finite_mass_scan(analysis, name):
+    """g/M limit constant for M >> |q| (~30-105 MeV), g limit constant for M << |q|."""
+    light = analysis.fixed_mass_limit(name, "csi", 0.0)
+    very_light = analysis.fixed_mass_limit(name, "csi", 0.01)
+    assert very_light.value == pytest.approx(light.value, rel=2e-3)
+    contact = analysis.fixed_mass_limit(name, "csi", np.inf)
+    heavy = analysis.fixed_mass_limit(name, "csi", 2e4)
+    heavier = analysis.fixed_mass_limit(name, "csi", 5e4)
+    assert heavy.value / 2e4 == pytest.approx(contact.value, rel=1e-2)
+    assert heavier.value / 5e4 == pytest.approx(contact.value, rel=2e-3)
+    # in between, the bound on g grows with M (the propagator suppresses the signal)
+    mid = analysis.fixed_mass_limit(name, "csi", 100.0)
+    assert light.value < mid.value < heavy.value
+
+
+def test_destructive_model_has_sign_flip_island(analysis):
+    res = analysis.analyse("L_mu-L_tau", masses_mev=np.geomspace(1, 1e4, 9), experiments=("csi",))
+    high = res.limit("csi", "high_mass", "2dof")
+    assert high.allowed.islands, "L_mu-L_tau (nu_mu destructive) must show the sign-flip band at high mass"
+    lo, hi = high.allowed.islands[0]
+    assert high.value < lo < hi
+    # at the island the weak charge of nu_mu flips sign: the rate returns close to the SM rate
+    tpl = build_templates(analysis.experiment("csi"), get_model("L_mu-L_tau"), [np.inf])
+    mid = math.sqrt(lo * hi)
+    assert abs(tpl.counts(mid, 0).sum() / tpl.n0.sum() - 1) < 0.1
+    # B-L interferes constructively: no island
+    bl = analysis.analyse("B-L", masses_mev=np.geomspace(1, 1e4, 9), experiments=("csi",))
+    assert not bl.limit("csi", "high_mass", "2dof").allowed.islands
+
+
+REFERENCE = {  # AC22 2 sigma table rows (g, g/M in GeV^-1)
+    ("B-L", "lar"): (5.35e-5, 1.67e-3), ("B-L", "csi"): (5.27e-5, 1.00e-3), ("B-L", "csi+lar"): (4.42e-5, 0.99e-3),
+    ("L_mu-L_tau", "lar"): (234e-5, 80.9e-3), ("L_mu-L_tau", "csi"): (116e-5, 26.6e-3),
+    ("L_mu-L_tau", "csi+lar"): (103e-5, 24.2e-3),
+}
+# Entries we do not reproduce within 10 % (documented in docs/validation.md); strict xfail flags a change.
+NOT_REPRODUCED = {("L_mu-L_tau", "lar", "g_over_M"), ("L_mu-L_tau", "csi", "g")}
+
+
+@pytest.fixture(scope="module")
+def reference_rows(analysis):
+    rows = {}
+    for name in ("B-L", "L_mu-L_tau"):
+        res = analysis.analyse(name)
+        for d in ("lar", "csi", "csi+lar"):
+            rows[(name, d)] = res.row(d, "2dof")
+    return rows
+
+
+@pytest.mark.parametrize("key", sorted(REFERENCE))
+@pytest.mark.parametrize("quantity", ["g", "g_over_M"])
+def test_reference_rows(reference_rows, key, quantity, request):
+    if (*key, quantity) in NOT_REPRODUCED:
+        request.applymarker(pytest.mark.xfail(strict=True, reason="AC22 value not reproduced within 10 %, see docs/validation.md"))
+    row = reference_rows[key]
+    got = row["g_low_mass"] if quantity == "g" else row["g_over_M_high_mass"]
+    want = REFERENCE[key][0 if quantity == "g" else 1]
+    assert got == pytest.approx(want, rel=0.10)
+
+
+def test_bad_inputs(analysis):
+    with pytest.raises(InputError):
+        dataset_members("xenon")
+    with pytest.raises(InputError):
+        analysis.analyse("B-L", masses_mev=[-1.0, 2.0])
+    with pytest.raises(InputError):
+        analysis.grid("B-L", [1.0], [float("nan")], ("csi",))
+
+
+def test_limits_json_all_models():
+    res = subprocess.run([sys.executable, "-m", "cevnsfit.cli", "limits", "--json"], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["units"] == {"mass": "MeV", "g_over_M": "GeV^-1", "g": "1"}
+    assert doc["convention"]["cl"] == "2dof" and doc["convention"]["delta_chi2"] == 6.18
+    rows = doc["limits"]
+    assert len(rows) == 33
+    values = [r[k] for r in rows for k in ("g_low_mass", "g_over_M_high_mass")]
+    assert len(values) == 66 and all(isinstance(v, float) and 0 < v < 1 for v in values)
+    # the combination is at least as strong as the weaker single data set
+    by = {(r["model"], r["dataset"]): r for r in rows}
+    for m in model_names():
+        assert by[(m, "csi+lar")]["g_low_mass"] <= max(by[(m, "csi")]["g_low_mass"], by[(m, "lar")]["g_low_mass"])
