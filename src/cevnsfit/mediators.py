@@ -11,6 +11,8 @@ Units: masses in MeV; g dimensionless; in the contact (M -> inf) limit the coupl
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -85,9 +87,10 @@ class Grid:
 class MediatorAnalysis:
     """Loads the experiments once and answers scan and limit questions for any model."""
 
-    def __init__(self, data_dir=None, params: Parameters = DEFAULT):
+    def __init__(self, data_dir=None, params: Parameters = DEFAULT, workers: int | None = None):
         self.data_dir = data_dir
         self.params = params
+        self.workers = workers if workers is not None else min(len(os.sched_getaffinity(0)), 8)
         self._experiments: dict = {}
         self._costs: dict = {}
 
@@ -105,10 +108,6 @@ class MediatorAnalysis:
     def templates(self, model, masses_mev, name: str) -> Templates:
         return build_templates(self.experiment(name), get_model(model), masses_mev, self.params)
 
-    def chi2_row(self, tpl: Templates, mass_index: int, couplings: np.ndarray, name: str, warm=None) -> np.ndarray:
-        signal = tpl.counts(np.asarray(couplings, float), mass_index)
-        return self.cost(name)(signal)
-
     def grid(self, model, masses_mev, couplings, experiments=("csi", "lar"), progress: Callable | None = None) -> Grid:
         """chi^2(M, g) for every mass and coupling of the grid (nuisances profiled at every point)."""
         model = get_model(model)
@@ -121,12 +120,24 @@ class MediatorAnalysis:
             tpl = self.templates(model, masses, name)
             tpls[name] = tpl
             out = np.empty((masses.size, couplings.size))
-            for i in range(masses.size):
-                out[i] = self.chi2_row(tpl, i, couplings, name)
-                if progress is not None:
-                    progress(1)
+            cost = self.cost(name)
+
+            def row(i: int, tpl=tpl, cost=cost, out=out) -> None:
+                out[i] = cost(tpl.counts(couplings, i))
+
+            # rows are independent; numpy releases the GIL in its linear algebra, so threads use every core
+            if self.workers > 1 and masses.size > 1:
+                with ThreadPoolExecutor(self.workers) as pool:
+                    for _ in pool.map(row, range(masses.size)):
+                        if progress is not None:
+                            progress(1)
+            else:
+                for i in range(masses.size):
+                    row(i)
+                    if progress is not None:
+                        progress(1)
             chi2[name] = out
-            chi2_sm[name] = float(self.cost(name)(tpl.n0))
+            chi2_sm[name] = float(cost(tpl.n0))
         return Grid(model, masses, couplings, chi2, chi2_sm, tpls)
 
     def chi2_function(self, grid: Grid, dataset: str, mass_index: int) -> Callable[[float], float]:

@@ -267,20 +267,21 @@ class GaussianChi2(Cost):
         self._a_const = a_const
         self._a_lin = self._dedupe(lin_cols, lin_idx, nb)
         self._a_quad = self._dedupe(quad_cols, quad_idx, nb)
-        # rhs_j = sum w x_j (c - S): signal columns give S (w m c) - S^2 (w m); background ones const - S (w B m)
+        # The signal normalisation is solved for as a = 1 + eta_signal (not eta): for a signal far above the data
+        # a -> 0 is then represented exactly, while eta -> -1 would lose every digit.  With r0 = D - sum B the
+        # right-hand side is linear in S: rhs_j = sum w x_j r0 (+ the pull centre 1/sigma^2 for a).
         r_const = np.zeros((nb, p))
-        r_lin, r_quad = [], []
+        r_lin = []
         for j in range(p):
             vec = w * m[:, j, :]
             if is_sig[j]:
                 r_lin.append((vec * c, j))
-                r_quad.append((-vec, j))
             else:
                 r_const[:, j] = (vec * bg[self.base[j]] * c).sum(axis=1)
-                r_lin.append((-vec * bg[self.base[j]], j))
+        r_const[:, 0] += self.prior[0]
         self._r_const = r_const
         self._r_lin = self._dedupe([v for v, _ in r_lin], [(j,) for _, j in r_lin], nb)
-        self._r_quad = self._dedupe([v for v, _ in r_quad], [(j,) for _, j in r_quad], nb)
+        self._r0w = float(np.sum(w * c * c)) + self.prior[0]
         self._c = c
 
     @staticmethod
@@ -307,15 +308,18 @@ class GaussianChi2(Cost):
         return out
 
     def profile(self, signal: np.ndarray):
+        """(chi^2_min, theta_hat with eta_signal = a - 1, chosen branch) for a batch of signals."""
         n = signal.shape[0]
         s = signal.reshape(n, -1)
         s2 = s * s
         a = self._assemble(self._a_lin, self._a_quad, self._a_const, s, s2)
-        rhs = self._assemble(self._r_lin, self._r_quad, self._r_const, s, s2)
-        theta = np.linalg.solve(a, rhs[..., None])[..., 0]  # (n, branches, p)
-        # chi^2 at the minimum of a quadratic form: r0' W r0 - rhs' theta (+ nothing else: the prior is in A)
-        r0w = np.sum(self.w * self._c**2) - 2.0 * s @ (self.w * self._c) + s2 @ self.w
-        chi = r0w[:, None] - np.einsum("nkp,nkp->nk", rhs, theta)
+        rhs = self._assemble(self._r_lin, None, self._r_const, s, s2)
+        # symmetric diagonal (Jacobi) scaling: a huge signal makes its columns ~1e20 larger than the pulls
+        scale = np.sqrt(np.abs(a[..., np.arange(a.shape[-1]), np.arange(a.shape[-1])]))
+        a_scaled = a / (scale[..., :, None] * scale[..., None, :])
+        theta = np.linalg.solve(a_scaled, (rhs / scale)[..., None])[..., 0] / scale  # (n, branches, p)
+        # chi^2 at the minimum of the quadratic form: r0'Wr0 + pull centre - rhs'theta
+        chi = self._r0w - np.einsum("nkp,nkp->nk", rhs, theta)
         nz = len(self.components)
         eps = theta[..., nz:]
         b = self.branches[None, :, :]
@@ -324,14 +328,22 @@ class GaussianChi2(Cost):
         best = np.argmin(chi, axis=1)
         idx = np.arange(n)
         theta_best = theta[idx, best]
-        # the shortcut r0'Wr0 - rhs'theta cancels catastrophically for absurdly large signals: recompute the
-        # chosen branch's chi^2 from its residuals (exact, and a few microseconds)
-        m = self.mult[best]  # (n, p, bins)
+        # recompute the chosen branch's chi^2 from its residuals (exact; the shortcut loses digits at large chi^2)
+        chi_best = self._branch_chi2(s, theta_best[:, None, :], best[:, None])[:, 0]
+        out = theta_best.copy()
+        out[:, 0] -= 1.0  # report eta_signal
+        return chi_best, out, best
+
+    def _branch_chi2(self, s: np.ndarray, theta: np.ndarray, branches: np.ndarray) -> np.ndarray:
+        """chi^2 from the residuals for parameters theta (n, k, p; theta[..., 0] = a = 1 + eta_signal)."""
+        n = theta.shape[0]
+        m = self.mult[branches]  # (n, k, p, bins)
         bases = np.concatenate([s[:, None, :], np.broadcast_to(self.backgrounds, (n, *self.backgrounds.shape))], axis=1)
-        pred_shift = np.einsum("npb,np->nb", bases[:, self.base, :] * m, theta_best)
-        resid = (self._c[None, :] - s) - pred_shift
-        chi_best = resid**2 @ self.w + (theta_best**2) @ self.prior
-        return chi_best, theta_best, best
+        cols = bases[:, None, self.base, :] * m
+        resid = self._c[None, None, :] - np.einsum("nkpb,nkp->nkb", cols, theta)
+        pulls = theta.copy()
+        pulls[..., 0] -= 1.0
+        return resid**2 @ self.w + (pulls**2) @ self.prior
 
     def __call__(self, signal) -> np.ndarray | float:
         batch, single = _as_batch(self._signal(signal), self.shape)

@@ -1,0 +1,431 @@
+"""Exclusion planes (M, g) of the light-mediator models, as in AC22 (Atzori Corona et al., JHEP 05 (2022) 109).
+
+:func:`plane_figure` draws one model: the 2 sigma CEvNS exclusions of COHERENT CsI, LAr and their combination
+(contour line + light fill; allowed sign-flip islands of destructive-interference models stay unfilled), the
+(g-2)_mu favoured band(s), and other experiments' limits (DarkCast v2.1 / FORESEE, grey).
+:func:`summary_figure` overlays the upper-limit curves of all vector models.
+
+Geometry: the Delta chi^2 grid is contoured in (log10 M, log10 g) with linear interpolation in Delta chi^2, i.e.
+exactly the interpolation :func:`cevnsfit.stats.intervals.allowed_intervals` uses, so the drawn boundary passes
+through ``res.contour(dataset, cl)["g_upper"]`` at every grid mass.  The g = 0 column of the grid is dropped (log
+axes).  Units: masses in MeV, couplings dimensionless.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from fractions import Fraction
+
+import contourpy
+import numpy as np
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch, PathPatch
+from matplotlib.path import Path as MplPath
+
+from ..errors import DataError, InputError
+from ..mediators import dataset_members
+from ..physics.gm2 import band_has_lower_edge, favoured_band, get_epoch
+from ..stats.intervals import CONVENTIONS, threshold
+from .style import STYLE, plt
+
+MASS_RANGE_MEV = (1e-2, 1e4)  # the x axis covers at least this range
+
+DATASET_STYLE = {
+    # colour, fill alpha, line width, legend label
+    "csi": ("#e66101", 0.10, 1.1, "COHERENT CsI (2021)"),
+    "lar": ("#0571b0", 0.10, 1.1, "COHERENT LAr (2020)"),
+    "csi+lar": ("#7b3294", 0.30, 1.8, "COHERENT CsI + LAr"),
+}
+GM2_COLOURS = {"2021": "#1a9641", "2023": "#66c2a5", "2025": "#00441b"}
+OTHER_FACE, OTHER_EDGE, OTHER_TEXT = "0.86", "0.55", "0.30"
+
+_GREEK = {"mu": r"\mu", "tau": r"\tau"}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Labels
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def model_label(name: str) -> str:
+    """Mathtext name of a model: "L_mu-L_tau" -> "$L_\\mu-L_\\tau$"; "scalar" and "universal" stay words."""
+    if name in ("scalar", "universal"):
+        return name
+    out = name
+    for word, tex in _GREEK.items():
+        out = out.replace(f"_{word}", f"_{tex}")
+    return f"${out}$"
+
+
+def _fraction(x: float) -> str:
+    f = Fraction(x).limit_denominator(12)
+    return str(f) if abs(float(f) - x) < 1e-9 else f"{x:g}"
+
+
+def charges_label(model) -> str:
+    """"$(Q'_u, ..., Q'_\\tau) = (1/3, ...)$" for a vector model; a short description for the scalar."""
+    charges = getattr(model, "charges", None)
+    if charges is None or getattr(model, "kind", "vector") == "scalar":
+        return r"universal scalar $\phi$, no interference with the SM"
+    values = ", ".join(_fraction(q) for q in charges)
+    return rf"$(Q'_u, Q'_d, Q'_e, Q'_\mu, Q'_\tau) = ({values})$"
+
+
+def _axis_labels(model) -> tuple[str, str]:
+    if getattr(model, "kind", "vector") == "scalar":
+        return r"$M_\phi$ [MeV]", r"$\tilde g_\phi$"
+    return r"$M_{Z'}$ [MeV]", r"$g_{Z'}$"
+
+
+def _cl_text(cl: str) -> str:
+    info = CONVENTIONS[cl]
+    return rf"2$\sigma$: $\Delta\chi^2 \geq {info['delta_chi2']:g}$ ({info['dof']} d.o.f.)"
+
+
+def _times_ten(value: float, power: int = -10) -> str:
+    return f"{value / 10.0**power:.3g}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Geometry of the CEvNS exclusion
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _delta_grid(res, dataset: str, cl: str):
+    """(log10 M, log10 g, Delta chi^2 [n_g, n_M], threshold) with the g <= 0 column removed."""
+    dataset_members(dataset)  # InputError for an unknown data set
+    thr = threshold(cl)
+    chi, _ = res.plane.dataset_chi2(dataset)
+    ref = res.chi2_min(dataset)
+    masses = np.asarray(res.plane.masses_mev, float)
+    couplings = np.asarray(res.plane.couplings, float)
+    keep = couplings > 0
+    if keep.sum() < 2 or masses.size < 2 or np.any(masses <= 0):
+        raise InputError("the (M, g) plane needs at least two positive masses and two positive couplings")
+    delta = np.asarray(chi, float)[:, keep] - ref
+    delta = np.where(np.isfinite(delta), delta, np.finfo(float).max / 4)
+    if cl == "1dof":  # one parameter at fixed M: Delta chi^2 from the minimum along each mass (g = 0 included)
+        delta = np.asarray(chi, float)[:, keep] - np.min(chi, axis=1, keepdims=True)
+    return np.log10(masses), np.log10(couplings[keep]), delta.T, thr
+
+
+def exclusion_lines(res, dataset: str = "csi+lar", cl: str = "2dof") -> list[np.ndarray]:
+    """Boundary of the excluded region, as (n, 2) arrays of (M [MeV], g) vertices (one per connected line)."""
+    lx, ly, z, thr = _delta_grid(res, dataset, cl)
+    gen = contourpy.contour_generator(lx, ly, z, line_type=contourpy.LineType.Separate)
+    return [10.0**line for line in gen.lines(thr) if len(line) >= 2]
+
+
+def exclusion_paths(res, dataset: str = "csi+lar", cl: str = "2dof") -> list[MplPath]:
+    """Excluded region (Delta chi^2 >= threshold) as matplotlib paths in (M [MeV], g); allowed islands are holes."""
+    lx, ly, z, thr = _delta_grid(res, dataset, cl)
+    top = max(float(z.max()), thr) * 2.0 + 1.0
+    gen = contourpy.contour_generator(lx, ly, z, fill_type=contourpy.FillType.OuterCode)
+    points, codes = gen.filled(thr, top)
+    return [MplPath(10.0**p, c) for p, c in zip(points, codes) if len(p) >= 3]
+
+
+def boundary_at(lines: list[np.ndarray], mass_mev: float) -> list[float]:
+    """Couplings (sorted) where the lines cross the vertical M = ``mass_mev`` (log-log interpolation)."""
+    lm = math.log10(mass_mev)
+    out = []
+    for line in lines:
+        x, y = np.log10(line[:, 0]), np.log10(line[:, 1])
+        for i in range(len(x) - 1):
+            a, b = x[i], x[i + 1]
+            if (a - lm) * (b - lm) <= 0 and a != b:
+                out.append(10.0 ** (y[i] + (y[i + 1] - y[i]) * (lm - a) / (b - a)))
+    return sorted(out)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Plot ranges
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _mass_limits(res) -> tuple[float, float]:
+    m = np.asarray(res.plane.masses_mev, float)
+    return min(MASS_RANGE_MEV[0], float(m.min())), max(MASS_RANGE_MEV[1], float(m.max()))
+
+
+def _auto_ylim(uppers: list[np.ndarray]) -> tuple[float, float]:
+    """One decade below the lowest and above the highest CEvNS upper limit, within [1e-8, 1]."""
+    vals = np.concatenate([u[np.isfinite(u) & (u > 0)] for u in uppers]) if uppers else np.array([])
+    if vals.size == 0:
+        return 1e-6, 1e-1
+    lo = 10.0 ** (math.floor(math.log10(vals.min())) - 1)
+    hi = 10.0 ** (math.ceil(math.log10(vals.max())) + 1)
+    lo, hi = max(lo, 1e-8), min(hi, 1.0)
+    if hi / lo < 1e3:
+        lo = hi / 1e3
+    return lo, hi
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Other experiments
+# ---------------------------------------------------------------------------------------------------------------
+
+_FAMILY_TEX = {"(g-2)_e": r"$(g-2)_e$"}
+
+
+def _family(label: str) -> str:
+    """Short name for a text label: "NA64 (2019, inv.)" -> "NA64", "(g-2)_e, alpha(Cs)" -> "(g-2)_e"."""
+    label = label.replace(" [B-L proxy]", "")
+    if label.startswith("(g-2)_e"):
+        return _FAMILY_TEX["(g-2)_e"]
+    short = label.split(" (")[0].strip()
+    return short.replace("mumu", r"$\mu\mu$")
+
+
+def _curve_polygons(curves, top: float) -> list[tuple[int, np.ndarray]]:
+    out = []
+    for k, curve in enumerate(curves):
+        for poly in curve.polygons(top=top):
+            poly = np.asarray(poly, float)
+            ok = np.all(np.isfinite(poly), axis=1)
+            poly = poly[ok]
+            if len(poly) < 3:
+                continue
+            poly[:, 1] = np.clip(poly[:, 1], 1e-30, top)
+            poly[:, 0] = np.clip(poly[:, 0], 1e-30, None)
+            out.append((k, poly))
+    return out
+
+
+def _envelope_labels(ax, curves, polys, xlim, ylim, fontsize: float = 5.5, min_decades: float = 0.3):
+    """Label the experiment that sets the lowest visible excluded coupling over each mass stretch."""
+    nx, ny = 300, 200
+    lx = np.linspace(math.log10(xlim[0]), math.log10(xlim[1]), nx)
+    ly = np.linspace(math.log10(ylim[0]), math.log10(ylim[1]), ny)
+    gx, gy = np.meshgrid(lx, ly)
+    pts = np.column_stack((gx.ravel(), gy.ravel()))
+    owner = np.full(nx, -1)
+    row = np.full(nx, ny)
+    for k, poly in polys:
+        path = MplPath(np.log10(poly))
+        inside = path.contains_points(pts).reshape(ny, nx)
+        if not inside.any():
+            continue
+        first = np.where(inside.any(axis=0), inside.argmax(axis=0), ny)
+        better = first < row
+        row[better], owner[better] = first[better], k
+    fams = [(_family(curves[k].label) if k >= 0 else None) for k in owner]
+    runs, start = [], 0
+    for i in range(1, nx + 1):
+        if i == nx or fams[i] != fams[start]:
+            if fams[start] is not None:
+                runs.append((start, i - 1, fams[start]))
+            start = i
+    step = (lx[-1] - lx[0]) / (nx - 1)
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    placed, texts = [], []
+    for a, b, fam in sorted(runs, key=lambda r: r[0] - r[1]):  # widest runs first
+        if (b - a + 1) * step < min_decades:
+            continue
+        mid = (a + b) // 2
+        y_row = row[a : b + 1].min() if row[mid] >= ny else row[mid]
+        x = 10.0 ** lx[mid]
+        y = 10.0 ** min(ly[min(y_row, ny - 1)] + 0.12, ly[-1] - 0.25)
+        t = ax.text(x, y, fam, fontsize=fontsize, color=OTHER_TEXT, ha="center", va="bottom", zorder=2.5,
+                    clip_on=True)
+        bb = t.get_window_extent(renderer).expanded(1.05, 1.15)
+        inside_axes = ax.get_window_extent(renderer).contains(bb.x0, bb.y0) and ax.get_window_extent(renderer).contains(bb.x1, bb.y1)
+        if not inside_axes or any(bb.overlaps(o) for o in placed):
+            t.remove()
+            continue
+        placed.append(bb)
+        texts.append(t)
+    return texts
+
+
+def _draw_other(ax, curves, xlim, ylim, label_curves: bool):
+    polys = _curve_polygons(curves, top=ylim[1] * 10.0)
+    for _, poly in polys:
+        ax.fill(poly[:, 0], poly[:, 1], facecolor=OTHER_FACE, edgecolor=OTHER_EDGE, lw=0.3, zorder=1)
+    if label_curves and polys:
+        ax.figure.canvas.draw()  # layout settled, so text extents are right
+        _envelope_labels(ax, curves, polys, xlim, ylim)
+    sources = []
+    if any("DarkCast" in c.reference or c.model.endswith("_boson") for c in curves):
+        sources.append("DarkCast v2.1")
+    if any("FORESEE" in c.reference for c in curves):
+        sources.append("FORESEE")
+    return f"other experiments ({', '.join(sources) or 'published'}; mostly 90% CL)"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# (g-2)_mu
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _draw_gm2(ax, model, epochs, xlim) -> tuple[list, list[str]]:
+    """Favoured bands; returns legend handles and notes (models without a band)."""
+    kind = getattr(model, "kind", "vector")
+    if not epochs:
+        return [], []
+    if kind == "scalar":
+        charge = 1.0
+    else:
+        charge = abs(float(model.q_mu))
+        if charge == 0.0:
+            return [], [r"no $(g-2)_\mu$ band: $Q'_\mu = 0$"]
+    m = np.geomspace(xlim[0], xlim[1], 400)
+    handles = []
+    for i, epoch in enumerate(epochs):
+        ep = get_epoch(epoch)
+        colour = GM2_COLOURS.get(ep.name, f"C{i + 2}")
+        g_lo, g_hi = favoured_band(m, ep, kind, charge)
+        if band_has_lower_edge(ep):
+            ax.fill_between(m, g_lo, g_hi, color=colour, alpha=0.35, lw=0, zorder=3)
+            ax.plot(m, g_lo, color=colour, lw=0.6, zorder=3)
+            ax.plot(m, g_hi, color=colour, lw=0.6, zorder=3)
+            label = (rf"$(g-2)_\mu$ {ep.name}: $\Delta a_\mu = ({_times_ten(ep.delta)} \pm {_times_ten(ep.sigma)})"
+                     r"\times 10^{-10}$, 2$\sigma$")
+            handles.append(Patch(facecolor=colour, alpha=0.5, edgecolor=colour, lw=0.6, label=label))
+        else:
+            upper = ep.delta_range()[1]
+            ax.plot(m, g_hi, color=colour, lw=1.2, ls="--", zorder=3)
+            ax.fill_between(m, g_hi, g_hi * 1.35, facecolor="none", edgecolor=colour, hatch="////", lw=0, zorder=3)
+            label = rf"$(g-2)_\mu$ {ep.name}: $\Delta a_\mu < {_times_ten(upper)} \times 10^{{-10}}$ (2$\sigma$)"
+            handles.append(Line2D([], [], color=colour, lw=1.2, ls="--", label=label))
+    return handles, []
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Figures
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def draw_plane(ax, res, gm2_epochs=("2021",), curves=None, datasets=("csi", "lar", "csi+lar"), cl: str = "2dof",
+               ylim=None, label_curves: bool = True, legend: bool = True) -> dict:
+    """Draw one model's (M, g) plane into ``ax``; returns {"lines": {dataset: [(n, 2) arrays]}, "ylim", "notes"}.
+
+    ``curves``: None reads :func:`cevnsfit.limits.catalog.curves_for_model` (a missing limits folder is noted on
+    the figure with a warning); pass a list (possibly empty) to choose.  ``ylim`` defaults to one decade around
+    the CEvNS upper limits.
+    """
+    threshold(cl)
+    datasets = tuple(datasets)
+    for d in datasets:
+        dataset_members(d)
+    model = res.model
+    xlim = _mass_limits(res)
+    notes: list[str] = []
+    if curves is None:
+        from ..limits.catalog import NO_CURVES, curves_for_model
+
+        try:
+            curves = curves_for_model(model.name)
+        except DataError as exc:
+            warnings.warn(f"other experiments' limits not drawn: {exc}", stacklevel=2)
+            curves, notes = [], ["other experiments' limits: data not found"]
+        else:
+            if not curves:
+                reason = NO_CURVES.get(model.name, "none available")
+                notes.append(f"no other-experiment limits ({reason})" if len(reason) < 45 else
+                             "no other-experiment limits (no DarkCast/FORESEE recast)")
+    curves = list(curves)
+
+    uppers = [res.contour(d, cl)["g_upper"] for d in datasets]
+    if ylim is None:
+        ylim = _auto_ylim(uppers)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+
+    handles = []
+    # CEvNS: combined last so it sits on top; thin lines for the single experiments.
+    lines = {}
+    order = sorted(datasets, key=lambda d: d == "csi+lar")
+    for d in order:
+        colour, alpha, lw, label = DATASET_STYLE.get(d, ("k", 0.1, 1.0, d))
+        for path in exclusion_paths(res, d, cl):
+            ax.add_patch(PathPatch(path, facecolor=colour, alpha=alpha, lw=0, zorder=2))
+        lines[d] = exclusion_lines(res, d, cl)
+        for line in lines[d]:
+            ax.plot(line[:, 0], line[:, 1], color=colour, lw=lw, zorder=4 if d == "csi+lar" else 3.5, gid=f"cevns-{d}")
+    for d in datasets:
+        colour, alpha, lw, label = DATASET_STYLE.get(d, ("k", 0.1, 1.0, d))
+        handles.append(Patch(facecolor=colour + f"{int(round(alpha * 255)):02x}", edgecolor=colour, lw=lw, label=label))
+
+    gm2_handles, gm2_notes = _draw_gm2(ax, model, tuple(gm2_epochs or ()), xlim)
+    handles += gm2_handles
+    notes += gm2_notes
+
+    if curves:
+        label = _draw_other(ax, curves, xlim, ylim, label_curves)
+        handles.append(Patch(facecolor=OTHER_FACE, edgecolor=OTHER_EDGE, lw=0.3, label=label))
+        if any(c.notes and "loop" in c.notes for c in curves):
+            notes.append("DarkCast loop-mixing convention for the quark couplings")
+
+    xl, yl = _axis_labels(model)
+    ax.set_xlabel(xl)
+    ax.set_ylabel(yl)
+    ax.set_title(f"{model_label(model.name)}   {charges_label(model)}\n{_cl_text(cl)}", fontsize=10)
+    for note in notes:
+        handles.append(Line2D([], [], ls="none", label=note))
+    if legend:
+        leg = ax.legend(handles=handles, loc="lower right", fontsize=6.5, frameon=True, framealpha=0.9,
+                        edgecolor="none", handlelength=1.8, borderaxespad=0.4)
+        leg.set_zorder(10)
+        for text, h in zip(leg.get_texts(), handles):
+            if isinstance(h, Line2D) and h.get_linestyle() == "None":
+                text.set_fontstyle("italic")
+    return {"lines": lines, "ylim": tuple(ylim), "notes": notes, "handles": handles}
+
+
+def plane_figure(res, gm2_epochs=("2021",), curves=None, datasets=("csi", "lar", "csi+lar"), cl: str = "2dof",
+                 ylim=None, label_curves: bool = True, figsize=(6.4, 5.0)):
+    """Figure of one model's (M, g) plane: CEvNS 2 sigma exclusions, (g-2)_mu band(s), other experiments.
+
+    ``res`` is a :class:`cevnsfit.mediators.ModelAnalysis`.  See :func:`draw_plane` for the arguments; the
+    drawn CEvNS boundaries are Line2D objects with gid ``"cevns-<dataset>"``.
+    """
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=figsize)
+        try:
+            draw_plane(ax, res, gm2_epochs, curves, datasets, cl, ylim, label_curves)
+            fig.tight_layout()
+        except Exception:
+            plt.close(fig)
+            raise
+    return fig
+
+
+_SUMMARY_STYLES = ("-", "--", "-.", ":")
+
+
+def summary_figure(results: dict, dataset: str = "csi+lar", cl: str = "2dof", ylim=None, figsize=(6.4, 4.8)):
+    """Upper 2 sigma limit (edge of the allowed region containing g = 0) of every vector model in one panel."""
+    threshold(cl)
+    dataset_members(dataset)
+    vectors = {name: res for name, res in results.items() if getattr(res.model, "kind", "vector") != "scalar"}
+    if not vectors:
+        raise InputError("summary_figure needs at least one vector-model result")
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=figsize)
+        uppers, xlim = [], list(MASS_RANGE_MEV)
+        for i, (name, res) in enumerate(vectors.items()):
+            cont = res.contour(dataset, cl)
+            m, g = np.asarray(cont["mass_mev"], float), np.asarray(cont["g_upper"], float)
+            g = np.where(np.isfinite(g) & (g > 0), g, np.nan)
+            uppers.append(g)
+            lo, hi = _mass_limits(res)
+            xlim = [min(xlim[0], lo), max(xlim[1], hi)]
+            ax.plot(m, g, color=f"C{i % 10}", ls=_SUMMARY_STYLES[(i // 10 + i) % len(_SUMMARY_STYLES)], lw=1.3,
+                    label=model_label(name), gid=f"summary-{name}")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlim(*xlim)
+        ax.set_ylim(*(ylim or _auto_ylim(uppers)))
+        ax.set_xlabel(r"$M_{Z'}$ [MeV]")
+        ax.set_ylabel(r"$g_{Z'}$ (upper limit)")
+        label = DATASET_STYLE.get(dataset, (None, None, None, dataset))[3]
+        ax.set_title(f"{label}: upper limits of the vector models\n{_cl_text(cl)}; region above each curve excluded",
+                     fontsize=10)
+        ax.legend(loc="upper left", ncol=2, fontsize=7, frameon=True, framealpha=0.9, edgecolor="none")
+        fig.tight_layout()
+    return fig
