@@ -202,6 +202,72 @@ def limits(
 
 
 @app.command()
+def gm2(
+    model: str = typer.Option(..., "--model", "-m", help="Model name (vector U(1)' or scalar)."),
+    mass: float = typer.Option(..., "--mass", help="Mediator mass [MeV]."),
+    coupling: float = typer.Option(..., "--coupling", help="Coupling g (the muon coupling is g |Q'_mu|)."),
+    epoch: str = typer.Option("2021", "--gm2", help="Delta a_mu epoch for the favoured band: 2021, 2023 or 2025."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
+    """One-loop (g-2)_mu contribution delta a_mu of a mediator, and the favoured band at that mass."""
+    from .mediators import gm2_kind_and_charge
+    from .physics.gm2 import band_has_lower_edge, delta_a_mu, favoured_band, get_epoch
+    from .physics.models import get_model
+
+    mdl = get_model(model)
+    _positive(mass, "--mass")
+    _positive(coupling, "--coupling")
+    ep = get_epoch(epoch)
+    kind, charge = gm2_kind_and_charge(mdl)
+    value = float(delta_a_mu(mass, coupling, kind, charge_mu=charge)) if charge else 0.0
+    doc = {"delta_a_mu": value}
+    if charge:
+        lo, hi = favoured_band(mass, ep.name, kind, charge)
+        doc["band"] = {"epoch": ep.name, "delta_a_mu_measured": ep.delta, "sigma": ep.sigma, "n_sigma": 2.0,
+                       "g_low": float(lo) if band_has_lower_edge(ep.name) else None, "g_high": float(hi)}
+    else:
+        doc["band"] = None
+        doc["note"] = f"{mdl.name} has Q'_mu = 0: no contribution to (g-2)_mu"
+    if as_json:
+        sys.stdout.write(json.dumps(doc) + "\n")
+        return
+    out.print(f"delta a_mu = {value:.4e}  ({mdl.name}, M = {mass:g} MeV, g = {coupling:g})")
+    if doc["band"]:
+        b = doc["band"]
+        low = "0 (no lower edge)" if b["g_low"] is None else f"{b['g_low']:.4g}"
+        out.print(f"{ep.name} favoured 2 sigma band at this mass: g in [{low}, {b['g_high']:.4g}]")
+    else:
+        out.print(doc["note"])
+
+
+@app.command()
+def reproduce(
+    out_dir: Path = typer.Option(Path("cevnsfit-output"), "--out", help="Output directory (created if needed)."),
+    gm2: list[str] = typer.Option(["2021", "2025"], "--gm2", help="(g-2)_mu epochs drawn on the figures (repeatable)."),
+    cl: str = typer.Option("2dof", "--cl", help="Limits convention: 2dof (6.18, plane minimum) or 1dof (4, fixed M)."),
+    data_dir: Optional[Path] = DataDirOption,
+) -> None:
+    """Limits table (md, tex, csv, json), every figure, the scans and a report, in one directory."""
+    from .physics.gm2 import get_epoch
+    from .reproduce import reproduce as run
+
+    for ep in gm2:
+        get_epoch(ep)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=err, transient=False) as progress:
+        task = progress.add_task("reproduce", total=None)
+
+        def report(label: str, done: int, total: int) -> None:
+            progress.update(task, description=label, completed=done, total=total)
+
+        result = run(out_dir, data_dir, gm2_epochs=tuple(gm2), cl=cl, progress=report)
+    out.print(f"wrote {result['out']} in {result['wall_time_s']:.1f} s: limits.md/.tex/.csv/.json, verdicts.json, "
+              f"{len(result['figures'])} figure files, scans/, report.md")
+
+
+@app.command()
 def models() -> None:
     """The registered models with their U(1)' charges and anomaly freedom."""
     from .physics.models import get_model, model_names

@@ -144,6 +144,10 @@ class MediatorAnalysis:
         """chi^2 of ``dataset`` as a function of the coupling at one mass of ``grid`` (for refinement)."""
         names = dataset_members(dataset)
 
+        for n in names:  # grids restored from a cache carry no templates: rebuild them (milliseconds)
+            if n not in grid.templates:
+                grid.templates[n] = self.templates(grid.model, grid.masses_mev, n)
+
         def f(g: float) -> float:
             return float(sum(self.cost(n)(grid.templates[n].counts(g, mass_index)) for n in names))
 
@@ -270,3 +274,46 @@ def convention(cl: str) -> dict:
            else "minimum over the coupling at fixed mass (g = 0 included)")
     return {"cl": cl, **CONVENTIONS[cl], "reference_minimum": ref,
             "table_value": "smallest coupling above 0 where Delta chi^2 reaches the threshold (edge of the interval containing g = 0)"}
+
+
+def gm2_kind_and_charge(model) -> tuple[str, float]:
+    """('vector', |Q'_mu|) or ('scalar', 1) -- the muon coupling is g |Q'_mu| (vector), g~_phi (scalar)."""
+    if isinstance(model, ScalarModel):
+        return "scalar", 1.0
+    return "vector", abs(model.q_mu)
+
+
+def gm2_verdict(res: ModelAnalysis, dataset: str = "csi+lar", epoch: str = "2021", cl: str = "2dof") -> dict:
+    """Does the CEvNS 2 sigma exclusion cover the whole (g-2)_mu favoured band over the scanned masses?
+
+    Computed, not tabulated: at every mass of the plane the band [g_lo, g_hi] is compared with the allowed
+    coupling intervals (the one containing g = 0 and any sign-flip island).  ``verdict`` is ``"excluded"`` when no
+    mass keeps any part of the band, ``"allowed"`` otherwise (with the surviving mass ranges), ``"no band"`` for a
+    model without a muon coupling, ``"no anomaly"`` when the band reaches g = 0 (2025: only an upper bound).
+    """
+    from .physics.gm2 import band_has_lower_edge, favoured_band, get_epoch
+
+    kind, charge = gm2_kind_and_charge(res.model)
+    base = {"model": res.model.name, "dataset": dataset, "epoch": str(get_epoch(epoch).name), "cl": cl}
+    if charge == 0:
+        return {**base, "verdict": "no band", "reason": "Q'_mu = 0: the model does not couple to the muon"}
+    if not band_has_lower_edge(epoch):
+        return {**base, "verdict": "no anomaly", "reason": "the favoured band reaches g = 0 (upper bound only)"}
+    cont = res.contour(dataset, cl)
+    masses = cont["mass_mev"]
+    lo, hi = favoured_band(masses, epoch, kind, charge)
+    survives = np.zeros(masses.size, dtype=bool)
+    for i in range(masses.size):
+        intervals = [(0.0, cont["g_upper"][i])] + list(cont["islands"][i])
+        survives[i] = any(a <= hi[i] and lo[i] <= b for a, b in intervals if np.isfinite(b) or b == np.inf)
+    ranges, start = [], None
+    for i, s in enumerate(survives):
+        if s and start is None:
+            start = masses[i]
+        if not s and start is not None:
+            ranges.append([float(start), float(masses[i - 1])])
+            start = None
+    if start is not None:
+        ranges.append([float(start), float(masses[-1])])
+    return {**base, "verdict": "allowed" if survives.any() else "excluded", "allowed_mass_ranges_mev": ranges,
+            "mass_range_checked_mev": [float(masses[0]), float(masses[-1])]}

@@ -17,7 +17,6 @@ import math
 import warnings
 from fractions import Fraction
 
-import contourpy
 import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, PathPatch
@@ -33,12 +32,12 @@ MASS_RANGE_MEV = (1e-2, 1e4)  # the x axis covers at least this range
 
 DATASET_STYLE = {
     # colour, fill alpha, line width, legend label
-    "csi": ("#e66101", 0.10, 1.1, "COHERENT CsI (2021)"),
-    "lar": ("#0571b0", 0.10, 1.1, "COHERENT LAr (2020)"),
-    "csi+lar": ("#7b3294", 0.30, 1.8, "COHERENT CsI + LAr"),
+    "csi": ("#e66101", 0.06, 1.1, "COHERENT CsI (2021)"),
+    "lar": ("#0571b0", 0.06, 1.1, "COHERENT LAr (2020)"),
+    "csi+lar": ("#7b3294", 0.22, 1.8, "COHERENT CsI + LAr"),
 }
 GM2_COLOURS = {"2021": "#1a9641", "2023": "#66c2a5", "2025": "#00441b"}
-OTHER_FACE, OTHER_EDGE, OTHER_TEXT = "0.86", "0.55", "0.30"
+OTHER_FACE, OTHER_EDGE, OTHER_TEXT = "0.85", "0.62", "0.25"
 
 _GREEK = {"mu": r"\mu", "tau": r"\tau"}
 
@@ -92,38 +91,122 @@ def _times_ten(value: float, power: int = -10) -> str:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _delta_grid(res, dataset: str, cl: str):
-    """(log10 M, log10 g, Delta chi^2 [n_g, n_M], threshold) with the g <= 0 column removed."""
-    dataset_members(dataset)  # InputError for an unknown data set
-    thr = threshold(cl)
-    chi, _ = res.plane.dataset_chi2(dataset)
-    ref = res.chi2_min(dataset)
-    masses = np.asarray(res.plane.masses_mev, float)
+def _orient(poly: np.ndarray, ccw: bool) -> np.ndarray:
+    """``poly`` with the requested orientation in (log M, log g) (outer boundaries CCW, holes CW)."""
+    x, y = np.log10(poly[:, 0]), np.log10(poly[:, 1])
+    area = 0.5 * np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y)
+    return poly if (area > 0) == ccw else poly[::-1]
+
+
+def _log_centre(lo: float, hi: float, top: float) -> float:
+    return math.log10(lo) if hi >= top else 0.5 * (math.log10(lo) + math.log10(hi))
+
+
+def _band_tracks(rows: list, top: float, max_jump_decades: float = 0.5) -> list[list[tuple]]:
+    """Join the coupling intervals of neighbouring masses into bands: lists of (mass index, lo, hi).
+
+    An interval reaching ``top`` continues only an interval reaching ``top``; the others join the open band whose
+    log-centre is nearest (within ``max_jump_decades``), else start a new band.
+    """
+    done: list[list[tuple]] = []
+    open_tracks: list[list[tuple]] = []
+    for i, row in enumerate(rows):
+        free = list(range(len(row)))
+        still_open = []
+        for tr in open_tracks:
+            _, lo, hi = tr[-1]
+            at_top, c = hi >= top, _log_centre(lo, hi, top)
+            cands = [(abs(_log_centre(*row[j], top) - c), j) for j in free if (row[j][1] >= top) == at_top]
+            cands = [cj for cj in cands if at_top or cj[0] <= max_jump_decades]
+            if cands:
+                j = min(cands)[1]
+                free.remove(j)
+                tr.append((i, *row[j]))
+                still_open.append(tr)
+            else:
+                done.append(tr)
+        still_open += [[(i, *row[j])] for j in free]
+        open_tracks = still_open
+    return done + open_tracks
+
+
+def _band_polygon(track: list[tuple], masses: np.ndarray) -> np.ndarray:
+    """Closed outline of one band; where it opens or closes between two grid masses it tapers to a point half-way
+    (in log M), at the geometric mean of its edges."""
+    idx = [t[0] for t in track]
+    lo = np.array([t[1] for t in track])
+    hi = np.array([t[2] for t in track])
+    m = masses[idx]
+    lower, upper = list(zip(m, lo)), list(zip(m[::-1], hi[::-1]))
+    head = [(math.sqrt(masses[idx[0] - 1] * m[0]), math.sqrt(lo[0] * hi[0]))] if idx[0] > 0 else []
+    tail = [(math.sqrt(masses[idx[-1] + 1] * m[-1]), math.sqrt(lo[-1] * hi[-1]))] if idx[-1] < masses.size - 1 else []
+    return np.asarray(head + lower + tail + upper, float)
+
+
+def _excluded_intervals(allowed: list, bottom: float, top: float) -> list[tuple[float, float]]:
+    """Complement of the allowed intervals (lo, hi) in (0, top]; an excluded g -> 0 starts at ``bottom``."""
+    out, edge = [], bottom
+    for lo, hi in allowed:
+        if lo > edge:
+            out.append((edge, min(lo, top)))
+        edge = max(edge, hi)
+        if edge >= top:
+            return out
+    out.append((edge, top))
+    return [(a, b) for a, b in out if b > a]
+
+
+def exclusion_geometry(res, dataset: str = "csi+lar", cl: str = "2dof") -> dict:
+    """The 2 sigma excluded region of ``dataset`` from the per-mass allowed intervals of ``res.contour``.
+
+    At every grid mass the excluded couplings are the gaps between the allowed intervals (refined crossings of
+    the scan); gaps of neighbouring masses are joined straight in log-log into bands.  Sign-flip islands (allowed
+    bands inside the excluded region of destructive-interference models) are often narrower than the coupling
+    step of the scan, which a 2-D contour of the grid breaks into dots; joined per mass they stay continuous.
+
+    Returns, in (M [MeV], g): ``"boundary"``: the upper edge of the allowed interval containing g = 0 as
+    (n, 2) arrays (the tabulated limit, ``res.contour(dataset, cl)["g_upper"]``); ``"bands"``: closed outlines of
+    the excluded bands; ``"edges"``: their outlines without the parts at the top of the scan (NaN-separated, for
+    drawing); ``"path"``: the excluded region as one matplotlib Path; ``"n_islands"``: masses with an island;
+    ``"contour"``: the dict of ``res.contour``.
+    """
+    dataset_members(dataset)
+    threshold(cl)
+    cont = res.contour(dataset, cl)
+    masses = np.asarray(cont["mass_mev"], float)
     couplings = np.asarray(res.plane.couplings, float)
-    keep = couplings > 0
-    if keep.sum() < 2 or masses.size < 2 or np.any(masses <= 0):
-        raise InputError("the (M, g) plane needs at least two positive masses and two positive couplings")
-    delta = np.asarray(chi, float)[:, keep] - ref
-    delta = np.where(np.isfinite(delta), delta, np.finfo(float).max / 4)
-    if cl == "1dof":  # one parameter at fixed M: Delta chi^2 from the minimum along each mass (g = 0 included)
-        delta = np.asarray(chi, float)[:, keep] - np.min(chi, axis=1, keepdims=True)
-    return np.log10(masses), np.log10(couplings[keep]), delta.T, thr
+    positive = couplings[couplings > 0]
+    top, bottom = float(positive.max()), float(positive.min()) * 1e-3
+    upper = np.asarray(cont["g_upper"], float)
 
+    rows = []
+    for u, isl in zip(upper, cont["islands"]):
+        allowed = ([(0.0, float(u))] if not np.isnan(u) else []) + [(float(a), float(b)) for a, b in isl]
+        rows.append(_excluded_intervals(sorted(allowed), bottom, top))
+    bands = [_band_polygon(tr, masses) for tr in _band_tracks(rows, top)]
 
-def exclusion_lines(res, dataset: str = "csi+lar", cl: str = "2dof") -> list[np.ndarray]:
-    """Boundary of the excluded region, as (n, 2) arrays of (M [MeV], g) vertices (one per connected line)."""
-    lx, ly, z, thr = _delta_grid(res, dataset, cl)
-    gen = contourpy.contour_generator(lx, ly, z, line_type=contourpy.LineType.Separate)
-    return [10.0**line for line in gen.lines(thr) if len(line) >= 2]
+    shown = np.isfinite(upper) & (upper < top)
+    boundary, start = [], None
+    for i in range(masses.size + 1):
+        if i < masses.size and shown[i]:
+            start = i if start is None else start
+        elif start is not None:
+            if i - start >= 2:
+                boundary.append(np.column_stack((masses[start:i], upper[start:i])))
+            start = None
 
-
-def exclusion_paths(res, dataset: str = "csi+lar", cl: str = "2dof") -> list[MplPath]:
-    """Excluded region (Delta chi^2 >= threshold) as matplotlib paths in (M [MeV], g); allowed islands are holes."""
-    lx, ly, z, thr = _delta_grid(res, dataset, cl)
-    top = max(float(z.max()), thr) * 2.0 + 1.0
-    gen = contourpy.contour_generator(lx, ly, z, fill_type=contourpy.FillType.OuterCode)
-    points, codes = gen.filled(thr, top)
-    return [MplPath(10.0**p, c) for p, c in zip(points, codes) if len(p) >= 3]
+    verts, codes, edges = [], [], []
+    for poly in bands:
+        poly = _orient(poly, True)
+        verts += [*poly, poly[0]]
+        codes += [MplPath.MOVETO] + [MplPath.LINETO] * (len(poly) - 1) + [MplPath.CLOSEPOLY]
+        ring = np.vstack((poly, poly[:1]))
+        ring[ring[:, 1] >= top * (1 - 1e-12), 1] = np.nan  # no line along the top of the scan
+        edges.append(ring)
+    path = MplPath(np.asarray(verts), codes) if verts else MplPath(np.empty((0, 2)))
+    n_islands = sum(1 for isl in cont["islands"] if isl)
+    return {"boundary": boundary, "bands": bands, "edges": edges, "path": path, "n_islands": n_islands,
+            "contour": cont}
 
 
 def boundary_at(lines: list[np.ndarray], mass_mev: float) -> list[float]:
@@ -243,7 +326,7 @@ def _envelope_labels(ax, curves, polys, xlim, ylim, fontsize: float = 5.5, min_d
 def _draw_other(ax, curves, xlim, ylim, label_curves: bool):
     polys = _curve_polygons(curves, top=ylim[1] * 10.0)
     for _, poly in polys:
-        ax.fill(poly[:, 0], poly[:, 1], facecolor=OTHER_FACE, edgecolor=OTHER_EDGE, lw=0.3, zorder=1)
+        ax.fill(poly[:, 0], poly[:, 1], facecolor=OTHER_FACE, edgecolor=OTHER_EDGE, lw=0.25, zorder=1)
     if label_curves and polys:
         ax.figure.canvas.draw()  # layout settled, so text extents are right
         _envelope_labels(ax, curves, polys, xlim, ylim)
@@ -287,7 +370,9 @@ def _draw_gm2(ax, model, epochs, xlim) -> tuple[list, list[str]]:
         else:
             upper = ep.delta_range()[1]
             ax.plot(m, g_hi, color=colour, lw=1.2, ls="--", zorder=3)
-            ax.fill_between(m, g_hi, g_hi * 1.35, facecolor="none", edgecolor=colour, hatch="////", lw=0, zorder=3)
+            # hatched on the excluded side (couplings above the curve give too large a delta a_mu)
+            ax.fill_between(m, g_hi, g_hi * 1.25, facecolor="none", edgecolor=colour, hatch="///", lw=0, alpha=0.5,
+                            zorder=3)
             label = rf"$(g-2)_\mu$ {ep.name}: $\Delta a_\mu < {_times_ten(upper)} \times 10^{{-10}}$ (2$\sigma$)"
             handles.append(Line2D([], [], color=colour, lw=1.2, ls="--", label=label))
     return handles, []
@@ -342,11 +427,12 @@ def draw_plane(ax, res, gm2_epochs=("2021",), curves=None, datasets=("csi", "lar
     order = sorted(datasets, key=lambda d: d == "csi+lar")
     for d in order:
         colour, alpha, lw, label = DATASET_STYLE.get(d, ("k", 0.1, 1.0, d))
-        for path in exclusion_paths(res, d, cl):
-            ax.add_patch(PathPatch(path, facecolor=colour, alpha=alpha, lw=0, zorder=2))
-        lines[d] = exclusion_lines(res, d, cl)
-        for line in lines[d]:
-            ax.plot(line[:, 0], line[:, 1], color=colour, lw=lw, zorder=4 if d == "csi+lar" else 3.5, gid=f"cevns-{d}")
+        geo = exclusion_geometry(res, d, cl)
+        z = 4 if d == "csi+lar" else 3.5
+        ax.add_patch(PathPatch(geo["path"], facecolor=colour, alpha=alpha, lw=0, zorder=2))
+        lines[d] = geo["boundary"]
+        for ring in geo["edges"]:
+            ax.plot(ring[:, 0], ring[:, 1], color=colour, lw=lw, zorder=z, gid=f"cevns-{d}")
     for d in datasets:
         colour, alpha, lw, label = DATASET_STYLE.get(d, ("k", 0.1, 1.0, d))
         handles.append(Patch(facecolor=colour + f"{int(round(alpha * 255)):02x}", edgecolor=colour, lw=lw, label=label))
@@ -368,8 +454,9 @@ def draw_plane(ax, res, gm2_epochs=("2021",), curves=None, datasets=("csi", "lar
     for note in notes:
         handles.append(Line2D([], [], ls="none", label=note))
     if legend:
-        leg = ax.legend(handles=handles, loc="lower right", fontsize=6.5, frameon=True, framealpha=0.9,
-                        edgecolor="none", handlelength=1.8, borderaxespad=0.4)
+        # Below the axes: the plane is full of physics everywhere (grey limits, bands, islands).
+        leg = ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, fontsize=7,
+                        frameon=False, handlelength=1.8, columnspacing=1.5, borderaxespad=0.0)
         leg.set_zorder(10)
         for text, h in zip(leg.get_texts(), handles):
             if isinstance(h, Line2D) and h.get_linestyle() == "None":
@@ -378,7 +465,7 @@ def draw_plane(ax, res, gm2_epochs=("2021",), curves=None, datasets=("csi", "lar
 
 
 def plane_figure(res, gm2_epochs=("2021",), curves=None, datasets=("csi", "lar", "csi+lar"), cl: str = "2dof",
-                 ylim=None, label_curves: bool = True, figsize=(6.4, 5.0)):
+                 ylim=None, label_curves: bool = True, figsize=(6.4, 5.6)):
     """Figure of one model's (M, g) plane: CEvNS 2 sigma exclusions, (g-2)_mu band(s), other experiments.
 
     ``res`` is a :class:`cevnsfit.mediators.ModelAnalysis`.  See :func:`draw_plane` for the arguments; the
