@@ -156,3 +156,27 @@ def test_limits_json_all_models():
     by = {(r["model"], r["dataset"]): r for r in rows}
     for m in model_names():
         assert by[(m, "csi+lar")]["g_low_mass"] <= max(by[(m, "csi")]["g_low_mass"], by[(m, "lar")]["g_low_mass"])
+
+
+def test_nsi_api(analysis, csi):
+    from cevnsfit.mediators import nsi_chi2, nsi_counts
+
+    zero = nsi_counts(csi, {})
+    np.testing.assert_allclose(zero, csi.kernel.sm_counts(), rtol=1e-12)
+    # eps^uV_ee = -(gVp Z + gVn N)/(2Z + N)... any large shift worsens the fit; off-diagonal adds incoherently
+    assert nsi_chi2(analysis, {"uV_ee": 0.3}, "csi") > nsi_chi2(analysis, {}, "csi") + 4
+    more = nsi_counts(csi, {"uV_emu": 0.05}).sum()
+    assert more > zero.sum()
+    with pytest.raises(InputError):
+        nsi_counts(csi, {"xV_ee": 0.1})
+
+
+def test_custom_charges_cli_matches_registry():
+    res = subprocess.run([sys.executable, "-m", "cevnsfit.cli", "limits", "--charges", "1/3,1/3,-1,-1,-1", "-d", "csi", "--json"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    custom = json.loads(res.stdout)["limits"][0]
+    ref = json.loads(subprocess.run([sys.executable, "-m", "cevnsfit.cli", "limits", "-m", "B-L", "-d", "csi", "--json"],
+                                    capture_output=True, text=True, timeout=300).stdout)["limits"][0]
+    assert custom["g_low_mass"] == pytest.approx(ref["g_low_mass"], rel=1e-9)
+    assert custom["g_over_M_high_mass"] == pytest.approx(ref["g_over_M_high_mass"], rel=1e-9)

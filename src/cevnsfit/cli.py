@@ -164,6 +164,7 @@ def scan(
 @app.command()
 def limits(
     model: str = typer.Option("all", "--model", "-m", help="Model name or all."),
+    charges: Optional[str] = typer.Option(None, "--charges", help="Custom U(1)' charges 'Q_u,Q_d,Q_e,Q_mu,Q_tau' (instead of --model)."),
     dataset: str = typer.Option("all", "--dataset", "-d", help="csi, lar, csi+lar or all."),
     cl: str = typer.Option("2dof", "--cl", help="2dof: Delta chi^2 = 6.18 from the plane minimum; 1dof: 4 at fixed M."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
@@ -173,7 +174,10 @@ def limits(
     from .mediators import DATASETS, MediatorAnalysis, convention
     from .physics.models import get_model, model_names
 
-    models = model_names() if model == "all" else [get_model(model).name]
+    if charges is not None:
+        models = [_model(None if model == "all" else model, charges)]
+    else:
+        models = model_names() if model == "all" else [get_model(model).name]
     datasets = list(DATASETS) if dataset == "all" else [dataset]
     for d in datasets:
         if d not in DATASETS:

@@ -98,53 +98,8 @@ def _orient(poly: np.ndarray, ccw: bool) -> np.ndarray:
     return poly if (area > 0) == ccw else poly[::-1]
 
 
-def _log_centre(lo: float, hi: float, top: float) -> float:
-    return math.log10(lo) if hi >= top else 0.5 * (math.log10(lo) + math.log10(hi))
-
-
-def _band_tracks(rows: list, top: float, max_jump_decades: float = 0.5) -> list[list[tuple]]:
-    """Join the coupling intervals of neighbouring masses into bands: lists of (mass index, lo, hi).
-
-    An interval reaching ``top`` continues only an interval reaching ``top``; the others join the open band whose
-    log-centre is nearest (within ``max_jump_decades``), else start a new band.
-    """
-    done: list[list[tuple]] = []
-    open_tracks: list[list[tuple]] = []
-    for i, row in enumerate(rows):
-        free = list(range(len(row)))
-        still_open = []
-        for tr in open_tracks:
-            _, lo, hi = tr[-1]
-            at_top, c = hi >= top, _log_centre(lo, hi, top)
-            cands = [(abs(_log_centre(*row[j], top) - c), j) for j in free if (row[j][1] >= top) == at_top]
-            cands = [cj for cj in cands if at_top or cj[0] <= max_jump_decades]
-            if cands:
-                j = min(cands)[1]
-                free.remove(j)
-                tr.append((i, *row[j]))
-                still_open.append(tr)
-            else:
-                done.append(tr)
-        still_open += [[(i, *row[j])] for j in free]
-        open_tracks = still_open
-    return done + open_tracks
-
-
-def _band_polygon(track: list[tuple], masses: np.ndarray) -> np.ndarray:
-    """Closed outline of one band; where it opens or closes between two grid masses it tapers to a point half-way
-    (in log M), at the geometric mean of its edges."""
-    idx = [t[0] for t in track]
-    lo = np.array([t[1] for t in track])
-    hi = np.array([t[2] for t in track])
-    m = masses[idx]
-    lower, upper = list(zip(m, lo)), list(zip(m[::-1], hi[::-1]))
-    head = [(math.sqrt(masses[idx[0] - 1] * m[0]), math.sqrt(lo[0] * hi[0]))] if idx[0] > 0 else []
-    tail = [(math.sqrt(masses[idx[-1] + 1] * m[-1]), math.sqrt(lo[-1] * hi[-1]))] if idx[-1] < masses.size - 1 else []
-    return np.asarray(head + lower + tail + upper, float)
-
-
 def _excluded_intervals(allowed: list, bottom: float, top: float) -> list[tuple[float, float]]:
-    """Complement of the allowed intervals (lo, hi) in (0, top]; an excluded g -> 0 starts at ``bottom``."""
+    """Complement of the sorted allowed intervals (lo, hi) in (0, top]; an excluded g -> 0 starts at ``bottom``."""
     out, edge = [], bottom
     for lo, hi in allowed:
         if lo > edge:
@@ -156,18 +111,99 @@ def _excluded_intervals(allowed: list, bottom: float, top: float) -> list[tuple[
     return [(a, b) for a, b in out if b > a]
 
 
+def _overlap(a: tuple, b: tuple) -> float:
+    """Overlap of two coupling intervals in decades (negative: the gap between them)."""
+    return math.log10(min(a[1], b[1])) - math.log10(max(a[0], b[0]))
+
+
+def _slab(m0: float, m1: float, left: list, right: list) -> tuple[list, list]:
+    """Excluded polygons and their drawable edges between two neighbouring masses.
+
+    ``left``/``right``: excluded intervals at m0/m1, sorted.  Same number on both sides: joined in order (the
+    bands may drift by more than their width from one mass to the next).  Otherwise each band on the side with
+    more bands is attached to the band of the other side it overlaps most: two or more attached to one is a
+    split around an allowed island born (or closing) between the masses, drawn as a hole tapering to a point
+    half-way; a band overlapping nothing is born (or dies) there, tapering to a point.
+    """
+    mid = math.sqrt(m0 * m1)
+    polys, edges = [], []
+    if len(left) == len(right):
+        for (a0, b0), (a1, b1) in zip(left, right):
+            polys.append([(m0, a0), (m1, a1), (m1, b1), (m0, b0)])
+            edges += [[(m0, a0), (m1, a1)], [(m1, b1), (m0, b0)]]
+        return polys, edges
+    swap = len(left) > len(right)
+    few, many = (right, left) if swap else (left, right)
+    m_few, m_many = (m1, m0) if swap else (m0, m1)
+    children: dict[int, list] = {k: [] for k in range(len(few))}
+    for band in many:
+        scores = [(_overlap(band, f), k) for k, f in enumerate(few)]
+        best = max(scores) if scores else (-1.0, -1)
+        if best[0] > 0:
+            children[best[1]].append(band)
+        else:  # born between the masses
+            tip = (mid, math.sqrt(band[0] * band[1]))
+            polys.append([tip, (m_many, band[0]), (m_many, band[1])])
+            edges += [[tip, (m_many, band[0])], [(m_many, band[1]), tip]]
+    for k, (a, b) in enumerate(few):
+        kids = children[k]
+        if not kids:  # dies between the masses
+            tip = (mid, math.sqrt(a * b))
+            polys.append([(m_few, a), tip, (m_few, b)])
+            edges += [[(m_few, a), tip], [tip, (m_few, b)]]
+            continue
+        poly, edge = [(m_few, a), (m_many, kids[0][0])], [[(m_few, a), (m_many, kids[0][0])]]
+        for c, d in zip(kids[:-1], kids[1:]):
+            tip = (mid, math.sqrt(c[1] * d[0]))
+            poly += [(m_many, c[1]), tip, (m_many, d[0])]
+            edge.append([(m_many, c[1]), tip, (m_many, d[0])])
+        poly += [(m_many, kids[-1][1]), (m_few, b)]
+        edge.append([(m_many, kids[-1][1]), (m_few, b)])
+        polys.append(poly)
+        edges += edge
+    return polys, edges
+
+
+def _chain(segments: list, top: float) -> list[np.ndarray]:
+    """Join polyline pieces that share end points; drop pieces along the top of the scan."""
+    pieces = [list(map(tuple, s)) for s in segments if not all(p[1] >= top * (1 - 1e-12) for p in s)]
+    key = lambda p: (round(math.log10(p[0]), 9), round(math.log10(p[1]), 9))  # noqa: E731
+    starts: dict = {}
+    for n, s in enumerate(pieces):
+        starts.setdefault(key(s[0]), []).append(n)
+    used, lines = set(), []
+    ends = {key(s[-1]) for s in pieces}
+    order = [n for n, s in enumerate(pieces) if key(s[0]) not in ends] + list(range(len(pieces)))
+    for n in order:
+        if n in used:
+            continue
+        used.add(n)
+        line = list(pieces[n])
+        while True:
+            nxt = [j for j in starts.get(key(line[-1]), []) if j not in used]
+            if not nxt:
+                break
+            used.add(nxt[0])
+            line += pieces[nxt[0]][1:]
+        arr = np.asarray(line, float)
+        arr[arr[:, 1] >= top * (1 - 1e-12), 1] = np.nan  # no line along the top of the scan
+        lines.append(arr)
+    return lines
+
+
 def exclusion_geometry(res, dataset: str = "csi+lar", cl: str = "2dof") -> dict:
     """The 2 sigma excluded region of ``dataset`` from the per-mass allowed intervals of ``res.contour``.
 
-    At every grid mass the excluded couplings are the gaps between the allowed intervals (refined crossings of
-    the scan); gaps of neighbouring masses are joined straight in log-log into bands.  Sign-flip islands (allowed
-    bands inside the excluded region of destructive-interference models) are often narrower than the coupling
-    step of the scan, which a 2-D contour of the grid breaks into dots; joined per mass they stay continuous.
+    At every grid mass the excluded couplings are the gaps between the allowed intervals (crossings interpolated
+    as in :func:`cevnsfit.stats.intervals.allowed_intervals`); gaps at neighbouring masses are joined straight in
+    log-log (see :func:`_slab`).  Sign-flip islands (allowed bands inside the excluded region of destructive-
+    interference models) are often narrower than the coupling step of the scan and drift by more than their width
+    from one mass to the next: a 2-D contour of the grid breaks them into dots, joined per mass they stay bands.
 
-    Returns, in (M [MeV], g): ``"boundary"``: the upper edge of the allowed interval containing g = 0 as
-    (n, 2) arrays (the tabulated limit, ``res.contour(dataset, cl)["g_upper"]``); ``"bands"``: closed outlines of
-    the excluded bands; ``"edges"``: their outlines without the parts at the top of the scan (NaN-separated, for
-    drawing); ``"path"``: the excluded region as one matplotlib Path; ``"n_islands"``: masses with an island;
+    Returns, in (M [MeV], g): ``"boundary"``: the upper edge of the allowed interval containing g = 0 as (n, 2)
+    arrays, i.e. ``res.contour(dataset, cl)["g_upper"]`` (the tabulated limit); ``"edges"``: every boundary of
+    the excluded region as polylines (NaN where they would run along the top of the scan); ``"path"``: the
+    excluded region as one matplotlib Path; ``"n_islands"``: number of masses with an allowed island;
     ``"contour"``: the dict of ``res.contour``.
     """
     dataset_members(dataset)
@@ -181,9 +217,19 @@ def exclusion_geometry(res, dataset: str = "csi+lar", cl: str = "2dof") -> dict:
 
     rows = []
     for u, isl in zip(upper, cont["islands"]):
-        allowed = ([(0.0, float(u))] if not np.isnan(u) else []) + [(float(a), float(b)) for a, b in isl]
+        allowed = ([(0.0, min(float(u), top))] if not np.isnan(u) else []) + [(float(a), min(float(b), top)) for a, b in isl]
         rows.append(_excluded_intervals(sorted(allowed), bottom, top))
-    bands = [_band_polygon(tr, masses) for tr in _band_tracks(rows, top)]
+    polys, segments = [], []
+    for i in range(masses.size - 1):
+        p, e = _slab(masses[i], masses[i + 1], rows[i], rows[i + 1])
+        polys += p
+        segments += e
+    verts, codes = [], []
+    for poly in polys:
+        poly = _orient(np.asarray(poly, float), True)
+        verts += [*poly, poly[0]]
+        codes += [MplPath.MOVETO] + [MplPath.LINETO] * (len(poly) - 1) + [MplPath.CLOSEPOLY]
+    path = MplPath(np.asarray(verts), codes) if verts else MplPath(np.empty((0, 2)))
 
     shown = np.isfinite(upper) & (upper < top)
     boundary, start = [], None
@@ -194,18 +240,8 @@ def exclusion_geometry(res, dataset: str = "csi+lar", cl: str = "2dof") -> dict:
             if i - start >= 2:
                 boundary.append(np.column_stack((masses[start:i], upper[start:i])))
             start = None
-
-    verts, codes, edges = [], [], []
-    for poly in bands:
-        poly = _orient(poly, True)
-        verts += [*poly, poly[0]]
-        codes += [MplPath.MOVETO] + [MplPath.LINETO] * (len(poly) - 1) + [MplPath.CLOSEPOLY]
-        ring = np.vstack((poly, poly[:1]))
-        ring[ring[:, 1] >= top * (1 - 1e-12), 1] = np.nan  # no line along the top of the scan
-        edges.append(ring)
-    path = MplPath(np.asarray(verts), codes) if verts else MplPath(np.empty((0, 2)))
     n_islands = sum(1 for isl in cont["islands"] if isl)
-    return {"boundary": boundary, "bands": bands, "edges": edges, "path": path, "n_islands": n_islands,
+    return {"boundary": boundary, "edges": _chain(segments, top), "path": path, "n_islands": n_islands,
             "contour": cont}
 
 
