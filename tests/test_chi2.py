@@ -5,7 +5,7 @@ import pytest
 from iminuit import Minuit
 
 from cevnsfit.errors import InputError
-from cevnsfit.stats.chi2 import GaussianChi2, PoissonChi2, SumCost
+from cevnsfit.stats.chi2 import PoissonChi2, SumCost
 
 
 def _poisson_direct(cost, signal, eta):

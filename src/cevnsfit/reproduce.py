@@ -175,7 +175,7 @@ def _figures(folder: Path, results: dict, an: MediatorAnalysis, gm2_epochs, cl: 
 
 def _report(sm, rows, rows_1dof, verdicts, figures, checksums, cl, gm2_epochs, wall, models) -> str:
     by = {(r["model"], r["dataset"]): r for r in rows}
-    lines = [f"# cevnsfit reproduction of Atzori Corona et al., JHEP 05 (2022) 109 (arXiv:2202.11002)", "",
+    lines = ["# cevnsfit reproduction of Atzori Corona et al., JHEP 05 (2022) 109 (arXiv:2202.11002)", "",
              f"- software: cevnsfit {__version__}, Python {platform.python_version()}, {platform.platform()}",
              f"- wall time: {wall:.1f} s", f"- limits convention: {convention(cl)['description']}; "
              f"reference minimum: {convention(cl)['reference_minimum']}",

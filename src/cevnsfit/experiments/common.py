@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..physics.cross_section import max_recoil_mev
+from ..io.datadir import resolve_data_dir
+from ..parameters import DEFAULT, Parameters
+from ..physics.cross_section import FLAVOURS, max_recoil_mev
+from ..response import DetectorResponse, ResponseKernel, build_kernel
+from ..sources.sns import SNSSource
 
 
 def recoil_grid(mass_mev: float, max_neutrino_energy_mev: float, step_kev: float) -> tuple[np.ndarray, np.ndarray]:
@@ -32,3 +36,68 @@ def relative_delta(varied: np.ndarray, nominal: np.ndarray) -> np.ndarray:
     """(varied - nominal) / nominal per bin, 0 where the nominal template is empty."""
     safe = np.where(nominal != 0, nominal, 1.0)
     return np.where(nominal != 0, (varied - nominal) / safe, 0.0)
+
+
+class Experiment:
+    """What every data set shares: data directory and files, options, cached response kernel, pull widths.
+
+    A data set module subclasses it and provides ``_load`` (read and bin its files), ``targets``,
+    ``recoil_response(nucleus_name, recoil_mev)`` (reconstructed-energy response of each recoil, accepted),
+    ``time_fractions`` (per flavour), and class attributes ``name``, ``label``, ``components``, ``section`` (its
+    section of parameters.yaml), ``files`` (key -> path under the data directory) and ``options_class``.
+    """
+
+    name = label = section = ""
+    components: tuple = ()
+    files: dict = {}
+    options_class = None
+
+    def __init__(self, data_dir=None, params: Parameters = DEFAULT, options=None, **kwargs):
+        self.options = options if options is not None else self.options_class(**kwargs)
+        self.params = params
+        self.data_dir = resolve_data_dir(data_dir)
+        self.paths = {k: self.data_dir / v for k, v in self.files.items()}
+        self._kernel: ResponseKernel | None = None
+        self._load()
+
+    def _load(self) -> None:  # pragma: no cover - every data set implements it
+        raise NotImplementedError
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.observed.shape
+
+    @property
+    def sigmas(self) -> dict:
+        """Relative normalisation uncertainties of the components (the AC22 chi^2 pulls)."""
+        return {z: self.params[f"{self.section}.sigma_{z}"] for z in self.components}
+
+    def source(self) -> SNSSource:
+        return SNSSource.for_experiment(self.section, self.params)
+
+    def detector_response(self) -> DetectorResponse:
+        """Recoil grid (<= ``recoil_step_kev``, up to the end point of the Michel spectra) and response per nucleus."""
+        targets = self.targets()
+        e_max = 0.5 * self.params["constants.m_mu"]
+        recoil, energy = {}, {}
+        for name, tg in targets.items():
+            t, w = recoil_grid(tg.nucleus.mass_mev, e_max, self.options.recoil_step_kev)
+            recoil[name], energy[name] = t, self.recoil_response(name, t) * w[None, :]
+        return DetectorResponse(targets, recoil, energy, {f: self.time_fractions(f) for f in FLAVOURS})
+
+    @property
+    def kernel(self) -> ResponseKernel:
+        """The response kernel (built on first use, then kept)."""
+        if self._kernel is None:
+            o = self.options
+            self._kernel = build_kernel(self.detector_response(), self.source(), o.form_factor, o.couplings,
+                                        o.kinematics, self.params)
+        return self._kernel
+
+    def signal(self, computed: np.ndarray) -> np.ndarray:
+        """Analysis CEvNS template from computed counts (identity unless a data set says otherwise)."""
+        return computed
+
+    def sm_prediction(self) -> dict:
+        """Predicted counts per component, (n_energy, n_time) arrays."""
+        return {"cevns": self.signal(self.kernel.sm_counts()), **self.backgrounds}

@@ -17,22 +17,22 @@ from the anti-coincidence sample.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from scipy.special import gammainc
 
 from ..errors import DataError, InputError
-from ..io.datadir import read_table, require_file, resolve_data_dir
+from ..io.datadir import read_table, require_file
 from ..parameters import DEFAULT, Parameters
 from ..physics.nuclei import get_nucleus
-from ..response import DetectorResponse, ResponseKernel, Target, build_kernel
+from ..response import Target
 from ..sources.sns import SNSSource
-from ..stats.chi2 import PoissonChi2
 from ..sources.spectra import BinnedSpectrum, pion_line_energy_mev
 from ..sources.timing import AnalyticTiming, GridTiming
-from .common import bin_events, recoil_grid
+from ..stats.chi2 import PoissonChi2
+from .common import Experiment, bin_events
 
 NAME = "csi"
 LABEL = "CsI[Na] 2021"
@@ -177,20 +177,15 @@ def _time_pdf(path: Path, t_edges_us, roi_us: tuple[float, float], params: Param
     return hist.bin_fractions("pdf", t_edges_us, lambda t: time_efficiency(t, params)) / roi
 
 
-class CsI2021:
+class CsI2021(Experiment):
     """The CsI[Na] 2021 data set: observed counts, backgrounds, response kernel and chi^2 ingredients."""
 
     name = NAME
     label = LABEL
     components = COMPONENTS
-
-    def __init__(self, data_dir=None, params: Parameters = DEFAULT, options: CsIOptions | None = None, **kwargs):
-        self.options = options if options is not None else CsIOptions(**kwargs)
-        self.params = params
-        self.data_dir = resolve_data_dir(data_dir)
-        self.paths = {k: self.data_dir / v for k, v in FILES.items()}
-        self._kernel: ResponseKernel | None = None
-        self._load()
+    section = "csi2021"
+    files = FILES
+    options_class = CsIOptions
 
     # ---- data -------------------------------------------------------------------------------------------
     def _load(self) -> None:
@@ -218,10 +213,6 @@ class CsI2021:
     energy_unit = "PE"
 
     @property
-    def shape(self) -> tuple[int, int]:
-        return self.observed.shape
-
-    @property
     def energy_edges(self) -> np.ndarray:
         return np.asarray(self.options.pe_edges, float)
 
@@ -234,14 +225,9 @@ class CsI2021:
         """Variance of the steady-state estimate per bin: the AC sample has the same exposure as the C sample."""
         return self.backgrounds["ss"]
 
-    @property
-    def sigmas(self) -> dict:
-        """Relative normalisation uncertainties of the components (AC22 CsI chi^2 pulls)."""
-        return {z: self.params[f"csi2021.sigma_{z}"] for z in COMPONENTS}
-
     # ---- response --------------------------------------------------------------------------------------
     def source(self) -> SNSSource:
-        src = SNSSource.for_experiment("csi2021", self.params)
+        src = super().source()
         if self.options.flux_model != "grid2d":
             return src
         with np.load(self.paths["flux_grid"], allow_pickle=False) as g:
@@ -268,48 +254,17 @@ class CsI2021:
         molecules = p["csi2021.mass_kg"] * 1e3 / p["csi2021.molar_mass_g_per_mol"] * p["constants.N_A"]
         return {n: Target(get_nucleus(n, p), molecules) for n in ("Cs133", "I127")}
 
-    def detector_response(self) -> DetectorResponse:
+    def recoil_response(self, nucleus: str, recoil_mev: np.ndarray) -> np.ndarray:
+        """P(PE bin, accepted | recoil): quenching, Gamma-distributed PE, PE efficiency."""
         o, p = self.options, self.params
-        targets = self.targets()
-        e_max = 0.5 * p["constants.m_mu"]
-        recoil, energy = {}, {}
-        for name, tg in targets.items():
-            t, w = recoil_grid(tg.nucleus.mass_mev, e_max, o.recoil_step_kev)
-            e_ee = quenched_energy_kevee(t, self.quenching_coeffs)
-            resp = pe_response_matrix(
-                e_ee,
-                o.pe_edges,
-                self.efficiency_coeffs,
-                p["csi2021.light_yield_pe_per_kevee"],
-                p["csi2021.resolution_a"],
-                p["csi2021.resolution_b"],
-                o.pe_node_step,
-            )
-            recoil[name], energy[name] = t, resp * w[None, :]
-        timing = self.timing()
-        time = {
-            f: timing.bin_fractions(f, np.asarray(o.t_edges_us), lambda t: time_efficiency(t, p))
-            for f in ("nue", "numu", "numubar")
-        }
-        return DetectorResponse(targets, recoil, energy, time)
+        return pe_response_matrix(quenched_energy_kevee(recoil_mev, self.quenching_coeffs), o.pe_edges,
+                                  self.efficiency_coeffs, p["csi2021.light_yield_pe_per_kevee"],
+                                  p["csi2021.resolution_a"], p["csi2021.resolution_b"], o.pe_node_step)
 
-    @property
-    def kernel(self) -> ResponseKernel:
-        """The response kernel (built on first use, then kept)."""
-        if self._kernel is None:
-            o = self.options
-            self._kernel = build_kernel(
-                self.detector_response(), self.source(), o.form_factor, o.couplings, o.kinematics, self.params
-            )
-        return self._kernel
-
-    def sm_prediction(self) -> dict:
-        """Predicted counts per component, (n_PE, n_time) arrays."""
-        return {"cevns": self.kernel.sm_counts(), **self.backgrounds}
-
-    def signal(self, counts):
-        """Analysis CEvNS template from computed counts (identity for CsI)."""
-        return counts
+    def time_fractions(self, flavour: str) -> np.ndarray:
+        """Fraction of ``flavour`` per analysis time bin, weighted by the time efficiency eps_T."""
+        return self.timing().bin_fractions(flavour, np.asarray(self.options.t_edges_us),
+                                          lambda t: time_efficiency(t, self.params))
 
     def cost(self, free_signal: bool = False) -> PoissonChi2:
         """AC22 Poisson chi^2; ``free_signal`` drops the CEvNS pull (normalisation fitted freely)."""

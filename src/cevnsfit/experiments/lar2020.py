@@ -18,14 +18,12 @@ import numpy as np
 from scipy.special import ndtr
 
 from ..errors import DataError, InputError
-from ..io.datadir import read_table, resolve_data_dir
-from ..parameters import DEFAULT, Parameters
+from ..io.datadir import read_table
 from ..physics.nuclei import get_nucleus
-from ..response import DetectorResponse, ResponseKernel, Target, build_kernel
-from ..sources.sns import SNSSource
+from ..response import Target
 from ..sources.timing import AnalyticTiming
 from ..stats.chi2 import GaussianChi2
-from .common import recoil_grid, relative_delta
+from .common import Experiment, relative_delta
 
 NAME = "lar"
 LABEL = "LAr (CENNS-10) 2020"
@@ -155,20 +153,15 @@ def gaussian_response_matrix(e_true_kevee: np.ndarray, edges_kevee, efficiency: 
     return out
 
 
-class LAr2020:
+class LAr2020(Experiment):
     """The CENNS-10 LAr data set: observed counts, templates, shape systematics and response kernel."""
 
     name = NAME
     label = LABEL
     components = COMPONENTS
-
-    def __init__(self, data_dir=None, params: Parameters = DEFAULT, options: LArOptions | None = None, **kwargs):
-        self.options = options if options is not None else LArOptions(**kwargs)
-        self.params = params
-        self.data_dir = resolve_data_dir(data_dir)
-        self.paths = {k: self.data_dir / v for k, v in FILES.items()}
-        self._kernel: ResponseKernel | None = None
-        self._load()
+    section = "lar2020"
+    files = FILES
+    options_class = LArOptions
 
     def _load(self) -> None:
         self.observed = read_3d(self.paths["data"])
@@ -198,17 +191,9 @@ class LAr2020:
     time_edges_us = np.asarray(T_EDGES_US)
 
     @property
-    def shape(self) -> tuple[int, int]:
-        return self.observed.shape
-
-    @property
     def ss_variance(self) -> np.ndarray:
         """Variance of the steady-state estimate: measured in a 5x longer beam-off window."""
         return self.backgrounds["ss"] / self.params["lar2020.ss_window_ratio"]
-
-    @property
-    def sigmas(self) -> dict:
-        return {z: self.params[f"lar2020.sigma_{z}"] for z in COMPONENTS}
 
     def stat_sigma(self, prediction: np.ndarray | None = None) -> np.ndarray:
         """Per-bin sigma_ij of the Gaussian chi^2: sqrt(N_obs + N_SS/5) by default (the release's stat. error)."""
@@ -234,27 +219,14 @@ class LAr2020:
         p = self.params
         return AnalyticTiming.from_parameters(p["lar2020.pot_trace_mean"], p["lar2020.pot_trace_width"], p)
 
-    def detector_response(self) -> DetectorResponse:
-        o, p = self.options, self.params
-        targets = self.targets()
-        e_max = 0.5 * p["constants.m_mu"]
-        recoil, energy = {}, {}
-        for name, tg in targets.items():
-            t, w = recoil_grid(tg.nucleus.mass_mev, e_max, o.recoil_step_kev)
-            e_ee = quenched_energy_kevee(t * 1e3, p["lar2020.qf_a"], p["lar2020.qf_b"])
-            resp = gaussian_response_matrix(e_ee, E_EDGES_KEVEE, self.efficiency, p["lar2020.resolution_a"])
-            recoil[name], energy[name] = t, resp * w[None, :]
-        timing = self.timing()
-        time = {f: timing.bin_fractions(f, np.asarray(T_EDGES_US)) for f in ("nue", "numu", "numubar")}
-        return DetectorResponse(targets, recoil, energy, time)
+    def recoil_response(self, nucleus: str, recoil_mev: np.ndarray) -> np.ndarray:
+        """P(keVee bin, accepted | recoil): linear quenching, Gaussian resolution, acceptance."""
+        p = self.params
+        e_ee = quenched_energy_kevee(recoil_mev * 1e3, p["lar2020.qf_a"], p["lar2020.qf_b"])
+        return gaussian_response_matrix(e_ee, E_EDGES_KEVEE, self.efficiency, p["lar2020.resolution_a"])
 
-    @property
-    def kernel(self) -> ResponseKernel:
-        if self._kernel is None:
-            o = self.options
-            src = SNSSource.for_experiment("lar2020", self.params)
-            self._kernel = build_kernel(self.detector_response(), src, o.form_factor, o.couplings, o.kinematics, self.params)
-        return self._kernel
+    def time_fractions(self, flavour: str) -> np.ndarray:
+        return self.timing().bin_fractions(flavour, np.asarray(T_EDGES_US))
 
     def signal(self, computed: np.ndarray) -> np.ndarray:
         """Map computed CEvNS counts to the analysis template (``prediction`` option)."""
@@ -264,9 +236,6 @@ class LAr2020:
         # bins where the computed SM rate vanishes keep the release content (ratio 1)
         ratio = np.divide(computed, sm, out=np.ones_like(np.asarray(computed, float)), where=np.broadcast_to(sm > 0, np.shape(computed)))
         return self.release["cevns"] * ratio
-
-    def sm_prediction(self) -> dict:
-        return {"cevns": self.signal(self.kernel.sm_counts()), **self.backgrounds}
 
     def cost(self, free_signal: bool = False) -> GaussianChi2:
         """AC22 Gaussian chi^2; ``free_signal`` drops the CEvNS pull (normalisation fitted freely)."""

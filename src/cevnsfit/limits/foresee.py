@@ -22,33 +22,17 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from ..io.datadir import read_table
 from .curves import OFF_SCALE, LimitCurve, join_segments
 
 GEV_TO_MEV = 1e3
 
 
 def _read_rows(path: Path) -> np.ndarray:
-    if not path.is_file():
-        raise DataError(f"missing limit file: {path}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise DataError(f"{path} is not a text file") from None
-    rows = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        parts = line.partition("#")[0].split()
-        if not parts:
-            continue
-        if len(parts) != 2:
-            raise DataError(f"{path}: line {lineno} has {len(parts)} columns, expected 2")
-        try:
-            rows.append([float(p) for p in parts])
-        except ValueError:
-            raise DataError(f"{path}: line {lineno}: non-numeric entry") from None
-    table = np.array(rows, dtype=float).reshape(-1, 2)
-    with np.errstate(invalid="ignore"):
-        if np.any(table[:, 0] < 0) or np.any(table[:, 1] < 0):
-            raise DataError(f"{path}: negative mass or coupling")
+    """(mass GeV, coupling) rows; the shared table reader names the file on any format error."""
+    table = read_table(path, ncols=2, min_rows=0)
+    if np.any(table < 0):
+        raise DataError(f"{path}: negative mass or coupling")
     return table
 
 

@@ -21,6 +21,7 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, PathPatch
 from matplotlib.path import Path as MplPath
+from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
 from ..errors import DataError, InputError
 from ..mediators import dataset_members
@@ -49,7 +50,9 @@ _GREEK = {"mu": r"\mu", "tau": r"\tau"}
 
 def model_label(name: str) -> str:
     """Mathtext name of a model: "L_mu-L_tau" -> "$L_\\mu-L_\\tau$"; "scalar" and "universal" stay words."""
-    if name in ("scalar", "universal"):
+    if name == "scalar":
+        return r"light scalar $\phi$"
+    if name == "universal":
         return name
     out = name
     for word, tex in _GREEK.items():
@@ -66,7 +69,7 @@ def charges_label(model) -> str:
     """"$(Q'_u, ..., Q'_\\tau) = (1/3, ...)$" for a vector model; a short description for the scalar."""
     charges = getattr(model, "charges", None)
     if charges is None or getattr(model, "kind", "vector") == "scalar":
-        return r"universal scalar $\phi$, no interference with the SM"
+        return r"(universal coupling $\tilde g_\phi$ to quarks and leptons, no interference with the SM)"
     values = ", ".join(_fraction(q) for q in charges)
     return rf"$(Q'_u, Q'_d, Q'_e, Q'_\mu, Q'_\tau) = ({values})$"
 
@@ -312,7 +315,7 @@ def _curve_polygons(curves, top: float) -> list[tuple[int, np.ndarray]]:
     return out
 
 
-def _envelope_labels(ax, curves, polys, xlim, ylim, fontsize: float = 5.5, min_decades: float = 0.3):
+def _envelope_labels(ax, curves, polys, xlim, ylim, obstacles=(), fontsize: float = 5.5, min_decades: float = 0.3):
     """Label the experiment that sets the lowest visible excluded coupling over each mass stretch."""
     nx, ny = 300, 200
     lx = np.linspace(math.log10(xlim[0]), math.log10(xlim[1]), nx)
@@ -351,7 +354,7 @@ def _envelope_labels(ax, curves, polys, xlim, ylim, fontsize: float = 5.5, min_d
                     clip_on=True)
         bb = t.get_window_extent(renderer).expanded(1.05, 1.15)
         inside_axes = ax.get_window_extent(renderer).contains(bb.x0, bb.y0) and ax.get_window_extent(renderer).contains(bb.x1, bb.y1)
-        if not inside_axes or any(bb.overlaps(o) for o in placed):
+        if not inside_axes or any(bb.overlaps(o) for o in placed) or _obstacle_hit(bb, obstacles):
             t.remove()
             continue
         placed.append(bb)
@@ -359,19 +362,17 @@ def _envelope_labels(ax, curves, polys, xlim, ylim, fontsize: float = 5.5, min_d
     return texts
 
 
-def _draw_other(ax, curves, xlim, ylim, label_curves: bool):
+def _draw_other(ax, curves, ylim):
+    """Grey filled regions with thin outlines; returns the polygons (for labels) and the legend label."""
     polys = _curve_polygons(curves, top=ylim[1] * 10.0)
     for _, poly in polys:
         ax.fill(poly[:, 0], poly[:, 1], facecolor=OTHER_FACE, edgecolor=OTHER_EDGE, lw=0.25, zorder=1)
-    if label_curves and polys:
-        ax.figure.canvas.draw()  # layout settled, so text extents are right
-        _envelope_labels(ax, curves, polys, xlim, ylim)
     sources = []
     if any("DarkCast" in c.reference or c.model.endswith("_boson") for c in curves):
         sources.append("DarkCast v2.1")
     if any("FORESEE" in c.reference for c in curves):
         sources.append("FORESEE")
-    return f"other experiments ({', '.join(sources) or 'published'}; mostly 90% CL)"
+    return polys, f"other experiments ({', '.join(sources) or 'published'}; mostly 90% CL)"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -379,39 +380,41 @@ def _draw_other(ax, curves, xlim, ylim, label_curves: bool):
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _draw_gm2(ax, model, epochs, xlim) -> tuple[list, list[str]]:
-    """Favoured bands; returns legend handles and notes (models without a band)."""
+def _draw_gm2(ax, model, epochs, xlim) -> tuple[list, list[str], list]:
+    """Favoured bands; returns legend handles, notes (models without a band) and the drawn edge lines."""
     kind = getattr(model, "kind", "vector")
     if not epochs:
-        return [], []
+        return [], [], []
     if kind == "scalar":
         charge = 1.0
     else:
         charge = abs(float(model.q_mu))
         if charge == 0.0:
-            return [], [r"no $(g-2)_\mu$ band: $Q'_\mu = 0$"]
+            return [], [r"no $(g-2)_\mu$ band: the model does not couple to muons ($Q'_\mu = 0$)"], []
     m = np.geomspace(xlim[0], xlim[1], 400)
-    handles = []
+    handles, lines = [], []
     for i, epoch in enumerate(epochs):
         ep = get_epoch(epoch)
         colour = GM2_COLOURS.get(ep.name, f"C{i + 2}")
         g_lo, g_hi = favoured_band(m, ep, kind, charge)
         if band_has_lower_edge(ep):
             ax.fill_between(m, g_lo, g_hi, color=colour, alpha=0.35, lw=0, zorder=3)
-            ax.plot(m, g_lo, color=colour, lw=0.6, zorder=3)
-            ax.plot(m, g_hi, color=colour, lw=0.6, zorder=3)
+            lines += ax.plot(m, g_lo, color=colour, lw=0.6, zorder=3)
+            lines += ax.plot(m, g_hi, color=colour, lw=0.6, zorder=3)
             label = (rf"$(g-2)_\mu$ {ep.name}: $\Delta a_\mu = ({_times_ten(ep.delta)} \pm {_times_ten(ep.sigma)})"
-                     r"\times 10^{-10}$, 2$\sigma$")
+                     r"\times 10^{-10}$, 2$\sigma$ band")
             handles.append(Patch(facecolor=colour, alpha=0.5, edgecolor=colour, lw=0.6, label=label))
         else:
+            # Only an upper bound: couplings above the curve give too large a delta a_mu (hatched side).
             upper = ep.delta_range()[1]
-            ax.plot(m, g_hi, color=colour, lw=1.2, ls="--", zorder=3)
-            # hatched on the excluded side (couplings above the curve give too large a delta a_mu)
-            ax.fill_between(m, g_hi, g_hi * 1.25, facecolor="none", edgecolor=colour, hatch="///", lw=0, alpha=0.5,
-                            zorder=3)
-            label = rf"$(g-2)_\mu$ {ep.name}: $\Delta a_\mu < {_times_ten(upper)} \times 10^{{-10}}$ (2$\sigma$)"
-            handles.append(Line2D([], [], color=colour, lw=1.2, ls="--", label=label))
-    return handles, []
+            lines += ax.plot(m, g_hi, color=colour, lw=1.1, ls=(0, (4, 2)), zorder=3.2)
+            strip = ax.fill_between(m, g_hi, g_hi * 1.3, facecolor="none", edgecolor=colour, hatch="/////", lw=0,
+                                    alpha=0.55, zorder=3.2)
+            if hasattr(strip, "set_hatch_linewidth"):
+                strip.set_hatch_linewidth(0.5)
+            label = rf"$(g-2)_\mu$ {ep.name}: $\Delta a_\mu < {_times_ten(upper)} \times 10^{{-10}}$ (2$\sigma$), no lower edge"
+            handles.append(Patch(facecolor="none", edgecolor=colour, hatch="/////", lw=1.1, ls="--", label=label))
+    return handles, [], lines
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -419,13 +422,89 @@ def _draw_gm2(ax, model, epochs, xlim) -> tuple[list, list[str]]:
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def _draw_cevns(ax, geos: dict, inset: bool = False) -> list:
+    """Fills and boundaries of the CEvNS exclusions (combined last, on top); returns the Line2D objects."""
+    drawn = []
+    for d in sorted(geos, key=lambda d: d == "csi+lar"):
+        colour, alpha, lw, _ = DATASET_STYLE.get(d, ("k", 0.1, 1.0, d))
+        z = 4 if d == "csi+lar" else 3.5
+        ax.add_patch(PathPatch(geos[d]["path"], facecolor=colour, alpha=alpha, lw=0, zorder=2))
+        for ring in geos[d]["edges"]:
+            drawn += ax.plot(ring[:, 0], ring[:, 1], color=colour, lw=lw * (0.7 if inset else 1.0), zorder=z,
+                             gid=f"cevns-{d}")
+    return drawn
+
+
+def _island_inset(ax, geos: dict, dataset: str, xlim, loc=(0.06, 0.57, 0.32, 0.32), half_width_decades=0.15):
+    """Zoom on the allowed islands of ``dataset``: they are ~0.03 decades wide in g, thin on the full plane.
+
+    The window is centred half a decade above the mass where the islands first appear (where they are
+    established), clipped to the masses that have one."""
+    cont = geos[dataset]["contour"]
+    masses = np.asarray(cont["mass_mev"], float)
+    with_island = [i for i, isl in enumerate(cont["islands"]) if isl]
+    if not with_island:
+        return None
+    lm_first, lm_last = math.log10(masses[with_island[0]]), math.log10(masses[with_island[-1]])
+    centre = min(lm_first + 0.5, 0.5 * (lm_first + lm_last))
+    x0, x1 = 10.0 ** (centre - half_width_decades), 10.0 ** (centre + half_width_decades)
+    window = [i for i in with_island if x0 <= masses[i] <= x1] or with_island[:1]
+    los = [a for i in window for a, _ in cont["islands"][i]]
+    his = [b for i in window for _, b in cont["islands"][i] if np.isfinite(b)]
+    if not his:
+        return None
+    y0, y1 = min(los) / 1.35, max(his) * 1.35
+    ins = ax.inset_axes(loc, zorder=6)
+    ins.set_xscale("log")
+    ins.set_yscale("log")
+    _draw_cevns(ins, geos, inset=True)
+    ins.set_xlim(x0, x1)
+    ins.set_ylim(y0, y1)
+    ins.set_facecolor("white")
+    for axis in (ins.xaxis, ins.yaxis):
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 3.0, 5.0)))
+        axis.set_major_formatter(FormatStrFormatter("%g"))
+        axis.set_minor_formatter(NullFormatter())
+    ins.tick_params(labelsize=6, which="both", pad=1.5)
+    ins.set_title("zoom: unfilled = allowed island", fontsize=6.5, pad=2)
+    ax.indicate_inset_zoom(ins, edgecolor="0.3", lw=0.6, alpha=0.8)
+    return ins
+
+
+def _obstacle_hit(bbox, artists) -> bool:
+    """Does ``bbox`` (display units) cross a line, or overlap a patch (the inset)?"""
+    for art in artists:
+        path = art.get_transform().transform_path(art.get_path())
+        if isinstance(art, Line2D):
+            v = path.vertices
+            ok = np.all(np.isfinite(v), axis=1)
+            # split at NaN gaps, so no segment is made across them
+            for piece in np.split(v, np.flatnonzero(~ok)):
+                piece = piece[np.all(np.isfinite(piece), axis=1)]
+                if len(piece) >= 2 and MplPath(piece).intersects_bbox(bbox, filled=False):
+                    return True
+        elif path.intersects_bbox(bbox, filled=True):
+            return True
+    return False
+
+
+def label_other_experiments(ax, info: dict) -> list:
+    """Small labels of the experiments that set the lowest visible other-experiment limit (call after layout)."""
+    if not info.get("polys"):
+        return []
+    ax.figure.canvas.draw()  # layout settled, so text extents are right
+    return _envelope_labels(ax, info["curves"], info["polys"], ax.get_xlim(), ax.get_ylim(), info["obstacles"])
+
+
 def draw_plane(ax, res, gm2_epochs=("2021",), curves=None, datasets=("csi", "lar", "csi+lar"), cl: str = "2dof",
-               ylim=None, label_curves: bool = True, legend: bool = True) -> dict:
-    """Draw one model's (M, g) plane into ``ax``; returns {"lines": {dataset: [(n, 2) arrays]}, "ylim", "notes"}.
+               ylim=None, label_curves: bool = True, legend: bool = True, inset="auto") -> dict:
+    """Draw one model's (M, g) plane into ``ax``.
 
     ``curves``: None reads :func:`cevnsfit.limits.catalog.curves_for_model` (a missing limits folder is noted on
     the figure with a warning); pass a list (possibly empty) to choose.  ``ylim`` defaults to one decade around
-    the CEvNS upper limits.
+    the CEvNS upper limits.  ``inset``: "auto" adds a zoom on the CsI+LAr sign-flip islands when there are any;
+    True/False force it.  Returns {"lines": {dataset: boundary arrays}, "geometry": {dataset: dict of
+    :func:`exclusion_geometry`}, "ylim", "notes", "handles", "inset", ...}.
     """
     threshold(cl)
     datasets = tuple(datasets)
@@ -445,43 +524,42 @@ def draw_plane(ax, res, gm2_epochs=("2021",), curves=None, datasets=("csi", "lar
         else:
             if not curves:
                 reason = NO_CURVES.get(model.name, "none available")
-                notes.append(f"no other-experiment limits ({reason})" if len(reason) < 45 else
-                             "no other-experiment limits (no DarkCast/FORESEE recast)")
+                notes.append(f"no other-experiment limits: {reason}" if len(reason) < 60 else
+                             "no other-experiment limits: no DarkCast/FORESEE recast for these charges")
     curves = list(curves)
 
-    uppers = [res.contour(d, cl)["g_upper"] for d in datasets]
+    geos = {d: exclusion_geometry(res, d, cl) for d in datasets}
     if ylim is None:
-        ylim = _auto_ylim(uppers)
+        ylim = _auto_ylim([g["contour"]["g_upper"] for g in geos.values()])
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(*xlim)
     ax.set_ylim(*ylim)
 
+    obstacles = _draw_cevns(ax, geos)
     handles = []
-    # CEvNS: combined last so it sits on top; thin lines for the single experiments.
-    lines = {}
-    order = sorted(datasets, key=lambda d: d == "csi+lar")
-    for d in order:
-        colour, alpha, lw, label = DATASET_STYLE.get(d, ("k", 0.1, 1.0, d))
-        geo = exclusion_geometry(res, d, cl)
-        z = 4 if d == "csi+lar" else 3.5
-        ax.add_patch(PathPatch(geo["path"], facecolor=colour, alpha=alpha, lw=0, zorder=2))
-        lines[d] = geo["boundary"]
-        for ring in geo["edges"]:
-            ax.plot(ring[:, 0], ring[:, 1], color=colour, lw=lw, zorder=z, gid=f"cevns-{d}")
     for d in datasets:
         colour, alpha, lw, label = DATASET_STYLE.get(d, ("k", 0.1, 1.0, d))
         handles.append(Patch(facecolor=colour + f"{int(round(alpha * 255)):02x}", edgecolor=colour, lw=lw, label=label))
 
-    gm2_handles, gm2_notes = _draw_gm2(ax, model, tuple(gm2_epochs or ()), xlim)
+    gm2_handles, gm2_notes, gm2_lines = _draw_gm2(ax, model, tuple(gm2_epochs or ()), xlim)
+    obstacles += gm2_lines
     handles += gm2_handles
     notes += gm2_notes
 
+    polys = []
     if curves:
-        label = _draw_other(ax, curves, xlim, ylim, label_curves)
+        polys, label = _draw_other(ax, curves, ylim)
         handles.append(Patch(facecolor=OTHER_FACE, edgecolor=OTHER_EDGE, lw=0.3, label=label))
         if any(c.notes and "loop" in c.notes for c in curves):
             notes.append("DarkCast loop-mixing convention for the quark couplings")
+
+    ins = None
+    combined = "csi+lar" if "csi+lar" in geos else (datasets[-1] if datasets else None)
+    if combined is not None and (inset is True or (inset == "auto" and geos[combined]["n_islands"] > 0)):
+        ins = _island_inset(ax, geos, combined, xlim)
+        if ins is not None:
+            notes.append("sign-flip islands: allowed bands inside the excluded region")
 
     xl, yl = _axis_labels(model)
     ax.set_xlabel(xl)
@@ -497,21 +575,32 @@ def draw_plane(ax, res, gm2_epochs=("2021",), curves=None, datasets=("csi", "lar
         for text, h in zip(leg.get_texts(), handles):
             if isinstance(h, Line2D) and h.get_linestyle() == "None":
                 text.set_fontstyle("italic")
-    return {"lines": lines, "ylim": tuple(ylim), "notes": notes, "handles": handles}
+    if ins is not None:
+        obstacles.append(ins.patch)
+    info = {"lines": {d: g["boundary"] for d, g in geos.items()}, "geometry": geos, "ylim": tuple(ylim),
+            "notes": notes, "handles": handles, "inset": ins, "curves": curves, "polys": polys,
+            "obstacles": obstacles}
+    if label_curves:
+        info["labels"] = label_other_experiments(ax, info)
+    return info
 
 
 def plane_figure(res, gm2_epochs=("2021",), curves=None, datasets=("csi", "lar", "csi+lar"), cl: str = "2dof",
-                 ylim=None, label_curves: bool = True, figsize=(6.4, 5.6)):
+                 ylim=None, label_curves: bool = True, inset="auto", figsize=(6.4, 5.6)):
     """Figure of one model's (M, g) plane: CEvNS 2 sigma exclusions, (g-2)_mu band(s), other experiments.
 
-    ``res`` is a :class:`cevnsfit.mediators.ModelAnalysis`.  See :func:`draw_plane` for the arguments; the
-    drawn CEvNS boundaries are Line2D objects with gid ``"cevns-<dataset>"``.
+    ``res`` is a :class:`cevnsfit.mediators.ModelAnalysis`; ``gm2_epochs`` any of "2021", "2023", "2025";
+    ``curves`` None (the catalogue) or a list of LimitCurve; ``datasets`` among "csi", "lar", "csi+lar";
+    ``cl`` "2dof" (Delta chi^2 = 6.18 from the global minimum) or "1dof" (4 from the minimum at each mass).
+    See :func:`draw_plane`.  The drawn CEvNS boundaries are Line2D objects with gid ``"cevns-<dataset>"``.
     """
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=figsize)
         try:
-            draw_plane(ax, res, gm2_epochs, curves, datasets, cl, ylim, label_curves)
+            info = draw_plane(ax, res, gm2_epochs, curves, datasets, cl, ylim, label_curves=False, inset=inset)
             fig.tight_layout()
+            if label_curves:
+                label_other_experiments(ax, info)
         except Exception:
             plt.close(fig)
             raise

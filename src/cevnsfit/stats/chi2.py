@@ -17,7 +17,7 @@ knows what a neutrino is: it sees observed counts, component templates, pull wid
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Mapping
 
 import numpy as np
@@ -60,6 +60,12 @@ class Cost:
 
     def _signal(self, signal):
         return signal[self.name] if isinstance(signal, Mapping) else signal
+
+    def __call__(self, signal) -> np.ndarray | float:
+        """Profiled chi^2 of one signal template (float) or of a batch (n,) -- ``profile`` does the work."""
+        batch, single = _as_batch(self._signal(signal), self.shape)
+        chi = self.profile(batch)[0]
+        return float(chi[0]) if single else chi
 
 
 class SumCost(Cost):
@@ -175,11 +181,6 @@ class PoissonChi2(Cost):
             if not active.any():
                 break
         return chi, a - 1.0, tpl
-
-    def __call__(self, signal) -> np.ndarray | float:
-        batch, single = _as_batch(self._signal(signal), self.shape)
-        chi = self.profile(batch)[0]
-        return float(chi[0]) if single else chi
 
     def fit(self, signal) -> FitResult:
         batch, _ = _as_batch(self._signal(signal), self.shape)
@@ -344,11 +345,6 @@ class GaussianChi2(Cost):
         pulls = theta.copy()
         pulls[..., 0] -= 1.0
         return resid**2 @ self.w + (pulls**2) @ self.prior
-
-    def __call__(self, signal) -> np.ndarray | float:
-        batch, single = _as_batch(self._signal(signal), self.shape)
-        chi = self.profile(batch)[0]
-        return float(chi[0]) if single else chi
 
     def fit(self, signal) -> FitResult:
         batch, _ = _as_batch(self._signal(signal), self.shape)
