@@ -2,13 +2,36 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from ..errors import InputError
 from ..io.datadir import resolve_data_dir
 from ..parameters import DEFAULT, Parameters
-from ..physics.cross_section import FLAVOURS, max_recoil_mev
+from ..physics.cross_section import COUPLING_SCHEMES, FLAVOURS, KINEMATICS, max_recoil_mev
+from ..physics.form_factors import FORM_FACTORS
 from ..response import DetectorResponse, ResponseKernel, build_kernel
 from ..sources.sns import SNSSource
+
+
+@dataclass(frozen=True)
+class PhysicsOptions:
+    """Choices shared by every data set (physics specification section 14, decisions 1-3) and the recoil step."""
+
+    form_factor: str = "helm"
+    couplings: str = "radiative"
+    kinematics: str = "ac22"
+    recoil_step_kev: float = 0.01
+
+    def __post_init__(self) -> None:
+        for name, value, allowed in (("form_factor", self.form_factor, FORM_FACTORS),
+                                     ("couplings", self.couplings, COUPLING_SCHEMES),
+                                     ("kinematics", self.kinematics, KINEMATICS)):
+            if value not in allowed:
+                raise InputError(f"option {name}='{value}' is not one of {', '.join(allowed)}")
+        if not 0 < self.recoil_step_kev <= 0.1:
+            raise InputError("recoil_step_kev must be in (0, 0.1] keV")
 
 
 def recoil_grid(mass_mev: float, max_neutrino_energy_mev: float, step_kev: float) -> tuple[np.ndarray, np.ndarray]:

@@ -32,7 +32,7 @@ from ..sources.sns import SNSSource
 from ..sources.spectra import BinnedSpectrum, pion_line_energy_mev
 from ..sources.timing import AnalyticTiming, GridTiming
 from ..stats.chi2 import PoissonChi2
-from .common import Experiment, bin_events
+from .common import Experiment, PhysicsOptions, bin_events
 
 NAME = "csi"
 LABEL = "CsI[Na] 2021"
@@ -57,22 +57,19 @@ FLUX_MODELS = ("grid_time_analytic_energy", "grid2d", "analytic")
 
 
 @dataclass(frozen=True)
-class CsIOptions:
+class CsIOptions(PhysicsOptions):
     """Analysis choices (physics specification section 14); defaults reproduce the AC22 set-up as documented."""
 
     quenching: str = "nominal"
     efficiency: str = "nominal"
     flux_model: str = "grid_time_analytic_energy"
-    form_factor: str = "helm"
-    couplings: str = "radiative"
-    kinematics: str = "ac22"
     t_edges_us: tuple = T_EDGES_US
     pe_edges: tuple = PE_EDGES
-    recoil_step_kev: float = 0.01
     pe_node_step: float = 0.1
     brn_nin_norm: str = "before_time_efficiency"  # or "after_time_efficiency"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         for name, value, allowed in (
             ("quenching", self.quenching, QUENCHING_VARIANTS),
             ("efficiency", self.efficiency, EFFICIENCY_VARIANTS),
@@ -85,8 +82,8 @@ class CsIOptions:
             e = np.asarray(edges, dtype=float)
             if e.ndim != 1 or e.size < 2 or not np.all(np.isfinite(e)) or np.any(np.diff(e) <= 0):
                 raise InputError(f"CsI option {name} must be increasing finite bin edges")
-        if not (0 < self.recoil_step_kev <= 0.1 and 0 < self.pe_node_step <= 0.5):
-            raise InputError("CsI numerical steps out of range (recoil_step_kev in (0, 0.1], pe_node_step in (0, 0.5])")
+        if not 0 < self.pe_node_step <= 0.5:
+            raise InputError("CsI pe_node_step must be in (0, 0.5] PE")
 
 
 def _coefficient_rows(path: Path, expected_rows: int) -> np.ndarray:

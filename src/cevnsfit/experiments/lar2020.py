@@ -23,7 +23,7 @@ from ..physics.nuclei import get_nucleus
 from ..response import Target
 from ..sources.timing import AnalyticTiming
 from ..stats.chi2 import GaussianChi2
-from .common import Experiment, relative_delta
+from .common import Experiment, PhysicsOptions, relative_delta
 
 NAME = "lar"
 LABEL = "LAr (CENNS-10) 2020"
@@ -63,20 +63,17 @@ SIGMA_MODELS = ("data_plus_ss", "data", "prediction")
 
 
 @dataclass(frozen=True)
-class LArOptions:
+class LArOptions(PhysicsOptions):
     """Analysis choices (physics specification section 14)."""
 
-    form_factor: str = "helm"
-    couplings: str = "radiative"
-    kinematics: str = "ac22"
     argon_isotopes: str = "ar40"
     prediction: str = "computed"
     sigma: str = "data_plus_ss"
     renormalise_pbrn_timing_mean: bool = False
     shape_systematics: tuple = tuple(s[0] for s in SHAPE_SYSTEMATICS)
-    recoil_step_kev: float = 0.01
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         for name, value, allowed in (
             ("argon_isotopes", self.argon_isotopes, ISOTOPES),
             ("prediction", self.prediction, PREDICTIONS),
@@ -88,8 +85,6 @@ class LArOptions:
         unknown = set(self.shape_systematics) - known
         if unknown:
             raise InputError(f"unknown LAr shape systematic(s) {sorted(unknown)}; known: {sorted(known)}")
-        if not 0 < self.recoil_step_kev <= 0.1:
-            raise InputError("LAr recoil_step_kev must be in (0, 0.1]")
 
 
 def read_3d(path: Path) -> np.ndarray:

@@ -343,8 +343,9 @@ def _envelope_labels(ax, curves, polys, xlim, ylim, obstacles=(), fontsize: floa
     fig = ax.figure
     renderer = fig.canvas.get_renderer()
     placed, texts = [], []
-    for a, b, fam in sorted(runs, key=lambda r: r[0] - r[1]):  # widest runs first
-        if (b - a + 1) * step < min_decades:
+    named = set()
+    for a, b, fam in sorted(runs, key=lambda r: r[0] - r[1]):  # widest runs first, one label per experiment
+        if (b - a + 1) * step < min_decades or fam in named:
             continue
         mid = (a + b) // 2
         y_row = row[a : b + 1].min() if row[mid] >= ny else row[mid]
@@ -359,6 +360,7 @@ def _envelope_labels(ax, curves, polys, xlim, ylim, obstacles=(), fontsize: floa
             continue
         placed.append(bb)
         texts.append(t)
+        named.add(fam)
     return texts
 
 
@@ -398,7 +400,7 @@ def _draw_gm2(ax, model, epochs, xlim) -> tuple[list, list[str], list]:
         colour = GM2_COLOURS.get(ep.name, f"C{i + 2}")
         g_lo, g_hi = favoured_band(m, ep, kind, charge)
         if band_has_lower_edge(ep):
-            ax.fill_between(m, g_lo, g_hi, color=colour, alpha=0.35, lw=0, zorder=3)
+            ax.fill_between(m, g_lo, g_hi, color=colour, alpha=0.35, lw=0, zorder=3, gid="gm2-band")
             lines += ax.plot(m, g_lo, color=colour, lw=0.6, zorder=3)
             lines += ax.plot(m, g_hi, color=colour, lw=0.6, zorder=3)
             label = (rf"$(g-2)_\mu$ {ep.name}: $\Delta a_\mu = ({_times_ten(ep.delta)} \pm {_times_ten(ep.sigma)})"
@@ -435,7 +437,56 @@ def _draw_cevns(ax, geos: dict, inset: bool = False) -> list:
     return drawn
 
 
-def _island_inset(ax, geos: dict, dataset: str, xlim, loc=(0.06, 0.57, 0.32, 0.32), half_width_decades=0.15):
+INSET_SIZE = 0.32
+INSET_CORNERS = ((0.06, 0.57), (0.63, 0.06), (0.06, 0.06), (0.63, 0.57), (0.345, 0.57), (0.345, 0.06))
+
+
+def _inset_position(ax, busy_xy: np.ndarray, weights: np.ndarray, avoid: tuple) -> tuple:
+    """The candidate inset rectangle (axes fractions) covering the least weight of ``busy_xy`` (data points);
+    ``avoid`` = (x0, x1, y0, y1) in data units must stay visible."""
+    lx0, lx1 = np.log10(ax.get_xlim())
+    ly0, ly1 = np.log10(ax.get_ylim())
+    fx = (np.log10(busy_xy[:, 0]) - lx0) / (lx1 - lx0)
+    fy = (np.log10(busy_xy[:, 1]) - ly0) / (ly1 - ly0)
+    ax0, ax1 = (np.log10(avoid[:2]) - lx0) / (lx1 - lx0)
+    ay0, ay1 = (np.log10(avoid[2:]) - ly0) / (ly1 - ly0)
+    best = None
+    for order, (x0, y0) in enumerate(INSET_CORNERS):
+        x1, y1 = x0 + INSET_SIZE, y0 + INSET_SIZE + 0.05  # title above the inset
+        xm0, ym0 = x0 - 0.05, y0 - 0.05  # tick labels left and below
+        inside = (fx > xm0) & (fx < x1) & (fy > ym0) & (fy < y1)
+        score = float(weights[inside].sum())
+        if ax0 < x1 and ax1 > xm0 and ay0 < y1 and ay1 > ym0:
+            score += 1e9  # would hide the zoomed region
+        if best is None or (score, order) < best[:2]:
+            best = (score, order, (x0, y0, INSET_SIZE, INSET_SIZE))
+    return best[2]
+
+
+def _busy_points(ax, geos: dict, extra: list) -> tuple[np.ndarray, np.ndarray]:
+    """Points (data units) that an inset should not hide, with weights: CEvNS boundaries, (g-2) bands, grey
+    limits (``extra``: (points, weight) pairs)."""
+    pts, w = [], []
+    for geo in geos.values():
+        for ring in geo["edges"]:
+            ok = np.all(np.isfinite(ring), axis=1)
+            r = ring[ok]
+            if len(r) >= 2:  # densify in log space so that long straight pieces count too
+                lr = np.log10(r)
+                t = np.linspace(0, 1, 20)[:, None]
+                dense = (lr[:-1, None, :] * (1 - t) + lr[1:, None, :] * t).reshape(-1, 2)
+                pts.append(10.0**dense)
+                w.append(np.full(len(dense), 1.0))
+    for p, weight in extra:
+        if len(p):
+            pts.append(p)
+            w.append(np.full(len(p), weight))
+    if not pts:
+        return np.empty((0, 2)), np.empty(0)
+    return np.vstack(pts), np.concatenate(w)
+
+
+def _island_inset(ax, geos: dict, dataset: str, xlim, busy=None, half_width_decades=0.15):
     """Zoom on the allowed islands of ``dataset``: they are ~0.03 decades wide in g, thin on the full plane.
 
     The window is centred half a decade above the mass where the islands first appear (where they are
@@ -454,6 +505,9 @@ def _island_inset(ax, geos: dict, dataset: str, xlim, loc=(0.06, 0.57, 0.32, 0.3
     if not his:
         return None
     y0, y1 = min(los) / 1.35, max(his) * 1.35
+    if busy is None:
+        busy = _busy_points(ax, geos, [])
+    loc = _inset_position(ax, busy[0], busy[1], (x0, x1, y0, y1))
     ins = ax.inset_axes(loc, zorder=6)
     ins.set_xscale("log")
     ins.set_yscale("log")
@@ -469,6 +523,38 @@ def _island_inset(ax, geos: dict, dataset: str, xlim, loc=(0.06, 0.57, 0.32, 0.3
     ins.set_title("zoom: unfilled = allowed island", fontsize=6.5, pad=2)
     ax.indicate_inset_zoom(ins, edgecolor="0.3", lw=0.6, alpha=0.8)
     return ins
+
+
+def _axes_sample(ax, n: int = 50) -> np.ndarray:
+    """An n x n grid of data points evenly spread over the (log-log) axes."""
+    lx = np.linspace(*np.log10(ax.get_xlim()), n)
+    ly = np.linspace(*np.log10(ax.get_ylim()), n)
+    gx, gy = np.meshgrid(lx, ly)
+    return 10.0 ** np.column_stack((gx.ravel(), gy.ravel()))
+
+
+def _grey_sample(polys, ax) -> np.ndarray:
+    pts = _axes_sample(ax)
+    lp = np.log10(pts)
+    inside = np.zeros(len(pts), bool)
+    for _, poly in polys:
+        inside |= MplPath(np.log10(poly)).contains_points(lp)
+    return pts[inside]
+
+
+def gm2_fill_points(ax) -> list[np.ndarray]:
+    """Sample points inside the (g-2) bands drawn on ``ax`` (their PolyCollections carry gid "gm2-band")."""
+    pts = _axes_sample(ax)
+    lp = np.log10(pts)
+    out = []
+    for coll in ax.collections:
+        if coll.get_gid() == "gm2-band":
+            for path in coll.get_paths():
+                v = path.vertices
+                ok = np.all(np.isfinite(v), axis=1) & np.all(v > 0, axis=1)
+                if ok.sum() >= 3:
+                    out.append(pts[MplPath(np.log10(v[ok])).contains_points(lp)])
+    return out
 
 
 def _obstacle_hit(bbox, artists) -> bool:
@@ -543,7 +629,7 @@ def draw_plane(ax, res, gm2_epochs=("2021",), curves=None, datasets=("csi", "lar
         handles.append(Patch(facecolor=colour + f"{int(round(alpha * 255)):02x}", edgecolor=colour, lw=lw, label=label))
 
     gm2_handles, gm2_notes, gm2_lines = _draw_gm2(ax, model, tuple(gm2_epochs or ()), xlim)
-    obstacles += gm2_lines
+    obstacles += list(gm2_lines)
     handles += gm2_handles
     notes += gm2_notes
 
@@ -557,7 +643,10 @@ def draw_plane(ax, res, gm2_epochs=("2021",), curves=None, datasets=("csi", "lar
     ins = None
     combined = "csi+lar" if "csi+lar" in geos else (datasets[-1] if datasets else None)
     if combined is not None and (inset is True or (inset == "auto" and geos[combined]["n_islands"] > 0)):
-        ins = _island_inset(ax, geos, combined, xlim)
+        extra = [(np.column_stack((ln.get_xdata(), ln.get_ydata())), 2.0) for ln in gm2_lines]
+        extra += [(band, 0.5) for band in gm2_fill_points(ax)]
+        extra += [(_grey_sample(polys, ax), 0.3)] if polys else []
+        ins = _island_inset(ax, geos, combined, xlim, busy=_busy_points(ax, geos, extra))
         if ins is not None:
             notes.append("sign-flip islands: allowed bands inside the excluded region")
 

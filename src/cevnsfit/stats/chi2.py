@@ -61,6 +61,15 @@ class Cost:
     def _signal(self, signal):
         return signal[self.name] if isinstance(signal, Mapping) else signal
 
+    def _set_data(self, name: str, observed, backgrounds: Mapping) -> None:
+        """Observed counts and background templates (flattened; the signal is component 0, ``"cevns"``)."""
+        self.name = name
+        self.observed = np.asarray(observed, dtype=float)
+        self.shape = self.observed.shape
+        self.n_bins = self.observed.size
+        self.components = (SIGNAL, *backgrounds)
+        self.backgrounds = np.stack([np.asarray(backgrounds[z], float).ravel() for z in backgrounds])
+
     def __call__(self, signal) -> np.ndarray | float:
         """Profiled chi^2 of one signal template (float) or of a batch (n,) -- ``profile`` does the work."""
         batch, single = _as_batch(self._signal(signal), self.shape)
@@ -97,12 +106,7 @@ class PoissonChi2(Cost):
     """
 
     def __init__(self, name: str, observed: np.ndarray, backgrounds: Mapping, sigmas: Mapping, tol: float = 1e-9):
-        self.name = name
-        self.observed = np.asarray(observed, dtype=float)
-        self.shape = self.observed.shape
-        self.n_bins = self.observed.size
-        self.components = (SIGNAL, *backgrounds)
-        self.backgrounds = np.stack([np.asarray(backgrounds[z], float).ravel() for z in backgrounds])
+        self._set_data(name, observed, backgrounds)
         self.inv_var = np.array([0.0 if sigmas[z] is None else 1.0 / sigmas[z] ** 2 for z in self.components])
         self.tol = tol
         d = self.observed.ravel()
@@ -197,12 +201,7 @@ class GaussianChi2(Cost):
     """
 
     def __init__(self, name: str, observed, backgrounds: Mapping, sigmas: Mapping, sigma, shape_deltas: Mapping):
-        self.name = name
-        self.observed = np.asarray(observed, dtype=float)
-        self.shape = self.observed.shape
-        self.n_bins = self.observed.size
-        self.components = (SIGNAL, *backgrounds)
-        self.backgrounds = np.stack([np.asarray(backgrounds[z], float).ravel() for z in backgrounds])
+        self._set_data(name, observed, backgrounds)
         self.w = 1.0 / np.asarray(sigma, float).ravel() ** 2
         self.systematics = list(shape_deltas)
         self.sys_component = [self.components.index(shape_deltas[s][0]) for s in self.systematics]
