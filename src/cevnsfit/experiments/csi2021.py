@@ -106,6 +106,14 @@ def pe_efficiency(pe: np.ndarray, coeffs: np.ndarray) -> np.ndarray:
     return np.clip(a / (1.0 + np.exp(-k * (np.asarray(pe, float) - x0))) + d, 0.0, None)
 
 
+def efficiency_zero_pe(coeffs: np.ndarray) -> float:
+    """PE where a/(1 + exp(-k (x - x0))) + d crosses zero (7.07 PE for the nominal set), or -inf if never."""
+    a, k, x0, d = coeffs
+    if d >= 0 or a + d <= 0:
+        return -np.inf
+    return float(x0 - np.log(a / (-d) - 1.0) / k)
+
+
 def quenched_energy_kevee(recoil_mev: np.ndarray, coeffs: np.ndarray) -> np.ndarray:
     """Electron-equivalent energy (keVee) of a nuclear recoil (MeV) from the release's quartic response."""
     x = np.asarray(recoil_mev, dtype=float)
@@ -137,9 +145,12 @@ def pe_response_matrix(
         theta = theta * res_a * light_yield
     edges = np.asarray(pe_edges, dtype=float)
     out = np.zeros((edges.size - 1, e.size))
+    kink = efficiency_zero_pe(eff_coeffs)
     for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
         n = max(int(np.ceil((hi - lo) / node_step)), 1)
         nodes = np.linspace(lo, hi, n + 1)
+        if lo < kink < hi:  # the clipped efficiency has a kink there: make it a node (else +0.3 % in [0, 8) PE)
+            nodes = np.unique(np.append(nodes, kink))
         eff = pe_efficiency(nodes, eff_coeffs)
         slope = np.diff(eff) / np.diff(nodes)
         icpt = eff[:-1] - slope * nodes[:-1]

@@ -18,10 +18,11 @@ import warnings
 from fractions import Fraction
 
 import numpy as np
+from matplotlib.collections import PolyCollection
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, PathPatch
 from matplotlib.path import Path as MplPath
-from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullLocator
 
 from ..errors import DataError, InputError
 from ..mediators import dataset_members
@@ -317,16 +318,21 @@ def _curve_polygons(curves, top: float) -> list[tuple[int, np.ndarray]]:
 
 def _envelope_labels(ax, curves, polys, xlim, ylim, obstacles=(), fontsize: float = 5.5, min_decades: float = 0.3):
     """Label the experiment that sets the lowest visible excluded coupling over each mass stretch."""
-    nx, ny = 300, 200
+    nx, ny = 240, 160
     lx = np.linspace(math.log10(xlim[0]), math.log10(xlim[1]), nx)
     ly = np.linspace(math.log10(ylim[0]), math.log10(ylim[1]), ny)
-    gx, gy = np.meshgrid(lx, ly)
-    pts = np.column_stack((gx.ravel(), gy.ravel()))
     owner = np.full(nx, -1)
     row = np.full(nx, ny)
     for k, poly in polys:
-        path = MplPath(np.log10(poly))
-        inside = path.contains_points(pts).reshape(ny, nx)
+        lp = np.log10(poly)
+        cols = np.flatnonzero((lx >= lp[:, 0].min()) & (lx <= lp[:, 0].max()))
+        rows = np.flatnonzero((ly >= lp[:, 1].min()) & (ly <= lp[:, 1].max()))
+        if cols.size == 0 or rows.size == 0:
+            continue
+        gx, gy = np.meshgrid(lx[cols], ly[rows])
+        sub = MplPath(lp).contains_points(np.column_stack((gx.ravel(), gy.ravel()))).reshape(rows.size, cols.size)
+        inside = np.zeros((ny, nx), bool)
+        inside[np.ix_(rows, cols)] = sub
         if not inside.any():
             continue
         first = np.where(inside.any(axis=0), inside.argmax(axis=0), ny)
@@ -367,8 +373,9 @@ def _envelope_labels(ax, curves, polys, xlim, ylim, obstacles=(), fontsize: floa
 def _draw_other(ax, curves, ylim):
     """Grey filled regions with thin outlines; returns the polygons (for labels) and the legend label."""
     polys = _curve_polygons(curves, top=ylim[1] * 10.0)
-    for _, poly in polys:
-        ax.fill(poly[:, 0], poly[:, 1], facecolor=OTHER_FACE, edgecolor=OTHER_EDGE, lw=0.25, zorder=1)
+    if polys:
+        ax.add_collection(PolyCollection([p for _, p in polys], facecolors=OTHER_FACE, edgecolors=OTHER_EDGE,
+                                         linewidths=0.25, zorder=1, gid="other-experiments"), autolim=False)
     sources = []
     if any("DarkCast" in c.reference or c.model.endswith("_boson") for c in curves):
         sources.append("DarkCast v2.1")
@@ -385,6 +392,7 @@ def _draw_other(ax, curves, ylim):
 def _draw_gm2(ax, model, epochs, xlim) -> tuple[list, list[str], list]:
     """Favoured bands; returns legend handles, notes (models without a band) and the drawn edge lines."""
     kind = getattr(model, "kind", "vector")
+    epochs = [get_epoch(e) for e in epochs]  # InputError for an unknown epoch, band or not
     if not epochs:
         return [], [], []
     if kind == "scalar":
@@ -395,8 +403,7 @@ def _draw_gm2(ax, model, epochs, xlim) -> tuple[list, list[str], list]:
             return [], [r"no $(g-2)_\mu$ band: the model does not couple to muons ($Q'_\mu = 0$)"], []
     m = np.geomspace(xlim[0], xlim[1], 400)
     handles, lines = [], []
-    for i, epoch in enumerate(epochs):
-        ep = get_epoch(epoch)
+    for i, ep in enumerate(epochs):
         colour = GM2_COLOURS.get(ep.name, f"C{i + 2}")
         g_lo, g_hi = favoured_band(m, ep, kind, charge)
         if band_has_lower_edge(ep):
@@ -438,7 +445,8 @@ def _draw_cevns(ax, geos: dict, inset: bool = False) -> list:
 
 
 INSET_SIZE = 0.32
-INSET_CORNERS = ((0.06, 0.57), (0.63, 0.06), (0.06, 0.06), (0.63, 0.57), (0.345, 0.57), (0.345, 0.06))
+# lower-left corners (axes fractions) tried for the inset, in order of preference
+INSET_CORNERS = tuple((x, y) for y in (0.62, 0.57, 0.06, 0.10) for x in (0.06, 0.63, 0.345, 0.20, 0.50))
 
 
 def _inset_position(ax, busy_xy: np.ndarray, weights: np.ndarray, avoid: tuple) -> tuple:
@@ -450,12 +458,19 @@ def _inset_position(ax, busy_xy: np.ndarray, weights: np.ndarray, avoid: tuple) 
     fy = (np.log10(busy_xy[:, 1]) - ly0) / (ly1 - ly0)
     ax0, ax1 = (np.log10(avoid[:2]) - lx0) / (lx1 - lx0)
     ay0, ay1 = (np.log10(avoid[2:]) - ly0) / (ly1 - ly0)
+    # weight of each cell of a 50 x 50 raster of the axes: the largest weight of the points falling in it
+    n = 50
+    cells = np.zeros((n, n))
+    ok = (fx >= 0) & (fx < 1) & (fy >= 0) & (fy < 1)
+    np.maximum.at(cells, ((fy[ok] * n).astype(int), (fx[ok] * n).astype(int)), weights[ok])
+    centres = (np.arange(n) + 0.5) / n
     best = None
     for order, (x0, y0) in enumerate(INSET_CORNERS):
         x1, y1 = x0 + INSET_SIZE, y0 + INSET_SIZE + 0.05  # title above the inset
         xm0, ym0 = x0 - 0.05, y0 - 0.05  # tick labels left and below
-        inside = (fx > xm0) & (fx < x1) & (fy > ym0) & (fy < y1)
-        score = float(weights[inside].sum())
+        sel_x = (centres > xm0) & (centres < x1)
+        sel_y = (centres > ym0) & (centres < y1)
+        score = float(cells[np.ix_(sel_y, sel_x)].sum())
         if ax0 < x1 and ax1 > xm0 and ay0 < y1 and ay1 > ym0:
             score += 1e9  # would hide the zoomed region
         if best is None or (score, order) < best[:2]:
@@ -473,7 +488,7 @@ def _busy_points(ax, geos: dict, extra: list) -> tuple[np.ndarray, np.ndarray]:
             r = ring[ok]
             if len(r) >= 2:  # densify in log space so that long straight pieces count too
                 lr = np.log10(r)
-                t = np.linspace(0, 1, 20)[:, None]
+                t = np.linspace(0, 1, 8)[:, None]
                 dense = (lr[:-1, None, :] * (1 - t) + lr[1:, None, :] * t).reshape(-1, 2)
                 pts.append(10.0**dense)
                 w.append(np.full(len(dense), 1.0))
@@ -484,6 +499,21 @@ def _busy_points(ax, geos: dict, extra: list) -> tuple[np.ndarray, np.ndarray]:
     if not pts:
         return np.empty((0, 2)), np.empty(0)
     return np.vstack(pts), np.concatenate(w)
+
+
+def _nice_log_ticks(lo: float, hi: float, max_ticks: int = 3) -> list[float]:
+    """2 to ``max_ticks`` round values inside [lo, hi] (away from its ends), the roundest mantissas first."""
+    llo, lhi = math.log10(lo), math.log10(hi)
+    margin = 0.08 * (lhi - llo)
+    ticks: list[float] = []
+    for mantissas in ((1,), (1, 2, 5), (1, 2, 3, 5), (1, 1.5, 2, 3, 4, 5, 7), (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 9)):
+        ticks = [m * 10.0**k for k in range(math.floor(llo) - 1, math.ceil(lhi) + 1) for m in mantissas]
+        ticks = sorted(c for c in ticks if llo + margin <= math.log10(c) <= lhi - margin)
+        if len(ticks) >= 2:
+            break
+    while len(ticks) > max_ticks:
+        ticks = ticks[::2]
+    return ticks
 
 
 def _island_inset(ax, geos: dict, dataset: str, xlim, busy=None, half_width_decades=0.15):
@@ -515,10 +545,10 @@ def _island_inset(ax, geos: dict, dataset: str, xlim, busy=None, half_width_deca
     ins.set_xlim(x0, x1)
     ins.set_ylim(y0, y1)
     ins.set_facecolor("white")
-    for axis in (ins.xaxis, ins.yaxis):
-        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 3.0, 5.0)))
+    for axis, (lo, hi) in ((ins.xaxis, (x0, x1)), (ins.yaxis, (y0, y1))):
+        axis.set_major_locator(FixedLocator(_nice_log_ticks(lo, hi)))
         axis.set_major_formatter(FormatStrFormatter("%g"))
-        axis.set_minor_formatter(NullFormatter())
+        axis.set_minor_locator(NullLocator())
     ins.tick_params(labelsize=6, which="both", pad=1.5)
     ins.set_title("zoom: unfilled = allowed island", fontsize=6.5, pad=2)
     ax.indicate_inset_zoom(ins, edgecolor="0.3", lw=0.6, alpha=0.8)
@@ -644,7 +674,7 @@ def draw_plane(ax, res, gm2_epochs=("2021",), curves=None, datasets=("csi", "lar
     combined = "csi+lar" if "csi+lar" in geos else (datasets[-1] if datasets else None)
     if combined is not None and (inset is True or (inset == "auto" and geos[combined]["n_islands"] > 0)):
         extra = [(np.column_stack((ln.get_xdata(), ln.get_ydata())), 2.0) for ln in gm2_lines]
-        extra += [(band, 0.5) for band in gm2_fill_points(ax)]
+        extra += [(band, 1.0) for band in gm2_fill_points(ax)]
         extra += [(_grey_sample(polys, ax), 0.3)] if polys else []
         ins = _island_inset(ax, geos, combined, xlim, busy=_busy_points(ax, geos, extra))
         if ins is not None:
