@@ -131,7 +131,7 @@ def scan(
     mass_range: tuple[float, float] = typer.Option((1e-2, 1e4), "--mass-range", help="Mediator masses LO HI [MeV]."),
     n_mass: int = typer.Option(121, "--n-mass", help="Number of log-spaced masses."),
     coupling_range: tuple[float, float] = typer.Option((1e-7, 10.0), "--coupling-range", help="Couplings LO HI."),
-    n_coupling: int = typer.Option(161, "--n-coupling", help="Number of log-spaced couplings (g = 0 is added)."),
+    n_coupling: int = typer.Option(321, "--n-coupling", help="Number of log-spaced couplings (g = 0 is added)."),
     cl: str = typer.Option("2dof", "--cl", help="Contour convention: 2dof (Delta chi^2 = 6.18, plane) or 1dof (raster, 4)."),
     out_file: Path = typer.Option(..., "--out", help="Output NetCDF file (.nc)."),
     data_dir: Optional[Path] = DataDirOption,

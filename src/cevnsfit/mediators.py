@@ -203,7 +203,7 @@ def default_masses(lo: float = 1e-2, hi: float = 1e4, n: int = 121) -> np.ndarra
     return np.geomspace(lo, hi, n)
 
 
-def default_couplings(lo: float = 1e-7, hi: float = 10.0, n: int = 161) -> np.ndarray:
+def default_couplings(lo: float = 1e-7, hi: float = 10.0, n: int = 321) -> np.ndarray:
     return np.geomspace(lo, hi, n)
 
 

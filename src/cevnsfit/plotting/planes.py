@@ -5,10 +5,17 @@
 (g-2)_mu favoured band(s), and other experiments' limits (DarkCast v2.1 / FORESEE, grey).
 :func:`summary_figure` overlays the upper-limit curves of all vector models.
 
-Geometry: the Delta chi^2 grid is contoured in (log10 M, log10 g) with linear interpolation in Delta chi^2, i.e.
-exactly the interpolation :func:`cevnsfit.stats.intervals.allowed_intervals` uses, so the drawn boundary passes
-through ``res.contour(dataset, cl)["g_upper"]`` at every grid mass.  The g = 0 column of the grid is dropped (log
-axes).  Units: masses in MeV, couplings dimensionless.
+Geometry (:func:`exclusion_geometry`): at every grid mass the allowed coupling intervals are those of
+``res.contour(dataset, cl)`` (Delta chi^2 interpolated linearly between grid couplings, in log g, as
+:func:`cevnsfit.stats.intervals.allowed_intervals` does); the excluded gaps between them are joined straight in
+log-log from one mass to the next.  So the drawn boundary passes exactly through the tabulated ``g_upper`` at
+every grid mass, and sign-flip islands -- often narrower than the coupling step and drifting by more than their
+width per mass step, which a 2-D contour of the grid breaks into dots -- stay continuous bands.  Their widths are
+only as good as the scan: an island narrower than the coupling step is under-resolved (ragged edges), and one
+whose Delta chi^2 dips below the threshold only between grid couplings is missed.  The g = 0 column of the grid
+is not drawn (log axes).  Units: masses in MeV, couplings dimensionless.
+
+Figures use the house style (:mod:`cevnsfit.plotting.style`); save them with ``style.save`` (png, pdf, svg).
 """
 
 from __future__ import annotations
@@ -70,7 +77,7 @@ def charges_label(model) -> str:
     """"$(Q'_u, ..., Q'_\\tau) = (1/3, ...)$" for a vector model; a short description for the scalar."""
     charges = getattr(model, "charges", None)
     if charges is None or getattr(model, "kind", "vector") == "scalar":
-        return r"(universal coupling $\tilde g_\phi$ to quarks and leptons, no interference with the SM)"
+        return r"(universal coupling $\tilde g_\phi$, added incoherently)"
     values = ", ".join(_fraction(q) for q in charges)
     return rf"$(Q'_u, Q'_d, Q'_e, Q'_\mu, Q'_\tau) = ({values})$"
 
