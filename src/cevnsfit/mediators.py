@@ -11,8 +11,6 @@ Units: masses in MeV; g dimensionless; in the contact (M -> inf) limit the coupl
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -87,10 +85,9 @@ class Grid:
 class MediatorAnalysis:
     """Loads the experiments once and answers scan and limit questions for any model."""
 
-    def __init__(self, data_dir=None, params: Parameters = DEFAULT, workers: int | None = None):
+    def __init__(self, data_dir=None, params: Parameters = DEFAULT):
         self.data_dir = data_dir
         self.params = params
-        self.workers = workers if workers is not None else min(len(os.sched_getaffinity(0)), 8)
         self._experiments: dict = {}
         self._costs: dict = {}
 
@@ -122,20 +119,12 @@ class MediatorAnalysis:
             out = np.empty((masses.size, couplings.size))
             cost = self.cost(name)
 
-            def row(i: int, tpl=tpl, cost=cost, out=out) -> None:
+            # one profiled batch per mass row.  (Threads were tried and gave no speed-up: the work is many small
+            # numpy operations that hold the GIL; see benchmarks/bench_scan.py.)
+            for i in range(masses.size):
                 out[i] = cost(tpl.counts(couplings, i))
-
-            # rows are independent; numpy releases the GIL in its linear algebra, so threads use every core
-            if self.workers > 1 and masses.size > 1:
-                with ThreadPoolExecutor(self.workers) as pool:
-                    for _ in pool.map(row, range(masses.size)):
-                        if progress is not None:
-                            progress(1)
-            else:
-                for i in range(masses.size):
-                    row(i)
-                    if progress is not None:
-                        progress(1)
+                if progress is not None:
+                    progress(1)
             chi2[name] = out
             chi2_sm[name] = float(cost(tpl.n0))
         return Grid(model, masses, couplings, chi2, chi2_sm, tpls)
