@@ -259,3 +259,15 @@ def test_approximate_proxies_are_labelled_and_filtered():
     assert "E137_Andreas2012mt" not in names  # Q'_e = 0: electron beam dumps say nothing
     assert catalog.curves_for_model("universal", approximate=True) == []
     assert "B-3L_mu" not in catalog.models_without_curves(approximate=True)
+
+
+def test_approximate_proxies_rescaled_by_the_lepton_charge():
+    # B-3L_mu couples to muons with |Q'_mu| = 3 (B-L: 1): a muon-only limit on g is 3 times stronger.
+    bl = {Path(c.source_file).stem: c for c in catalog.curves_for_model("B-L")}
+    proxy = {Path(c.source_file).stem: c for c in catalog.curves_for_model("B-3L_mu", approximate=True)}
+    ref, got = bl["BaBar_TheBABAR2016rlg"], proxy["BaBar_TheBABAR2016rlg"]
+    np.testing.assert_allclose(got.lower, ref.lower / 3.0, rtol=1e-15)
+    # B-2L_e-L_mu: electron-only limits divided by |Q'_e| = 2, muon-only by |Q'_mu| = 1
+    proxy = {Path(c.source_file).stem: c for c in catalog.curves_for_model("B-2L_e-L_mu", approximate=True)}
+    np.testing.assert_allclose(proxy["E137_Andreas2012mt"].lower, bl["E137_Andreas2012mt"].lower / 2.0, rtol=1e-15)
+    np.testing.assert_allclose(proxy["BaBar_TheBABAR2016rlg"].lower, bl["BaBar_TheBABAR2016rlg"].lower, rtol=1e-15)

@@ -306,3 +306,13 @@ def test_bad_n_sigma_raises(n_sigma):
         gm2.favoured_band(1.0, n_sigma=n_sigma)
     with pytest.raises(InputError):
         gm2.band_has_lower_edge("2021", n_sigma)
+
+
+@pytest.mark.parametrize("kind", ["vector", "scalar"])
+def test_muon_mass_override_is_used(kind):
+    # L depends on M/m_mu only: doubling m_mu must equal halving M (a silently ignored override would fail).
+    heavier = DEFAULT.with_overrides({"constants.m_mu": 2.0 * DEFAULT["constants.m_mu"]})
+    masses = np.array([1.0, 50.0, 300.0])
+    got = gm2.delta_a_mu(masses, 1e-3, kind, params=heavier)
+    assert got == pytest.approx(gm2.delta_a_mu(masses / 2.0, 1e-3, kind), rel=1e-12)
+    assert not np.allclose(got, gm2.delta_a_mu(masses, 1e-3, kind), rtol=1e-3, atol=0.0)

@@ -7,7 +7,8 @@ same way, and for ``B-L_boson`` (quarks 1/3, leptons and neutrinos -1), ``Lmu-Lt
 which no limit depends on: the numbers are our g with no conversion (PROVENANCE.md check: (g-2)_mu band at 1 MeV,
 g' = 3.21e-4 = e * epsilon with epsilon = 1.06e-3 from the dark_photon file).  Only exact matches are used by
 default; the other models have no curves (:data:`NO_CURVES` says why).  ``approximate=True`` adds the DarkCast
-B-L curves, labelled "[B-L proxy]", to the five B-type models (same quark charges 1/3) -- order-of-magnitude only.
+B-L curves, labelled "[B-L proxy]", to the five B-type models (same quark charges 1/3; single-lepton limits divided
+by that lepton's |Q'|) -- order-of-magnitude only.
 
 Data: ``shared/data/limits`` (not copied into the package), found as described in :func:`resolve_limits_dir`.
 """
@@ -187,6 +188,11 @@ def _couples(model: str, uses: str) -> bool:
     return all(need[u] for u in uses.split("+"))
 
 
+def _lepton_charge(model: str, lepton: str) -> int:
+    """Q'_lepton of ``model`` for lepton 'e' or 'mu' (docs/physics.md section 10.2)."""
+    return LEPTON_CHARGES[model][("e", "mu").index(lepton)]
+
+
 def _darkcast_curves(root: Path, folder: str) -> list[LimitCurve]:
     directory = root / DARKCAST_DIR / "recast" / "limits" / folder
     if not directory.is_dir():
@@ -230,12 +236,14 @@ def curves_for_model(
     if approximate and model in PROXY_MODELS:
         note = (
             f"approximate: DarkCast B-L_boson curve used as a proxy; lepton charges (e, mu, tau) here "
-            f"{LEPTON_CHARGES[model]} vs (-1, -1, -1) in B-L, so the true limit differs by O(1) factors"
+            f"{LEPTON_CHARGES[model]} vs (-1, -1, -1) in B-L; a limit set with one lepton species is divided by "
+            f"that lepton's |Q'| (its coupling is g|Q'| here, g in B-L); branching ratios still differ by O(1)"
         )
         for c in _darkcast_curves(root, DARKCAST_RECAST["B-L"]):
             uses = DARKCAST_FILES.get(Path(c.source_file).stem, ("", "", "e"))[2]
             if _couples(model, uses):
-                curves.append(c.replace(label=f"{c.label} [B-L proxy]", notes=note))
+                factor = 1.0 / abs(_lepton_charge(model, uses)) if uses in ("e", "mu") else 1.0
+                curves.append(c.scaled(factor, label=f"{c.label} [B-L proxy]", notes=note))
     return [c for c in curves if c.has_points_in(*MASS_RANGE_MEV)]
 
 

@@ -29,7 +29,7 @@ import numpy as np
 import yaml
 
 from ..errors import DataError, InputError
-from ..parameters import DEFAULT
+from ..parameters import DEFAULT, Parameters
 
 KINDS = ("vector", "scalar")
 
@@ -114,11 +114,14 @@ def _output(arr: np.ndarray):
     return arr[()]
 
 
-def loop_function(mass_mev, kind: str = "vector"):
-    """L(r) = int_0^1 Q(x)/(x^2 + (1 - x) r) dx with r = (M/m_mu)^2; dimensionless, shape of ``mass_mev``."""
+def loop_function(mass_mev, kind: str = "vector", params: Parameters = DEFAULT):
+    """L(r) = int_0^1 Q(x)/(x^2 + (1 - x) r) dx with r = (M/m_mu)^2; dimensionless, shape of ``mass_mev``.
+
+    m_mu (MeV) is ``params["constants.m_mu"]``.
+    """
     _check_kind(kind)
     mass = _mass_array(mass_mev)
-    m_mu = DEFAULT["constants.m_mu"]
+    m_mu = params["constants.m_mu"]
     r = (mass / m_mu) ** 2
     x, u, w = _quadrature_nodes()
     wq = w * _numerator(kind, x, u)
@@ -133,12 +136,12 @@ def loop_function(mass_mev, kind: str = "vector"):
     return _output(out.reshape(r.shape))
 
 
-def delta_a_mu_per_g2(mass_mev, kind: str = "vector"):
+def delta_a_mu_per_g2(mass_mev, kind: str = "vector", params: Parameters = DEFAULT):
     """delta_a_mu / g_B^2 = L(r)/(8 pi^2) for a boson of mass ``mass_mev`` (MeV); dimensionless."""
-    return loop_function(mass_mev, kind) / (8.0 * math.pi**2)
+    return loop_function(mass_mev, kind, params) / (8.0 * math.pi**2)
 
 
-def delta_a_mu(mass_mev, coupling, kind: str = "vector", charge_mu: float = 1.0):
+def delta_a_mu(mass_mev, coupling, kind: str = "vector", charge_mu: float = 1.0, params: Parameters = DEFAULT):
     """One-loop delta_a_mu (dimensionless, not in 1e-11) from a boson of mass ``mass_mev`` (MeV).
 
     The muon coupling is g_B = ``coupling`` * ``charge_mu``: pass the U(1)' gauge coupling g and the muon's charge
@@ -147,10 +150,11 @@ def delta_a_mu(mass_mev, coupling, kind: str = "vector", charge_mu: float = 1.0)
     """
     g = _finite_array(coupling, "coupling")
     q = _finite_scalar(charge_mu, "muon charge")
-    return _output(np.asarray((g * q) ** 2 * delta_a_mu_per_g2(mass_mev, kind)))
+    return _output(np.asarray((g * q) ** 2 * delta_a_mu_per_g2(mass_mev, kind, params)))
 
 
-def coupling_for_delta_a_mu(mass_mev, target, kind: str = "vector", charge_mu: float = 1.0):
+def coupling_for_delta_a_mu(mass_mev, target, kind: str = "vector", charge_mu: float = 1.0,
+                            params: Parameters = DEFAULT):
     """Coupling g >= 0 for which :func:`delta_a_mu` equals ``target`` (dimensionless); 0 where target <= 0.
 
     delta_a_mu is positive for both kinds and grows as g^2, so g = sqrt(target / (Q'_mu^2 delta_a_mu_per_g2)).
@@ -159,7 +163,7 @@ def coupling_for_delta_a_mu(mass_mev, target, kind: str = "vector", charge_mu: f
     if q == 0.0:
         raise InputError("model has no coupling to the muon (charge_mu = 0): no g-2 contribution to compare with")
     target_arr = _finite_array(target, "target delta_a_mu")
-    per_g2 = delta_a_mu_per_g2(mass_mev, kind)
+    per_g2 = delta_a_mu_per_g2(mass_mev, kind, params)
     return _output(np.asarray(np.sqrt(np.clip(target_arr, 0.0, None) / per_g2) / abs(q)))
 
 
@@ -244,7 +248,7 @@ def band_has_lower_edge(epoch: str | int | Gm2Epoch = "2021", n_sigma: float = 2
 
 
 def favoured_band(mass_mev, epoch: str | int | Gm2Epoch = "2021", kind: str = "vector", charge_mu: float = 1.0,
-                  n_sigma: float = 2.0):
+                  n_sigma: float = 2.0, params: Parameters = DEFAULT):
     """Couplings (g_low, g_high) for which delta_a_mu = Delta a_mu - n sigma and Delta a_mu + n sigma.
 
     Each has the shape of ``mass_mev`` (MeV).  Where Delta a_mu - n sigma <= 0 (2025) g_low is 0: the data then
@@ -252,5 +256,5 @@ def favoured_band(mass_mev, epoch: str | int | Gm2Epoch = "2021", kind: str = "v
     :func:`delta_a_mu`; a model with Q'_mu = 0 has no band (InputError).
     """
     low, high = get_epoch(epoch).delta_range(n_sigma)
-    return (coupling_for_delta_a_mu(mass_mev, low, kind, charge_mu),
-            coupling_for_delta_a_mu(mass_mev, high, kind, charge_mu))
+    return (coupling_for_delta_a_mu(mass_mev, low, kind, charge_mu, params),
+            coupling_for_delta_a_mu(mass_mev, high, kind, charge_mu, params))
