@@ -93,3 +93,61 @@ def test_plot_bad_output(tmp_path):
     assert_clean_error(run("plot", "spectra", "-e", "lar", "--out", str(tmp_path / "missing" / "x.png")), "does not exist")
     assert_clean_error(run("plot", "spectra", "-e", "lar", "--out", str(tmp_path / "x.txt")), ".txt")
     assert not list(tmp_path.iterdir())
+
+
+FLUX_GRID = "flux/snsFlux2D_derived_BarbeauGroup/rebin125ns_2D/flux_dict_converted.npz"
+
+
+@pytest.mark.parametrize("damage", ["truncate", "empty", "garbage", "missing_key"])
+def test_damaged_flux_grid(data_copy, damage):
+    import numpy as np
+
+    f = data_copy / FLUX_GRID
+    if damage == "truncate":
+        f.write_bytes(f.read_bytes()[:500])
+    elif damage == "empty":
+        f.write_bytes(b"")
+    elif damage == "garbage":
+        f.write_bytes(bytes(range(256)) * 8)
+    else:
+        with np.load(f) as z:
+            arrays = {k: z[k] for k in z.files if k != "nuMu"}
+        with open(f, "wb") as fh:
+            np.savez(fh, **arrays)
+    assert_clean_error(run("sm", "-e", "csi", "--data-dir", str(data_copy)), "flux_dict_converted.npz")
+    res = run("data", "info", "--data-dir", str(data_copy))
+    assert_clean_error(res, "flux_dict_converted.npz")
+
+
+def test_negative_event_energy(data_copy):
+    f = data_copy / "csi2021" / "dataBeamOnC.txt"
+    lines = f.read_text().splitlines()
+    k = next(i for i, l in enumerate(lines) if l.strip() and not l.lstrip().startswith("#"))
+    lines[k] = "-12.5 " + lines[k].split()[1]
+    f.write_text("\n".join(lines) + "\n")
+    assert_clean_error(run("sm", "-e", "csi", "--data-dir", str(data_copy)), "dataBeamOnC.txt", "negative")
+
+
+@pytest.mark.parametrize("args, words", [
+    (("scan", "-m", "B-L", "--n-mass", "abc", "--out", "x.nc"), ("--n-mass", "scan --help")),
+    (("frobnicate",), ("frobnicate",)),
+    (("sm", "--bogus"), ("--bogus",)),
+    (("plot", "spectra", "-e", "csi"), ("--out",)),
+    (("gm2", "-m", "B-L", "--mass", "abc", "--coupling", "1e-3"), ("--mass",)),
+])
+def test_usage_errors_are_one_line(args, words):
+    assert_clean_error(run(*args), *words)
+
+
+@pytest.mark.parametrize("args, words", [
+    (("scan", "-m", "B-L", "-d", "csi", "--coupling-range", "1e-3", "1e300", "--out", "x.nc"), ("non-perturbative",)),
+    (("scan", "-m", "B-L", "-d", "csi", "--n-mass", "1000000000", "--out", "x.nc"), ("too large",)),
+    (("scan", "--charges", "1e308,1e308,0,0,0", "-d", "csi", "--out", "x.nc"), ("|Q'|",)),
+    (("scan", "-m", "B-L", "--charges", "1,1,0,0,0", "-d", "csi", "--out", "x.nc"), ("registered",)),
+    (("limits", "--charges", "1e308,1e308,0,0,0", "-d", "csi", "--json"), ("|Q'|",)),
+    (("gm2", "-m", "L_mu-L_tau", "--mass", "10", "--coupling", "1e300"), ("non-perturbative",)),
+    (("gm2", "-m", "L_mu-L_tau", "--mass", "1e300", "--coupling", "1e-4"), ("validated range",)),
+])
+def test_out_of_range_numbers(tmp_path, args, words):
+    assert_clean_error(run(*args, cwd=tmp_path), *words)
+    assert not list(tmp_path.iterdir())

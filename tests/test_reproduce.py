@@ -10,8 +10,8 @@ import pytest
 
 import cevnsfit.mediators as mediators
 from cevnsfit.mediators import MediatorAnalysis, gm2_verdict
-from cevnsfit.physics.models import model_names
-from cevnsfit.reproduce import reproduce
+from cevnsfit.physics.models import get_model, model_names
+from cevnsfit.reproduce import _planned_outputs, reproduce
 
 
 def cli(*args):
@@ -95,6 +95,9 @@ def test_reproduce_subset_and_resume(tmp_path, monkeypatch, csi, lar):
     report = (out / "report.md").read_text()
     assert "wall time" in report and "SHA-256" in report and "Hoferichter" in report
     assert summary["wall_time_s"] > 0
+    # the paths checked before the run are exactly those written
+    written = {p for p in out.rglob("*") if p.is_file()}
+    assert written == set(_planned_outputs(out, [get_model("B-L"), get_model("L_mu-L_tau")]))
     # a rerun takes the chi^2 grids from the cache: analyse() must not be called again
     monkeypatch.setattr(mediators.MediatorAnalysis, "analyse", lambda *a, **k: pytest.fail("grid recomputed"))
     reproduce(out, models=["B-L", "L_mu-L_tau"])
@@ -107,3 +110,20 @@ def test_reproduce_unwritable_output(tmp_path):
     res = cli("reproduce", "--out", str(blocker / "sub"))
     assert res.returncode == 2 and "error:" in res.stderr and "Traceback" not in res.stderr
     assert blocker.read_text() == "x"
+
+
+def assert_one_line_error(res, *words):
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    lines = [l for l in res.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), res.stderr
+    assert all(w in lines[0] for w in words), lines[0]
+
+
+def test_reproduce_bad_input_fails_before_writing(tmp_path):
+    out = tmp_path / "repro"
+    assert_one_line_error(cli("reproduce", "--out", str(out), "--cl", "3dof"), "3dof")
+    assert_one_line_error(cli("reproduce", "--out", str(out), "--data-dir", str(tmp_path)), "empty")
+    assert not out.exists()
+    (out / "limits.csv").mkdir(parents=True)  # a directory where a file goes: refused at once, nothing written
+    assert_one_line_error(cli("reproduce", "--out", str(out)), "limits.csv", "directory")
+    assert [p.name for p in out.iterdir()] == ["limits.csv"]

@@ -6,7 +6,6 @@ and exit code 2, never a traceback.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Optional
@@ -15,6 +14,7 @@ import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from . import __version__
 from .errors import CevnsfitError, InputError
@@ -30,7 +30,17 @@ app.add_typer(data_app, name="data")
 out = Console()
 err = Console(stderr=True)
 
+# Largest scan: 1e4 masses keep the per-mass templates ~0.1 GB; 4e6 points take ~2 min (benchmarks/bench_scan.py).
+MAX_SCAN_MASSES = 10_000
+MAX_SCAN_POINTS = 4_000_000
+
 DataDirOption = typer.Option(None, "--data-dir", help="COHERENT data directory (default: $CEVNSFIT_DATA, else ../shared/data/coherent).")
+
+
+def _print_json(doc, indent: int | None) -> None:
+    from .io.jsonio import json_text
+
+    sys.stdout.write(json_text(doc, indent))
 
 
 def _experiments(choice: str) -> list[str]:
@@ -59,7 +69,7 @@ def sm(
     result = sm_summaries(names, data_dir)
     if as_json:
         doc = {n: {k: v for k, v in r.items() if k != "nuisances"} for n, r in result.items()}
-        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        _print_json(doc, indent=2)
         return
     for name, r in result.items():
         table = Table(title=f"{name}: observed {r['observed']} events, chi2_min = {r['chi2_min']:.2f} for {r['n_bins']} bins")
@@ -97,9 +107,12 @@ def plot_spectra(
 
 
 def _model(name: Optional[str], charges: Optional[str]):
-    from .physics.models import custom_vector_model, get_model, parse_charges
+    from .physics.models import MODELS, custom_vector_model, get_model, parse_charges
 
     if charges is not None:
+        if name in MODELS:
+            raise InputError(f"'{name}' is a registered model with its own charges: give --charges alone, or with "
+                             f"--model NEW_NAME to name the new model")
         return custom_vector_model(name or "custom", *parse_charges(charges))
     if name is None:
         raise InputError("give --model NAME or --charges 'Q_u,Q_d,Q_e,Q_mu,Q_tau'")
@@ -114,13 +127,15 @@ def _positive(value: float, what: str) -> float:
     return value
 
 
-def _progress(total: int, description: str):
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+def _progress(total: int | None, description: str, elapsed: bool = False):
+    """(rich Progress on stderr, its task id); drawn on a terminal only and removed when done, so that an error
+    or a log keeps to its own line.  ``elapsed`` shows the time so far instead of the time remaining."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+    clock = TimeElapsedColumn() if elapsed else TimeRemainingColumn()
     progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                        TimeRemainingColumn(), console=err, transient=True, disable=not err.is_terminal)
-    task = progress.add_task(description, total=total)
-    return progress, (lambda k=1: progress.advance(task, k))
+                        clock, console=err, transient=True, disable=not err.is_terminal)
+    return progress, progress.add_task(description, total=total)
 
 
 @app.command()
@@ -139,22 +154,27 @@ def scan(
     """Delta chi^2(M, g) with every nuisance profiled; writes a self-describing NetCDF file."""
     from .io.results import scan_dataset, write_netcdf
     from .mediators import MediatorAnalysis, dataset_members
+    from .physics.models import check_couplings
     from .stats.intervals import threshold
 
     mdl = _model(model, charges)
     names = dataset_members(dataset)
     threshold(cl)
     lo_m, hi_m = (_positive(x, "--mass-range") for x in mass_range)
-    lo_g, hi_g = (_positive(x, "--coupling-range") for x in coupling_range)
+    lo_g, hi_g = check_couplings([_positive(x, "--coupling-range") for x in coupling_range], "--coupling-range")
     if lo_m >= hi_m or lo_g >= hi_g or n_mass < 2 or n_coupling < 2:
         raise InputError("ranges need LO < HI and at least 2 points")
+    if n_mass > MAX_SCAN_MASSES or n_mass * n_coupling > MAX_SCAN_POINTS:
+        raise InputError(f"grid too large: at most {MAX_SCAN_MASSES} masses and {MAX_SCAN_POINTS:.0e} points "
+                         f"(got {n_mass} x {n_coupling})")
     if out_file.suffix.lower() != ".nc":
         raise InputError(f"scan output must be a NetCDF file (.nc), got '{out_file.name}'")
     check_output_file(out_file)
     an = MediatorAnalysis(data_dir)
-    progress, advance = _progress(n_mass * len(names), f"scan {mdl.name} [{dataset}]")
+    progress, task = _progress(n_mass * len(names), f"scan {mdl.name} [{dataset}]")
     with progress:
-        res = an.analyse(mdl, np.geomspace(lo_m, hi_m, n_mass), np.geomspace(lo_g, hi_g, n_coupling), names, advance)
+        res = an.analyse(mdl, np.geomspace(lo_m, hi_m, n_mass), np.geomspace(lo_g, hi_g, n_coupling), names,
+                         lambda k=1: progress.advance(task, k))
     contour = res.contour(dataset, cl)
     ds = scan_dataset(res.plane, dataset, contour, [an.experiment(n) for n in names])
     write_netcdf(ds, out_file)
@@ -185,15 +205,15 @@ def limits(
     conv = convention(cl)
     an = MediatorAnalysis(data_dir)
     rows = []
-    progress, advance = _progress(len(models), "limits")
+    progress, task = _progress(len(models), "limits")
     with progress:
         for m in models:
             res = an.analyse(m, experiments=tuple(sorted({e for d in datasets for e in DATASETS[d]})))
             rows.extend(res.row(d, cl) for d in datasets)
-            advance()
+            progress.advance(task)
     if as_json:
         doc = {"convention": conv, "units": {"mass": "MeV", "g_over_M": "GeV^-1", "g": "1"}, "limits": rows}
-        sys.stdout.write(json.dumps(doc, indent=1) + "\n")
+        _print_json(doc, indent=1)
         return
     table = Table(title=f"2 sigma limits ({conv['description']})")
     for col in ("model", "data set", "g (M -> 0)", "g/M [GeV^-1] (M -> inf)", "sign-flip islands"):
@@ -215,12 +235,14 @@ def gm2(
 ) -> None:
     """One-loop (g-2)_mu contribution delta a_mu of a mediator, and the favoured band at that mass."""
     from .mediators import gm2_kind_and_charge
-    from .physics.gm2 import band_has_lower_edge, delta_a_mu, favoured_band, get_epoch
-    from .physics.models import get_model
+    from .physics.gm2 import MAX_MASS_MEV, band_has_lower_edge, delta_a_mu, favoured_band, get_epoch
+    from .physics.models import check_couplings, get_model
 
     mdl = get_model(model)
     _positive(mass, "--mass")
-    _positive(coupling, "--coupling")
+    check_couplings(_positive(coupling, "--coupling"), "--coupling")
+    if mass > MAX_MASS_MEV:
+        raise InputError(f"--mass above {MAX_MASS_MEV:g} MeV is outside the validated range of the loop integral")
     ep = get_epoch(epoch)
     kind, charge = gm2_kind_and_charge(mdl)
     value = float(delta_a_mu(mass, coupling, kind, charge_mu=charge)) if charge else 0.0
@@ -233,13 +255,13 @@ def gm2(
         doc["band"] = None
         doc["note"] = f"{mdl.name} has Q'_mu = 0: no contribution to (g-2)_mu"
     if as_json:
-        sys.stdout.write(json.dumps(doc) + "\n")
+        _print_json(doc, indent=None)
         return
-    out.print(f"delta a_mu = {value:.4e}  ({mdl.name}, M = {mass:g} MeV, g = {coupling:g})")
+    out.print(f"delta a_mu = {value:.4e}  ({mdl.name}, M = {mass:g} MeV, g = {coupling:g})", markup=False)
     if doc["band"]:
         b = doc["band"]
         low = "0 (no lower edge)" if b["g_low"] is None else f"{b['g_low']:.4g}"
-        out.print(f"{ep.name} favoured 2 sigma band at this mass: g in [{low}, {b['g_high']:.4g}]")
+        out.print(f"{ep.name} favoured 2 sigma band at this mass: g in [{low}, {b['g_high']:.4g}]", markup=False)
     else:
         out.print(doc["note"])
 
@@ -252,16 +274,15 @@ def reproduce(
     data_dir: Optional[Path] = DataDirOption,
 ) -> None:
     """Limits table (md, tex, csv, json), every figure, the scans and a report, in one directory."""
+    from .mediators import convention
     from .physics.gm2 import get_epoch
     from .reproduce import reproduce as run
 
     for ep in gm2:
         get_epoch(ep)
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=err, transient=False) as progress:
-        task = progress.add_task("reproduce", total=None)
+    convention(cl)
+    progress, task = _progress(None, "reproduce", elapsed=True)
+    with progress:
 
         def report(label: str, done: int, total: int) -> None:
             progress.update(task, description=label, completed=done, total=total)
@@ -296,26 +317,45 @@ def data_info(data_dir: Optional[Path] = DataDirOption) -> None:
     root, rows = data_inventory(data_dir)
     out.print(f"data directory: {root}")
     table = Table()
-    for col in ("experiment", "file", "status"):
-        table.add_column(col)
+    for col in ("experiment", "file (under the data directory)", "status"):
+        table.add_column(col, overflow="fold")
+    rel = lambda r: str(Path(r["path"]).relative_to(root)) if r["path"] else r["key"]  # noqa: E731
     for r in rows:
-        table.add_row(r["experiment"], r["path"] or r["key"], "ok" if r["ok"] else f"[red]{r['message']}[/red]")
+        table.add_row(r["experiment"], rel(r), "ok" if r["ok"] else Text(r["message"], style="red"))
     out.print(table)
     bad = [r for r in rows if not r["ok"]]
     if bad:
-        raise CevnsfitError(f"{len(bad)} data file(s) missing or unreadable under {root}")
+        raise CevnsfitError(f"{len(bad)} data file(s) missing or unreadable under {root}: "
+                            + ", ".join(rel(r) for r in bad))
 
 
-def main() -> None:
-    """Entry point: run the app, turning user-facing errors into one line and exit code 2."""
+# typer's (vendored or external) click base classes, found without importing click itself: BadParameter derives
+# from UsageError (bad option values, unknown options and commands), which derives from ClickException.
+_USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+_ABORT = typer.Abort
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"error: {message}", highlight=False, markup=False, soft_wrap=True)
+    raise SystemExit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app, turning user-facing errors into one line ``error: ...`` and exit code 2."""
     try:
-        app()
+        code = app(argv, standalone_mode=False, prog_name="cevnsfit")
     except CevnsfitError as exc:
-        err.print(f"error: {exc}", highlight=False, soft_wrap=True)
-        raise SystemExit(2) from None
-    except KeyboardInterrupt:
+        _fail(str(exc))
+    except _USAGE_ERROR as exc:
+        message = exc.format_message()
+        if not message:  # no arguments: click has printed the help already
+            raise SystemExit(2) from None
+        where = exc.ctx.command_path if exc.ctx is not None else "cevnsfit"
+        _fail(f"{message} (see '{where} --help')")
+    except (KeyboardInterrupt, _ABORT):
         err.print("interrupted")
         raise SystemExit(130) from None
+    raise SystemExit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from scipy.optimize import minimize_scalar
 from .errors import InputError
 from .experiments import load_experiment
 from .parameters import DEFAULT, Parameters
-from .physics.models import ScalarModel, get_model
+from .physics.models import ScalarModel, check_couplings, get_model
 from .stats.intervals import CONVENTIONS, AllowedIntervals, allowed_intervals, threshold
 from .templates import Templates, build_templates
 
@@ -125,6 +125,8 @@ class MediatorAnalysis:
                 out[i] = cost(tpl.counts(couplings, i))
                 if progress is not None:
                     progress(1)
+            if not np.all(np.isfinite(out)):  # guards the output files against NaN tables, whatever the input
+                raise InputError(f"chi^2 of {model.name} on {name} is not finite on this grid (couplings too large?)")
             chi2[name] = out
             chi2_sm[name] = float(cost(tpl.n0))
         return Grid(model, masses, couplings, chi2, chi2_sm, tpls)
@@ -155,7 +157,7 @@ class MediatorAnalysis:
         """chi^2 of ``model`` on the (M, g) plane and on the two asymptotic lines (M = 0 and M = inf)."""
         model = get_model(model)
         masses = default_masses() if masses_mev is None else check_finite_masses(masses_mev)
-        g_plane = default_couplings() if couplings is None else np.asarray(couplings, float)
+        g_plane = default_couplings() if couplings is None else check_couplings(couplings, "scan couplings")
         with_zero = lambda g: np.concatenate([[0.0], g[g > 0]])  # noqa: E731
         plane = self.grid(model, masses, with_zero(g_plane), experiments, progress)
         low = self.grid(model, [0.0], with_zero(log_grid(*LOW_MASS_G)), experiments)

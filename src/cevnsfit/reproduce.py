@@ -18,6 +18,7 @@ import hashlib
 import json
 import platform
 import time
+import zipfile
 from pathlib import Path
 from typing import Callable
 
@@ -25,8 +26,10 @@ import numpy as np
 
 from . import __version__
 from .analysis import sm_summary
+from .errors import InputError
 from .io.atomic import atomic_path, check_writable_dir, write_text
-from .io.results import data_checksums, scan_dataset, write_json, write_netcdf
+from .io.jsonio import write_json
+from .io.results import data_checksums, scan_dataset, write_netcdf
 from .io.tables import csv_text, latex, markdown
 from .mediators import (DATASETS, Grid, MediatorAnalysis, ModelAnalysis, convention, default_couplings,
                         default_masses, gm2_verdict)
@@ -76,7 +79,7 @@ def _load_cache(path: Path, an: MediatorAnalysis, model, fp: str) -> ModelAnalys
                 chi = {n: z[f"{tag}_chi2_{n}"] for n in ("csi", "lar")}
                 sm = {n: float(z[f"{tag}_sm_{n}"]) for n in ("csi", "lar")}
                 grids[tag] = Grid(model, z[f"{tag}_masses"], z[f"{tag}_couplings"], chi, sm)
-    except (OSError, KeyError, ValueError):
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
         return None  # an unreadable cache is recomputed, never trusted
     return ModelAnalysis(an, model, grids["plane"], grids["low"], grids["high"])
 
@@ -85,13 +88,19 @@ def reproduce(out_dir, data_dir=None, models=None, gm2_epochs=("2021", "2025"), 
               progress: Callable[[str, int, int], None] | None = None) -> dict:
     """Run the whole analysis into ``out_dir``; returns a summary dict (paths, timing, verdicts)."""
     t_start = time.perf_counter()
-    out = check_writable_dir(Path(out_dir))
-    for sub in ("scans", "figures", "cache"):
-        check_writable_dir(out / sub)
+    # Everything that can fail on the input is checked before the first folder is made: names, convention, data,
+    # and every output path (a directory where a file goes would otherwise stop the run late, after some writes).
     models = [get_model(m) for m in (models or model_names())]
     convention(cl)
     an = MediatorAnalysis(data_dir)
     exps = [an.experiment("csi"), an.experiment("lar")]
+    out = Path(out_dir)
+    for path in _planned_outputs(out, models):
+        if path.is_dir():
+            raise InputError(f"cannot write {path}: it is a directory")
+    out = check_writable_dir(out)
+    for sub in ("scans", "figures", "cache"):
+        check_writable_dir(out / sub)
     checksums = data_checksums(exps)
     masses, couplings = default_masses(), default_couplings()
     steps = len(models) + 2
@@ -140,6 +149,17 @@ def reproduce(out_dir, data_dir=None, models=None, gm2_epochs=("2021", "2025"), 
     report = _report(sm, rows, rows_1dof, verdicts, figures, checksums, cl, gm2_epochs, wall, models)
     write_text(out / "report.md", report)
     return {"out": str(out), "wall_time_s": wall, "figures": figures, "verdicts": verdicts}
+
+
+def _planned_outputs(out: Path, models) -> list[Path]:
+    """Every file :func:`reproduce` writes into ``out``."""
+    paths = [out / f for f in ("limits.md", "limits.tex", "limits.csv", "limits.json", "verdicts.json", "report.md")]
+    stems = [f"plane_{_slug(m.name)}" for m in models] + ["summary_csi+lar", "spectra_csi", "spectra_lar"]
+    paths += [out / "figures" / f"{stem}{suffix}" for stem in stems for suffix in (".png", ".pdf")]
+    for m in models:
+        paths.append(out / "cache" / f"{_slug(m.name)}.npz")
+        paths += [out / "scans" / f"{_slug(m.name)}_{_slug(d)}.nc" for d in DATASETS]
+    return paths
 
 
 def _slug(name: str) -> str:

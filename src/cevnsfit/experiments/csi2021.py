@@ -24,7 +24,7 @@ import numpy as np
 from scipy.special import gammainc
 
 from ..errors import DataError, InputError
-from ..io.datadir import read_table, require_file
+from ..io.datadir import read_npz, read_table, require_file
 from ..parameters import DEFAULT, Parameters
 from ..physics.nuclei import get_nucleus
 from ..response import Target
@@ -201,6 +201,10 @@ class CsI2021(Experiment):
         pe_edges, t_edges = np.asarray(o.pe_edges, float), np.asarray(o.t_edges_us, float)
         c = read_table(self.paths["coincidence"], ncols=2, min_rows=1000)
         ac = read_table(self.paths["anticoincidence"], ncols=2, min_rows=1000)
+        for key, events in (("coincidence", c), ("anticoincidence", ac)):
+            # columns: reconstructed PE and arrival time after the POT trigger (us); both are non-negative
+            if np.any(events < 0):
+                raise DataError(f"{self.paths[key]}: negative PE or time in data row {int(np.argmax((events < 0).any(1))) + 1}")
         self.observed = bin_events(c[:, 0], c[:, 1], pe_edges, t_edges)
         ss = bin_events(ac[:, 0], ac[:, 1], pe_edges, t_edges)
         self.quenching_coeffs = _coefficient_rows(self.paths["quenching"], 5)[QUENCHING_VARIANTS.index(o.quenching)]
@@ -238,16 +242,19 @@ class CsI2021(Experiment):
         src = super().source()
         if self.options.flux_model != "grid2d":
             return src
-        with np.load(self.paths["flux_grid"], allow_pickle=False) as g:
-            labels = np.asarray(g["E_bin_label_MeV"], float)
-            spectra = {}
-            for f, key in (("nue", "nuE"), ("numu", "nuMu"), ("numubar", "nuMuBar")):
-                w = np.asarray(g[key], float).sum(axis=0)
-                w = w / w.sum()
-                centres = labels.copy()
-                if f == "numu":  # the pion line sits in label 30 at bin centre 30.0: move it to E_pi
-                    centres[np.argmin(np.abs(labels - 30.0))] = pion_line_energy_mev(self.params)
-                spectra[f] = BinnedSpectrum(centres, w)
+        keys = {"nue": "nuE", "numu": "nuMu", "numubar": "nuMuBar"}
+        grid = read_npz(self.paths["flux_grid"], ("E_bin_label_MeV", *keys.values()))
+        labels = grid["E_bin_label_MeV"]
+        spectra = {}
+        for f, key in keys.items():
+            w = grid[key].sum(axis=0)
+            if w.shape != labels.shape or not np.all(np.isfinite(w)) or w.sum() <= 0:
+                raise DataError(f"flux grid {self.paths['flux_grid']}: {key} does not match E_bin_label_MeV")
+            w = w / w.sum()
+            centres = labels.copy()
+            if f == "numu":  # the pion line sits in label 30 at bin centre 30.0: move it to E_pi
+                centres[np.argmin(np.abs(labels - 30.0))] = pion_line_energy_mev(self.params)
+            spectra[f] = BinnedSpectrum(centres, w)
         return SNSSource(src.fluence_per_cm2, spectra)
 
     def timing(self):

@@ -35,6 +35,12 @@ def check_output_file(target: str | os.PathLike) -> Path:
     return target
 
 
+def _umask() -> int:
+    mask = os.umask(0)  # the only portable way to read it is to set it
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_path(target: str | os.PathLike):
     """Yield a temporary path beside ``target``; on success it is renamed to ``target``, on error removed."""
@@ -42,6 +48,7 @@ def atomic_path(target: str | os.PathLike):
     folder = target.parent if str(target.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix, dir=folder)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the mode open() would have
     try:
         yield Path(tmp)
         os.replace(tmp, target)

@@ -20,10 +20,13 @@ def data_inventory(data_dir=None) -> tuple[Path, list[dict]]:
             rows.append({"experiment": exp, "key": key, "path": str(path), "ok": path.is_file(),
                          "message": "" if path.is_file() else "missing",
                          "sha256": sha256(path) if path.is_file() else None})
-    # parsing: loading the experiments reads and validates every file
+    # parsing: loading an experiment reads and validates its files; its source and timing read the flux grid,
+    # which is otherwise opened only when a kernel is built
     for exp, cls in (("csi", csi2021.CsI2021), ("lar", lar2020.LAr2020)):
         try:
-            cls(root)
+            experiment = cls(root)
+            experiment.source()
+            experiment.timing()
         except CevnsfitError as exc:
             for row in rows:
                 if row["experiment"] == exp and row["ok"] and row["path"] in str(exc):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +92,28 @@ def read_table(path: Path, ncols: int, min_rows: int = 1, skip_header: int = 0) 
     if not np.all(np.isfinite(table)):
         raise DataError(f"{path} contains non-finite values")
     return table
+
+
+def read_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The float arrays ``keys`` of the ``.npz`` archive at ``path`` (never unpickles).
+
+    Raises :class:`DataError` naming the file when it is missing, is not a readable .npz archive (empty,
+    truncated, another format), lacks a key, or an array is not numeric.
+    """
+    require_file(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = [k for k in keys if k not in z.files]
+            if missing:
+                raise DataError(f"{path} lacks the array(s) {', '.join(missing)}")
+            return {k: np.asarray(z[k], dtype=float) for k in keys}
+    except DataError:
+        raise
+    except AttributeError:  # a bare .npy array has no .files
+        raise DataError(f"{path} is not an .npz archive") from None
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, TypeError) as exc:
+        # ValueError also covers a non-archive file, which numpy would try to read as a pickle
+        raise DataError(f"{path} is not a readable .npz archive ({type(exc).__name__})") from None
 
 
 def sha256(path: Path) -> str:

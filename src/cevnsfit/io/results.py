@@ -84,17 +84,3 @@ def read_netcdf(path: str | Path) -> xr.Dataset:
             return ds.load()
     except (OSError, ValueError, TypeError) as exc:
         raise DataError(f"{path} is not a readable cevnsfit scan ({exc})") from None
-
-
-def write_json(doc, out: str | Path) -> Path:
-    with atomic_path(out) as tmp:
-        Path(tmp).write_text(json.dumps(doc, indent=2, default=_json_default) + "\n")
-    return Path(out)
-
-
-def _json_default(x):
-    if isinstance(x, (np.floating, np.integer)):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    raise TypeError(f"not JSON serialisable: {type(x)}")

@@ -1,4 +1,4 @@
-"""The limits table in Markdown, LaTeX and CSV (JSON is written by io.results.write_json).
+"""The limits table in Markdown, LaTeX and CSV (JSON is written by io.jsonio.write_json).
 
 Columns: model, then per data set the 2 sigma limit on g (M -> 0) and on g/M in GeV^-1 (M -> inf).
 """

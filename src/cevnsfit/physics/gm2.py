@@ -95,10 +95,15 @@ def _finite_array(value, what: str) -> np.ndarray:
     return arr
 
 
+MAX_MASS_MEV = 1e10  # the quadrature is accurate to 1e-13 up to here (see the loop-function notes above)
+
+
 def _mass_array(mass_mev) -> np.ndarray:
     mass = _finite_array(mass_mev, "mediator mass (MeV)")
     if np.any(mass <= 0.0):
         raise InputError(f"mediator mass must be positive (MeV), got {mass_mev!r}")
+    if np.any(mass > MAX_MASS_MEV):
+        raise InputError(f"mediator mass above {MAX_MASS_MEV:g} MeV is outside the validated range, got {mass_mev!r}")
     return mass
 
 

@@ -55,6 +55,25 @@ FLAVOUR_LEPTON = {"nue": "e", "numu": "mu", "numubar": "mu"}
 LEPTONS = ("e", "mu", "tau")
 INTERFERENCE = ("destructive", "constructive", "none")
 
+# Input bounds.  Beyond g ~ 4 pi a coupling is non-perturbative and the tree-level and one-loop formulas used here
+# mean nothing.  U(1)' charges are O(1) numbers -- an overall factor belongs in g -- so |Q'| <= 100 loses no model
+# and keeps every product g Q' far from floating-point overflow.
+MAX_COUPLING = 4.0 * math.pi
+MAX_CHARGE = 100.0
+
+
+def check_couplings(couplings, what: str = "coupling") -> np.ndarray:
+    """``couplings`` as a float array, checked finite and within [0, :data:`MAX_COUPLING`] (InputError otherwise)."""
+    try:
+        g = np.asarray(couplings, dtype=float)
+    except (TypeError, ValueError):
+        raise InputError(f"{what} must be a number or array of numbers, got {couplings!r}") from None
+    if not np.all(np.isfinite(g)) or np.any(g < 0):
+        raise InputError(f"{what} must be finite and non-negative, got {couplings!r}")
+    if np.any(g > MAX_COUPLING):
+        raise InputError(f"{what} above 4 pi = {MAX_COUPLING:.4g} is non-perturbative (got max {np.max(g):g})")
+    return g
+
 
 def _lepton(flavour: str) -> str:
     try:
@@ -115,6 +134,9 @@ class VectorModel:
         if self.baryon_sum is not None:
             object.__setattr__(self, "baryon_sum", _number(self.baryon_sum, f"model '{self.name}': baryon_sum"))
         charges = self.charges
+        if max(map(abs, charges)) > MAX_CHARGE:
+            raise InputError(f"model '{self.name}': charges must satisfy |Q'| <= {MAX_CHARGE:g} (an overall factor "
+                             f"belongs in the coupling g), got {charges}")
         if not any(charges):
             raise InputError(f"model '{self.name}': all charges are zero, the mediator couples to nothing")
         leptons = self.q_e + self.q_mu + self.q_tau

@@ -21,6 +21,7 @@ import numpy as np
 from scipy.special import log_ndtr, ndtr
 
 from ..errors import DataError
+from ..io.datadir import read_npz
 from ..parameters import DEFAULT, Parameters
 
 # The flavour keys of the snsFlux2D grid.
@@ -48,14 +49,11 @@ class GridTiming:
 
     @classmethod
     def from_npz(cls, path: Path, offset_ns: float = 0.0) -> "GridTiming":
-        try:
-            with np.load(path, allow_pickle=False) as g:
-                edges = np.asarray(g["t_edges_ns"], dtype=float)
-                hist = {f: np.asarray(g[k], dtype=float) for f, k in GRID_KEYS.items()}
-        except FileNotFoundError:
-            raise DataError(f"flux grid not found: {path}") from None
-        except (KeyError, ValueError, OSError) as exc:
-            raise DataError(f"flux grid {path} is malformed ({exc})") from None
+        arrays = read_npz(Path(path), ("t_edges_ns", *GRID_KEYS.values()))
+        edges = arrays["t_edges_ns"]
+        hist = {f: arrays[k] for f, k in GRID_KEYS.items()}
+        if edges.ndim != 1 or edges.size < 2 or not np.all(np.diff(edges) > 0):
+            raise DataError(f"flux grid {path}: t_edges_ns must be increasing bin edges")
         probability = {}
         for f, h in hist.items():
             if h.ndim != 2 or h.shape[0] != edges.size - 1 or not np.all(np.isfinite(h)):
