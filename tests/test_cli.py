@@ -146,7 +146,7 @@ def test_usage_errors_are_one_line(args, words):
     (("scan", "-m", "B-L", "--charges", "1,1,0,0,0", "-d", "csi", "--out", "x.nc"), ("registered",)),
     (("limits", "--charges", "1e308,1e308,0,0,0", "-d", "csi", "--json"), ("|Q'|",)),
     (("gm2", "-m", "L_mu-L_tau", "--mass", "10", "--coupling", "1e300"), ("non-perturbative",)),
-    (("gm2", "-m", "L_mu-L_tau", "--mass", "1e300", "--coupling", "1e-4"), ("validated range",)),
+    (("gm2", "-m", "L_mu-L_tau", "--mass", "1e300", "--coupling", "1e-4"), ("validated range", "MeV")),
 ])
 def test_out_of_range_numbers(tmp_path, args, words):
     assert_clean_error(run(*args, cwd=tmp_path), *words)

@@ -235,14 +235,12 @@ def gm2(
 ) -> None:
     """One-loop (g-2)_mu contribution delta a_mu of a mediator, and the favoured band at that mass."""
     from .mediators import gm2_kind_and_charge
-    from .physics.gm2 import MAX_MASS_MEV, band_has_lower_edge, delta_a_mu, favoured_band, get_epoch
+    from .physics.gm2 import band_has_lower_edge, check_mass, delta_a_mu, favoured_band, get_epoch
     from .physics.models import check_couplings, get_model
 
     mdl = get_model(model)
-    _positive(mass, "--mass")
+    check_mass(mass)
     check_couplings(_positive(coupling, "--coupling"), "--coupling")
-    if mass > MAX_MASS_MEV:
-        raise InputError(f"--mass above {MAX_MASS_MEV:g} MeV is outside the validated range of the loop integral")
     ep = get_epoch(epoch)
     kind, charge = gm2_kind_and_charge(mdl)
     value = float(delta_a_mu(mass, coupling, kind, charge_mu=charge)) if charge else 0.0

@@ -98,7 +98,8 @@ def _finite_array(value, what: str) -> np.ndarray:
 MAX_MASS_MEV = 1e10  # the quadrature is accurate to 1e-13 up to here (see the loop-function notes above)
 
 
-def _mass_array(mass_mev) -> np.ndarray:
+def check_mass(mass_mev) -> np.ndarray:
+    """``mass_mev`` as a float array, checked finite, positive and <= MAX_MASS_MEV (InputError otherwise)."""
     mass = _finite_array(mass_mev, "mediator mass (MeV)")
     if np.any(mass <= 0.0):
         raise InputError(f"mediator mass must be positive (MeV), got {mass_mev!r}")
@@ -125,7 +126,7 @@ def loop_function(mass_mev, kind: str = "vector", params: Parameters = DEFAULT):
     m_mu (MeV) is ``params["constants.m_mu"]``.
     """
     _check_kind(kind)
-    mass = _mass_array(mass_mev)
+    mass = check_mass(mass_mev)
     m_mu = params["constants.m_mu"]
     r = (mass / m_mu) ** 2
     x, u, w = _quadrature_nodes()
