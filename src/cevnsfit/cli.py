@@ -34,7 +34,8 @@ err = Console(stderr=True)
 MAX_SCAN_MASSES = 10_000
 MAX_SCAN_POINTS = 4_000_000
 
-DataDirOption = typer.Option(None, "--data-dir", help="COHERENT data directory (default: $CEVNSFIT_DATA, else ../shared/data/coherent).")
+DataDirOption = typer.Option(None, "--data-dir", help="COHERENT data directory (default: $CEVNSFIT_DATA, else "
+                             "../shared/data/coherent beside the clone, else the data fetched by `cevnsfit data fetch`).")
 
 
 def _print_json(doc, indent: int | None) -> None:
@@ -309,22 +310,118 @@ def models() -> None:
 
 @data_app.command("info")
 def data_info(data_dir: Optional[Path] = DataDirOption) -> None:
-    """Resolved data directory; checks every expected file is there and parses."""
-    from .io.datacheck import data_inventory
+    """Where the data are looked for (in order), which folder is used, and every expected file: present, parses,
+    SHA-256 and whether it equals the registered one."""
+    from .io.datacheck import data_inventory, search_report
 
+    for collection, cands in search_report(data_dir).items():
+        out.print(f"{collection}: looked for in this order", markup=False)
+        used = False
+        for c in cands:
+            mark = "used" if c.found and not used else ("found" if c.found else "-")
+            used = used or c.found
+            where = c.path if c.path is not None else ("(none found)" if c.origin.startswith("shared") else "(not set)")
+            out.print(f"  [{mark}] {c.origin}: {where}", markup=False, soft_wrap=True)
     root, rows = data_inventory(data_dir)
-    out.print(f"data directory: {root}")
+    out.print(f"data directory: {root}", markup=False)
     table = Table()
-    for col in ("experiment", "file (under the data directory)", "status"):
+    for col in ("experiment", "file (under the data directory)", "status", "SHA-256"):
         table.add_column(col, overflow="fold")
     rel = lambda r: str(Path(r["path"]).relative_to(root)) if r["path"] else r["key"]  # noqa: E731
     for r in rows:
-        table.add_row(r["experiment"], rel(r), "ok" if r["ok"] else Text(r["message"], style="red"))
+        status = ("ok" if r["ok"] else Text(r["message"], style="red"))
+        digest = r["sha256"] or ""
+        if r.get("registered") is False:
+            digest = Text(digest + " (not the registered file)", style="yellow")
+        table.add_row(r["experiment"], rel(r), status, digest)
     out.print(table)
     bad = [r for r in rows if not r["ok"]]
     if bad:
         raise CevnsfitError(f"{len(bad)} data file(s) missing or unreadable under {root}: "
                             + ", ".join(rel(r) for r in bad))
+
+
+def _dataset_help() -> str:
+    from .io.registry import DATASETS, GROUPS
+
+    names = ", ".join(f"{d.name}{'' if d.read else ' (not read yet)'}" for d in DATASETS.values())
+    return f"Data sets: {names}; groups: {', '.join(GROUPS)}. Default: every data set the package reads."
+
+
+@data_app.command("fetch")
+def data_fetch(
+    datasets: Optional[list[str]] = typer.Argument(None, help="Data sets to fetch (see `cevnsfit data list`)."),
+    dest: Optional[Path] = typer.Option(None, "--dest", help="Data root to fill (default: $CEVNSFIT_DATA_HOME, else "
+                                                              "the user data directory)."),
+    mirror: list[str] = typer.Option([], "--mirror", help="Base URL laid out like shared/data, tried first (repeatable)."),
+    force: bool = typer.Option(False, "--force", help="Download again even when a verified copy is present."),
+    no_upstream: bool = typer.Option(False, "--no-upstream", help="Use the --mirror URLs only (no official location, "
+                                                                    "no pinned mirror)."),
+) -> None:
+    """Download the public data sets (official location, then pinned mirrors), each file checked against its
+    registered SHA-256 before it becomes visible.  A second run is a no-op."""
+    from .io.fetch import fetch
+    from .io.registry import expand_names
+
+    for m in mirror:
+        if not m.startswith(("http://", "https://", "file://")):
+            raise InputError(f"--mirror must be an http(s):// or file:// URL, got '{m}'")
+    if no_upstream and not mirror:
+        raise InputError("--no-upstream needs at least one --mirror URL")
+    chosen = expand_names(datasets or [])
+    progress, task = _progress(None, "fetch")
+    files = {"n": 0}
+
+    def report(event: str, value) -> None:
+        if event == "start":
+            progress.update(task, total=value)
+        elif event == "advance":
+            progress.advance(task, value)
+        elif event == "file":
+            files["n"] += 1
+            progress.update(task, description=f"fetch {Path(value).name}")
+
+    with progress:
+        rep = fetch(dest=dest, mirrors=mirror, force=force, upstream=not no_upstream, progress=report,
+                    datasets=chosen)
+    out.print(f"{rep.dest}: {len(rep.downloaded)} file(s) downloaded, {len(rep.present)} already present and "
+              f"verified ({', '.join(d.name for d in chosen)})", markup=False, soft_wrap=True)
+
+
+@data_app.command("verify")
+def data_verify(
+    datasets: Optional[list[str]] = typer.Argument(None, help="Data sets to check (default: those the package reads)."),
+    data_dir: Optional[Path] = DataDirOption,
+) -> None:
+    """Check every file the package would read against the registry; name each one that differs (exit 2)."""
+    from .io.datadir import resolve_collection
+    from .io.fetch import verify
+
+    roots = {"coherent": resolve_collection("coherent", data_dir)}
+    rows = verify(datasets or [], roots)
+    bad = [r for r in rows if not r["ok"]]
+    for r in bad:
+        actual = r["actual"] or "missing"
+        err.print(f"differs: {r['path']}: expected {r['expected']}, actual {actual}", markup=False, highlight=False,
+                  soft_wrap=True)
+    if bad:
+        raise CevnsfitError(f"{len(bad)} of {len(rows)} file(s) differ from the registry (listed above)")
+    out.print(f"{len(rows)} file(s) verified: every SHA-256 equals the registry", markup=False, soft_wrap=True)
+
+
+@data_app.command("list")
+def data_list() -> None:
+    """The registered data sets: name, folder under the data root, files, size, whether the package reads it."""
+    from .io.registry import DATASETS, dataset_files
+
+    table = Table(title="data sets")
+    for col in ("name", "folder", "files", "size [MB]", "read by cevnsfit", "source"):
+        table.add_column(col, overflow="fold")
+    for d in DATASETS.values():
+        files = dataset_files(d)
+        table.add_row(d.name, d.root, str(len(files)), f"{sum(f.size for f in files) / 1e6:.2f}",
+                      "yes" if d.read else "no", d.citation)
+    out.print(table)
 
 
 # typer's (vendored or external) click base classes, found without importing click itself: BadParameter derives

@@ -5,7 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import CevnsfitError
-from .datadir import resolve_data_dir, sha256
+from .datadir import resolve_data_dir, search_path, sha256
+from .registry import default_datasets, registry
+
+
+def search_report(data_dir=None) -> dict[str, list]:
+    """{collection: the places searched for it, in order} for every collection the package reads."""
+    collections = list(dict.fromkeys(d.collection for d in default_datasets()))
+    return {c: search_path(c, data_dir, "--data-dir") if c == "coherent" else
+            search_path(c, None, "explicit folder (Python API)") for c in collections}
 
 
 def data_inventory(data_dir=None) -> tuple[Path, list[dict]]:
@@ -17,9 +25,11 @@ def data_inventory(data_dir=None) -> tuple[Path, list[dict]]:
     for exp, files in (("csi", csi2021.FILES), ("lar", lar2020.FILES)):
         for key, rel in files.items():
             path = root / rel
+            digest = sha256(path) if path.is_file() else None
+            entry = registry().get(f"coherent/{rel}")
             rows.append({"experiment": exp, "key": key, "path": str(path), "ok": path.is_file(),
-                         "message": "" if path.is_file() else "missing",
-                         "sha256": sha256(path) if path.is_file() else None})
+                         "message": "" if path.is_file() else "missing", "sha256": digest,
+                         "registered": None if entry is None or digest is None else digest == entry.sha256})
     # parsing: loading an experiment reads and validates its files; its source and timing read the flux grid,
     # which is otherwise opened only when a kernel is built
     for exp, cls in (("csi", csi2021.CsI2021), ("lar", lar2020.LAr2020)):

@@ -1,12 +1,15 @@
-"""Where the COHERENT data releases are, and safe readers for their text files.
+"""Where the public data are, and safe readers for their text files.
 
-Resolution order of the data directory (the folder holding ``csi2021/``, ``lar2020/`` and ``flux/``):
+The data root is a folder laid out like ``shared/data`` of the development set-up: one folder per *collection*
+(``coherent/`` with ``csi2021/``, ``lar2020/``, ``flux/``; ``limits/``; ``xenonnt_cevns/``, see
+:mod:`cevnsfit.io.registry`).  Each collection's folder is looked for, in this order (the first match wins):
 
-1. the ``data_dir`` argument (``--data-dir`` on the command line);
-2. the environment variable ``CEVNSFIT_DATA``;
-3. the default: the first ``shared/data/coherent`` found beside the current directory or one of its parents,
-   or beside the installed package or one of its parents -- i.e. ``../shared/data/coherent`` seen from a clone
-   of the repository that has ``shared/`` next to it.
+1. the folder given explicitly (``--data-dir`` on the command line for ``coherent``);
+2. the collection's environment variable (``$CEVNSFIT_DATA``, ``$CEVNSFIT_LIMITS``, ``$CEVNSFIT_XENONNT``);
+3. development: the first ``shared/data/<collection>`` beside the current directory or one of its parents, or
+   beside the installed package or one of its parents -- i.e. ``../shared/data/...`` seen from a clone;
+4. the fetched data: ``<data home>/<collection>``, where the data home is ``$CEVNSFIT_DATA_HOME`` or the user's
+   data directory (platformdirs: ``~/.local/share/cevnsfit`` on Linux), filled by ``cevnsfit data fetch``.
 
 The data are never copied into the package.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,37 +27,85 @@ import numpy as np
 from ..errors import DataError
 
 ENV_VAR = "CEVNSFIT_DATA"
-DEFAULT_RELATIVE = Path("shared") / "data" / "coherent"
+HOME_ENV_VAR = "CEVNSFIT_DATA_HOME"
+DEV_RELATIVE = Path("shared") / "data"
+DEFAULT_RELATIVE = DEV_RELATIVE / "coherent"
 
 
-def _candidates() -> list[Path]:
+def data_home() -> Path:
+    """Where ``cevnsfit data fetch`` stores the data by default: ``$CEVNSFIT_DATA_HOME`` or the user data dir."""
+    given = os.environ.get(HOME_ENV_VAR)
+    if given:
+        return Path(given).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("cevnsfit", appauthor=False))
+
+
+def _dev_candidates(collection: str) -> list[Path]:
     here = Path.cwd().resolve()
     pkg = Path(__file__).resolve()
     seen: list[Path] = []
     for base in [here, *here.parents, *pkg.parents]:
-        cand = base / DEFAULT_RELATIVE
+        cand = base / DEV_RELATIVE / collection
         if cand not in seen:
             seen.append(cand)
     return seen
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """One place searched for a collection: where it comes from, the folder, and whether it is used."""
+
+    origin: str
+    path: Path | None
+    found: bool
+
+
+def search_path(collection: str, explicit: str | os.PathLike | None = None,
+                explicit_label: str = "--data-dir") -> list[Candidate]:
+    """Every place searched for ``collection``, in order (see the module docstring)."""
+    from .registry import COLLECTIONS
+
+    spec = COLLECTIONS[collection]
+    env = spec["env"]
+    out = [Candidate(explicit_label, Path(explicit).expanduser() if explicit is not None else None,
+                     explicit is not None)]
+    given = os.environ.get(env)
+    out.append(Candidate(f"${env}", Path(given).expanduser() if given else None, bool(given) and explicit is None))
+    dev = next((c for c in _dev_candidates(collection) if (c / spec["marker"]).is_dir()), None)
+    out.append(Candidate("shared/data beside the clone", dev, dev is not None))
+    home = data_home() / collection
+    out.append(Candidate(f"fetched data (${HOME_ENV_VAR} or the user data directory)", home,
+                         (home / spec["marker"]).is_dir()))
+    return out
+
+
+def resolve_collection(collection: str, explicit: str | os.PathLike | None = None,
+                       explicit_label: str = "--data-dir") -> Path:
+    """The folder of ``collection`` (see the module docstring); :class:`DataError` saying how to get it when none
+    is usable."""
+    from .registry import COLLECTIONS
+
+    for i, cand in enumerate(search_path(collection, explicit, explicit_label)):
+        if not cand.found:
+            continue
+        if i < 2:  # named by the user: must be usable, never silently skipped
+            path = cand.path
+            if not path.is_dir():
+                raise DataError(f"data directory {path} (from {cand.origin}) does not exist or is not a directory")
+            if not any(path.iterdir()):
+                raise DataError(f"data directory {path} (from {cand.origin}) is empty")
+            return path.resolve()
+        return cand.path
+    label = COLLECTIONS[collection]["label"]
+    raise DataError(f"no {label} found: run `cevnsfit data fetch` to download them into {data_home()} "
+                    f"(or set ${COLLECTIONS[collection]['env']})")
+
+
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
-    """The COHERENT data directory (see module docstring); raises :class:`DataError` when it is not usable."""
-    if data_dir is not None or os.environ.get(ENV_VAR):
-        origin = "--data-dir" if data_dir is not None else f"${ENV_VAR}"
-        path = Path(data_dir if data_dir is not None else os.environ[ENV_VAR]).expanduser()
-        if not path.is_dir():
-            raise DataError(f"data directory {path} (from {origin}) does not exist or is not a directory")
-        if not any(path.iterdir()):
-            raise DataError(f"data directory {path} (from {origin}) is empty")
-        return path.resolve()
-    for cand in _candidates():
-        if cand.is_dir():
-            return cand
-    raise DataError(
-        f"no COHERENT data directory found: pass --data-dir, set ${ENV_VAR}, or put shared/data/coherent "
-        "beside the repository"
-    )
+    """The COHERENT data directory (holding ``csi2021/``, ``lar2020/``, ``flux/``; see the module docstring)."""
+    return resolve_collection("coherent", data_dir)
 
 
 def require_file(path: Path) -> Path:

@@ -20,13 +20,13 @@ import os
 from pathlib import Path
 
 from ..errors import DataError, InputError
+from ..io.datadir import resolve_collection
 from ..parameters import DEFAULT
 from .curves import LimitCurve
 from .darkcast import read_lmt
 from .foresee import read_foresee
 
 ENV_VAR = "CEVNSFIT_LIMITS"
-DEFAULT_RELATIVE = Path("shared") / "data" / "limits"
 DARKCAST_DIR = Path("DS-Decay-Scripts") / "darkcast"
 FORESEE_BL_DIR = Path("FORESEE") / "Models" / "U1B-L" / "model" / "lines"
 MASS_RANGE_MEV = (1e-3, 1e5)  # a curve is listed only with a finite point in this range
@@ -150,28 +150,18 @@ FORESEE_B_L = {
 
 
 def resolve_limits_dir(shared_dir: str | os.PathLike | None = None) -> Path:
-    """The folder holding ``DS-Decay-Scripts/`` and ``FORESEE/``.
+    """The folder holding ``DS-Decay-Scripts/`` and ``FORESEE/`` (the ``limits`` collection).
 
     Order: ``shared_dir`` (that folder itself, or a ``shared`` folder containing ``data/limits``); the environment
-    variable ``$CEVNSFIT_LIMITS``; else the first ``shared/data/limits`` found walking up from the current directory
-    and from this file (e.g. ``/work/main/../shared/data/limits``).  Raises :class:`DataError` when none is usable.
+    variable ``$CEVNSFIT_LIMITS``; a ``shared/data/limits`` beside the clone; the fetched data
+    (:mod:`cevnsfit.io.datadir`).  Raises :class:`DataError` saying how to fetch them when none is usable.
     """
-    given = shared_dir if shared_dir is not None else os.environ.get(ENV_VAR)
-    if given:
-        origin = "shared_dir" if shared_dir is not None else f"${ENV_VAR}"
-        path = Path(given).expanduser()
-        if (path / "data" / "limits").is_dir():
-            path = path / "data" / "limits"
-        if not (path / DARKCAST_DIR).is_dir():
-            raise DataError(f"limits directory {path} (from {origin}) has no {DARKCAST_DIR} folder")
-        return path.resolve()
-    here, src = Path.cwd().resolve(), Path(__file__).resolve()
-    for base in [here, *here.parents, *src.parents]:
-        if (base / DEFAULT_RELATIVE / DARKCAST_DIR).is_dir():
-            return base / DEFAULT_RELATIVE
-    raise DataError(
-        f"no limits directory found: pass shared_dir, set ${ENV_VAR}, or put shared/data/limits beside the repository"
-    )
+    if shared_dir is not None and (Path(shared_dir).expanduser() / "data" / "limits").is_dir():
+        shared_dir = Path(shared_dir).expanduser() / "data" / "limits"
+    path = resolve_collection("limits", shared_dir, "shared_dir")
+    if not (path / DARKCAST_DIR).is_dir():
+        raise DataError(f"limits directory {path} has no {DARKCAST_DIR} folder")
+    return path
 
 
 def _canonical(model_name: str) -> str:
