@@ -439,3 +439,24 @@ def test_archive_members_are_checked_one_by_one_and_links_refused(tmp_path):
     for p in done:
         assert sha(dest / p) == reg.registry()[p].sha256
     assert list(f.staging.iterdir()) == []
+
+
+_REPRODUCE_ONE = ("import json, sys; from cevnsfit.reproduce import reproduce; "
+                  "r = reproduce(sys.argv[1], models=['B-L']); print(json.dumps(sorted(r['figures'])))")
+
+
+@pytest.mark.slow
+def test_bare_machine_reproduce_equals_the_development_setup(bare_machine, tmp_path):
+    """The README's user path ends with `cevnsfit reproduce`: it needs the other experiments' limit curves too,
+    found in the fetched data.  One model through the same function, both set-ups, identical tables."""
+    root, kw, _, _ = bare_machine
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CEVNSFIT_") and k != "XDG_DATA_HOME"}
+    runs = {}
+    for name, extra, cwd in (("bare", {**kw["env"], "PYTHONPATH": str(kw["pythonpath"])}, kw["cwd"]),
+                             ("dev", {}, REPO)):
+        res = subprocess.run([sys.executable, "-c", _REPRODUCE_ONE, str(tmp_path / name)], capture_output=True,
+                             text=True, env={**env, **extra}, cwd=cwd, timeout=600)
+        assert res.returncode == 0, res.stderr
+        runs[name] = json.loads((tmp_path / name / "limits.json").read_text())
+        assert any(f.endswith("plane_B-L.png") for f in json.loads(res.stdout.strip().splitlines()[-1]))
+    assert runs["bare"] == runs["dev"]
