@@ -128,13 +128,16 @@ def _positive(value: float, what: str) -> float:
     return value
 
 
-def _progress(total: int | None, description: str, elapsed: bool = False):
+def _progress(total: int | None, description: str, elapsed: bool = False, transfer: bool = False):
     """(rich Progress on stderr, its task id); drawn on a terminal only and removed when done, so that an error
-    or a log keeps to its own line.  ``elapsed`` shows the time so far instead of the time remaining."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    or a log keeps to its own line.  ``elapsed`` shows the time so far instead of the time remaining; ``transfer``
+    counts bytes (size done / total and speed)."""
+    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn, TransferSpeedColumn)
 
     clock = TimeElapsedColumn() if elapsed else TimeRemainingColumn()
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+    counts = [DownloadColumn(), TransferSpeedColumn()] if transfer else [TextColumn("{task.completed}/{task.total}")]
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), *counts,
                         clock, console=err, transient=True, disable=not err.is_terminal)
     return progress, progress.add_task(description, total=total)
 
@@ -369,7 +372,7 @@ def data_fetch(
     if no_upstream and not mirror:
         raise InputError("--no-upstream needs at least one --mirror URL")
     chosen = expand_names(datasets or [])
-    progress, task = _progress(None, "fetch")
+    progress, task = _progress(None, "fetch", transfer=True)
     files = {"n": 0}
 
     def report(event: str, value) -> None:
@@ -379,7 +382,7 @@ def data_fetch(
             progress.advance(task, value)
         elif event == "file":
             files["n"] += 1
-            progress.update(task, description=f"fetch {Path(value).name}")
+            progress.update(task, description=f"fetch {Path(value).name[:40]:<40}")
 
     with progress:
         rep = fetch(dest=dest, mirrors=mirror, force=force, upstream=not no_upstream, progress=report,
