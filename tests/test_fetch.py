@@ -460,3 +460,13 @@ def test_bare_machine_reproduce_equals_the_development_setup(bare_machine, tmp_p
         runs[name] = json.loads((tmp_path / name / "limits.json").read_text())
         assert any(f.endswith("plane_B-L.png") for f in json.loads(res.stdout.strip().splitlines()[-1]))
     assert runs["bare"] == runs["dev"]
+
+
+def test_experiments_read_only_registered_default_data_sets():
+    from cevnsfit.experiments import EXPERIMENTS, experiment_class
+
+    for spec in EXPERIMENTS.values():
+        for name in spec.fetch:
+            assert reg.DATASETS[name].read, name
+        registered = {e.path for n in spec.fetch for e in reg.dataset_files(reg.DATASETS[n])}
+        assert {f"coherent/{rel}" for rel in experiment_class(spec.name).files.values()} <= registered

@@ -1,9 +1,9 @@
 """Light-mediator analysis: (M, g) scans, asymptotic limits and contours for the registered models.
 
 This is the composition layer a notebook or the CLI calls: experiments (data, response kernels) + model
-templates (physics) + profiled costs (statistics).  Data sets: ``"csi"``, ``"lar"``, ``"csi+lar"``; the
-combination adds the chi^2 of the two experiments with independent nuisances, so every grid is computed once per
-experiment and summed.
+templates (physics) + profiled costs (statistics).  Data sets: those of the registry
+(:data:`cevnsfit.experiments.DATA_SETS`: ``"csi"``, ``"lar"``, ``"csi+lar"``); a combination adds the chi^2 of
+its experiments with independent nuisances, so every grid is computed once per experiment and summed.
 
 Units: masses in MeV; g dimensionless; in the contact (M -> inf) limit the coupling variable is g/M in MeV^-1
 (tables print GeV^-1 = 1e3 MeV^-1... i.e. value_GeV^-1 = value_MeV^-1 * 1e3).
@@ -18,13 +18,13 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 from .errors import InputError
-from .experiments import load_experiment
+from .experiments import DATA_SETS, EXPERIMENTS, data_set_members, load_experiment
 from .parameters import DEFAULT, Parameters
 from .physics.models import ScalarModel, check_couplings, get_model
 from .stats.intervals import CONVENTIONS, AllowedIntervals, allowed_intervals, threshold
 from .templates import Templates, build_templates
 
-DATASETS = {"csi": ("csi",), "lar": ("lar",), "csi+lar": ("csi", "lar")}
+DATASETS = {name: spec.members for name, spec in DATA_SETS.items()}  # data set -> experiments (the registry's)
 MEV_PER_GEV = 1e3
 
 # Default coupling grids for the asymptotic limits (log-spaced, 150 points per decade, plus 0).
@@ -33,10 +33,7 @@ HIGH_MASS_G_OVER_M_MEV = (1e-11, 1.0)
 POINTS_PER_DECADE = 150
 
 
-def dataset_members(dataset: str) -> tuple[str, ...]:
-    if dataset not in DATASETS:
-        raise InputError(f"unknown data set '{dataset}'; choose one of {', '.join(DATASETS)}")
-    return DATASETS[dataset]
+dataset_members = data_set_members
 
 
 def log_grid(lo: float, hi: float, per_decade: int = POINTS_PER_DECADE) -> np.ndarray:
@@ -105,9 +102,11 @@ class MediatorAnalysis:
     def templates(self, model, masses_mev, name: str) -> Templates:
         return build_templates(self.experiment(name), get_model(model), masses_mev, self.params)
 
-    def grid(self, model, masses_mev, couplings, experiments=("csi", "lar"), progress: Callable | None = None) -> Grid:
-        """chi^2(M, g) for every mass and coupling of the grid (nuisances profiled at every point)."""
+    def grid(self, model, masses_mev, couplings, experiments=None, progress: Callable | None = None) -> Grid:
+        """chi^2(M, g) for every mass and coupling of the grid (nuisances profiled at every point), for the
+        ``experiments`` named (default: every registered experiment)."""
         model = get_model(model)
+        experiments = tuple(EXPERIMENTS) if experiments is None else tuple(experiments)
         masses = np.asarray(masses_mev, float)
         couplings = np.asarray(couplings, float)
         if couplings.ndim != 1 or np.any(~np.isfinite(couplings)) or np.any(couplings < 0):
@@ -152,7 +151,7 @@ class MediatorAnalysis:
         grid = self.grid(model, [mass_mev], np.concatenate([[0.0], np.asarray(couplings, float)]), dataset_members(dataset))
         return line_limit(self, grid, dataset, cl)
 
-    def analyse(self, model, masses_mev=None, couplings=None, experiments=("csi", "lar"),
+    def analyse(self, model, masses_mev=None, couplings=None, experiments=None,
                 progress: Callable | None = None) -> "ModelAnalysis":
         """chi^2 of ``model`` on the (M, g) plane and on the two asymptotic lines (M = 0 and M = inf)."""
         model = get_model(model)

@@ -1,23 +1,91 @@
-"""COHERENT data sets, one module each: ``csi2021`` (CsI[Na], 2021 release) and ``lar2020`` (CENNS-10, 2020)."""
+"""The experiments cevnsfit fits, and the analysis data sets built from them: one registry each.
+
+Every list of experiment or data-set names elsewhere (CLI choices, data checks, table columns and their order,
+figure styles, the mediator analysis) derives from :data:`EXPERIMENTS` and :data:`DATA_SETS`: adding an
+experiment is one :func:`register_experiment` line beside its module, plus the data sets that use it.
+
+* ``csi`` -- COHERENT CsI[Na], 2021 release (:mod:`.csi2021`)
+* ``lar`` -- COHERENT CENNS-10 LAr, 2020 release (:mod:`.lar2020`)
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from importlib import import_module
+
 from ..errors import InputError
 
-EXPERIMENTS = ("csi", "lar")
+__all__ = ["ExperimentSpec", "DataSetSpec", "EXPERIMENTS", "DATA_SETS", "register_experiment", "register_data_set",
+           "load_experiment", "experiment_class", "data_set_members"]
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    """One experiment: its registry name, where its class lives, labels, and the data sets it reads."""
+
+    name: str
+    module: str  # module below cevnsfit.experiments
+    cls: str
+    label: str  # short label for tables ("CsI")
+    fetch: tuple[str, ...]  # data sets of cevnsfit.io.registry it reads
+
+
+@dataclass(frozen=True)
+class DataSetSpec:
+    """An analysis data set: one experiment or a combination (chi^2 summed, independent nuisances), with the
+    label of its table columns and the style of its region on the figures."""
+
+    name: str
+    members: tuple[str, ...]
+    label: str  # table label
+    legend: str  # figure legend
+    colour: str
+    fill_alpha: float
+    line_width: float
+
+
+EXPERIMENTS: dict[str, ExperimentSpec] = {}
+DATA_SETS: dict[str, DataSetSpec] = {}  # in table order
+
+
+def register_experiment(spec: ExperimentSpec) -> ExperimentSpec:
+    EXPERIMENTS[spec.name] = spec
+    return spec
+
+
+def register_data_set(spec: DataSetSpec) -> DataSetSpec:
+    unknown = [m for m in spec.members if m not in EXPERIMENTS]
+    if unknown:
+        raise ValueError(f"data set {spec.name} uses unregistered experiment(s) {unknown}")
+    DATA_SETS[spec.name] = spec
+    return spec
+
+
+register_experiment(ExperimentSpec("csi", "csi2021", "CsI2021", "CsI", ("csi2021", "flux")))
+register_experiment(ExperimentSpec("lar", "lar2020", "LAr2020", "LAr", ("lar2020", "flux")))
+# table order: LAr, CsI, combined (AC22 Table 2)
+register_data_set(DataSetSpec("lar", ("lar",), "LAr", "COHERENT LAr (2020)", "#0571b0", 0.06, 1.1))
+register_data_set(DataSetSpec("csi", ("csi",), "CsI", "COHERENT CsI (2021)", "#e66101", 0.06, 1.1))
+register_data_set(DataSetSpec("csi+lar", ("csi", "lar"), "CsI+LAr", "COHERENT CsI + LAr", "#7b3294", 0.22, 1.8))
+
+
+def experiment_class(name: str):
+    """The class of the registered experiment ``name`` (imported on first use)."""
+    if name not in EXPERIMENTS:
+        raise InputError(f"unknown experiment '{name}'; choose one of {', '.join(EXPERIMENTS)}")
+    spec = EXPERIMENTS[name]
+    return getattr(import_module(f"{__name__}.{spec.module}"), spec.cls)
 
 
 def load_experiment(name: str, data_dir=None, params=None, **options):
-    """The experiment ``name`` (``"csi"`` or ``"lar"``) with its data read from ``data_dir``."""
+    """The experiment ``name`` (a key of :data:`EXPERIMENTS`) with its data read from ``data_dir``."""
     from ..parameters import DEFAULT
 
-    params = params or DEFAULT
-    if name == "csi":
-        from .csi2021 import CsI2021
+    return experiment_class(name)(data_dir, params or DEFAULT, **options)
 
-        return CsI2021(data_dir, params, **options)
-    if name == "lar":
-        from .lar2020 import LAr2020
 
-        return LAr2020(data_dir, params, **options)
-    raise InputError(f"unknown experiment '{name}'; choose one of {', '.join(EXPERIMENTS)}")
+def data_set_members(name: str) -> tuple[str, ...]:
+    """The experiments of the analysis data set ``name``."""
+    if name not in DATA_SETS:
+        raise InputError(f"unknown data set '{name}'; choose one of {', '.join(DATA_SETS)}")
+    return DATA_SETS[name].members

@@ -98,6 +98,14 @@ class Experiment:
     def source(self) -> SNSSource:
         return SNSSource.for_experiment(self.section, self.params)
 
+    def check_inputs(self) -> None:
+        """Read every input file now (the constructor reads the event files; the source and timing files are
+        otherwise read only when the kernel is built); raises :class:`DataError` naming a bad file."""
+        self.source()
+        timing = getattr(self, "timing", None)
+        if timing is not None:
+            timing()
+
     def detector_response(self) -> DetectorResponse:
         """Recoil grid (<= ``recoil_step_kev``, up to the end point of the Michel spectra) and response per nucleus."""
         targets = self.targets()

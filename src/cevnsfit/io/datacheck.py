@@ -17,30 +17,29 @@ def search_report(data_dir=None) -> dict[str, list]:
 
 
 def data_inventory(data_dir=None) -> tuple[Path, list[dict]]:
-    """(resolved directory, one row per expected file: experiment, key, path, ok, message, sha256)."""
-    from ..experiments import csi2021, lar2020
+    """(resolved directory, one row per expected file of every registered experiment: experiment, key, path, ok,
+    message, sha256, registered -- whether the hash is the registry's, None for an unregistered file)."""
+    from ..experiments import EXPERIMENTS, experiment_class
 
     root = resolve_data_dir(data_dir)
     rows = []
-    for exp, files in (("csi", csi2021.FILES), ("lar", lar2020.FILES)):
-        for key, rel in files.items():
+    classes = {name: experiment_class(name) for name in EXPERIMENTS}
+    for exp, cls in classes.items():
+        for key, rel in cls.files.items():
             path = root / rel
             digest = sha256(path) if path.is_file() else None
             entry = registry().get(f"coherent/{rel}")
             rows.append({"experiment": exp, "key": key, "path": str(path), "ok": path.is_file(),
                          "message": "" if path.is_file() else "missing", "sha256": digest,
                          "registered": None if entry is None or digest is None else digest == entry.sha256})
-    # parsing: loading an experiment reads and validates its files; its source and timing read the flux grid,
-    # which is otherwise opened only when a kernel is built
-    for exp, cls in (("csi", csi2021.CsI2021), ("lar", lar2020.LAr2020)):
+    for exp, cls in classes.items():
         try:
-            experiment = cls(root)
-            experiment.source()
-            experiment.timing()
+            cls(root).check_inputs()
         except CevnsfitError as exc:
             for row in rows:
                 if row["experiment"] == exp and row["ok"] and row["path"] in str(exc):
                     row["ok"], row["message"] = False, str(exc)
             if all(r["ok"] for r in rows if r["experiment"] == exp):
-                rows.append({"experiment": exp, "key": "load", "path": "", "ok": False, "message": str(exc), "sha256": None})
+                rows.append({"experiment": exp, "key": "load", "path": "", "ok": False, "message": str(exc),
+                             "sha256": None, "registered": None})
     return root, rows

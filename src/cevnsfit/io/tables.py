@@ -9,8 +9,10 @@ import csv
 import io
 import math
 
-DATASET_ORDER = ("lar", "csi", "csi+lar")
-DATASET_LABEL = {"lar": "LAr", "csi": "CsI", "csi+lar": "CsI+LAr"}
+from ..experiments import DATA_SETS
+
+DATASET_ORDER = tuple(DATA_SETS)  # the registry's order
+DATASET_LABEL = {name: spec.label for name, spec in DATA_SETS.items()}
 
 
 def _by_model(rows: list[dict]) -> dict:

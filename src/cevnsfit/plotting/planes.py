@@ -32,6 +32,7 @@ from matplotlib.path import Path as MplPath
 from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullLocator
 
 from ..errors import DataError, InputError
+from ..experiments import DATA_SETS
 from ..mediators import dataset_members
 from ..physics.gm2 import band_has_lower_edge, favoured_band, get_epoch
 from ..stats.intervals import CONVENTIONS, threshold
@@ -39,12 +40,8 @@ from .style import STYLE, plt
 
 MASS_RANGE_MEV = (1e-2, 1e4)  # the x axis covers at least this range
 
-DATASET_STYLE = {
-    # colour, fill alpha, line width, legend label
-    "csi": ("#e66101", 0.06, 1.1, "COHERENT CsI (2021)"),
-    "lar": ("#0571b0", 0.06, 1.1, "COHERENT LAr (2020)"),
-    "csi+lar": ("#7b3294", 0.22, 1.8, "COHERENT CsI + LAr"),
-}
+# colour, fill alpha, line width, legend label -- from the data-set registry
+DATASET_STYLE = {n: (d.colour, d.fill_alpha, d.line_width, d.legend) for n, d in DATA_SETS.items()}
 GM2_COLOURS = {"2021": "#1a9641", "2023": "#66c2a5", "2025": "#00441b"}
 OTHER_FACE, OTHER_EDGE, OTHER_TEXT = "0.85", "0.62", "0.25"
 
