@@ -141,3 +141,30 @@ def test_gaussian_schur_profile_matches_branch_enumeration(lar, distortion):
     chi, theta, _ = cost.profile(signal[None])
     assert chi[0] == pytest.approx(_gauss_brute_force(cost, signal), rel=1e-9, abs=1e-9)
     assert _gauss_direct(cost, signal, theta[0]) == pytest.approx(chi[0], rel=1e-9)
+
+
+def test_cost_contract_is_enforced_and_sum_of_costs_works(csi, lar):
+    import pytest as _pt
+
+    from cevnsfit.stats.chi2 import BinnedCost, Cost
+
+    class Incomplete(Cost):
+        pass
+
+    with _pt.raises(TypeError):
+        Incomplete()
+
+    class NoProfile(BinnedCost):
+        def fit(self, signal):
+            return None
+
+    with _pt.raises(TypeError):
+        NoProfile()
+    signals = {"csi": csi.kernel.sm_counts(), "lar": lar.signal(lar.kernel.sm_counts())}
+    c_csi, c_lar = csi.cost(), lar.cost()
+    total = sum([c_csi, c_lar])
+    assert isinstance(total, SumCost) and total.name == "csi+lar"
+    assert total(signals) == c_csi(signals["csi"]) + c_lar(signals["lar"])
+    assert sum([c_csi]) is c_csi
+    with _pt.raises(TypeError):
+        c_csi + 1

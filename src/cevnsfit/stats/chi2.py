@@ -17,6 +17,7 @@ knows what a neutrino is: it sees observed counts, component templates, pull wid
 from __future__ import annotations
 
 import itertools
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -49,14 +50,41 @@ def _as_batch(signal: np.ndarray, shape: tuple) -> tuple[np.ndarray, bool]:
     raise InputError(f"signal template has shape {s.shape}, expected {shape} or (n, *{shape})")
 
 
-class Cost:
-    """Base class: ``name`` identifies the data set in a :class:`SumCost`; costs add."""
+class Cost(ABC):
+    """The contract of every cost: ``cost(signal)`` is the chi^2 profiled over the cost's nuisances (a float, or an
+    (n,) array for a batch), ``cost.fit(signal)`` the profiled fit; ``name`` identifies the data set in a
+    :class:`SumCost`; ``n_bins`` counts its bins.  Costs add, and ``sum(costs)`` works (``0 + cost`` is the cost).
+    """
 
     name: str = "cost"
     n_bins: int = 0
 
+    @abstractmethod
+    def __call__(self, signal) -> np.ndarray | float:
+        """Profiled chi^2 of ``signal`` (one template, a batch, or a mapping name -> template)."""
+
+    @abstractmethod
+    def fit(self, signal):
+        """The profiled fit at ``signal`` (nuisances and fitted components)."""
+
     def __add__(self, other: "Cost") -> "SumCost":
+        if not isinstance(other, Cost):
+            return NotImplemented
         return SumCost([self, other])
+
+    def __radd__(self, other) -> "Cost":
+        if isinstance(other, (int, float)) and other == 0:  # the start value of sum()
+            return self
+        return NotImplemented
+
+
+class BinnedCost(Cost):
+    """A cost over one data set's bins: holds the observed counts and background templates, and computes the chi^2
+    of a batch of signal templates in :meth:`profile` (returning the chi^2 array first)."""
+
+    @abstractmethod
+    def profile(self, signal: np.ndarray):
+        """(chi^2 (n,), ...) for a batch of signal templates (n, *shape), nuisances profiled."""
 
     def _signal(self, signal):
         return signal[self.name] if isinstance(signal, Mapping) else signal
@@ -98,7 +126,7 @@ class SumCost(Cost):
         return {c.name: c.fit(signals[c.name]) for c in self.costs}
 
 
-class PoissonChi2(Cost):
+class PoissonChi2(BinnedCost):
     """Poisson chi^2 with Gaussian pulls on the component normalisations (CsI, AC22).
 
     ``backgrounds``: component -> template; ``sigmas``: component -> relative pull width (``None`` = free
@@ -193,7 +221,7 @@ class PoissonChi2(Cost):
         return FitResult(float(chi[0]), {f"eta_{z}": float(eta[0, i]) for i, z in enumerate(self.components)}, fitted, self.n_bins)
 
 
-class GaussianChi2(Cost):
+class GaussianChi2(BinnedCost):
     """Gaussian chi^2 with normalisation pulls and shape nuisances (LAr, AC22).
 
     ``shape_deltas``: name -> (component, Delta_plus, Delta_minus or None) relative per-bin variations.
