@@ -87,7 +87,9 @@ class Cost:
         s = np.asarray(signal, dtype=float)
         n = s.shape[0]
         d = np.asarray(observed, dtype=float).reshape(n, self.n_bins)
-        c = np.zeros((n, self.pull_sigmas.size)) if centres is None else np.asarray(centres, dtype=float).reshape(n, -1)
+        c = np.zeros((n, self.pull_sigmas.size)) if centres is None else np.asarray(centres, dtype=float)
+        if c.shape != (n, self.pull_sigmas.size):
+            raise InputError(f"pull centres have shape {c.shape}, expected ({n}, {self.pull_sigmas.size})")
         return self.profile(s.reshape(n, *self.shape), observed=d, centres=c)[0]
 
     def expected(self, signal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
