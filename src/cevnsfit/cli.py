@@ -314,6 +314,9 @@ def fc(
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Address of a running Dask scheduler (tcp://HOST:PORT)."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Local cluster size (default: one per core)."),
     block: int = typer.Option(100, "--block", help="Toys per task."),
+    per_decade: int = typer.Option(20, "--points-per-decade", help="Tested couplings per decade of the line."),
+    with_table: bool = typer.Option(True, "--wilks-table/--no-wilks-table", help="Also compute the limits table's "
+                                    "two-parameter Wilks values (one (M, g) plane scan per model)."),
     out_dir: Path = typer.Option(..., "--out", help="Output directory: fc.json, fc.md, fc.csv and the resumable store/."),
     data_dir: Optional[Path] = DataDirOption,
 ) -> None:
@@ -329,8 +332,8 @@ def fc(
             raise InputError(f"unknown data set '{d}'; choose csi, lar, csi+lar or all")
     if regime not in REGIMES:
         raise InputError(f"unknown regime '{regime}'; choose low, high or both")
-    if toys < 1 or toys > 10_000_000 or block < 1:
-        raise InputError("--toys must be in 1..1e7 and --block positive")
+    if toys < 1 or toys > 10_000_000 or block < 1 or not 2 <= per_decade <= 1000:
+        raise InputError("--toys must be in 1..1e7, --block positive, --points-per-decade in 2..1000")
     if workers is not None and workers < 1:
         raise InputError("--workers must be positive")
     if scheduler is not None and backend != "dask":
@@ -349,7 +352,7 @@ def fc(
 
     with progress:
         doc = run_fc(model, datasets, REGIMES[regime], toys, seed, cl, out_dir, backend, scheduler, workers,
-                     construction, block, data_dir=data_dir, progress=report)
+                     construction, block, per_decade, data_dir=data_dir, progress=report, with_table=with_table)
     write_reports(doc, out_dir)
     out.print(f"wrote {out_dir}/fc.json, fc.md, fc.csv ({toys} toys per point, {doc['cl']})")
 

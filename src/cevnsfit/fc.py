@@ -165,7 +165,7 @@ def _dask(tasks, on_result, scheduler: str | None, workers: int | None):
         raise InputError("the dask backend needs dask.distributed: pip install 'dask[distributed]'") from None
     if scheduler:
         try:
-            client = Client(scheduler, timeout="20s")
+            client = Client(scheduler)  # waits distributed.comm.timeouts.connect (Dask configuration)
         except (OSError, TimeoutError) as exc:
             raise InputError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
         cluster = None
