@@ -194,8 +194,9 @@ class PoissonChi2(Cost):
         active = np.ones(n, dtype=bool)
         for _ in range(60):
             idx = np.flatnonzero(active)
-            t, x, c0 = tpl[idx], a[idx], chi[idx]
-            di, ci, dlndi = row(d, idx), row(ctr, idx), dlnd[idx]
+            sel = slice(None) if idx.size == n else idx  # views while every row is active (no copies)
+            t, x, c0 = tpl[sel], a[sel], chi[sel]
+            di, ci, dlndi = row(d, sel), row(ctr, sel), dlnd[sel]
             mu = np.matmul(x[:, None, :], t)[:, 0, :]
             ratio = di / mu
             grad = 2.0 * np.matmul(t, (1.0 - ratio)[..., None])[..., 0] + 2.0 * (x - ci) * self.inv_var
