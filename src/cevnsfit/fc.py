@@ -116,6 +116,9 @@ class Store:
     def __init__(self, root: Path):
         self.root = check_writable_dir(Path(root))
         self.manifest_path = self.root / "manifest.json"
+        # temporary files of writes cut short (kill -9 between write and rename): never read, removed here
+        for tmp in self.root.glob("*/.*.npz"):
+            tmp.unlink(missing_ok=True)
         self.lines = {}
         if self.manifest_path.exists():
             try:

@@ -405,24 +405,31 @@ class GaussianChi2(Cost):
         for j, p in enumerate(self._col_param):  # the two E columns of a systematic are never both non-zero
             theta_best[:, p] += theta_cols[:, j]
         # recompute the chosen branch's chi^2 from its residuals (exact; the shortcut loses digits at large chi^2)
-        chi_best = self._branch_chi2(s, theta_best[:, None, :], best[:, None], c, centre)[:, 0]
+        chi_best = self._branch_chi2(s, theta_best, best, c, centre)
         out = theta_best.copy()
         out[:, 0] -= 1.0  # report eta_signal
         return chi_best, out, best
 
     def _branch_chi2(self, s: np.ndarray, theta: np.ndarray, branches: np.ndarray, c=None, centre=None) -> np.ndarray:
-        """chi^2 from the residuals for parameters theta (n, k, p; theta[..., 0] = a = 1 + eta_signal)."""
-        n = theta.shape[0]
-        m = self.mult[branches]  # (n, k, p, bins)
-        bases = np.concatenate([s[:, None, :], np.broadcast_to(self.backgrounds, (n, *self.backgrounds.shape))], axis=1)
-        cols = bases[:, None, self.base, :] * m
-        c = self._c[None, None, :] if c is None else c[:, None, :]
-        resid = c - np.einsum("nkpb,nkp->nkb", cols, theta)
+        """chi^2 (n,) from the residuals for parameters theta (n, p; theta[:, 0] = a = 1 + eta_signal) on the sign
+        branch of each row: per branch, the fitted excess is (theta_S @ m_S) * S + theta_B @ (m_B * B), two matrix
+        products over the rows of that branch (at most one per branch present)."""
+        if not hasattr(self, "_mult_sig"):
+            on_signal = self.base == 0
+            self._sig_params, self._bkg_params = np.flatnonzero(on_signal), np.flatnonzero(~on_signal)
+            self._mult_sig = self.mult[:, on_signal, :]
+            self._mult_bkg = self.mult[:, ~on_signal, :] * self.backgrounds[self.base[~on_signal] - 1][None]
+        excess = np.empty_like(s)
+        for b in np.unique(branches):
+            rows = np.flatnonzero(branches == b)
+            t = theta[rows]
+            excess[rows] = (t[:, self._sig_params] @ self._mult_sig[b]) * s[rows] + t[:, self._bkg_params] @ self._mult_bkg[b]
+        resid = (self._c[None, :] if c is None else c) - excess
         pulls = theta.copy()
         if centre is None:
-            pulls[..., 0] -= 1.0
+            pulls[:, 0] -= 1.0
         else:
-            pulls -= centre[:, None, :]
+            pulls -= centre
         return resid**2 @ self.w + (pulls**2) @ self.prior
 
     def fit(self, signal) -> FitResult:
