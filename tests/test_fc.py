@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from cevnsfit.errors import InputError
-from cevnsfit.fc import run_fc
+from cevnsfit.fc import LineSpec, run_fc
+from cevnsfit.stats.toys import significance
 
 SMALL = dict(model="B-L", datasets=["csi"], regimes=["low_mass"], n_toys=12, seed=3, cl="2sigma", block=5,
              per_decade=3, with_table=False)
@@ -190,3 +191,27 @@ def test_unreachable_scheduler_is_a_clear_error(tmp_path):
     r = _cli([*CLI_SMALL, "--backend", "dask", "--scheduler", f"tcp://127.0.0.1:{_free_port()}", "--out", str(tmp_path)],
              timeout=120, env=env)
     assert r.returncode == 2 and r.stderr.startswith("error: cannot reach the Dask scheduler")
+
+
+def test_allowed_set_islands_and_their_p_values_from_toys():
+    """Synthetic line: t_obs crosses a constant t_c twice after the interval at 0, so an island appears; its
+    p-value is the largest fraction of toys with t >= t_obs over the tested points inside it."""
+    from cevnsfit.fc import LineResult, Observed
+    from cevnsfit.stats.intervals import AllowedIntervals
+
+    tested = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0])
+    t_obs = np.array([0.0, 1.0, 6.0, 9.0, 2.0, 1.5, 8.0, 12.0])
+    rng = np.random.default_rng(0)
+    t = [rng.chisquare(1, 2000) for _ in tested]
+    spec = LineSpec("m", "csi", "low_mass", tuple(tested), tuple(tested), 0, 10)
+    obs = Observed(100.0, 0.0, AllowedIntervals([(0.0, 1.5)], 4.0), 1.5, tested, t_obs, t_obs)
+    s = LineResult(spec, obs, t, "2sigma").summary()
+    t_c = s["t_c"]
+    assert np.all((t_c > 3.0) & (t_c < 5.5))  # chi2_1 toys: the 95.45 % quantile is 4
+    assert 1.0 < s["limit"] < 2.0
+    (island,) = s["islands"]
+    a, b = island["interval"]
+    assert 3.0 < a < 4.0 and 5.0 < b < 6.0
+    want = max(np.mean(t[4] >= 2.0), np.mean(t[5] >= 1.5))
+    assert island["p_value"] == want and island["significance"] == pytest.approx(significance(want))
+    assert s["toy_error"] is not None and s["toy_error"] >= 0
