@@ -215,15 +215,23 @@ def observe(an: MediatorAnalysis, model, dataset: str, regime: str, cl: str) -> 
     return Observed(lim.chi2_min, lim.best_coupling, wilks, upper, fine, chi[0] - lim.chi2_min)
 
 
+def _lattice(lo: float, hi: float, per_decade: int) -> np.ndarray:
+    """10^(k / per_decade) for the integers k with lo <= value <= hi (rounded outwards): points that depend on the
+    range only through integers, so that 1e-12 changes of the observed chi^2 never move the grid (or the store)."""
+    k = np.arange(np.floor(np.log10(lo) * per_decade), np.ceil(np.log10(hi) * per_decade) + 1)
+    return 10.0 ** (k / per_decade)
+
+
 def choose_grids(obs: Observed, cl: str, per_decade: int = POINTS_PER_DECADE) -> tuple[np.ndarray, np.ndarray]:
     """(tested couplings, toy minimisation grid) around the Wilks allowed set of the observed line."""
     lo = obs.upper / 10**LOWER_DECADES
     beyond = np.flatnonzero((obs.fine > obs.upper) & (obs.delta >= wilks_threshold(cl) + HEADROOM))
     hi = max(float(obs.fine[beyond[0]]) if beyond.size else float(obs.fine[-1]), 1.5 * obs.upper)
-    tested = np.concatenate([[0.0], log_grid(lo, hi, per_decade)])
-    below = log_grid(lo * 1e-4, lo, 4)[:-1]
-    above = log_grid(hi, 3.0 * hi, per_decade)[1:]
-    return tested, np.concatenate([[0.0], below, tested[1:], above])
+    tested = _lattice(lo, hi, per_decade)
+    below = _lattice(tested[0] * 1e-4, tested[0], 4)
+    above = _lattice(tested[-1], 3.0 * tested[-1], per_decade)
+    grid = np.unique(np.concatenate([[0.0], below[below < tested[0]], tested, above[above > tested[-1]]]))
+    return np.concatenate([[0.0], tested]), grid
 
 
 @dataclass
