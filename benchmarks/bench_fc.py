@@ -7,6 +7,7 @@ Run: python benchmarks/bench_fc.py [--toys N]
 """
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -60,7 +61,7 @@ def main() -> None:
     ap.add_argument("--toys", type=int, default=200)
     ap.add_argument("--tasks", type=int, default=24)
     args = ap.parse_args()
-    print(f"machine: {describe()}")
+    print(f"machine: {describe()}; load average {os.getloadavg()[0]:.1f} (other processes share the cores)")
     specs = {d: spec_for("B-L", d) for d in ("csi", "lar", "csi+lar")}
     rates = {}
     for d, spec in specs.items():
