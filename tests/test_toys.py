@@ -172,3 +172,11 @@ def test_fixed_construction_keeps_centres_at_zero_and_profile_randomises_them():
     assert np.all(fixed.centres == 0)
     assert np.std(prof.centres[:, 0]) == pytest.approx(0.1, rel=0.3)  # the pull width of the signal
     assert isinstance(fixed, Replicas)
+
+
+def test_a_free_normalisation_has_no_randomised_centre():
+    obs = np.array([[82.0, 75.0, 60.0], [70.0, 55.0, 58.0]])
+    cost = PoissonChi2("p", obs, {"b": B}, {"cevns": None, "b": 0.05})
+    line = Line([LineMember(cost, lambda g: S[None] * (1.0 + np.asarray(g, float)[:, None, None]))], np.array([0.0, 0.5, 1.0]))
+    rep = line.throw(0.5, np.random.default_rng(2), 40)[0]
+    assert np.all(rep.centres[:, 0] == 0) and np.std(rep.centres[:, 1]) > 0
