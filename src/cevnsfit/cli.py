@@ -294,6 +294,73 @@ def reproduce(
               f"{len(result['figures'])} figure files, scans/, report.md")
 
 
+def _fc_progress():
+    """Progress of the toy tasks on stderr: tasks done / total and toys per second (terminal only)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(TextColumn("fc"), BarColumn(), TextColumn("{task.completed}/{task.total} tasks"),
+                        TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=err, transient=True,
+                        disable=not err.is_terminal)
+    return progress, progress.add_task("fc", total=None, rate="")
+
+
+@app.command()
+def fc(
+    model: str = typer.Option(..., "--model", "-m", help="Registered model name (see 'cevnsfit models')."),
+    dataset: str = typer.Option("csi+lar", "--dataset", "-d", help="csi, lar, csi+lar or all."),
+    regime: str = typer.Option("both", "--regime", help="low (M -> 0, bound on g), high (M -> inf, g/M) or both."),
+    toys: int = typer.Option(1000, "--toys", help="Toy experiments per tested coupling."),
+    seed: int = typer.Option(0, "--seed", help="Master seed (results are bit-identical for a given seed)."),
+    cl: str = typer.Option("2sigma", "--cl", help="2sigma (95.45 %) or 90."),
+    construction: str = typer.Option("profile", "--nuisances", help="profile: toys at the profiled nuisances, pull "
+                                     "centres randomised; fixed: nominal nuisances, centres fixed."),
+    backend: str = typer.Option("dask", "--backend", help="dask (local cluster, or --scheduler) or serial."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Address of a running Dask scheduler (tcp://HOST:PORT)."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Local cluster size (default: one per core)."),
+    block: int = typer.Option(100, "--block", help="Toys per task."),
+    per_decade: int = typer.Option(20, "--points-per-decade", help="Tested couplings per decade of the line."),
+    with_table: bool = typer.Option(True, "--wilks-table/--no-wilks-table", help="Also compute the limits table's "
+                                    "two-parameter Wilks values (one (M, g) plane scan per model)."),
+    out_dir: Path = typer.Option(..., "--out", help="Output directory: fc.json, fc.md, fc.csv and the resumable store/."),
+    data_dir: Optional[Path] = DataDirOption,
+) -> None:
+    """Feldman-Cousins (Neyman, toys) limits on the two asymptotic lines, beside Wilks; resumable, on Dask."""
+    import time
+
+    from .fc import REGIMES, run_fc, write_reports
+    from .mediators import DATASETS
+
+    datasets = list(DATASETS) if dataset == "all" else [dataset]
+    for d in datasets:
+        if d not in DATASETS:
+            raise InputError(f"unknown data set '{d}'; choose csi, lar, csi+lar or all")
+    if regime not in REGIMES:
+        raise InputError(f"unknown regime '{regime}'; choose low, high or both")
+    if toys < 1 or toys > 10_000_000 or block < 1 or not 2 <= per_decade <= 1000:
+        raise InputError("--toys must be in 1..1e7, --block positive, --points-per-decade in 2..1000")
+    if workers is not None and workers < 1:
+        raise InputError("--workers must be positive")
+    if scheduler is not None and backend != "dask":
+        raise InputError("--scheduler needs --backend dask")
+    progress, task = _fc_progress()
+    state = {"toys": 0, "t0": time.perf_counter()}
+
+    def report(total, n_toys=0):
+        if total is not None:
+            progress.update(task, total=total)
+            state["t0"] = time.perf_counter()
+            return
+        state["toys"] += n_toys
+        rate = state["toys"] / max(time.perf_counter() - state["t0"], 1e-9)
+        progress.update(task, advance=1, rate=f"{rate:.0f} toys/s")
+
+    with progress:
+        doc = run_fc(model, datasets, REGIMES[regime], toys, seed, cl, out_dir, backend, scheduler, workers,
+                     construction, block, per_decade, data_dir=data_dir, progress=report, with_table=with_table)
+    write_reports(doc, out_dir)
+    out.print(f"wrote {out_dir}/fc.json, fc.md, fc.csv ({toys} toys per point, {doc['cl']})")
+
+
 @app.command()
 def models() -> None:
     """The registered models with their U(1)' charges and anomaly freedom."""

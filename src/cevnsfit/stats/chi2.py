@@ -12,6 +12,10 @@ knows what a neutrino is: it sees observed counts, component templates, pull wid
   sum eps_l^2 with eta^sys_zl = eps_l Delta^+ (eps >= 0) or |eps_l| Delta^- (eps < 0): piecewise quadratic, so it
   is profiled *exactly* by solving the normal equations on every sign branch (3 branches per two-sided
   systematic: +, -, and eps = 0) and keeping the best admissible solution.
+
+Replicated experiments (toys, :mod:`cevnsfit.stats.toys`) use the same objects: ``sample`` draws data as the
+chi^2 assumes them, ``replicas`` profiles a batch whose rows carry their own data and pull centres (the pull
+terms become ((eta - eta_0)/sigma)^2), ``expected`` gives the counts at the nuisances profiled for a signal.
 """
 
 from __future__ import annotations
@@ -104,6 +108,28 @@ class BinnedCost(Cost):
         chi = self.profile(batch)[0]
         return float(chi[0]) if single else chi
 
+    def replicas(self, signal: np.ndarray, observed: np.ndarray, centres: np.ndarray | None = None) -> np.ndarray:
+        """Profiled chi^2 (n,) of replicated data sets: row k pairs signal[k] with observed[k] (n, n_bins) and
+        pull centres[k] (n, n_parameters, in the units of ``pull_sigmas``; None = the nominal 0).  The same
+        chi^2 as ``__call__``, with the observed counts and the auxiliary measurements of that row."""
+        s = np.asarray(signal, dtype=float)
+        n = s.shape[0]
+        d = np.asarray(observed, dtype=float).reshape(n, self.n_bins)
+        c = np.zeros((n, self.pull_sigmas.size)) if centres is None else np.asarray(centres, dtype=float)
+        if c.shape != (n, self.pull_sigmas.size):
+            raise InputError(f"pull centres have shape {c.shape}, expected ({n}, {self.pull_sigmas.size})")
+        return self.profile(s.reshape(n, *self.shape), observed=d, centres=c)[0]
+
+    def expected(self, signal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(expected counts per bin (n_bins,), nuisance values (n_parameters,)) profiled for one signal template:
+        the point in nuisance space that the data favour for this signal (toys are thrown there)."""
+        fit = self.fit(signal)
+        return sum(v.ravel() for v in fit.fitted.values()), np.array(list(fit.nuisances.values()))
+
+    def nominal(self, signal: np.ndarray) -> np.ndarray:
+        """Expected counts per bin at the nominal nuisances (every pull at its centre 0)."""
+        return np.asarray(signal, float).ravel() + self.backgrounds.sum(axis=0)
+
 
 class SumCost(Cost):
     """Sum of costs with independent nuisance parameters; called with a mapping name -> signal template."""
@@ -136,54 +162,72 @@ class PoissonChi2(BinnedCost):
     def __init__(self, name: str, observed: np.ndarray, backgrounds: Mapping, sigmas: Mapping, tol: float = 1e-9):
         self._set_data(name, observed, backgrounds)
         self.inv_var = np.array([0.0 if sigmas[z] is None else 1.0 / sigmas[z] ** 2 for z in self.components])
+        self.pull_sigmas = np.array([np.inf if sigmas[z] is None else float(sigmas[z]) for z in self.components])
         self.tol = tol
         d = self.observed.ravel()
         self._d = d
-        # constant part of the deviance: D ln D (0 for empty bins)
-        self._dlnd = np.sum(np.where(d > 0, d * np.log(np.where(d > 0, d, 1.0)), 0.0)) - d.sum()
+        self._dlnd = _dlnd(d)
+
+    def sample(self, expected: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` replicated data sets (n, n_bins) of the counts this chi^2 assumes: D_b ~ Poisson(expected_b)."""
+        return rng.poisson(np.asarray(expected, float), size=(n, self.n_bins)).astype(float)
 
     def _templates(self, signal: np.ndarray) -> np.ndarray:
         n = signal.shape[0]
         return np.concatenate([signal.reshape(n, 1, -1), np.broadcast_to(self.backgrounds, (n, *self.backgrounds.shape))], axis=1)
 
-    def _chi2(self, templates: np.ndarray, scale: np.ndarray) -> np.ndarray:
-        """chi^2 at normalisation factors ``scale`` = 1 + eta (kept as such: eta -> -1 loses digits)."""
+    def _chi2(self, templates: np.ndarray, scale: np.ndarray, d=None, dlnd=None, centre=1.0) -> np.ndarray:
+        """chi^2 at normalisation factors ``scale`` = 1 + eta (kept as such: eta -> -1 loses digits); ``d``,
+        ``dlnd`` and ``centre`` (= 1 + pull centre) per row for replicas, else the observed data."""
+        if d is None:
+            d, dlnd = self._d, self._dlnd
         mu = np.matmul(scale[:, None, :], templates)[:, 0, :]
         safe = np.maximum(mu, 1e-300)
-        dev = 2.0 * (mu.sum(axis=1) - (self._d * np.log(safe)).sum(axis=1) + self._dlnd)
-        return dev + np.sum((scale - 1.0) ** 2 * self.inv_var, axis=1)
+        dev = 2.0 * (mu.sum(axis=1) - (d * np.log(safe)).sum(axis=1) + dlnd)
+        return dev + np.sum((scale - centre) ** 2 * self.inv_var, axis=1)
 
-    def profile(self, signal: np.ndarray, eta0: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def profile(self, signal: np.ndarray, eta0: np.ndarray | None = None, observed: np.ndarray | None = None,
+                centres: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(chi^2_min, eta_hat, templates) for a batch of signals (n, n_E, n_t); ``eta0`` warm-starts Newton.
 
         Newton iterates on the factors a_z = 1 + eta_z > 0.  A signal far above the data (absurd couplings) is
         profiled towards a_cevns -> 0 at the price of its pull: such points start where the scaled signal matches
-        the observed excess, so that Newton needs a few steps.
+        the observed excess, so that Newton needs a few steps.  ``observed`` (n, n_bins) and ``centres`` (n, n_z)
+        replace the data and the pull centres row by row (replicated experiments; see ``replicas``).
         """
         tpl = self._templates(signal)
         n, nz, _ = tpl.shape
+        if observed is None:
+            d, dlnd, ctr = self._d[None, :], np.full(n, self._dlnd), np.ones((1, nz))
+            row = lambda arr, i: arr  # noqa: E731 -- shared by every row
+        else:
+            d, dlnd = observed, _dlnd(observed)
+            ctr = 1.0 + (np.zeros((n, nz)) if centres is None else centres)
+            row = lambda arr, i: arr[i]  # noqa: E731
+        d_tot = d.sum(axis=1)
         if eta0 is None:
             a = np.ones((n, nz))
             s_tot = tpl[:, 0, :].sum(axis=1)
-            excess = max(self._d.sum() - self.backgrounds.sum(), 1.0)
-            huge = s_tot > 10.0 * self._d.sum()
-            a[huge, 0] = excess / s_tot[huge]
+            excess = np.maximum(d_tot - self.backgrounds.sum(), 1.0)
+            huge = s_tot > 10.0 * d_tot
+            a[huge, 0] = np.broadcast_to(excess, (n,))[huge] / s_tot[huge]
         else:
             a = 1.0 + np.array(eta0, dtype=float).reshape(n, nz)
-        chi = self._chi2(tpl, a)
+        chi = self._chi2(tpl, a, d, dlnd, ctr)
         bad = ~np.isfinite(chi)
         if bad.any():  # a warm start outside the domain: restart those from the nominal normalisations
             a[bad] = 1.0
-            chi[bad] = self._chi2(tpl[bad], a[bad])
-        d = self._d
+            chi[bad] = self._chi2(tpl[bad], a[bad], row(d, bad), dlnd[bad], row(ctr, bad))
         diag = np.arange(nz)
         active = np.ones(n, dtype=bool)
         for _ in range(60):
             idx = np.flatnonzero(active)
-            t, x, c0 = tpl[idx], a[idx], chi[idx]
+            sel = slice(None) if idx.size == n else idx  # views while every row is active (no copies)
+            t, x, c0 = tpl[sel], a[sel], chi[sel]
+            di, ci, dlndi = row(d, sel), row(ctr, sel), dlnd[sel]
             mu = np.matmul(x[:, None, :], t)[:, 0, :]
-            ratio = d / mu
-            grad = 2.0 * np.matmul(t, (1.0 - ratio)[..., None])[..., 0] + 2.0 * (x - 1.0) * self.inv_var
+            ratio = di / mu
+            grad = 2.0 * np.matmul(t, (1.0 - ratio)[..., None])[..., 0] + 2.0 * (x - ci) * self.inv_var
             hess = 2.0 * np.matmul(t * (ratio / mu)[:, None, :], np.swapaxes(t, 1, 2))
             hess[:, diag, diag] += 2.0 * self.inv_var + 1e-300
             step = -np.linalg.solve(hess, grad[..., None])[..., 0]
@@ -201,7 +245,7 @@ class PoissonChi2(BinnedCost):
                     break
                 sub = np.flatnonzero(todo)
                 trial = x[sub] + lam[sub, None] * step[sub]
-                c = self._chi2(t[sub], trial)
+                c = self._chi2(t[sub], trial, row(di, sub), dlndi[sub], row(ci, sub))
                 better = c <= c0[sub] + 1e-12
                 new_chi[sub[better]] = c[better]
                 lam[sub[~better]] *= 0.5
@@ -240,6 +284,8 @@ class GaussianChi2(BinnedCost):
         self.two_sided = np.array([shape_deltas[s][2] is not None for s in self.systematics], dtype=bool)
         prior = [0.0 if sigmas[z] is None else 1.0 / sigmas[z] ** 2 for z in self.components] + [1.0] * len(self.systematics)
         self.prior = np.array(prior)
+        self.pull_sigmas = np.where(self.prior > 0, 1.0 / np.sqrt(np.where(self.prior > 0, self.prior, 1.0)), np.inf)
+        self.sigma = 1.0 / np.sqrt(self.w)  # per-bin statistical sigma (n_bins,)
         # branches: for a two-sided systematic, slope +Delta^+ (eps >= 0), -Delta^- (eps <= 0) or eps = 0;
         # a one-sided (single-file) systematic is linear: eta_sys = eps * Delta for both signs.
         choices = [(1, -1, 0) if ts else (2,) for ts in self.two_sided]
@@ -293,6 +339,8 @@ class GaussianChi2(BinnedCost):
         self._q = (w * sig[:, None, :] * sig[None, :, :]).reshape(n_sig * n_sig, -1).T.copy()
         self._l = (w * sig[:, None, :] * fixed[None, :, :]).reshape(n_sig * len(fixed), -1).T.copy()
         self._h_sig = (w * c * sig).T.copy()
+        self._sig_w, self._fixed_w = (w * sig).T.copy(), (w * fixed).T.copy()  # replicas: rhs = (S * c) @ sig_w
+        self._prior_col = self.prior[self._col_param]
         self._h_sig_const = np.where(self._col_param[:n_sig] == 0, self.prior[0], 0.0)  # pull centre of a = 1
         self._prior_sig = np.diag(prior[:n_sig])
         self._g_fixed = (fixed * w) @ fixed.T + np.diag(prior[n_sig:])
@@ -312,8 +360,18 @@ class GaussianChi2(BinnedCost):
         self._sel = sel
         self._sel_sign = np.concatenate([self._col_sign[self._e], np.zeros(two.size, int)])[sel]
 
-    def _gram(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Gram matrix (n, columns, columns) and right-hand side (n, columns) over the union of columns."""
+    def sample(self, expected: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` replicated data sets (n, n_bins) with this chi^2's own fluctuations: D_b = expected_b + sigma_b z,
+        z ~ Normal(0, 1), sigma_b the fixed per-bin sigma of the chi^2 (it already holds the variance of any
+        subtracted sample, e.g. a steady-state background measured off-beam)."""
+        return np.asarray(expected, float)[None, :] + self.sigma[None, :] * rng.standard_normal((n, self.n_bins))
+
+    def _gram(self, s: np.ndarray, c: np.ndarray | None = None, centres: np.ndarray | None = None):
+        """Gram matrix (n, columns, columns) and right-hand side (n, columns) over the union of columns.
+
+        ``c`` (n, bins): per-row residual at zero signal (replicas), ``centres`` (n, parameters): pull centres
+        theta_0 (a for the signal); a pull prior (theta - theta_0)^2 adds prior * theta_0 to the right-hand side.
+        """
         n, ns = s.shape[0], self._n_sig
         g = np.empty((n, self._n_col, self._n_col))
         g[:, :ns, :ns] = ((s * s) @ self._q).reshape(n, ns, ns) + self._prior_sig
@@ -322,15 +380,29 @@ class GaussianChi2(BinnedCost):
         g[:, ns:, :ns] = np.swapaxes(lin, 1, 2)
         g[:, ns:, ns:] = self._g_fixed
         h = np.empty((n, self._n_col))
-        h[:, :ns] = s @ self._h_sig + self._h_sig_const
-        h[:, ns:] = self._h_fixed
+        if c is None:
+            h[:, :ns] = s @ self._h_sig + self._h_sig_const
+            h[:, ns:] = self._h_fixed
+        else:
+            h[:, :ns] = (s * c) @ self._sig_w
+            h[:, ns:] = c @ self._fixed_w
+            h += self._prior_col * centres[:, self._col_param]
         return g, h
 
-    def profile(self, signal: np.ndarray):
-        """(chi^2_min, theta_hat with eta_signal = a - 1, chosen branch) for a batch of signals."""
+    def profile(self, signal: np.ndarray, observed: np.ndarray | None = None, centres: np.ndarray | None = None):
+        """(chi^2_min, theta_hat with eta_signal = a - 1, chosen branch) for a batch of signals; ``observed``
+        (n, bins) and ``centres`` (n, parameters) replace the data and the pull centres row by row (replicas)."""
         n = signal.shape[0]
         s = signal.reshape(n, -1)
-        g, h = self._gram(s)
+        if observed is None:
+            c = centre = None
+            r0w = self._r0w
+        else:
+            c = observed - self.backgrounds.sum(axis=0)
+            centre = np.zeros((n, self.prior.size)) if centres is None else np.array(centres, dtype=float)
+            centre[:, 0] += 1.0  # the signal parameter is a = 1 + eta_signal
+            r0w = ((c * c) @ self.w + (centre * centre) @ self.prior)[:, None]
+        g, h = self._gram(s, c, centre)
         # symmetric diagonal (Jacobi) scaling: a huge signal makes its columns ~1e20 larger than the pulls
         d = np.sqrt(np.einsum("nii->ni", g))
         g /= d[:, :, None] * d[:, None, :]
@@ -346,7 +418,7 @@ class GaussianChi2(BinnedCost):
         t[:, :n_e] = h[:, e] - np.einsum("nue,nu->ne", g_ue, x[:, :, n_e])
         eps = _solve_spd(schur[:, sel[:, :, None], sel[:, None, :]], t[:, sel])  # (n, branches, two-sided), scaled
         # chi^2 at the minimum of each branch's quadratic form: r0'Wr0 + pull centre - rhs'theta
-        chi = self._r0w - np.einsum("nu,nu->n", h[:, u], x[:, :, n_e])[:, None] - np.einsum("nkt,nkt->nk", t[:, sel], eps)
+        chi = r0w - np.einsum("nu,nu->n", h[:, u], x[:, :, n_e])[:, None] - np.einsum("nkt,nkt->nk", t[:, sel], eps)
         scale = np.concatenate([d[:, e], np.ones((n, n_two))], axis=1)[:, sel]
         admissible = np.all(self._sel_sign[None] * eps / scale >= -1e-12, axis=2)
         best = np.argmin(np.where(admissible, chi, np.inf), axis=1)
@@ -361,20 +433,31 @@ class GaussianChi2(BinnedCost):
         for j, p in enumerate(self._col_param):  # the two E columns of a systematic are never both non-zero
             theta_best[:, p] += theta_cols[:, j]
         # recompute the chosen branch's chi^2 from its residuals (exact; the shortcut loses digits at large chi^2)
-        chi_best = self._branch_chi2(s, theta_best[:, None, :], best[:, None])[:, 0]
+        chi_best = self._branch_chi2(s, theta_best, best, c, centre)
         out = theta_best.copy()
         out[:, 0] -= 1.0  # report eta_signal
         return chi_best, out, best
 
-    def _branch_chi2(self, s: np.ndarray, theta: np.ndarray, branches: np.ndarray) -> np.ndarray:
-        """chi^2 from the residuals for parameters theta (n, k, p; theta[..., 0] = a = 1 + eta_signal)."""
-        n = theta.shape[0]
-        m = self.mult[branches]  # (n, k, p, bins)
-        bases = np.concatenate([s[:, None, :], np.broadcast_to(self.backgrounds, (n, *self.backgrounds.shape))], axis=1)
-        cols = bases[:, None, self.base, :] * m
-        resid = self._c[None, None, :] - np.einsum("nkpb,nkp->nkb", cols, theta)
+    def _branch_chi2(self, s: np.ndarray, theta: np.ndarray, branches: np.ndarray, c=None, centre=None) -> np.ndarray:
+        """chi^2 (n,) from the residuals for parameters theta (n, p; theta[:, 0] = a = 1 + eta_signal) on the sign
+        branch of each row: per branch, the fitted excess is (theta_S @ m_S) * S + theta_B @ (m_B * B), two matrix
+        products over the rows of that branch (at most one per branch present)."""
+        if not hasattr(self, "_mult_sig"):
+            on_signal = self.base == 0
+            self._sig_params, self._bkg_params = np.flatnonzero(on_signal), np.flatnonzero(~on_signal)
+            self._mult_sig = self.mult[:, on_signal, :]
+            self._mult_bkg = self.mult[:, ~on_signal, :] * self.backgrounds[self.base[~on_signal] - 1][None]
+        excess = np.empty_like(s)
+        for b in np.unique(branches):
+            rows = np.flatnonzero(branches == b)
+            t = theta[rows]
+            excess[rows] = (t[:, self._sig_params] @ self._mult_sig[b]) * s[rows] + t[:, self._bkg_params] @ self._mult_bkg[b]
+        resid = (self._c[None, :] if c is None else c) - excess
         pulls = theta.copy()
-        pulls[..., 0] -= 1.0
+        if centre is None:
+            pulls[:, 0] -= 1.0
+        else:
+            pulls -= centre
         return resid**2 @ self.w + (pulls**2) @ self.prior
 
     def fit(self, signal) -> FitResult:
@@ -391,6 +474,11 @@ class GaussianChi2(BinnedCost):
         nuis = {f"eta_{z}": float(theta[i]) for i, z in enumerate(self.components)}
         nuis.update({f"eps_{s}": float(theta[nz + l]) for l, s in enumerate(self.systematics)})
         return FitResult(float(chi[0]), nuis, fitted, self.n_bins)
+
+
+def _dlnd(d: np.ndarray) -> np.ndarray | float:
+    """Constant part of the Poisson deviance, sum[D ln D - D] over the last axis (0 ln 0 = 0)."""
+    return np.sum(np.where(d > 0, d * np.log(np.where(d > 0, d, 1.0)), 0.0), axis=-1) - d.sum(axis=-1)
 
 
 def _solve_spd(m: np.ndarray, r: np.ndarray) -> np.ndarray:

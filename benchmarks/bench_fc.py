@@ -1,0 +1,94 @@
+"""Benchmark: Feldman-Cousins toys -- toy fits per second per core, block size, 1 -> 2 local Dask workers.
+
+A *toy* is one replicated experiment at one tested coupling: its profiled chi^2 on the whole toy grid (one batched
+call) plus the golden-section refinement of its minimum; a *toy fit* is one profiled chi^2 evaluation.
+Issue 10 targets: >= 200 000 profiled toy fits per second per core (stretch), 1 -> 2 workers efficiency >= 80 %.
+Run: python benchmarks/bench_fc.py [--toys N]
+"""
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from machine import describe  # noqa: E402
+
+from cevnsfit.fc import LineSpec, _analysis, build_line, choose_grids, observe, run_task  # noqa: E402
+from cevnsfit.physics.models import model_names  # noqa: E402
+from cevnsfit.stats.toys import GOLDEN_STEPS  # noqa: E402
+
+
+def spec_for(model: str, dataset: str, regime: str = "low_mass") -> LineSpec:
+    obs = observe(_analysis(None), model, dataset, regime, "2sigma")
+    tested, grid = choose_grids(obs, "2sigma")
+    return LineSpec(model, dataset, regime, tuple(tested), tuple(grid), 0, 100)
+
+
+def per_core(spec: LineSpec, n: int) -> dict:
+    build_line(spec)
+    point = len(spec.tested) * 3 // 4  # near the limit
+    run_task(spec, point, 99, 10)  # warm caches
+    t0 = time.perf_counter()
+    run_task(spec, point, 0, n)
+    dt = time.perf_counter() - t0
+    # evaluations per toy: the grid, the two golden-section starting points and the golden steps (interior minima)
+    evals = len(spec.grid) + 2 + GOLDEN_STEPS
+    return {"toys_per_s": n / dt, "fits_per_s": n * evals / dt, "us_per_fit": dt / (n * evals) * 1e6, "s_per_task_100": dt / n * 100}
+
+
+def scaling(spec: LineSpec, n_tasks: int, block: int) -> dict:
+    from dask.distributed import Client, LocalCluster, wait
+
+    out = {}
+    for workers in (1, 2):
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+                Client(cluster) as client:
+            # warm every worker (templates, costs) before timing
+            wait([client.submit(run_task, spec, 0, 1000 + w, 2, pure=False, workers=[addr])
+                  for w, addr in enumerate(client.scheduler_info()["workers"])])
+            t0 = time.perf_counter()
+            futs = [client.submit(run_task, spec, k % len(spec.tested), k // len(spec.tested), block, pure=False)
+                    for k in range(n_tasks)]
+            wait(futs)
+            out[workers] = time.perf_counter() - t0
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--toys", type=int, default=200)
+    ap.add_argument("--tasks", type=int, default=24)
+    args = ap.parse_args()
+    print(f"machine: {describe()}; load average {os.getloadavg()[0]:.1f} (other processes share the cores)")
+    specs = {d: spec_for("B-L", d) for d in ("csi", "lar", "csi+lar")}
+    rates = {}
+    for d, spec in specs.items():
+        r = per_core(spec, args.toys)
+        rates[d] = r
+        print(f"B-L {d:8s} M -> 0: {len(spec.tested)} tested points, toy grid {len(spec.grid)}: {r['toys_per_s']:.0f} toys/s, "
+              f"{r['fits_per_s']:.0f} toy fits/s per core ({r['us_per_fit']:.1f} us per profiled fit; target <= 5 us)")
+    spec = specs["csi"]
+    for block in (25, 50, 100, 200):
+        t0 = time.perf_counter()
+        run_task(spec, 5, 7, block)
+        dt = time.perf_counter() - t0
+        print(f"block of {block:4d} toys (CsI): {dt:.3f} s per task, {dt / block * 1e3:.2f} ms per toy")
+    t = scaling(spec, args.tasks, 50)
+    eff = t[1] / (2 * t[2])
+    print(f"Dask LocalCluster, {args.tasks} tasks of 50 CsI toys: 1 worker {t[1]:.2f} s, 2 workers {t[2]:.2f} s, "
+          f"speed-up {t[1] / t[2]:.2f}, efficiency {eff:.0%} (target >= 80 %)")
+    # cost of the whole FC table at 1000 toys per tested point: every model x 2 lines x 3 data sets
+    per_line = {d: len(s.tested) * 1000 / rates[d]["toys_per_s"] for d, s in specs.items()}
+    n_models = len(model_names())
+    table = n_models * 2 * sum(per_line.values())
+    raster = 50 * per_line["csi+lar"]
+    print(f"one line with 1000 toys/point, one core: CsI {per_line['csi']:.0f} s, LAr {per_line['lar']:.0f} s, "
+          f"CsI+LAr {per_line['csi+lar']:.0f} s; one model (2 lines x 3 data sets) {2 * sum(per_line.values()) / 60:.1f} min")
+    print(f"full table ({n_models} models): {table / 3600:.1f} core-hours -> {table / 100 / 60:.1f} min on 100 workers; "
+          f"50-mass CsI+LAr raster: {raster / 3600:.1f} core-hours -> {raster / 100 / 60:.1f} min on 100 workers")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,217 @@
+"""cevnsfit fc: same numbers serially and on Dask (1 and 2 workers, a cluster started by hand), resume after
+kill -9, a store made with other inputs refused, the reports."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cevnsfit.errors import InputError
+from cevnsfit.fc import LineSpec, run_fc
+from cevnsfit.stats.toys import significance
+
+SMALL = dict(model="B-L", datasets=["csi"], regimes=["low_mass"], n_toys=12, seed=3, cl="2sigma", block=5,
+             per_decade=3, with_table=False)
+BIN = Path(sys.executable).parent
+
+
+def _t_values(doc):
+    return [(r["dataset"], reg, line["t_c"], line["p_value"]) for r in doc["limits"] for reg, line in r["lines"].items()]
+
+
+def _store_arrays(out):
+    root = Path(out) / "store"
+    return {p.relative_to(root).as_posix(): np.load(p)["t"] for p in sorted(root.rglob("*.npz"))}
+
+
+@pytest.fixture(scope="module")
+def serial(tmp_path_factory):
+    out = tmp_path_factory.mktemp("serial")
+    return out, run_fc(out=out, backend="serial", **SMALL)
+
+
+def test_serial_run_reports_fc_beside_wilks(serial):
+    out, doc = serial
+    row = doc["limits"][0]
+    assert doc["method"] == "fc" and doc["n_toys"] == 12 and doc["seed"] == 3
+    assert row["model"] == "B-L" and row["dataset"] == "csi"
+    assert row["g_over_M_high_mass"] is None  # regime not asked for
+    line = row["lines"]["low_mass"]
+    assert line["coupling"][0] == 0.0 and len(line["t_c"]) == len(line["coupling"])
+    assert 0 < row["g_low_mass"] < np.inf and 0 < row["wilks"]["g_low_mass"] < np.inf
+    # the store holds one file per (point, block): 12 toys in blocks of 5 -> 5, 5, 2
+    arrays = _store_arrays(out)
+    assert len(arrays) == 3 * len(line["coupling"])
+    assert sorted({a.size for a in arrays.values()}) == [2, 5]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_dask_local_cluster_is_bit_identical_to_serial(serial, tmp_path, workers):
+    out, doc = serial
+    dask_doc = run_fc(out=tmp_path, backend="dask", workers=workers, **SMALL)
+    assert json.dumps(dask_doc, sort_keys=True) == json.dumps(doc, sort_keys=True)
+    a, b = _store_arrays(out), _store_arrays(tmp_path)
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_resume_computes_only_missing_tasks_with_identical_numbers(serial, tmp_path):
+    out, doc = serial
+    first = run_fc(out=tmp_path, backend="serial", **SMALL)
+    files = sorted((tmp_path / "store").rglob("*.npz"))
+    for p in files[::2]:  # lose half of the finished tasks
+        p.unlink()
+    calls = []
+    again = run_fc(out=tmp_path, backend="serial", progress=lambda total, n=0: calls.append(total), **SMALL)
+    assert calls[0] == len(files[::2])  # only the missing tasks were run
+    assert json.dumps(again, sort_keys=True) == json.dumps(first, sort_keys=True) == json.dumps(doc, sort_keys=True)
+
+
+def test_more_toys_reuse_the_finished_blocks(serial, tmp_path):
+    out, _ = serial
+    run_fc(out=tmp_path, backend="serial", **SMALL)
+    calls = []
+    more = dict(SMALL, n_toys=15)
+    run_fc(out=tmp_path, backend="serial", progress=lambda total, n=0: calls.append(total), **more)
+    n_points = len(json.loads((tmp_path / "store" / "manifest.json").read_text())["lines"]["B-L__csi__low_mass"]["tested"])
+    assert calls[0] == n_points  # blocks 5, 5, 2 -> 5, 5, 5: only the last block is new (it had 2 toys, now 5)
+
+
+def test_store_with_other_inputs_is_refused(serial, tmp_path):
+    run_fc(out=tmp_path, backend="serial", **SMALL)
+    with pytest.raises(InputError, match="other inputs .*seed"):
+        run_fc(out=tmp_path, backend="serial", **dict(SMALL, seed=4))
+    with pytest.raises(InputError, match="other inputs .*construction"):
+        run_fc(out=tmp_path, backend="serial", construction="fixed", **SMALL)
+
+
+def _cli(args, **kw):
+    return subprocess.run([str(BIN / "cevnsfit"), *args], capture_output=True, text=True, **kw)
+
+
+CLI_SMALL = ["fc", "--model", "B-L", "--dataset", "csi", "--regime", "low", "--toys", "12", "--block", "5", "--seed", "3",
+             "--points-per-decade", "3", "--no-wilks-table"]
+
+
+def test_cli_writes_the_reports_and_matches_the_api(serial, tmp_path):
+    r = _cli([*CLI_SMALL[:-1], "--backend", "serial", "--out", str(tmp_path)])  # with the table's Wilks values
+    assert r.returncode == 0, r.stderr
+    doc = json.loads((tmp_path / "fc.json").read_text())
+    assert doc["method"] == "fc" and set(doc["limits"][0]) >= {"model", "dataset", "g_low_mass", "g_over_M_high_mass",
+                                                                 "low_mass_islands", "high_mass_islands", "wilks",
+                                                                 "wilks_table", "toy_error"}
+    assert (tmp_path / "fc.md").read_text().startswith("# Feldman-Cousins")
+    assert (tmp_path / "fc.csv").read_text().splitlines()[0].startswith("model,dataset,regime,fc")
+    assert doc["limits"][0]["wilks_table"]["g_low_mass"] > doc["limits"][0]["wilks"]["g_low_mass"]  # 6.18 > 4
+    api = serial[1]["limits"][0]["lines"]["low_mass"]
+    assert doc["limits"][0]["lines"]["low_mass"] == api  # same inputs: the same numbers, bit for bit
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "nope"], "unknown model"),
+    (["--model", "B-L", "--regime", "mid"], "unknown regime"),
+    (["--model", "B-L", "--cl", "3sigma"], "unknown confidence level"),
+    (["--model", "B-L", "--toys", "0"], "--toys"),
+    (["--model", "B-L", "--dataset", "csi", "--backend", "mpi"], "unknown backend"),
+    (["--model", "B-L", "--backend", "serial", "--scheduler", "tcp://127.0.0.1:1"], "--scheduler needs"),
+])
+def test_cli_bad_input_is_one_line(tmp_path, args, message):
+    r = _cli(["fc", *args, "--out", str(tmp_path / "o")])
+    assert r.returncode == 2
+    assert r.stderr.startswith("error: ") and message in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_kill_minus_9_then_rerun_equals_an_uninterrupted_run(serial, tmp_path):
+    out, doc = serial
+    # a longer run (more blocks) killed while it writes its store, then rerun with the same command
+    args = [*CLI_SMALL, "--backend", "serial", "--toys", "40", "--out", str(tmp_path / "k")]
+    proc = subprocess.Popen([str(BIN / "cevnsfit"), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    store = tmp_path / "k" / "store"
+    while time.time() < deadline and len(list(store.rglob("*.npz"))) < 3:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = len(list(store.rglob("*.npz")))
+    assert not (tmp_path / "k" / "fc.json").exists() and done_before >= 3
+    assert _cli(args).returncode == 0
+    # the uninterrupted run, through the API (the same numbers as the CLI: see the test above)
+    straight = run_fc(out=tmp_path / "u", backend="serial", **dict(SMALL, n_toys=40))
+    resumed = json.loads((tmp_path / "k" / "fc.json").read_text())
+    assert resumed["limits"][0]["lines"] == json.loads(json.dumps(straight["limits"][0]["lines"]))
+    a, b = _store_arrays(tmp_path / "k"), _store_arrays(tmp_path / "u")
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    assert not list(store.rglob(".*"))  # no temporary file left behind by the kill
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_cluster_started_by_hand_on_loopback(tmp_path):
+    """`dask scheduler` + two `dask worker` processes on 127.0.0.1, used through --scheduler."""
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = dict(os.environ, DASK_DISTRIBUTED__WORKER__DAEMON="False")
+    procs = [subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                               "--no-dashboard"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)]
+    try:
+        time.sleep(2)
+        procs += [subprocess.Popen([str(BIN / "dask"), "worker", address, "--nthreads", "1", "--no-dashboard",
+                                    "--host", "127.0.0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   env=env) for _ in range(2)]
+        r = _cli([*CLI_SMALL, "--backend", "dask", "--scheduler", address, "--out", str(tmp_path / "d")], timeout=300)
+        assert r.returncode == 0, r.stderr
+        assert _cli([*CLI_SMALL, "--backend", "serial", "--out", str(tmp_path / "s")]).returncode == 0
+        a = json.loads((tmp_path / "d" / "fc.json").read_text())
+        b = json.loads((tmp_path / "s" / "fc.json").read_text())
+        assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+def test_unreachable_scheduler_is_a_clear_error(tmp_path):
+    env = dict(os.environ, DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT="1s")
+    r = _cli([*CLI_SMALL, "--backend", "dask", "--scheduler", f"tcp://127.0.0.1:{_free_port()}", "--out", str(tmp_path)],
+             timeout=120, env=env)
+    assert r.returncode == 2 and r.stderr.startswith("error: cannot reach the Dask scheduler")
+
+
+def test_allowed_set_islands_and_their_p_values_from_toys():
+    """Synthetic line: t_obs crosses a constant t_c twice after the interval at 0, so an island appears; its
+    p-value is the largest fraction of toys with t >= t_obs over the tested points inside it."""
+    from cevnsfit.fc import LineResult, Observed
+    from cevnsfit.stats.intervals import AllowedIntervals
+
+    tested = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0])
+    t_obs = np.array([0.0, 1.0, 6.0, 9.0, 2.0, 1.5, 8.0, 12.0])
+    rng = np.random.default_rng(0)
+    t = [rng.chisquare(1, 2000) for _ in tested]
+    spec = LineSpec("m", "csi", "low_mass", tuple(tested), tuple(tested), 0, 10)
+    obs = Observed(100.0, 0.0, AllowedIntervals([(0.0, 1.5)], 4.0), 1.5, tested, t_obs, t_obs)
+    s = LineResult(spec, obs, t, "2sigma").summary()
+    t_c = s["t_c"]
+    assert np.all((t_c > 3.0) & (t_c < 5.5))  # chi2_1 toys: the 95.45 % quantile is 4
+    assert 1.0 < s["limit"] < 2.0
+    (island,) = s["islands"]
+    a, b = island["interval"]
+    assert 3.0 < a < 4.0 and 5.0 < b < 6.0
+    want = max(np.mean(t[4] >= 2.0), np.mean(t[5] >= 1.5))
+    assert island["p_value"] == want and island["significance"] == pytest.approx(significance(want))
+    assert s["toy_error"] is not None and s["toy_error"] >= 0
