@@ -19,6 +19,9 @@ from rich.text import Text
 from . import __version__
 from .errors import CevnsfitError, InputError
 from .io.atomic import check_output_file
+from .process import (EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_OUTPUT_FAILED, GuardedStdout, StdoutError,
+                      discard_stdout, install_signal_handlers, interrupted_message, received_signal, say,
+                      stdout_is_closed)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Fits of public COHERENT CEvNS data (CsI-2021, LAr-2020): SM and light mediators.")
@@ -27,7 +30,7 @@ data_app = typer.Typer(no_args_is_help=True, help="The COHERENT data releases.")
 app.add_typer(plot_app, name="plot")
 app.add_typer(data_app, name="data")
 
-out = Console()
+out = Console()  # writes to sys.stdout at call time: the GuardedStdout that main() installs
 err = Console(stderr=True)
 
 # Largest scan: 1e4 masses keep the per-mass templates ~0.1 GB; 4e6 points take ~2 min (benchmarks/bench_scan.py).
@@ -334,14 +337,33 @@ _ABORT = typer.Abort
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"error: {message}", highlight=False, markup=False, soft_wrap=True)
+    say(f"error: {message}")
     raise SystemExit(code)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app, turning user-facing errors into one line ``error: ...`` and exit code 2."""
+    """Entry point: run the app; every way it can end is one line on stderr at most, never a traceback.
+
+    Exit codes: 0 success; 2 bad input or data (``error: ...``); 1 standard output could not be written (full disk,
+    closed descriptor); 130 interrupted by SIGINT or SIGTERM; 141 (128 + SIGPIPE) the reader of a pipe went away,
+    silently, as for Unix tools (``cevnsfit models | head -c 10``).
+    """
+    install_signal_handlers()
+    if stdout_is_closed():
+        _fail(str(StdoutError(None)), EXIT_OUTPUT_FAILED)
+    if not isinstance(sys.stdout, GuardedStdout):
+        sys.stdout = GuardedStdout(sys.stdout)
     try:
-        code = app(argv, standalone_mode=False, prog_name="cevnsfit")
+        try:
+            code = app(argv, standalone_mode=False, prog_name="cevnsfit")
+        finally:
+            if received_signal() is None:
+                sys.stdout.flush()  # buffered output fails here, inside the handlers below, not at interpreter exit
+    except StdoutError as exc:
+        discard_stdout()
+        if exc.broken_pipe:
+            raise SystemExit(EXIT_BROKEN_PIPE) from None
+        _fail(str(exc), EXIT_OUTPUT_FAILED)
     except CevnsfitError as exc:
         _fail(str(exc))
     except _USAGE_ERROR as exc:
@@ -351,9 +373,18 @@ def main(argv: list[str] | None = None) -> None:
         where = exc.ctx.command_path if exc.ctx is not None else "cevnsfit"
         _fail(f"{message} (see '{where} --help')")
     except (KeyboardInterrupt, _ABORT):
-        err.print("interrupted")
-        raise SystemExit(130) from None
+        _interrupted()
+    except OSError as exc:  # the environment, not the input: a full disk or a vanished folder while writing a file
+        where = f" ({exc.filename})" if exc.filename else ""
+        _fail(f"{exc.strerror or exc}{where}", EXIT_OUTPUT_FAILED)
+    if received_signal() is not None or code == EXIT_INTERRUPTED:  # typer turns KeyboardInterrupt into 130 silently
+        _interrupted()
     raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def _interrupted() -> None:
+    say(interrupted_message(received_signal()))
+    raise SystemExit(EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":
