@@ -194,6 +194,7 @@ def limits(
     data_dir: Optional[Path] = DataDirOption,
 ) -> None:
     """2 sigma limits: g for M -> 0 and g/M [GeV^-1] for M -> inf, with sign-flip islands and contours."""
+    from .io.jsonio import NULL_MEANING, nulls_for_nonfinite
     from .mediators import DATASETS, MediatorAnalysis, convention
     from .physics.models import get_model, model_names
 
@@ -214,17 +215,21 @@ def limits(
             res = an.analyse(m, experiments=tuple(sorted({e for d in datasets for e in DATASETS[d]})))
             rows.extend(res.row(d, cl) for d in datasets)
             progress.advance(task)
+    rows = nulls_for_nonfinite(rows)  # no finite limit: null in JSON, "none" in the table (docs/decisions.md)
     if as_json:
-        doc = {"convention": conv, "units": {"mass": "MeV", "g_over_M": "GeV^-1", "g": "1"}, "limits": rows}
+        doc = {"convention": conv, "units": {"mass": "MeV", "g_over_M": "GeV^-1", "g": "1"}, "limits": rows,
+               "null": NULL_MEANING}
         _print_json(doc, indent=1)
         return
     table = Table(title=f"2 sigma limits ({conv['description']})")
     for col in ("model", "data set", "g (M -> 0)", "g/M [GeV^-1] (M -> inf)", "sign-flip islands"):
         table.add_column(col)
     for r in rows:
-        isl = "; ".join(f"g in [{a:.3g}, {b:.3g}]" for a, b in r["low_mass_islands"])
-        isl += "; ".join(f"g/M in [{a:.3g}, {b:.3g}]" for a, b in r["high_mass_islands"])
-        table.add_row(r["model"], r["dataset"], f"{r['g_low_mass']:.3g}", f"{r['g_over_M_high_mass']:.3g}", isl)
+        edge = lambda x: "inf" if x is None else f"{x:.3g}"  # noqa: E731 - an island open at the grid end
+        isl = "; ".join(f"g in [{edge(a)}, {edge(b)}]" for a, b in r["low_mass_islands"])
+        isl += "; ".join(f"g/M in [{edge(a)}, {edge(b)}]" for a, b in r["high_mass_islands"])
+        fmt = lambda x: "none" if x is None else f"{x:.3g}"  # noqa: E731
+        table.add_row(r["model"], r["dataset"], fmt(r["g_low_mass"]), fmt(r["g_over_M_high_mass"]), isl)
     out.print(table)
 
 
@@ -239,7 +244,7 @@ def gm2(
     """One-loop (g-2)_mu contribution delta a_mu of a mediator, and the favoured band at that mass."""
     from .mediators import gm2_kind_and_charge
     from .physics.gm2 import band_has_lower_edge, check_mass, delta_a_mu, favoured_band, get_epoch
-    from .physics.models import check_couplings, get_model
+    from .physics.models import MAX_COUPLING, check_couplings, get_model
 
     mdl = get_model(model)
     check_mass(mass)
@@ -250,8 +255,12 @@ def gm2(
     doc = {"delta_a_mu": value}
     if charge:
         lo, hi = favoured_band(mass, ep.name, kind, charge)
+        g_low = float(lo) if band_has_lower_edge(ep.name) else None
+        # one loop needs g <= 4 pi: a band above it is no prediction of this model, so it is marked, not printed plainly
+        beyond = "entirely" if (g_low or 0.0) > MAX_COUPLING else "partly" if hi > MAX_COUPLING else "no"
         doc["band"] = {"epoch": ep.name, "delta_a_mu_measured": ep.delta, "sigma": ep.sigma, "n_sigma": 2.0,
-                       "g_low": float(lo) if band_has_lower_edge(ep.name) else None, "g_high": float(hi)}
+                       "g_low": g_low, "g_high": float(hi), "perturbative_bound": MAX_COUPLING,
+                       "beyond_perturbative_bound": beyond}
     else:
         doc["band"] = None
         doc["note"] = f"{mdl.name} has Q'_mu = 0: no contribution to (g-2)_mu"
@@ -262,7 +271,10 @@ def gm2(
     if doc["band"]:
         b = doc["band"]
         low = "0 (no lower edge)" if b["g_low"] is None else f"{b['g_low']:.4g}"
-        out.print(f"{ep.name} favoured 2 sigma band at this mass: g in [{low}, {b['g_high']:.4g}]", markup=False)
+        mark = {"no": "", "partly": f"  [upper part beyond the perturbative bound g <= 4 pi = {MAX_COUPLING:.4g}]",
+                "entirely": f"  [NOT PERTURBATIVE: the whole band lies beyond g <= 4 pi = {MAX_COUPLING:.4g}; "
+                            "the one-loop result does not apply]"}[b["beyond_perturbative_bound"]]
+        out.print(f"{ep.name} favoured 2 sigma band at this mass: g in [{low}, {b['g_high']:.4g}]{mark}", markup=False)
     else:
         out.print(doc["note"])
 

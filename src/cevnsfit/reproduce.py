@@ -51,7 +51,7 @@ from . import __version__
 from .analysis import sm_summary
 from .errors import CevnsfitError, InputError
 from .io.atomic import atomic_path, check_writable_dir, stale_temporaries, write_text
-from .io.jsonio import write_json
+from .io.jsonio import NULL_MEANING, nulls_for_nonfinite, write_json
 from .io.results import data_checksums, scan_dataset, write_netcdf
 from .io.tables import csv_text, latex, markdown
 from .mediators import (DATASETS, HIGH_MASS_G_OVER_M_MEV, LOW_MASS_G, POINTS_PER_DECADE, Grid, MediatorAnalysis,
@@ -230,8 +230,8 @@ def _run(out, stage, an, exps, models, curves, checksums, masses, couplings, gm2
     write_text(stage / "limits.md", markdown(rows, caption))
     write_text(stage / "limits.tex", latex(rows, caption))
     write_text(stage / "limits.csv", csv_text(rows))
-    write_json({"convention": convention(cl), "units": {"mass": "MeV", "g_over_M": "GeV^-1", "g": "1"},
-                "limits": rows, "limits_1dof": rows_1dof}, stage / "limits.json")
+    write_json(nulls_for_nonfinite({"convention": convention(cl), "units": {"mass": "MeV", "g_over_M": "GeV^-1", "g": "1"},
+                                    "limits": rows, "limits_1dof": rows_1dof, "null": NULL_MEANING}), stage / "limits.json")
     write_json(verdicts, stage / "verdicts.json")
 
     staged = _figures(stage / "figures", results, an, gm2_epochs, cl, curves)
