@@ -274,7 +274,8 @@ def gm2(
         mark = {"no": "", "partly": f"  [upper part beyond the perturbative bound g <= 4 pi = {MAX_COUPLING:.4g}]",
                 "entirely": f"  [NOT PERTURBATIVE: the whole band lies beyond g <= 4 pi = {MAX_COUPLING:.4g}; "
                             "the one-loop result does not apply]"}[b["beyond_perturbative_bound"]]
-        out.print(f"{ep.name} favoured 2 sigma band at this mass: g in [{low}, {b['g_high']:.4g}]{mark}", markup=False)
+        out.print(f"{ep.name} favoured 2 sigma band at this mass: g in [{low}, {b['g_high']:.4g}]{mark}", markup=False,
+                  soft_wrap=True)
     else:
         out.print(doc["note"])
 
