@@ -123,7 +123,7 @@ RUNNER = textwrap.dedent('''
     R.default_masses = lambda: np.geomspace(1e-2, 1e4, 13)
     R.default_couplings = lambda: np.geomspace(1e-7, 10.0, 41)
     fault = os.environ.get("FAULT", "")
-    if fault.endswith("_in_figure"):
+    if fault in ("kill_in_figure", "term_in_figure"):
         import matplotlib.figure
         sig = signal.SIGKILL if fault.startswith("kill") else signal.SIGTERM
 
