@@ -253,6 +253,42 @@ def test_second_run_into_the_same_folder_is_refused(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == [LOCK_NAME]  # nothing written
 
 
+def test_two_runs_at_once_the_second_is_refused(tmp_path, reference):
+    from cevnsfit.reproduce import LOCK_NAME
+
+    out = tmp_path / "out"
+    script = tmp_path / "runner.py"
+    script.write_text(RUNNER)
+    first = subprocess.Popen([sys.executable, str(script), "reproduce", "--out", str(out)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=env())
+    deadline = time.monotonic() + 300
+    while not (out / LOCK_NAME).exists():  # the first run has passed its checks and holds the folder
+        assert first.poll() is None and time.monotonic() < deadline, first.communicate()[1]
+        time.sleep(0.05)
+    second = run_reproduce(tmp_path, out)
+    _, err = first.communicate(timeout=600)
+    assert first.returncode == 0, err
+    assert second.returncode == 2 and len(stderr_lines(second)) == 1
+    assert f"(pid {first.pid})" in stderr_lines(second)[0]
+    assert_complete(out, reference)  # the refused run changed nothing
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seconds", [1.0, 3.0, 6.0, 9.0, 12.0, 15.0])
+def test_sigkill_at_any_moment_then_rerun(tmp_path, reference, seconds):
+    out = tmp_path / "out"
+    script = tmp_path / "runner.py"
+    script.write_text(RUNNER)
+    proc = subprocess.Popen([sys.executable, str(script), "reproduce", "--out", str(out)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=env())
+    time.sleep(seconds)
+    proc.kill()
+    proc.wait(timeout=60)
+    rerun = run_reproduce(tmp_path, out)
+    assert rerun.returncode == 0, rerun.stderr
+    assert_complete(out, reference)
+
+
 def test_missing_limit_curves_fail_before_the_first_write(tmp_path):
     out = tmp_path / "out"
     empty = tmp_path / "limits"
