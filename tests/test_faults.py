@@ -274,7 +274,7 @@ def test_two_runs_at_once_the_second_is_refused(tmp_path, reference):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seconds", [1.0, 3.0, 6.0, 9.0, 12.0, 15.0])
+@pytest.mark.parametrize("seconds", [2.0, 6.0, 12.0])
 def test_sigkill_at_any_moment_then_rerun(tmp_path, reference, seconds):
     out = tmp_path / "out"
     script = tmp_path / "runner.py"

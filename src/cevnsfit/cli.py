@@ -33,7 +33,8 @@ app.add_typer(data_app, name="data")
 out = Console()  # writes to sys.stdout at call time: the GuardedStdout that main() installs
 err = Console(stderr=True)
 
-# Largest scan: 1e4 masses keep the per-mass templates ~0.1 GB; 4e6 points take ~2 min (benchmarks/bench_scan.py).
+# Largest scan: 1e4 masses x 400 couplings peaks at 415 MiB resident (<= 1 GB; benchmarks/bench_memory.py,
+# docs/validation.md): the templates are built in blocks of masses (templates.BLOCK_ELEMENTS).
 MAX_SCAN_MASSES = 10_000
 MAX_SCAN_POINTS = 4_000_000
 

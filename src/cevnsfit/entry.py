@@ -7,7 +7,6 @@ refused before any file is opened (a file opened then could be given descriptor 
 
 from __future__ import annotations
 
-import sys
 
 from .process import (EXIT_INTERRUPTED, EXIT_OUTPUT_FAILED, Interrupted, StdoutError, install_signal_handlers,
                       interrupted_message, say, stdout_is_closed)

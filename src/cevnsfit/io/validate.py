@@ -57,5 +57,5 @@ def require_grid(path: Path, found: np.ndarray, expected: np.ndarray, lines: np.
     if np.any(bad):
         i = int(np.argmax(bad))
         fmt = lambda row: "(" + ", ".join(f"{x:g}" for x in row) + ")"  # noqa: E731
-        _fail(path, lines[i], f"{names} = {fmt(found[i])}, expected {fmt(expected[i])} of the release grid (a row "
+        _fail(path, lines[i], f"{names} bin centres {fmt(found[i])}, expected {fmt(expected[i])} of the release grid (a row "
                               "out of sequence, duplicated or with swapped columns)")

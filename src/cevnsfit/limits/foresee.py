@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
 from ..io.datadir import read_table
 from ..io.validate import require_non_negative
 from .curves import OFF_SCALE, LimitCurve, join_segments
