@@ -100,7 +100,10 @@ def physics_inputs_hash(params) -> str:
 
 
 def cache_key(an: MediatorAnalysis, checksums: dict, masses: np.ndarray, couplings: np.ndarray, model) -> str:
-    """Key of a model's cached chi^2 grids: everything that changes them (see the module docstring)."""
+    """Key of a model's cached chi^2 grids: everything that changes them (see the module docstring).
+
+    The options that only read the grids afterwards (``cl``, the (g-2) epochs drawn) are not part of it: they change
+    the tables and figures, which are recomputed from the grids on every run, not the grids."""
     parts = {
         "version": __version__,
         "code": _source_hash(),
