@@ -98,6 +98,7 @@ def test_reproduce_subset_and_resume(tmp_path, monkeypatch, csi, lar):
     # the paths checked before the run are exactly those written
     written = {p for p in out.rglob("*") if p.is_file()}
     assert written == set(_planned_outputs(out, [get_model("B-L"), get_model("L_mu-L_tau")]))
+    assert not any(p.name.startswith(".") for p in out.iterdir())  # no lock, staging folder or temporary left
     # a rerun takes the chi^2 grids from the cache: analyse() must not be called again
     monkeypatch.setattr(mediators.MediatorAnalysis, "analyse", lambda *a, **k: pytest.fail("grid recomputed"))
     reproduce(out, models=["B-L", "L_mu-L_tau"])

@@ -19,6 +19,9 @@ from rich.text import Text
 from . import __version__
 from .errors import CevnsfitError, InputError
 from .io.atomic import check_output_file
+from .process import (EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_OUTPUT_FAILED, GuardedStdout, StdoutError,
+                      discard_stdout, install_signal_handlers, interrupted_message, received_signal, say,
+                      stdout_is_closed)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Fits of public COHERENT CEvNS data (CsI-2021, LAr-2020): SM and light mediators.")
@@ -27,10 +30,11 @@ data_app = typer.Typer(no_args_is_help=True, help="The COHERENT data releases.")
 app.add_typer(plot_app, name="plot")
 app.add_typer(data_app, name="data")
 
-out = Console()
+out = Console()  # writes to sys.stdout at call time: the GuardedStdout that main() installs
 err = Console(stderr=True)
 
-# Largest scan: 1e4 masses keep the per-mass templates ~0.1 GB; 4e6 points take ~2 min (benchmarks/bench_scan.py).
+# Largest scan: 1e4 masses x 400 couplings peaks at 415 MiB resident (<= 1 GB; benchmarks/bench_memory.py,
+# docs/validation.md): the templates are built in blocks of masses (templates.BLOCK_ELEMENTS).
 MAX_SCAN_MASSES = 10_000
 MAX_SCAN_POINTS = 4_000_000
 
@@ -195,6 +199,7 @@ def limits(
     data_dir: Optional[Path] = DataDirOption,
 ) -> None:
     """2 sigma limits: g for M -> 0 and g/M [GeV^-1] for M -> inf, with sign-flip islands and contours."""
+    from .io.jsonio import NULL_MEANING, nulls_for_nonfinite
     from .mediators import DATASETS, MediatorAnalysis, convention
     from .physics.models import get_model, model_names
 
@@ -215,17 +220,21 @@ def limits(
             res = an.analyse(m, experiments=tuple(sorted({e for d in datasets for e in DATASETS[d]})))
             rows.extend(res.row(d, cl) for d in datasets)
             progress.advance(task)
+    rows = nulls_for_nonfinite(rows)  # no finite limit: null in JSON, "none" in the table (docs/decisions.md)
     if as_json:
-        doc = {"convention": conv, "units": {"mass": "MeV", "g_over_M": "GeV^-1", "g": "1"}, "limits": rows}
+        doc = {"convention": conv, "units": {"mass": "MeV", "g_over_M": "GeV^-1", "g": "1"}, "limits": rows,
+               "null": NULL_MEANING}
         _print_json(doc, indent=1)
         return
     table = Table(title=f"2 sigma limits ({conv['description']})")
     for col in ("model", "data set", "g (M -> 0)", "g/M [GeV^-1] (M -> inf)", "sign-flip islands"):
         table.add_column(col)
     for r in rows:
-        isl = "; ".join(f"g in [{a:.3g}, {b:.3g}]" for a, b in r["low_mass_islands"])
-        isl += "; ".join(f"g/M in [{a:.3g}, {b:.3g}]" for a, b in r["high_mass_islands"])
-        table.add_row(r["model"], r["dataset"], f"{r['g_low_mass']:.3g}", f"{r['g_over_M_high_mass']:.3g}", isl)
+        edge = lambda x: "inf" if x is None else f"{x:.3g}"  # noqa: E731 - an island open at the grid end
+        isl = "; ".join(f"g in [{edge(a)}, {edge(b)}]" for a, b in r["low_mass_islands"])
+        isl += "; ".join(f"g/M in [{edge(a)}, {edge(b)}]" for a, b in r["high_mass_islands"])
+        fmt = lambda x: "none" if x is None else f"{x:.3g}"  # noqa: E731
+        table.add_row(r["model"], r["dataset"], fmt(r["g_low_mass"]), fmt(r["g_over_M_high_mass"]), isl)
     out.print(table)
 
 
@@ -240,7 +249,7 @@ def gm2(
     """One-loop (g-2)_mu contribution delta a_mu of a mediator, and the favoured band at that mass."""
     from .mediators import gm2_kind_and_charge
     from .physics.gm2 import band_has_lower_edge, check_mass, delta_a_mu, favoured_band, get_epoch
-    from .physics.models import check_couplings, get_model
+    from .physics.models import MAX_COUPLING, check_couplings, get_model
 
     mdl = get_model(model)
     check_mass(mass)
@@ -251,8 +260,12 @@ def gm2(
     doc = {"delta_a_mu": value}
     if charge:
         lo, hi = favoured_band(mass, ep.name, kind, charge)
+        g_low = float(lo) if band_has_lower_edge(ep.name) else None
+        # one loop needs g <= 4 pi: a band above it is no prediction of this model, so it is marked, not printed plainly
+        beyond = "entirely" if (g_low or 0.0) > MAX_COUPLING else "partly" if hi > MAX_COUPLING else "no"
         doc["band"] = {"epoch": ep.name, "delta_a_mu_measured": ep.delta, "sigma": ep.sigma, "n_sigma": 2.0,
-                       "g_low": float(lo) if band_has_lower_edge(ep.name) else None, "g_high": float(hi)}
+                       "g_low": g_low, "g_high": float(hi), "perturbative_bound": MAX_COUPLING,
+                       "beyond_perturbative_bound": beyond}
     else:
         doc["band"] = None
         doc["note"] = f"{mdl.name} has Q'_mu = 0: no contribution to (g-2)_mu"
@@ -263,7 +276,11 @@ def gm2(
     if doc["band"]:
         b = doc["band"]
         low = "0 (no lower edge)" if b["g_low"] is None else f"{b['g_low']:.4g}"
-        out.print(f"{ep.name} favoured 2 sigma band at this mass: g in [{low}, {b['g_high']:.4g}]", markup=False)
+        mark = {"no": "", "partly": f"  [upper part beyond the perturbative bound g <= 4 pi = {MAX_COUPLING:.4g}]",
+                "entirely": f"  [NOT PERTURBATIVE: the whole band lies beyond g <= 4 pi = {MAX_COUPLING:.4g}; "
+                            "the one-loop result does not apply]"}[b["beyond_perturbative_bound"]]
+        out.print(f"{ep.name} favoured 2 sigma band at this mass: g in [{low}, {b['g_high']:.4g}]{mark}", markup=False,
+                  soft_wrap=True)
     else:
         out.print(doc["note"])
 
@@ -501,14 +518,33 @@ _ABORT = typer.Abort
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"error: {message}", highlight=False, markup=False, soft_wrap=True)
+    say(f"error: {message}")
     raise SystemExit(code)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app, turning user-facing errors into one line ``error: ...`` and exit code 2."""
+    """Entry point: run the app; every way it can end is one line on stderr at most, never a traceback.
+
+    Exit codes: 0 success; 2 bad input or data (``error: ...``); 1 standard output could not be written (full disk,
+    closed descriptor); 130 interrupted by SIGINT or SIGTERM; 141 (128 + SIGPIPE) the reader of a pipe went away,
+    silently, as for Unix tools (``cevnsfit models | head -c 10``).
+    """
+    install_signal_handlers()
+    if stdout_is_closed():
+        _fail(str(StdoutError(None)), EXIT_OUTPUT_FAILED)
+    if not isinstance(sys.stdout, GuardedStdout):
+        sys.stdout = GuardedStdout(sys.stdout)
     try:
-        code = app(argv, standalone_mode=False, prog_name="cevnsfit")
+        try:
+            code = app(argv, standalone_mode=False, prog_name="cevnsfit")
+        finally:
+            if received_signal() is None:
+                sys.stdout.flush()  # buffered output fails here, inside the handlers below, not at interpreter exit
+    except StdoutError as exc:
+        discard_stdout()
+        if exc.broken_pipe:
+            raise SystemExit(EXIT_BROKEN_PIPE) from None
+        _fail(str(exc), EXIT_OUTPUT_FAILED)
     except CevnsfitError as exc:
         _fail(str(exc))
     except _USAGE_ERROR as exc:
@@ -518,9 +554,18 @@ def main(argv: list[str] | None = None) -> None:
         where = exc.ctx.command_path if exc.ctx is not None else "cevnsfit"
         _fail(f"{message} (see '{where} --help')")
     except (KeyboardInterrupt, _ABORT):
-        err.print("interrupted")
-        raise SystemExit(130) from None
+        _interrupted()
+    except OSError as exc:  # the environment, not the input: a full disk or a vanished folder while writing a file
+        where = f" ({exc.filename})" if exc.filename else ""
+        _fail(f"{exc.strerror or exc}{where}", EXIT_OUTPUT_FAILED)
+    if received_signal() is not None or code == EXIT_INTERRUPTED:  # typer turns KeyboardInterrupt into 130 silently
+        _interrupted()
     raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def _interrupted() -> None:
+    say(interrupted_message(received_signal()))
+    raise SystemExit(EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":

@@ -7,18 +7,41 @@ Output folder layout::
     scans/<model>_<dataset>.nc (M, g) Delta chi^2 grids (NetCDF)
     figures/*.png, *.pdf       one (M, g) figure per model, the summary figure, the CsI and LAr spectra
     report.md                  inputs and citations, conventions, numbers vs references, checksums, wall time
+    run.json                   the run record: its id, options, cache key and the SHA-256 of every result file
+    cache/<model>.npz          chi^2 grids keyed on everything that changes them (reused by a rerun)
 
-Every file is written atomically.  A rerun reuses the chi^2 grids cached in ``cache/`` when the software
-version, the grid and the data checksums are unchanged (resume after an interruption).
+How a run survives faults (docs/decisions.md, "Faults"):
+
+1. every precondition is checked before the first write: option names, the COHERENT data (read, and the response
+   kernels built), the other experiments' limit curves (shared/data/limits, found by
+   :func:`cevnsfit.limits.catalog.resolve_limits_dir`) and every output path;
+2. a lock (``.cevnsfit-reproduce.lock``, ``flock``: released by the kernel even after SIGKILL) makes a second run
+   into the same folder refuse at once with one line;
+3. the results are written into a staging folder ``.staging-<id>/``; when it is complete (run record written) it is
+   renamed ``.commit-<id>/`` and its files are moved into place, the run record last.  A run that fails, is
+   interrupted or killed before the rename leaves the previous results untouched; one killed during the move is
+   completed ("rolled forward") by the next run, which also removes the staging folders and temporary files of
+   killed runs.  So the folder never mixes two runs once a run has finished, and ``run.json`` names the run;
+4. the chi^2 grids cached in ``cache/`` are written atomically and keyed (:func:`cache_key`) on the code (version
+   and a hash of the package's source), the physics inputs (parameters.yaml, models.yaml, gm2.yaml and the
+   parameter values in use, overrides included), the data checksums, the experiments' options, the grids and the
+   model: a changed input never gets a stale grid.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import json
+import os
 import platform
+import secrets
+import shutil
+import signal
 import time
 import zipfile
+from importlib import resources
 from pathlib import Path
 from typing import Callable
 
@@ -26,14 +49,13 @@ import numpy as np
 
 from . import __version__
 from .analysis import sm_summary
-from .errors import InputError
-from .io.atomic import atomic_path, check_writable_dir, write_text
-from .io.jsonio import write_json
+from .errors import CevnsfitError, InputError
+from .io.atomic import atomic_path, check_writable_dir, stale_temporaries, write_text
+from .io.jsonio import NULL_MEANING, nulls_for_nonfinite, write_json
 from .io.results import data_checksums, scan_dataset, write_netcdf
 from .io.tables import csv_text, latex, markdown
-from .mediators import (DATASETS, Grid, MediatorAnalysis, ModelAnalysis, convention, default_couplings,
-                        default_masses, gm2_verdict)
-from .parameters import DEFAULT
+from .mediators import (DATASETS, HIGH_MASS_G_OVER_M_MEV, LOW_MASS_G, POINTS_PER_DECADE, Grid, MediatorAnalysis,
+                        ModelAnalysis, convention, default_couplings, default_masses, gm2_verdict)
 from .physics.models import get_model, model_names
 
 # AC22 2 sigma table rows available to this project (g, g/M in GeV^-1); the other nine models' rows are not.
@@ -43,19 +65,61 @@ AC22_REFERENCE = {
     ("L_mu-L_tau", "csi+lar"): (103e-5, 24.2e-3),
 }
 GM2_EPOCHS = ("2021", "2023", "2025")
+LOCK_NAME = ".cevnsfit-reproduce.lock"
+STAGING_PREFIX = ".staging-"
+COMMIT_PREFIX = ".commit-"
+RUN_RECORD = "run.json"
+RESULT_FILES = ("limits.md", "limits.tex", "limits.csv", "limits.json", "verdicts.json", "report.md")
+PHYSICS_INPUTS = ("parameters.yaml", "models.yaml", "gm2.yaml")
 
 
-def _fingerprint(checksums: dict, masses: np.ndarray, couplings: np.ndarray, model) -> str:
+class BusyError(CevnsfitError):
+    """Another process holds the output folder's lock."""
+
+
+def _source_hash() -> str:
+    """SHA-256 over the package's Python sources and data files: the code that computes the grids."""
+    root = Path(__file__).resolve().parent
     h = hashlib.sha256()
-    h.update(__version__.encode())
-    h.update(json.dumps(checksums, sort_keys=True).encode())
-    h.update(np.asarray(masses).tobytes() + np.asarray(couplings).tobytes())
-    h.update(repr(getattr(model, "charges", model.name)).encode())
-    return h.hexdigest()[:16]
+    for path in sorted(root.rglob("*")):
+        if path.suffix in (".py", ".yaml") and "__pycache__" not in path.parts:
+            h.update(path.relative_to(root).as_posix().encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
 
 
-def _save_cache(path: Path, res: ModelAnalysis, fp: str) -> None:
-    arrays = {"fingerprint": np.array(fp)}
+def physics_inputs_hash(params) -> str:
+    """SHA-256 of the packaged physics inputs (parameters.yaml, models.yaml, gm2.yaml) and of the parameter values
+    actually in use (so that ``load_parameters({...})`` overrides change it)."""
+    h = hashlib.sha256()
+    for name in PHYSICS_INPUTS:
+        h.update(name.encode())
+        h.update(resources.files("cevnsfit.data").joinpath(name).read_bytes())
+    h.update(json.dumps([list(map(str, row)) for row in params.citations()]).encode())
+    return h.hexdigest()
+
+
+def cache_key(an: MediatorAnalysis, checksums: dict, masses: np.ndarray, couplings: np.ndarray, model) -> str:
+    """Key of a model's cached chi^2 grids: everything that changes them (see the module docstring).
+
+    The options that only read the grids afterwards (``cl``, the (g-2) epochs drawn) are not part of it: they change
+    the tables and figures, which are recomputed from the grids on every run, not the grids."""
+    parts = {
+        "version": __version__,
+        "code": _source_hash(),
+        "physics_inputs": physics_inputs_hash(an.params),
+        "data": checksums,
+        "options": {n: repr(an.experiment(n).options) for n in ("csi", "lar")},
+        "model": repr(model),
+        "line_grids": [LOW_MASS_G, HIGH_MASS_G_OVER_M_MEV, POINTS_PER_DECADE],
+    }
+    h = hashlib.sha256(json.dumps(parts, sort_keys=True).encode())
+    h.update(np.ascontiguousarray(masses, float).tobytes() + b"|" + np.ascontiguousarray(couplings, float).tobytes())
+    return h.hexdigest()
+
+
+def _save_cache(path: Path, res: ModelAnalysis, key: str) -> None:
+    arrays = {"fingerprint": np.array(key)}
     for tag, grid in (("plane", res.plane), ("low", res.low), ("high", res.high)):
         arrays[f"{tag}_masses"] = grid.masses_mev
         arrays[f"{tag}_couplings"] = grid.couplings
@@ -67,12 +131,12 @@ def _save_cache(path: Path, res: ModelAnalysis, fp: str) -> None:
             np.savez(fh, **arrays)
 
 
-def _load_cache(path: Path, an: MediatorAnalysis, model, fp: str) -> ModelAnalysis | None:
+def _load_cache(path: Path, an: MediatorAnalysis, model, key: str) -> ModelAnalysis | None:
     if not path.is_file():
         return None
     try:
         with np.load(path, allow_pickle=False) as z:
-            if str(z["fingerprint"]) != fp:
+            if str(z["fingerprint"]) != key:
                 return None
             grids = {}
             for tag in ("plane", "low", "high"):
@@ -86,23 +150,53 @@ def _load_cache(path: Path, an: MediatorAnalysis, model, fp: str) -> ModelAnalys
 
 def reproduce(out_dir, data_dir=None, models=None, gm2_epochs=("2021", "2025"), cl: str = "2dof",
               progress: Callable[[str, int, int], None] | None = None) -> dict:
-    """Run the whole analysis into ``out_dir``; returns a summary dict (paths, timing, verdicts)."""
+    """Run the whole analysis into ``out_dir``; returns a summary dict (paths, timing, verdicts).
+
+    Raises :class:`InputError`/:class:`DataError` before writing anything when an input is unusable and
+    :class:`BusyError` when another run holds ``out_dir``.
+    """
+    from .limits.catalog import curves_for_model
+    from .physics.gm2 import get_epoch
+
     t_start = time.perf_counter()
-    # Everything that can fail on the input is checked before the first folder is made: names, convention, data,
-    # and every output path (a directory where a file goes would otherwise stop the run late, after some writes).
+    # 1. Preconditions, read only: names, convention, data (kernels built: the flux grid is read then), the other
+    # experiments' limit curves, every output path.
     models = [get_model(m) for m in (models or model_names())]
     convention(cl)
+    for ep in gm2_epochs:
+        get_epoch(ep)
     an = MediatorAnalysis(data_dir)
     exps = [an.experiment("csi"), an.experiment("lar")]
+    for exp in exps:
+        exp.kernel  # noqa: B018 - builds the response (reads the flux grid) now rather than after the first write
+    curves = {m.name: curves_for_model(m.name) for m in models}
     out = Path(out_dir)
-    for path in _planned_outputs(out, models):
-        if path.is_dir():
-            raise InputError(f"cannot write {path}: it is a directory")
-    out = check_writable_dir(out)
-    for sub in ("scans", "figures", "cache"):
-        check_writable_dir(out / sub)
+    _check_output_paths(out, models)
     checksums = data_checksums(exps)
     masses, couplings = default_masses(), default_couplings()
+
+    # 2. The first write: the folder and its lock; then finish or clear what a killed run left.
+    out = check_writable_dir(out)
+    with _FolderLock(out):
+        _recover(out)
+        stage = out / f"{STAGING_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
+        stage.mkdir()
+        try:
+            result = _run(out, stage, an, exps, models, curves, checksums, masses, couplings, gm2_epochs, cl,
+                          progress, t_start)
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
+        _commit(out, stage)
+    return result
+
+
+def _run(out, stage, an, exps, models, curves, checksums, masses, couplings, gm2_epochs, cl, progress, t_start):
+    """Compute everything; cache into ``out/cache``, results into ``stage``."""
+    run_id = stage.name[len(STAGING_PREFIX):]
+    for sub in ("scans", "figures"):
+        (stage / sub).mkdir()
+    check_writable_dir(out / "cache")
     steps = len(models) + 2
     step = 0
 
@@ -116,44 +210,175 @@ def reproduce(out_dir, data_dir=None, models=None, gm2_epochs=("2021", "2025"), 
     sm = {name: sm_summary(an.experiment(name)) for name in ("csi", "lar")}
     tick("Standard-Model fits")
 
-    results, rows, rows_1dof, verdicts = {}, [], [], []
+    results, rows, rows_1dof, verdicts, keys = {}, [], [], [], {}
     for model in models:
-        fp = _fingerprint(checksums, masses, couplings, model)
+        key = keys[model.name] = cache_key(an, checksums, masses, couplings, model)
         cache = out / "cache" / f"{_slug(model.name)}.npz"
-        res = _load_cache(cache, an, model, fp)
+        res = _load_cache(cache, an, model, key)
         if res is None:
             res = an.analyse(model, masses, couplings)
-            _save_cache(cache, res, fp)
+            _save_cache(cache, res, key)
         results[model.name] = res
         for d in DATASETS:
             rows.append(res.row(d, cl))
             rows_1dof.append({k: v for k, v in res.row(d, "1dof").items() if k != "contour"})
             ds = scan_dataset(res.plane, d, res.contour(d, cl), exps)
-            write_netcdf(ds, out / "scans" / f"{_slug(model.name)}_{_slug(d)}.nc")
+            write_netcdf(ds, stage / "scans" / f"{_slug(model.name)}_{_slug(d)}.nc")
         for ep in GM2_EPOCHS:
             verdicts.append(gm2_verdict(res, "csi+lar", ep, cl))
         tick(f"model {model.name}")
 
     # tables
     caption = f"2 sigma limits ({convention(cl)['description']}); g for M -> 0, g/M in GeV^-1 for M -> inf"
-    write_text(out / "limits.md", markdown(rows, caption))
-    write_text(out / "limits.tex", latex(rows, caption))
-    write_text(out / "limits.csv", csv_text(rows))
-    write_json({"convention": convention(cl), "units": {"mass": "MeV", "g_over_M": "GeV^-1", "g": "1"},
-                "limits": rows, "limits_1dof": rows_1dof}, out / "limits.json")
-    write_json(verdicts, out / "verdicts.json")
+    write_text(stage / "limits.md", markdown(rows, caption))
+    write_text(stage / "limits.tex", latex(rows, caption))
+    write_text(stage / "limits.csv", csv_text(rows))
+    write_json(nulls_for_nonfinite({"convention": convention(cl), "units": {"mass": "MeV", "g_over_M": "GeV^-1", "g": "1"},
+                                    "limits": rows, "limits_1dof": rows_1dof, "null": NULL_MEANING}), stage / "limits.json")
+    write_json(verdicts, stage / "verdicts.json")
 
-    figures = _figures(out / "figures", results, an, gm2_epochs, cl)
+    staged = _figures(stage / "figures", results, an, gm2_epochs, cl, curves)
+    figures = [str(out / Path(p).relative_to(stage)) for p in staged]
     tick("figures")
     wall = time.perf_counter() - t_start
-    report = _report(sm, rows, rows_1dof, verdicts, figures, checksums, cl, gm2_epochs, wall, models)
-    write_text(out / "report.md", report)
-    return {"out": str(out), "wall_time_s": wall, "figures": figures, "verdicts": verdicts}
+    report = _report(sm, rows, rows_1dof, verdicts, figures, checksums, cl, gm2_epochs, wall, models, an.params)
+    write_text(stage / "report.md", report)
+    files = sorted(p.relative_to(stage).as_posix() for p in stage.rglob("*") if p.is_file())
+    record = {
+        "run": run_id, "software": f"cevnsfit {__version__}", "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "options": {"models": [m.name for m in models], "gm2_epochs": list(gm2_epochs), "cl": cl,
+                    "data_dir": str(exps[0].data_dir)},
+        "cache_keys": keys, "data_sha256": checksums,
+        "files": {f: _sha256(stage / f) for f in files},
+        "previous_files": _previous_files(out),
+    }
+    write_json(record, stage / RUN_RECORD)
+    return {"out": str(out), "wall_time_s": wall, "figures": figures, "verdicts": verdicts, "run": run_id}
+
+
+def _sha256(path: Path) -> str:
+    from .io.datadir import sha256
+
+    return sha256(path)
+
+
+def _previous_files(out: Path) -> list[str]:
+    """Result files of the run now in ``out`` (from its record; without one, the files of the known layout)."""
+    try:
+        return sorted(json.loads((out / RUN_RECORD).read_text())["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        found = [f for f in RESULT_FILES if (out / f).is_file()]
+        for sub, suffixes in (("scans", (".nc",)), ("figures", (".png", ".pdf"))):
+            if (out / sub).is_dir():
+                found += [f"{sub}/{p.name}" for p in (out / sub).iterdir() if p.is_file() and p.suffix in suffixes]
+        return sorted(found)
+
+
+def _check_output_paths(out: Path, models) -> None:
+    """Every output path usable, checked before anything is written (a directory where a file goes, a file where a
+    folder goes, a read-only folder would otherwise stop the run late)."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"cannot write into {out}: it is not a directory")
+    for path in _planned_outputs(out, models):
+        if path.is_dir():
+            raise InputError(f"cannot write {path}: it is a directory")
+        if path.parent.exists() and not path.parent.is_dir():
+            raise InputError(f"cannot write {path}: {path.parent} is not a directory")
+    existing = out
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write into {out}: {existing} is not a writable directory")
+    for sub in (out, out / "cache", out / "scans", out / "figures"):
+        if sub.is_dir() and not os.access(sub, os.W_OK | os.X_OK):
+            raise InputError(f"cannot write into {sub}: it is not writable")
+
+
+class _FolderLock:
+    """Exclusive ``flock`` on ``folder/.cevnsfit-reproduce.lock``; a second holder is refused with one line.
+
+    The kernel drops an flock when its process dies, even by SIGKILL, so a killed run never blocks the next one.
+    The file is removed on release; a process that locked a file someone just removed sees another inode at the
+    path and tries again (the usual lock-file race)."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.path = folder / LOCK_NAME
+        self.fd: int | None = None
+
+    def __enter__(self):
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+                os.close(fd)
+                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise BusyError(f"{self.folder} is in use by another cevnsfit reproduce (pid {holder}); wait for it "
+                                    f"to finish or choose another --out") from None
+                raise
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+        os.close(self.fd)
+
+
+def _recover(out: Path) -> None:
+    """With the lock held: finish the move of a committed run that was killed, drop what killed runs left."""
+    for commit in sorted(out.glob(COMMIT_PREFIX + "*")):
+        if commit.is_dir():
+            _move_into_place(out, commit)
+    for stage in out.glob(STAGING_PREFIX + "*"):
+        shutil.rmtree(stage, ignore_errors=True)
+    for tmp in stale_temporaries(out):
+        tmp.unlink(missing_ok=True)
+
+
+def _commit(out: Path, stage: Path) -> None:
+    commit = out / (COMMIT_PREFIX + stage.name[len(STAGING_PREFIX):])
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGINT, signal.SIGTERM))
+    try:  # a few renames: a Ctrl-C now is acted on once the folder holds the complete new run
+        os.replace(stage, commit)  # from here on the run is complete; a killed move is rolled forward
+        _move_into_place(out, commit)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+def _move_into_place(out: Path, commit: Path) -> None:
+    """Move the files of a committed run into ``out`` (idempotent: resumes a move that was killed)."""
+    record_path = commit / RUN_RECORD
+    if record_path.is_file():
+        record = json.loads(record_path.read_text())
+        (out / RUN_RECORD).unlink(missing_ok=True)  # the folder is between two runs until the new record lands
+        for rel in record["files"]:
+            src = commit / rel
+            if src.is_file():
+                (out / rel).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(src, out / rel)
+        for rel in set(record.get("previous_files", ())) - set(record["files"]):
+            (out / rel).unlink(missing_ok=True)  # a result of the previous run that this run does not make
+        os.replace(record_path, out / RUN_RECORD)
+    shutil.rmtree(commit, ignore_errors=True)
 
 
 def _planned_outputs(out: Path, models) -> list[Path]:
-    """Every file :func:`reproduce` writes into ``out``."""
-    paths = [out / f for f in ("limits.md", "limits.tex", "limits.csv", "limits.json", "verdicts.json", "report.md")]
+    """Every file :func:`reproduce` leaves in ``out``."""
+    paths = [out / f for f in (*RESULT_FILES, RUN_RECORD)]
     stems = [f"plane_{_slug(m.name)}" for m in models] + ["summary_csi+lar", "spectra_csi", "spectra_lar"]
     paths += [out / "figures" / f"{stem}{suffix}" for stem in stems for suffix in (".png", ".pdf")]
     for m in models:
@@ -166,8 +391,7 @@ def _slug(name: str) -> str:
     return name.replace("+", "p").replace("/", "_")
 
 
-def _figures(folder: Path, results: dict, an: MediatorAnalysis, gm2_epochs, cl: str) -> list[str]:
-    from .limits.catalog import curves_for_model
+def _figures(folder: Path, results: dict, an: MediatorAnalysis, gm2_epochs, cl: str, curves: dict) -> list[str]:
     from .plotting.planes import plane_figure, summary_figure
     from .plotting.spectra import spectra_figure
     from .plotting.style import save
@@ -180,8 +404,7 @@ def _figures(folder: Path, results: dict, an: MediatorAnalysis, gm2_epochs, cl: 
             paths.append(str(folder / f"{stem}{suffix}"))
 
     for name, res in results.items():
-        curves = curves_for_model(name)
-        both(lambda: plane_figure(res, gm2_epochs=gm2_epochs, curves=curves, cl=cl), f"plane_{_slug(name)}")
+        both(lambda: plane_figure(res, gm2_epochs=gm2_epochs, curves=curves[name], cl=cl), f"plane_{_slug(name)}")
     vectors = {n: r for n, r in results.items() if getattr(r.model, "kind", "vector") == "vector"}
     if vectors:
         both(lambda: summary_figure(vectors, "csi+lar", cl), "summary_csi+lar")
@@ -193,7 +416,7 @@ def _figures(folder: Path, results: dict, an: MediatorAnalysis, gm2_epochs, cl: 
     return paths
 
 
-def _report(sm, rows, rows_1dof, verdicts, figures, checksums, cl, gm2_epochs, wall, models) -> str:
+def _report(sm, rows, rows_1dof, verdicts, figures, checksums, cl, gm2_epochs, wall, models, params) -> str:
     by = {(r["model"], r["dataset"]): r for r in rows}
     lines = ["# cevnsfit reproduction of Atzori Corona et al., JHEP 05 (2022) 109 (arXiv:2202.11002)", "",
              f"- software: cevnsfit {__version__}, Python {platform.python_version()}, {platform.platform()}",
@@ -231,7 +454,7 @@ def _report(sm, rows, rows_1dof, verdicts, figures, checksums, cl, gm2_epochs, w
               "specification, open point b): we report 'no band' for it.", "",
               "## Figures", ""] + [f"- {p}" for p in figures if p.endswith(".png")]
     lines += ["", "## Inputs and citations", "", "| parameter | value | unit | source |", "|---|---|---|---|"]
-    for key, value, unit, source in DEFAULT.citations():
+    for key, value, unit, source in params.citations():
         lines.append(f"| {key} | {value:g} | {unit} | {source} |")
     lines += ["", "## Data files (SHA-256)", ""] + [f"- `{k}`: `{v}`" for k, v in checksums.items()]
     return "\n".join(lines) + "\n"

@@ -41,6 +41,9 @@ class Templates:
         return self.n0[None] + g2[:, None, None] * self.n1[mass_index][None] + (g2 * g2)[:, None, None] * self.n2[mass_index][None]
 
 
+BLOCK_ELEMENTS = 1 << 22  # propagator values (recoil nodes x masses) per block: 32 MB of float64
+
+
 def _propagators(q2: np.ndarray, masses_mev: np.ndarray) -> np.ndarray:
     """1/(|q|^2 + M^2), (n_recoil, n_M); the contact limit M = inf gives 1 (per (g/M)^2)."""
     m = np.asarray(masses_mev, dtype=float)
@@ -70,24 +73,30 @@ def build_templates(experiment, model, masses_mev, params=None) -> Templates:
     for x, tg in kernel.detector.targets.items():
         q, fz, fn = kernel.form_factors[x]
         q2 = q * q
-        prop = _propagators(q2, masses)
+        # per flavour: (response matrix, factor of the g^2 propagator, factor of the g^4 propagator squared)
         if isinstance(model, ScalarModel):
             # S per g^4 = (sigma/m)^2 [Z F_Z + N F_N]^2 / (|q|^2 + M^2)^2
             coh2 = scalar_coherence_squared(tg.nucleus, kernel.detector.recoil_mev[x], experiment.options.form_factor, params)
-            s = coh2[:, None] * prop**2
+            terms = [(f, kernel.scalar[(f, x)], None, coh2) for f in kernel.flavours]
+        elif isinstance(model, VectorModel):
+            terms = []
             for f in kernel.flavours:
-                n2_e[f] += kernel.scalar[(f, x)] @ s
-            continue
-        if not isinstance(model, VectorModel):
+                c = vector_shift_numerator(model, f, q, tg.nucleus.Z, tg.nucleus.N, fz, fn, params)
+                if np.any(c):
+                    terms.append((f, kernel.vector[(f, x)], 2.0 * kernel.sm_charge[(f, x)] * c, c * c))
+        else:
             raise InputError(f"no templates for model {model!r}")
-        for f in kernel.flavours:
-            c = vector_shift_numerator(model, f, q, tg.nucleus.Z, tg.nucleus.N, fz, fn, params)
-            if not np.any(c):
-                continue
-            q_sm = kernel.sm_charge[(f, x)]
-            v = kernel.vector[(f, x)]
-            n1_e[f] += v @ ((2.0 * q_sm * c)[:, None] * prop)
-            n2_e[f] += v @ ((c * c)[:, None] * prop**2)
+        # the (recoil x mass) propagators are built a block of masses at a time: a 1e4-mass scan would otherwise
+        # hold several (15 000 x 1e4) arrays, ~1.2 GB each (benchmarks/bench_memory.py)
+        step = max(1, BLOCK_ELEMENTS // q2.size)
+        for lo in range(0, masses.size, step):
+            cols = slice(lo, lo + step)
+            prop = _propagators(q2, masses[cols])
+            prop2 = prop * prop
+            for f, resp, a1, a2 in terms:
+                if a1 is not None:
+                    n1_e[f][:, cols] += resp @ (a1[:, None] * prop)
+                n2_e[f][:, cols] += resp @ (a2[:, None] * prop2)
     time = kernel.detector.time
     n1 = sum(np.einsum("em,t->met", n1_e[f], time[f]) for f in kernel.flavours)
     n2 = sum(np.einsum("em,t->met", n2_e[f], time[f]) for f in kernel.flavours)

@@ -25,6 +25,7 @@ from scipy.special import gammainc
 
 from ..errors import DataError, InputError
 from ..io.datadir import read_npz, read_table, require_file
+from ..io.validate import require_non_negative, require_uniform_centres
 from ..parameters import DEFAULT, Parameters
 from ..physics.nuclei import get_nucleus
 from ..response import Target
@@ -163,8 +164,10 @@ def pe_response_matrix(
 
 def _binned_pdf(path: Path, edges) -> np.ndarray:
     """Sum of a 1-PE-bin spectrum file into analysis PE bins (bin centres decide membership)."""
-    table = read_table(path, ncols=2, min_rows=60)
+    table, lines = read_table(path, ncols=2, min_rows=60, with_lines=True)
     centres, values = table[:, 0], table[:, 1]
+    require_uniform_centres(path, centres, lines, "PE bin centre")
+    require_non_negative(path, values, lines, "content")
     idx = np.searchsorted(np.asarray(edges, float), centres, side="right") - 1
     out = np.zeros(len(edges) - 1)
     ok = (idx >= 0) & (idx < len(edges) - 1)
@@ -174,8 +177,10 @@ def _binned_pdf(path: Path, edges) -> np.ndarray:
 
 def _time_pdf(path: Path, t_edges_us, roi_us: tuple[float, float], params: Parameters) -> np.ndarray:
     """Fraction per analysis time bin of a 10-ns t_rec density file, times eps_T, over its unweighted ROI sum."""
-    table = read_table(path, ncols=2, min_rows=600)
+    table, lines = read_table(path, ncols=2, min_rows=600, with_lines=True)
     centres, dens = table[:, 0], table[:, 1]
+    require_uniform_centres(path, centres, lines, "time bin centre")
+    require_non_negative(path, dens, lines, "density")
     width = np.median(np.diff(centres))
     edges = np.concatenate([centres - 0.5 * width, [centres[-1] + 0.5 * width]])
     hist = GridTiming(edges, {"pdf": dens})
@@ -199,12 +204,15 @@ class CsI2021(Experiment):
     def _load(self) -> None:
         o, p = self.options, self.params
         pe_edges, t_edges = np.asarray(o.pe_edges, float), np.asarray(o.t_edges_us, float)
-        c = read_table(self.paths["coincidence"], ncols=2, min_rows=1000)
-        ac = read_table(self.paths["anticoincidence"], ncols=2, min_rows=1000)
-        for key, events in (("coincidence", c), ("anticoincidence", ac)):
-            # columns: reconstructed PE and arrival time after the POT trigger (us); both are non-negative
-            if np.any(events < 0):
-                raise DataError(f"{self.paths[key]}: negative PE or time in data row {int(np.argmax((events < 0).any(1))) + 1}")
+        events = {}
+        for key in ("coincidence", "anticoincidence"):
+            # columns: reconstructed PE and arrival time after the POT trigger (us); both are non-negative.  (A swap
+            # of the two is not detectable: both ranges overlap.)
+            table, lines = read_table(self.paths[key], ncols=2, min_rows=1000, with_lines=True)
+            require_non_negative(self.paths[key], table[:, 0], lines, "PE")
+            require_non_negative(self.paths[key], table[:, 1], lines, "time")
+            events[key] = table
+        c, ac = events["coincidence"], events["anticoincidence"]
         self.observed = bin_events(c[:, 0], c[:, 1], pe_edges, t_edges)
         ss = bin_events(ac[:, 0], ac[:, 1], pe_edges, t_edges)
         self.quenching_coeffs = _coefficient_rows(self.paths["quenching"], 5)[QUENCHING_VARIANTS.index(o.quenching)]

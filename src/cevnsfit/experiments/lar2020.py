@@ -19,6 +19,7 @@ from scipy.special import ndtr
 
 from ..errors import DataError, InputError
 from ..io.datadir import read_table
+from ..io.validate import require_counts, require_grid, require_non_negative, require_uniform_centres
 from ..physics.nuclei import get_nucleus
 from ..response import Target
 from ..sources.timing import AnalyticTiming
@@ -87,17 +88,25 @@ class LArOptions(PhysicsOptions):
             raise InputError(f"unknown LAr shape systematic(s) {sorted(unknown)}; known: {sorted(known)}")
 
 
-def read_3d(path: Path) -> np.ndarray:
-    """A release 3-D file (E, F90, t, counts; energy slowest, time fastest) summed over F90 -> (12, 10)."""
-    table = read_table(path, ncols=4, min_rows=12 * N_F90 * 10)
-    if table.shape[0] != 12 * N_F90 * 10:
-        raise DataError(f"{path}: {table.shape[0]} rows, expected {12 * N_F90 * 10}")
-    cube = table[:, 3].reshape(12, N_F90, 10)
-    e_centres = table[:, 0].reshape(12, N_F90, 10)[:, 0, 0]
-    t_centres = table[:, 2].reshape(12, N_F90, 10)[0, 0, :]
-    if not (np.allclose(e_centres, np.arange(5, 120, 10)) and np.allclose(t_centres, np.arange(10) * 0.5 + 0.15)):
-        raise DataError(f"{path}: the bin centres are not the release's 12 x 8 x 10 grid")
-    return cube.sum(axis=1)
+# The release grid of the 3-D files, row order energy (slowest), F90, time (fastest): bin centres.
+E_CENTRES_KEVEE = np.arange(5.0, 120.0, 10.0)
+F90_CENTRES = 0.525 + 0.05 * np.arange(N_F90)
+T_CENTRES_US = 0.15 + 0.5 * np.arange(10)
+GRID_ROWS = np.array([(e, f, t) for e in E_CENTRES_KEVEE for f in F90_CENTRES for t in T_CENTRES_US])
+
+
+def read_3d(path: Path, counts: bool = False) -> np.ndarray:
+    """A release 3-D file (E, F90, t, content; energy slowest, time fastest) summed over F90 -> (12, 10).
+
+    Every row must be the release grid point of its position (so a swapped, duplicated or moved row is refused with
+    its line) and every content non-negative; ``counts`` (the observed data) also requires integers.
+    """
+    table, lines = read_table(path, ncols=4, min_rows=12 * N_F90 * 10, with_lines=True)
+    require_grid(path, table[:, :3], GRID_ROWS, lines, "(E, F90, t)")
+    if table.shape[0] != GRID_ROWS.shape[0]:
+        raise DataError(f"{path}: {table.shape[0]} rows, expected {GRID_ROWS.shape[0]}")
+    (require_counts if counts else require_non_negative)(path, table[:, 3], lines, "count" if counts else "content")
+    return table[:, 3].reshape(12, N_F90, 10).sum(axis=1)
 
 
 def quenched_energy_kevee(recoil_kevnr: np.ndarray, a: float, b: float) -> np.ndarray:
@@ -110,7 +119,12 @@ class Efficiency:
     """Acceptance vs reconstructed keVee: the release table interpolated linearly, held constant beyond it."""
 
     def __init__(self, path: Path, above: float):
-        table = read_table(path, ncols=3, min_rows=50)
+        table, lines = read_table(path, ncols=3, min_rows=50, with_lines=True)
+        require_uniform_centres(path, table[:, 0], lines, "energy")
+        outside = (table[:, 2] < 0) | (table[:, 2] > 1)
+        if np.any(outside):
+            i = int(np.argmax(outside))
+            raise DataError(f"{path}: line {lines[i]}: efficiency {table[i, 2]:g} outside [0, 1]")
         self.nodes = np.concatenate([[-1e3, 0.0], table[:, 0], [1e4]])
         self.values = np.concatenate([[0.0, 0.0], table[:, 2], [above]])
         self.values[-2] = table[-1, 2]  # last file value
@@ -159,7 +173,7 @@ class LAr2020(Experiment):
     options_class = LArOptions
 
     def _load(self) -> None:
-        self.observed = read_3d(self.paths["data"])
+        self.observed = read_3d(self.paths["data"], counts=True)
         self.release = {z: read_3d(self.paths[z]) for z in COMPONENTS}
         self.backgrounds = {z: self.release[z] for z in ("ss", "pbrn", "dbrn")}
         variations = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,21 +42,64 @@ def _umask() -> int:
     return mask
 
 
+# Temporary files are named ".<target name>.part-<random><suffix>" so that a later run can recognise (and remove)
+# those left by a process killed with SIGKILL, which runs no clean-up (see stale_temporaries).
+PART_MARK = ".part-"
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 @contextmanager
 def atomic_path(target: str | os.PathLike):
-    """Yield a temporary path beside ``target``; on success it is renamed to ``target``, on error removed."""
+    """Yield a temporary path beside ``target``; on success it is renamed to ``target``, on error removed.
+
+    SIGINT/SIGTERM are held back while the temporary file is created, so an interrupt arrives either before it
+    exists or inside the ``try`` that removes it (cevnsfit.process turns both signals into an exception).
+    """
     target = check_output_file(target)
     folder = target.parent if str(target.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix, dir=folder)
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the mode open() would have
+    held = _block_signals()
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}{PART_MARK}", suffix=target.suffix, dir=folder)
+    except BaseException:
+        _unblock_signals(held)
+        raise
+    try:
+        _unblock_signals(held)
+        os.close(fd)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the mode open() would have
         yield Path(tmp)
         os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _block_signals():
+    try:
+        return signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+    except (AttributeError, ValueError, OSError):  # no pthread_sigmask on this platform
+        return None
+
+
+def _unblock_signals(held) -> None:
+    if held is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+def is_temporary(path: str | os.PathLike) -> bool:
+    """True for a file name made by :func:`atomic_path` (".<name>.part-<random><suffix>")."""
+    name = Path(path).name
+    return name.startswith(".") and PART_MARK in name
+
+
+def stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Temporary files of :func:`atomic_path` under ``folder`` (recursively): left there only by a killed process
+    when no other process writes into ``folder`` (callers hold a lock)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.rglob(f".*{PART_MARK}*") if p.is_file() and is_temporary(p))
 
 
 def write_text(target: str | os.PathLike, text: str) -> None:

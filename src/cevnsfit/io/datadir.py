@@ -114,15 +114,16 @@ def require_file(path: Path) -> Path:
     return path
 
 
-def read_table(path: Path, ncols: int, min_rows: int = 1, skip_header: int = 0) -> np.ndarray:
+def read_table(path: Path, ncols: int, min_rows: int = 1, skip_header: int = 0, with_lines: bool = False):
     """Whitespace-separated numeric table with exactly ``ncols`` columns; '#' starts a comment.
 
-    Raises :class:`DataError` naming the file when it is missing, has the wrong shape, fewer than ``min_rows``
-    rows, or non-numeric / non-finite entries.
+    Raises :class:`DataError` naming the file (and the line where there is one) when it is missing, unreadable
+    (permissions), has the wrong shape, fewer than ``min_rows`` rows, or non-numeric / non-finite entries.
+    ``with_lines`` also returns the 1-based line number of every row, for checks that name the offending line.
     """
     require_file(path)
+    rows, lines = [], []
     try:
-        rows = []
         with open(path, encoding="utf-8", errors="strict") as fh:
             for lineno, line in enumerate(fh, start=1):
                 if lineno <= skip_header:
@@ -133,17 +134,22 @@ def read_table(path: Path, ncols: int, min_rows: int = 1, skip_header: int = 0) 
                 parts = text.split()
                 if len(parts) != ncols:
                     raise DataError(f"{path}: line {lineno} has {len(parts)} columns, expected {ncols}")
-                rows.append([float(p) for p in parts])
+                try:
+                    rows.append([float(p) for p in parts])
+                except ValueError:
+                    raise DataError(f"{path}: line {lineno}: non-numeric entry in '{text[:60]}'") from None
+                lines.append(lineno)
     except UnicodeDecodeError:
         raise DataError(f"{path} is not a text file") from None
-    except ValueError as exc:
-        raise DataError(f"{path}: non-numeric entry ({exc})") from None
+    except OSError as exc:  # permissions, a folder in the way, an I/O error
+        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
     table = np.array(rows, dtype=float).reshape(-1, ncols)
     if table.shape[0] < min_rows:
         raise DataError(f"{path} is truncated: {table.shape[0]} rows, expected at least {min_rows}")
-    if not np.all(np.isfinite(table)):
-        raise DataError(f"{path} contains non-finite values")
-    return table
+    bad = ~np.all(np.isfinite(table), axis=1)
+    if np.any(bad):
+        raise DataError(f"{path}: line {lines[int(np.argmax(bad))]}: non-finite value")
+    return (table, np.asarray(lines, dtype=int)) if with_lines else table
 
 
 def read_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
@@ -153,6 +159,8 @@ def read_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
     truncated, another format), lacks a key, or an array is not numeric.
     """
     require_file(path)
+    if not os.access(path, os.R_OK):
+        raise DataError(f"cannot read {path}: permission denied")
     try:
         with np.load(path, allow_pickle=False) as z:
             missing = [k for k in keys if k not in z.files]

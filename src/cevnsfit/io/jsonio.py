@@ -19,6 +19,24 @@ def json_text(doc, indent: int | None = 2) -> str:
         raise InputError("the result contains a non-finite number and cannot be written as JSON") from None
 
 
+NULL_MEANING = ("null (JSON) / none (table): no finite value, e.g. a limit whose allowed interval containing g = 0 "
+                "runs to the end of the scanned couplings, or is empty because g = 0 itself is excluded")
+
+
+def nulls_for_nonfinite(doc):
+    """``doc`` with every NaN or infinite number (also inside lists, dicts and numpy arrays) replaced by None: the
+    one documented representation of "no finite value" shared by the tables and the JSON output."""
+    if isinstance(doc, dict):
+        return {k: nulls_for_nonfinite(v) for k, v in doc.items()}
+    if isinstance(doc, (list, tuple)):
+        return [nulls_for_nonfinite(v) for v in doc]
+    if isinstance(doc, np.ndarray):
+        return nulls_for_nonfinite(doc.tolist())
+    if isinstance(doc, (float, np.floating)) and not np.isfinite(doc):
+        return None
+    return doc
+
+
 def write_json(doc, out: str | Path) -> Path:
     text = json_text(doc)
     with atomic_path(out) as tmp:

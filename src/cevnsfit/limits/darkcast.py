@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from ..io.validate import require_non_negative
 from .curves import OFF_SCALE, LimitCurve, join_segments
 
 GEV_TO_MEV = 1e3
@@ -42,7 +43,9 @@ def _read_rows(path: Path) -> tuple[int, np.ndarray]:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise DataError(f"{path} is not a text file") from None
-    ncols, rows = None, []
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
+    ncols, rows, lines = None, [], []
     for lineno, line in enumerate(text.splitlines(), start=1):
         body, _, comment = line.partition("#")
         if not body.strip():
@@ -63,10 +66,10 @@ def _read_rows(path: Path) -> tuple[int, np.ndarray]:
             rows.append([float(p) for p in parts])
         except ValueError:
             raise DataError(f"{path}: line {lineno}: non-numeric entry") from None
+        lines.append(lineno)
     table = np.array(rows, dtype=float).reshape(-1, ncols or 2)
-    with np.errstate(invalid="ignore"):
-        if np.any(table[:, 0] < 0) or np.any(table[:, 1:] < 0):
-            raise DataError(f"{path}: negative mass or coupling")
+    with np.errstate(invalid="ignore"):  # NaN rows are gaps (allowed); a negative mass or coupling is damage
+        require_non_negative(path, np.fmin(table[:, 0], table[:, 1:].min(axis=1, initial=np.inf)), np.array(lines), "mass or coupling")
     return ncols or 2, table
 
 

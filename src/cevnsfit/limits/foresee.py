@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
 from ..io.datadir import read_table
+from ..io.validate import require_non_negative
 from .curves import OFF_SCALE, LimitCurve, join_segments
 
 GEV_TO_MEV = 1e3
@@ -30,9 +30,8 @@ GEV_TO_MEV = 1e3
 
 def _read_rows(path: Path) -> np.ndarray:
     """(mass GeV, coupling) rows; the shared table reader names the file on any format error."""
-    table = read_table(path, ncols=2, min_rows=0)
-    if np.any(table < 0):
-        raise DataError(f"{path}: negative mass or coupling")
+    table, lines = read_table(path, ncols=2, min_rows=0, with_lines=True)
+    require_non_negative(path, table.min(axis=1), lines, "mass or coupling")
     return table
 
 

@@ -1,0 +1,538 @@
+"""Runs that survive faults (issue 8, item 5): one test per fault, through the installed console script or
+``python -m cevnsfit.cli`` in subprocesses (signals, descriptors, SIGKILL), bounded by timeouts."""
+
+import fcntl
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cevnsfit.errors import DataError
+from cevnsfit.io.datadir import resolve_data_dir
+from cevnsfit.io.jsonio import json_text, nulls_for_nonfinite
+
+DATA = resolve_data_dir()
+SCRIPT = Path(sys.executable).with_name("cevnsfit")
+CLI = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "cevnsfit.cli"]
+
+
+def env(**extra):
+    e = dict(os.environ)
+    e.pop("CEVNSFIT_DATA", None)
+    e.update(extra)
+    return e
+
+
+def stderr_lines(res):
+    err = res.stderr.decode() if isinstance(res.stderr, bytes) else res.stderr
+    return [line for line in err.splitlines() if line.strip()]
+
+
+def dot_files(folder: Path) -> list[Path]:
+    """Hidden files or folders anywhere under ``folder``: locks, staging folders, temporaries."""
+    return sorted(p for p in folder.rglob(".*")) if folder.exists() else []
+
+
+# Every command, with arguments that make it succeed quickly (a small scan, one model, one data set).
+def commands(tmp: Path):
+    return {
+        "version": ["version"],
+        "models": ["models"],
+        "sm": ["sm", "--experiment", "lar"],
+        "sm-json": ["sm", "--experiment", "lar", "--json"],
+        "gm2": ["gm2", "--model", "B-L", "--mass", "10", "--coupling", "1e-3"],
+        "gm2-json": ["gm2", "--model", "B-L", "--mass", "10", "--coupling", "1e-3", "--json"],
+        "limits": ["limits", "--model", "L_mu-L_tau", "--dataset", "lar"],
+        "scan": ["scan", "--model", "B-L", "--dataset", "lar", "--n-mass", "3", "--n-coupling", "3", "--out", str(tmp / "s.nc")],
+        "plot": ["plot", "spectra", "--experiment", "lar", "--out", str(tmp / "f.png")],
+        "data-info": ["data", "info"],
+        "help": ["--help"],
+    }
+
+
+COMMANDS = list(commands(Path(".")))
+
+
+# ---- standard output that cannot be written ---------------------------------------------------------------------
+@pytest.mark.parametrize("name", COMMANDS)
+def test_full_stdout_is_one_line_and_nonzero(name, tmp_path):
+    with open("/dev/full", "w") as full:
+        res = subprocess.run(CLI + commands(tmp_path)[name], stdout=full, stderr=subprocess.PIPE, env=env(), timeout=300)
+    lines = stderr_lines(res)
+    assert res.returncode == 1, lines
+    assert lines == ["error: cannot write to standard output: No space left on device"]
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_closed_stdout_is_refused_before_any_work(name, tmp_path):
+    res = subprocess.run(CLI + commands(tmp_path)[name], stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env(),
+                         preexec_fn=lambda: os.close(1), timeout=120)
+    assert res.returncode == 1
+    assert stderr_lines(res) == ["error: cannot write to standard output: it is closed"]
+    assert list(tmp_path.iterdir()) == []  # no file was opened in place of descriptor 1, nothing written
+
+
+@pytest.mark.parametrize("name", ["version", "models", "gm2-json", "sm-json", "help"])
+def test_closed_pipe_is_silent(name, tmp_path):
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first write: EPIPE on every write
+    try:
+        res = subprocess.run(CLI + commands(tmp_path)[name], stdout=write_end, stderr=subprocess.PIPE, env=env(), timeout=120)
+    finally:
+        os.close(write_end)
+    assert res.stderr == b""
+    assert res.returncode == 141  # 128 + SIGPIPE, as `yes | head` reports for `yes`
+
+
+def test_pipe_into_head_is_silent():
+    res = subprocess.run(" ".join(CLI) + " models | head -c 10", shell=True, capture_output=True, env=env(), timeout=120)
+    assert res.returncode == 0 and res.stderr == b"" and len(res.stdout) == 10
+
+
+# ---- SIGINT and SIGTERM ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("delay", [0.5, 4.0])
+def test_signal_one_line_exit_130_no_partial_file(sig, delay, tmp_path):
+    out = tmp_path / "scan.nc"
+    proc = subprocess.Popen(CLI + ["scan", "--model", "B-L", "--n-mass", "3000", "--out", str(out)], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env())
+    time.sleep(delay)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert [line for line in err.decode().splitlines() if line.strip()] == [f"error: interrupted ({sig.name})"]
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---- reproduce: a small, fast configuration run in a subprocess, with optional faults injected -------------------
+RUNNER = textwrap.dedent('''
+    import os, signal, sys
+    import numpy as np
+    import cevnsfit.reproduce as R
+
+    # one model on a coarse grid: the fault machinery is the same as for the full run, ~10 s instead of minutes
+    R.model_names = lambda: ["L_mu-L_tau"]
+    R.default_masses = lambda: np.geomspace(1e-2, 1e4, 13)
+    R.default_couplings = lambda: np.geomspace(1e-7, 10.0, 41)
+    fault = os.environ.get("FAULT", "")
+    if fault in ("kill_in_figure", "term_in_figure"):
+        import matplotlib.figure
+        sig = signal.SIGKILL if fault.startswith("kill") else signal.SIGTERM
+
+        def savefig(self, fname, *args, **kwargs):  # half a figure written, then the signal
+            with open(fname, "wb") as fh:
+                fh.write(b"\\x89PNG half a figure")
+            os.kill(os.getpid(), sig)
+            return None
+
+        matplotlib.figure.Figure.savefig = savefig
+    elif fault == "enospc_in_figure":
+        import matplotlib.figure
+
+        def savefig(self, fname, *args, **kwargs):
+            raise OSError(28, "No space left on device", str(fname))
+
+        matplotlib.figure.Figure.savefig = savefig
+    elif fault == "kill_in_move":
+        real_replace, moved = os.replace, []
+
+        def replace(src, dst):  # the third file moved out of the committed folder is the last thing this run does
+            if ".commit-" in str(src) and os.path.isfile(src):
+                moved.append(src)
+                if len(moved) == 3:
+                    os.kill(os.getpid(), signal.SIGKILL)
+            return real_replace(src, dst)
+
+        os.replace = replace
+    from cevnsfit.cli import main
+    main(sys.argv[1:])
+''')
+
+
+def run_reproduce(tmp_path, out, *args, fault="", extra_env=None, timeout=600):
+    script = tmp_path / "runner.py"
+    script.write_text(RUNNER)
+    return subprocess.run([sys.executable, str(script), "reproduce", "--out", str(out), *args], capture_output=True,
+                          text=True, env=env(FAULT=fault, **(extra_env or {})), timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """limits.json of an uninterrupted run (the small configuration)."""
+    tmp = tmp_path_factory.mktemp("reference")
+    res = run_reproduce(tmp, tmp / "out")
+    assert res.returncode == 0, res.stderr
+    return json.loads((tmp / "out" / "limits.json").read_text())
+
+
+def assert_complete(out: Path, reference: dict) -> dict:
+    """``out`` holds exactly one finished run: its record lists every result file with the right checksum, limits
+    equal the uninterrupted run's, and nothing hidden (lock, staging folder, temporary) is left."""
+    from cevnsfit.io.datadir import sha256
+
+    record = json.loads((out / "run.json").read_text())
+    for rel, digest in record["files"].items():
+        assert sha256(out / rel) == digest, rel
+    results = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and p.parts[-2] != "cache"}
+    assert results == set(record["files"]) | {"run.json"}
+    assert json.loads((out / "limits.json").read_text()) == reference
+    assert dot_files(out) == []
+    return record
+
+
+def test_sigkill_while_writing_a_figure_then_rerun(tmp_path, reference):
+    out = tmp_path / "out"
+    killed = run_reproduce(tmp_path, out, fault="kill_in_figure")
+    assert killed.returncode == -signal.SIGKILL
+    assert dot_files(out)  # the fault is real: a staging folder with half a figure, the lock file
+    assert not (out / "limits.json").exists()  # nothing of the killed run was published
+    rerun = run_reproduce(tmp_path, out)
+    assert rerun.returncode == 0, rerun.stderr
+    assert_complete(out, reference)
+
+
+def test_sigkill_while_moving_results_into_place_is_rolled_forward(tmp_path, reference):
+    out = tmp_path / "out"
+    first = run_reproduce(tmp_path, out, "--cl", "1dof")  # a previous, different, complete run
+    assert first.returncode == 0, first.stderr
+    killed = run_reproduce(tmp_path, out, fault="kill_in_move")
+    assert killed.returncode == -signal.SIGKILL
+    assert not (out / "run.json").exists()  # caught between two runs: the folder says so (no run record)
+    assert list(out.glob(".commit-*"))
+    rerun = run_reproduce(tmp_path, out)
+    assert rerun.returncode == 0, rerun.stderr
+    assert_complete(out, reference)
+
+
+def test_sigterm_while_writing_a_figure(tmp_path):
+    out = tmp_path / "out"
+    res = run_reproduce(tmp_path, out, fault="term_in_figure")
+    assert res.returncode == 130 and stderr_lines(res) == ["error: interrupted (SIGTERM)"]
+    assert dot_files(out) == []  # the half-written figure, the staging folder and the lock are gone
+    assert not (out / "limits.json").exists()
+    caches = list((out / "cache").glob("*.npz"))
+    assert caches  # the grid computed before the interrupt was kept, and is whole
+    for path in caches:
+        with np.load(path) as z:
+            assert str(z["fingerprint"]) and z["plane_chi2_csi"].size
+
+
+def test_late_failure_leaves_the_previous_results(tmp_path, reference):
+    out = tmp_path / "out"
+    assert run_reproduce(tmp_path, out).returncode == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    res = run_reproduce(tmp_path, out, "--cl", "1dof", fault="enospc_in_figure")
+    assert res.returncode == 1 and len(stderr_lines(res)) == 1
+    assert stderr_lines(res)[0].startswith("error: No space left on device")
+    after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before  # the failed run's tables (already computed) were never mixed into the folder
+    assert_complete(out, reference)
+
+
+def test_second_run_into_the_same_folder_is_refused(tmp_path):
+    from cevnsfit.reproduce import LOCK_NAME
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with open(out / LOCK_NAME, "w") as fh:  # another run holds the folder
+        fh.write("12345\n")
+        fh.flush()
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        res = run_reproduce(tmp_path, out)
+    assert res.returncode == 2
+    lines = stderr_lines(res)
+    assert len(lines) == 1 and lines[0].startswith("error:") and "in use by another cevnsfit reproduce (pid 12345)" in lines[0]
+    assert sorted(p.name for p in out.iterdir()) == [LOCK_NAME]  # nothing written
+
+
+def test_two_runs_at_once_the_second_is_refused(tmp_path, reference):
+    from cevnsfit.reproduce import LOCK_NAME
+
+    out = tmp_path / "out"
+    script = tmp_path / "runner.py"
+    script.write_text(RUNNER)
+    first = subprocess.Popen([sys.executable, str(script), "reproduce", "--out", str(out)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=env())
+    deadline = time.monotonic() + 300
+    while not (out / LOCK_NAME).exists():  # the first run has passed its checks and holds the folder
+        assert first.poll() is None and time.monotonic() < deadline, first.communicate()[1]
+        time.sleep(0.05)
+    second = run_reproduce(tmp_path, out)
+    _, err = first.communicate(timeout=600)
+    assert first.returncode == 0, err
+    assert second.returncode == 2 and len(stderr_lines(second)) == 1
+    assert f"(pid {first.pid})" in stderr_lines(second)[0]
+    assert_complete(out, reference)  # the refused run changed nothing
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seconds", [2.0, 6.0, 12.0])
+def test_sigkill_at_any_moment_then_rerun(tmp_path, reference, seconds):
+    out = tmp_path / "out"
+    script = tmp_path / "runner.py"
+    script.write_text(RUNNER)
+    proc = subprocess.Popen([sys.executable, str(script), "reproduce", "--out", str(out)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=env())
+    time.sleep(seconds)
+    proc.kill()
+    proc.wait(timeout=60)
+    rerun = run_reproduce(tmp_path, out)
+    assert rerun.returncode == 0, rerun.stderr
+    assert_complete(out, reference)
+
+
+def test_missing_limit_curves_fail_before_the_first_write(tmp_path):
+    out = tmp_path / "out"
+    empty = tmp_path / "limits"
+    empty.mkdir()
+    res = run_reproduce(tmp_path, out, extra_env={"CEVNSFIT_LIMITS": str(empty)})
+    assert res.returncode == 2, res.stderr
+    lines = stderr_lines(res)
+    assert len(lines) == 1 and lines[0].startswith("error:") and str(empty) in lines[0]
+    assert not out.exists()
+
+
+# ---- the cache key ------------------------------------------------------------------------------------------------
+def test_cache_key_changes_with_every_input(csi, lar):
+    from cevnsfit.mediators import MediatorAnalysis
+    from cevnsfit.parameters import load_parameters
+    from cevnsfit.physics.models import get_model
+    from cevnsfit.reproduce import cache_key
+
+    an = MediatorAnalysis()
+    an._experiments = {"csi": csi, "lar": lar}
+    m, g, model, sums = np.geomspace(1, 10, 3), np.geomspace(1e-3, 1, 4), get_model("B-L"), {"a": "1"}
+    base = cache_key(an, sums, m, g, model)
+    assert cache_key(an, sums, m, g, model) == base  # deterministic
+    other = MediatorAnalysis(params=load_parameters({"csi2021.light_yield_pe_per_kevee": 13.0}))
+    other._experiments = an._experiments
+    changed = {
+        "parameter override": cache_key(other, sums, m, g, model),
+        "data checksum": cache_key(an, {"a": "2"}, m, g, model),
+        "masses": cache_key(an, sums, m * 1.001, g, model),
+        "couplings": cache_key(an, sums, m, g[:-1], model),
+        "model": cache_key(an, sums, m, g, get_model("L_mu-L_tau")),
+    }
+    assert all(k != base for k in changed.values()), changed
+    assert len(set(changed.values())) == len(changed)
+
+
+def test_cache_key_changes_with_experiment_options(csi):
+    from cevnsfit.experiments import load_experiment
+    from cevnsfit.mediators import MediatorAnalysis
+    from cevnsfit.physics.models import get_model
+    from cevnsfit.reproduce import cache_key
+
+    keys = []
+    for sigma in ("data_plus_ss", "data"):
+        an = MediatorAnalysis()
+        an._experiments = {"csi": csi, "lar": load_experiment("lar", sigma=sigma)}
+        keys.append(cache_key(an, {}, np.ones(2), np.ones(2), get_model("B-L")))
+    assert keys[0] != keys[1]
+
+
+def test_stale_cache_is_not_used(tmp_path, monkeypatch, csi, lar):
+    """A cache file written under another key is recomputed, not reused."""
+    import cevnsfit.reproduce as R
+    from cevnsfit.mediators import MediatorAnalysis
+    from cevnsfit.physics.models import get_model
+
+    an = MediatorAnalysis()
+    an._experiments = {"csi": csi, "lar": lar}
+    res = an.analyse("B-L", np.geomspace(1, 10, 3), np.geomspace(1e-4, 1, 5))
+    path = tmp_path / "B-L.npz"
+    R._save_cache(path, res, "old-key")
+    assert R._load_cache(path, an, get_model("B-L"), "old-key") is not None
+    assert R._load_cache(path, an, get_model("B-L"), "new-key") is None
+
+
+# ---- damaged and unreadable data files ------------------------------------------------------------------------
+def damaged_data_dir(tmp_path: Path, rel: str, edit) -> Path:
+    """A data directory of links to the release, except ``rel``, a copy changed by ``edit(lines) -> lines``."""
+    root = tmp_path / "data"
+    for item in DATA.iterdir():
+        if item.name != Path(rel).parts[0]:
+            (root / item.name).parent.mkdir(parents=True, exist_ok=True)
+            (root / item.name).symlink_to(item)
+    folder = root / Path(rel).parts[0]
+    folder.mkdir(parents=True, exist_ok=True)
+    for item in (DATA / Path(rel).parts[0]).iterdir():
+        if item.name != Path(rel).name:
+            (folder / item.name).symlink_to(item)
+    lines = (DATA / rel).read_text().splitlines()
+    (root / rel).write_text("\n".join(edit(lines)) + "\n")
+    return root
+
+
+def first_data_line(lines):
+    return next(i for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith("#"))
+
+
+def swap_columns(i, a, b):
+    def edit(lines):
+        parts = lines[i].split()
+        parts[a], parts[b] = parts[b], parts[a]
+        return lines[:i] + [" ".join(parts)] + lines[i + 1:]
+    return edit
+
+
+def set_column(i, col, value):
+    def edit(lines):
+        parts = lines[i].split()
+        parts[col] = value
+        return lines[:i] + [" ".join(parts)] + lines[i + 1:]
+    return edit
+
+
+def duplicate_row(i):
+    return lambda lines: lines[:i + 1] + [lines[i]] + lines[i + 1:]
+
+
+def move_row(i, j):
+    def edit(lines):
+        lines = list(lines)
+        row = lines.pop(i)
+        lines.insert(j, row)
+        return lines
+    return edit
+
+
+# (experiment, file, edit, 1-based line the error must name)
+DAMAGE = [
+    ("lar", "lar2020/datanobkgsub.txt", swap_columns(40, 0, 2), 41),
+    ("lar", "lar2020/datanobkgsub.txt", duplicate_row(99), 101),
+    ("lar", "lar2020/datanobkgsub.txt", set_column(7, 3, "-3"), 8),
+    ("lar", "lar2020/datanobkgsub.txt", set_column(7, 3, "12.5"), 8),
+    ("lar", "lar2020/cevnspdf.txt", move_row(10, 30), 11),
+    ("lar", "lar2020/brnpdf.txt", set_column(3, 3, "-0.1"), 4),
+    ("lar", "lar2020/CENNS10AnlAEfficiency.txt", swap_columns(20, 0, 2), 21),
+    ("csi", "csi2021/brnPE.txt", swap_columns(5, 0, 1), 6),
+    ("csi", "csi2021/ninPE.txt", duplicate_row(12), 14),
+    ("csi", "csi2021/brnTrec.txt", move_row(100, 50), 51),
+    ("csi", "csi2021/ninTrec.txt", set_column(300, 1, "-1e-3"), 301),
+    ("csi", "csi2021/dataBeamOnC.txt", set_column(10, 0, "-4.5"), 11),
+]
+
+
+@pytest.mark.parametrize("exp,rel,edit,line", DAMAGE)
+def test_damaged_file_is_refused_naming_file_and_line(exp, rel, edit, line, tmp_path):
+    from cevnsfit.experiments import load_experiment
+
+    root = damaged_data_dir(tmp_path, rel, edit)
+    with pytest.raises(DataError) as info:
+        load_experiment(exp, root)
+    assert str(root / rel) in str(info.value) and f"line {line}:" in str(info.value), str(info.value)
+
+
+def test_damaged_file_from_the_command_line_is_one_line(tmp_path):
+    root = damaged_data_dir(tmp_path, "lar2020/datanobkgsub.txt", set_column(7, 3, "12.5"))
+    res = subprocess.run(CLI + ["sm", "--experiment", "lar", "--data-dir", str(root)], capture_output=True, text=True,
+                         env=env(), timeout=120)
+    assert res.returncode == 2 and stderr_lines(res) == [
+        f"error: {root / 'lar2020/datanobkgsub.txt'}: line 8: count 12.5 is not an integer"]
+
+
+def test_damaged_limit_curve_names_the_line(tmp_path):
+    from cevnsfit.limits.darkcast import read_lmt
+    from cevnsfit.limits.foresee import read_foresee
+
+    lmt = tmp_path / "x.lmt"
+    lmt.write_text("#  mass  lower\n0.01 1e-3\n0.02 -1e-3\n")
+    with pytest.raises(DataError, match=r"x\.lmt: line 3: negative mass or coupling"):
+        read_lmt(lmt)
+    txt = tmp_path / "y.txt"
+    txt.write_text("0.01 1e-3\n-0.02 1e-3\n")
+    with pytest.raises(DataError, match=r"y\.txt: line 2: negative mass or coupling"):
+        read_foresee(txt)
+
+
+def without_read_override() -> list[str]:
+    """Command prefix under which a mode-000 file is unreadable: nothing for a normal user; for root (as in CI
+    containers) ``setpriv`` without the capabilities that bypass file permissions (CAP_DAC_*)."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv: cannot make a file unreadable")
+    return [setpriv, "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-dac_override,-dac_read_search"]
+
+
+def test_unreadable_file_is_one_line(tmp_path):
+    root = damaged_data_dir(tmp_path, "lar2020/datanobkgsub.txt", lambda lines: lines)
+    locked = root / "lar2020/datanobkgsub.txt"
+    locked.chmod(0o000)
+    prefix = without_read_override()
+    probe = subprocess.run(prefix + [sys.executable, "-c", f"open({str(locked)!r}).read()"], capture_output=True,
+                           timeout=60)
+    if probe.returncode == 0:
+        pytest.skip("this system lets the process read a mode-000 file")
+    res = subprocess.run(prefix + CLI + ["sm", "--experiment", "lar", "--data-dir", str(root)], capture_output=True,
+                         text=True, env=env(), timeout=120)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert stderr_lines(res) == [f"error: cannot read {locked}: Permission denied"]
+
+
+# ---- non-finite results, the perturbative bound ----------------------------------------------------------------
+def test_nonfinite_is_null_in_json_and_none_in_the_table():
+    doc = nulls_for_nonfinite({"a": float("inf"), "b": [1.0, float("nan")], "c": np.array([np.inf, 2.0]), "d": "x"})
+    assert doc == {"a": None, "b": [1.0, None], "c": [None, 2.0], "d": "x"}
+    assert json.loads(json_text(doc)) == doc
+
+
+def test_limits_without_a_finite_value_agree_between_table_and_json():
+    # charges so small that no coupling up to 10 (the end of the M -> 0 line) is excluded: no finite limit on g
+    args = ["limits", "--charges", "1e-9,0,0,0,0", "--dataset", "lar"]
+    as_json = subprocess.run(CLI + args + ["--json"], capture_output=True, text=True, env=env(), timeout=300)
+    table = subprocess.run(CLI + args, capture_output=True, text=True, env=env(), timeout=300)
+    assert as_json.returncode == 0 and table.returncode == 0, as_json.stderr + table.stderr
+    row = json.loads(as_json.stdout)["limits"][0]
+    assert row["g_low_mass"] is None
+    assert " none " in table.stdout
+
+
+@pytest.mark.parametrize("mass,expected", [(100.0, "no"), (3e6, "partly"), (1e7, "entirely")])
+def test_gm2_marks_a_band_beyond_the_perturbative_bound(mass, expected):
+    args = ["gm2", "--model", "B-L", "--mass", str(mass), "--coupling", "1e-3"]
+    doc = json.loads(subprocess.run(CLI + args + ["--json"], capture_output=True, text=True, env=env(), timeout=120).stdout)
+    band = doc["band"]
+    assert band["beyond_perturbative_bound"] == expected
+    assert (band["g_high"] > 4 * np.pi) == (expected != "no") and (band["g_low"] > 4 * np.pi) == (expected == "entirely")
+    text = subprocess.run(CLI + args, capture_output=True, text=True, env=env(), timeout=120).stdout
+    assert ("NOT PERTURBATIVE" in text) == (expected == "entirely")
+    assert ("beyond the perturbative bound" in text) == (expected == "partly")
+
+
+# ---- memory: the templates of a large scan are built in blocks of masses ----------------------------------------
+def test_blocked_templates_equal_one_block(monkeypatch, lar):
+    import cevnsfit.templates as T
+    from cevnsfit.physics.models import get_model
+
+    masses = np.geomspace(1e-2, 1e4, 7)
+    for name in ("B-L", "scalar"):
+        whole = T.build_templates(lar, get_model(name), masses)
+        monkeypatch.setattr(T, "BLOCK_ELEMENTS", 1)  # one mass per block
+        blocked = T.build_templates(lar, get_model(name), masses)
+        monkeypatch.undo()
+        np.testing.assert_allclose(blocked.n1, whole.n1, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(blocked.n2, whole.n2, rtol=1e-12, atol=0)
+
+
+def test_atomic_write_interrupted_leaves_no_temporary(tmp_path):
+    from cevnsfit.io.atomic import atomic_path, stale_temporaries
+    from cevnsfit.process import Interrupted
+
+    with pytest.raises(Interrupted):
+        with atomic_path(tmp_path / "x.txt") as tmp:
+            tmp.write_text("half")
+            raise Interrupted(signal.SIGINT)
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / ".x.txt.part-abc.txt").write_text("left by a killed process")
+    assert stale_temporaries(tmp_path) == [tmp_path / ".x.txt.part-abc.txt"]
