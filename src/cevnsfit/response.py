@@ -25,7 +25,6 @@ import numpy as np
 from .errors import InputError
 from .parameters import DEFAULT, Parameters
 from .physics.cross_section import (
-    FLAVOURS,
     KINEMATICS,
     min_energy_mev,
     nuclear_form_factors,

@@ -80,9 +80,10 @@ def sm_weak_charge(
     params: Parameters = DEFAULT,
 ) -> np.ndarray:
     """Standard-Model weak charge Q = gVp Z F_Z + gVn N F_N (negative: neutron dominated) at recoil T (MeV)."""
-    if flavour not in FLAVOURS:
-        raise InputError(f"unknown flavour '{flavour}'; choose one of {', '.join(FLAVOURS)}")
-    gvp, gvn = sm_couplings(couplings, params)[flavour]
+    known = sm_couplings(couplings, params)  # FLAVOURS, plus nutau where the parameters give its coupling
+    if flavour not in known:
+        raise InputError(f"unknown flavour '{flavour}'; choose one of {', '.join(known)}")
+    gvp, gvn = known[flavour]
     _, fz, fn = nuclear_form_factors(nucleus, recoil_mev, form_factor_kind, params)
     return gvp * nucleus.Z * fz + gvn * nucleus.N * fn
 
