@@ -37,14 +37,16 @@ class CardinalSplines:
         if self.nodes.ndim != 1 or self.nodes.size < 4 or np.any(np.diff(self.nodes) <= 0):
             raise InputError("a morphing grid needs at least 4 increasing nodes per axis")
         pp = CubicSpline(self.nodes, np.eye(self.nodes.size), axis=0)
-        self._c = pp.c  # (4, n_intervals, n_nodes): coefficients of (x - x_k)^3, ^2, ^1, ^0
+        self._c = np.ascontiguousarray(pp.c.transpose(1, 0, 2))  # (n_intervals, 4, n_nodes): (x - x_k)^3 ... ^0
+        self._lo, self._hi = float(self.nodes[0]), float(self.nodes[-1])
 
     def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(A, A', A''), each (len(x), n_nodes); x is clamped to the grid."""
-        x = np.clip(np.asarray(x, dtype=float), self.nodes[0], self.nodes[-1])
-        k = np.clip(np.searchsorted(self.nodes, x, side="right") - 1, 0, self.nodes.size - 2)
+        x = np.minimum(np.maximum(np.asarray(x, dtype=float), self._lo), self._hi)
+        k = np.minimum(np.searchsorted(self.nodes, x, side="right") - 1, self.nodes.size - 2)
         t = (x - self.nodes[k])[:, None]
-        c3, c2, c1, c0 = (self._c[i, k, :] for i in range(4))
+        c = self._c[k]
+        c3, c2, c1, c0 = c[:, 0], c[:, 1], c[:, 2], c[:, 3]
         return ((c3 * t + c2) * t + c1) * t + c0, (3.0 * c3 * t + 2.0 * c2) * t + c1, 6.0 * c3 * t + 2.0 * c2
 
 
@@ -57,10 +59,11 @@ class GridMorph:
         self.n_grid = self.x.nodes.size * self.y.nodes.size
 
     def weights(self, x, y) -> np.ndarray:
-        a, da, dda = self.x(np.atleast_1d(x))
-        b, db, ddb = self.y(np.atleast_1d(y))
-        pairs = ((a, b), (da, b), (a, db), (dda, b), (da, db), (a, ddb))
-        return np.stack([np.einsum("ni,nj->nij", p, q).reshape(p.shape[0], -1) for p, q in pairs], axis=1)
+        a, da, dda = self.x(np.reshape(x, -1))
+        b, db, ddb = self.y(np.reshape(y, -1))
+        left = np.stack((a, da, a, dda, da, a), axis=1)  # (n, 6, n_x)
+        right = np.stack((b, b, db, b, db, ddb), axis=1)  # (n, 6, n_y)
+        return (left[:, :, :, None] * right[:, :, None, :]).reshape(left.shape[0], 6, -1)
 
     def __call__(self, grid_templates: np.ndarray, x, y) -> np.ndarray:
         """Morphed template(s) at (x, y): grid_templates (n_grid, n_bins) -> (n, n_bins)."""
@@ -87,129 +90,142 @@ class MorphedPoissonChi2(Cost):
         self._d, self.n_bins = d, d.size
         self.shape = (ng, d.size)
         self.components = (SIGNAL, *backgrounds)
-        grids = []
+        fixed, morphed = {}, {}
         for z, t in backgrounds.items():
             t = np.asarray(t, dtype=float)
-            if t.shape == (d.size,):
-                t = np.broadcast_to(t, (ng, d.size))
-            if t.shape != (ng, d.size) or not np.all(np.isfinite(t)) or np.any(t < 0):
+            if t.shape not in ((d.size,), (ng, d.size)) or not np.all(np.isfinite(t)) or np.any(t < 0):
                 raise InputError(f"{name}: background '{z}' must be finite, >= 0, of shape ({d.size},) or ({ng}, {d.size})")
-            grids.append(t)
-        self._bkg = np.stack(grids)  # (n_bkg, n_grid, n_bins)
+            (fixed if t.ndim == 1 else morphed)[z] = t
+        # parameter order = components; the morphed ones (signal first) and the fixed ones are kept apart
+        self._i_morphed = np.array([0] + [self.components.index(z) for z in morphed])
+        self._i_fixed = np.array([self.components.index(z) for z in fixed], dtype=int)
+        self._bkg_morphed = np.stack(list(morphed.values())) if morphed else np.zeros((0, ng, d.size))
+        self._fixed = np.stack(list(fixed.values())) if fixed else np.zeros((0, d.size))
         self.shape_names = tuple(shape_names)
         missing = [z for z in self.components if z not in sigmas]
         if missing:
             raise InputError(f"{name}: no pull width for {', '.join(missing)}")
         self.free = np.array([sigmas[z] != 0 for z in self.components] + [True, True])
         self.inv_var = np.array([0.0 if sigmas[z] in (None, 0) else 1.0 / sigmas[z] ** 2 for z in self.components] + [1.0, 1.0])
+        self._centre = np.concatenate([np.ones(len(self.components)), [0.0, 0.0]])
         self.tol = tol
         self._dlnd = np.sum(np.where(d > 0, d * np.log(np.where(d > 0, d, 1.0)), 0.0)) - d.sum()
         self.observed = d
 
     # ---- pieces --------------------------------------------------------------------------------------------
     def _grid_templates(self, signal: np.ndarray) -> np.ndarray:
-        """(n, n_comp, n_grid, n_bins): the signal batch beside the fixed backgrounds."""
+        """(n, n_grid, n_morphed n_bins): the signal batch beside the morphed backgrounds, grid-major."""
         n = signal.shape[0]
-        return np.concatenate([signal[:, None], np.broadcast_to(self._bkg, (n, *self._bkg.shape))], axis=1)
+        stack = np.concatenate([signal[:, None], np.broadcast_to(self._bkg_morphed, (n, *self._bkg_morphed.shape))], axis=1)
+        return np.ascontiguousarray(stack.transpose(0, 2, 1, 3).reshape(n, stack.shape[2], -1))
 
-    def _morphed(self, tpl: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """(n, 6, n_comp, n_bins): morphed templates and their x, y derivatives."""
-        w = self.morph.weights(x, y)  # (n, 6, n_grid)
-        return np.einsum("nkg,ncgb->nkcb", w, tpl, optimize=True)
-
-    def _chi2_at(self, tpl: np.ndarray, p: np.ndarray) -> np.ndarray:
-        w = self.morph.weights(p[:, -2], p[:, -1])[:, 0, :]
-        t = np.einsum("ng,ncgb->ncb", w, tpl, optimize=True)
-        mu = np.einsum("nc,ncb->nb", p[:, :-2], t)
-        return self._value(mu, p)
+    def _mu(self, tpl: np.ndarray, p: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """(mu (n, n_bins), morphed templates and derivatives (n, k, n_morphed, n_bins)) at parameters p."""
+        w = self.morph.weights(p[:, -2], p[:, -1])[:, :k]
+        m = np.matmul(w, tpl).reshape(p.shape[0], k, -1, self.n_bins)
+        mu = np.matmul(p[:, None, self._i_morphed], m[:, 0])[:, 0] + p[:, self._i_fixed] @ self._fixed
+        return mu, m
 
     def _value(self, mu: np.ndarray, p: np.ndarray) -> np.ndarray:
         safe = np.maximum(mu, 1e-300)
-        dev = 2.0 * (mu.sum(axis=1) - (self._d * np.log(safe)).sum(axis=1) + self._dlnd)
-        centre = np.concatenate([np.ones(p.shape[1] - 2), [0.0, 0.0]])
-        return dev + np.sum((p - centre) ** 2 * self.inv_var, axis=1)
+        dev = 2.0 * (mu.sum(axis=1) - np.log(safe) @ self._d + self._dlnd)
+        return dev + ((p - self._centre) ** 2) @ self.inv_var
+
+    def _chi2_at(self, tpl: np.ndarray, p: np.ndarray) -> np.ndarray:
+        return self._value(self._mu(tpl, p)[0], p)
 
     # ---- profile -------------------------------------------------------------------------------------------
     def profile(self, signal: np.ndarray, p0: np.ndarray | None = None):
         """(chi^2_min, parameters (n, n_comp + 2) = (a_z..., x, y), grid templates) for a batch of signals."""
         tpl = self._grid_templates(signal)
-        n, nc = tpl.shape[:2]
+        n = tpl.shape[0]
+        nc = len(self.components)
         npar = nc + 2
-        lo_xy, hi_xy = self.morph.x.nodes[0], self.morph.x.nodes[-1]
+        im, fx = self._i_morphed, self._i_fixed
+        lo_x, hi_x = self.morph.x.nodes[0], self.morph.x.nodes[-1]
         lo_y, hi_y = self.morph.y.nodes[0], self.morph.y.nodes[-1]
         p = np.zeros((n, npar))
         p[:, :nc] = 1.0
         if p0 is not None:
             p = np.array(p0, dtype=float).reshape(n, npar)
         else:  # a signal far above the data starts where its scaled total matches the observed excess
-            s_tot = tpl[:, 0].mean(axis=1).sum(axis=1)
-            excess = max(self._d.sum() - self._bkg.mean(axis=1).sum(), 1.0)
+            s_tot = signal.mean(axis=1).sum(axis=1)
+            excess = max(self._d.sum() - self._bkg_morphed.mean(axis=1).sum() - self._fixed.sum(), 1.0)
             huge = (s_tot > 10.0 * self._d.sum()) & self.free[0]
             p[huge, 0] = excess / s_tot[huge]
-        chi = self._chi2_at(tpl, p)
+        mu_all, m_all = self._mu(tpl, p, 6)
+        chi = self._value(mu_all, p)
         d = self._d
-        free = self.free
-        fixed_idx = np.flatnonzero(~free)
+        fixed_idx = np.flatnonzero(~self.free)
+        diag = np.arange(npar)
+        prior2 = 2.0 * self.inv_var + 1e-12
         active = np.ones(n, dtype=bool)
         for _ in range(100):
-            idx = np.flatnonzero(active)
-            t, x, c0 = tpl[idx], p[idx], chi[idx]
-            m = self._morphed(t, x[:, -2], x[:, -1])  # (k, 6, nc, nb)
-            a = x[:, :nc]
-            mu = np.einsum("kc,kcb->kb", a, m[:, 0])
-            dmu = np.concatenate([m[:, 0], np.einsum("kc,kjcb->kjb", a, m[:, 1:3])], axis=1)  # (k, npar, nb)
-            r = d / np.maximum(mu, 1e-300)
-            centre = np.concatenate([np.ones(nc), [0.0, 0.0]])
-            grad = 2.0 * np.einsum("kpb,kb->kp", dmu, 1.0 - r) + 2.0 * (x - centre) * self.inv_var
-            hess = 2.0 * np.einsum("kpb,kqb,kb->kpq", dmu, dmu, r / np.maximum(mu, 1e-300))
-            # second derivatives of mu: d2/(da_z dx) = dT_z/dx, d2/dx2 = sum a_z d2T_z/dx2, ...
+            idx = np.flatnonzero(active) if not active.all() else np.arange(n)
+            t, x, c0, mu, m = tpl[idx], p[idx], chi[idx], mu_all[idx], m_all[idx]
+            k = idx.size
+            am = x[:, im]
+            dmu = np.empty((k, npar, self.n_bins))
+            dmu[:, im] = m[:, 0]
+            dmu[:, fx] = self._fixed
+            dmu[:, nc:] = np.matmul(am[:, None, None, :], m[:, 1:3])[:, :, 0]
+            inv_mu = 1.0 / np.maximum(mu, 1e-300)
+            r = d * inv_mu
             w1 = 1.0 - r
-            cross = 2.0 * np.einsum("kjcb,kb->kcj", m[:, 1:3], w1)  # (k, nc, 2)
-            hess[:, :nc, nc:] += cross
-            hess[:, nc:, :nc] += np.swapaxes(cross, 1, 2)
-            sec = 2.0 * np.einsum("kc,kjcb,kb->kj", a, m[:, 3:6], w1)  # xx, xy, yy
+            grad = 2.0 * np.matmul(dmu, w1[..., None])[..., 0] + 2.0 * (x - self._centre) * self.inv_var
+            hess = 2.0 * np.matmul(dmu * (r * inv_mu)[:, None, :], np.swapaxes(dmu, 1, 2))
+            # second derivatives of mu: d2/(da_z dx) = dT_z/dx (morphed z), d2/dx2 = sum a_z d2T_z/dx2, ...
+            cross = 2.0 * np.matmul(m[:, 1:3], w1[:, None, :, None])[..., 0]  # (k, 2, n_morphed)
+            sec = 2.0 * np.matmul(am[:, None, None, :], np.matmul(m[:, 3:6], w1[:, None, :, None]))[:, :, 0, 0]
+            hess[:, im, nc] += cross[:, 0]
+            hess[:, im, nc + 1] += cross[:, 1]
+            hess[:, nc, im] += cross[:, 0]
+            hess[:, nc + 1, im] += cross[:, 1]
             hess[:, nc, nc] += sec[:, 0]
             hess[:, nc, nc + 1] += sec[:, 1]
             hess[:, nc + 1, nc] += sec[:, 1]
             hess[:, nc + 1, nc + 1] += sec[:, 2]
-            hess[:, np.arange(npar), np.arange(npar)] += 2.0 * self.inv_var + 1e-12
+            hess[:, diag, diag] += prior2
             if fixed_idx.size:
                 grad[:, fixed_idx] = 0.0
                 hess[:, fixed_idx, :] = 0.0
                 hess[:, :, fixed_idx] = 0.0
                 hess[:, fixed_idx, fixed_idx] = 1.0
-            # Levenberg shift where the Hessian is not positive definite
-            eig_min = np.linalg.eigvalsh(hess)[:, 0]
-            shift = np.where(eig_min <= 1e-10 * np.abs(hess).max(axis=(1, 2)), 1e-6 - eig_min + 1e-3 * np.abs(eig_min), 0.0)
-            hess[:, np.arange(npar), np.arange(npar)] += shift[:, None]
+            try:
+                np.linalg.cholesky(hess)
+            except np.linalg.LinAlgError:  # Levenberg shift where the Hessian is not positive definite
+                eig_min = np.linalg.eigvalsh(hess)[:, 0]
+                scale = np.abs(hess).max(axis=(1, 2))
+                shift = np.where(eig_min <= 1e-10 * scale, 1e-6 * scale - eig_min, 0.0)
+                hess[:, diag, diag] += shift[:, None]
             step = -np.linalg.solve(hess, grad[..., None])[..., 0]
             decrement = -0.5 * np.sum(grad * step, axis=1)
             done = decrement < np.maximum(self.tol, 1e-13 * c0)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                lim_a = np.where(step[:, :nc] < 0, -0.9 * x[:, :nc] / step[:, :nc], np.inf).min(axis=1)
-            lam = np.minimum(1.0, lim_a)
-            new_chi = np.full(idx.size, np.inf)
+            sa = step[:, :nc]
+            neg = sa < 0
+            lam = np.minimum(1.0, np.min(np.where(neg, -0.9 * x[:, :nc] / np.where(neg, sa, -1.0), np.inf), axis=1))
+            # backtracking line search; every trial is evaluated with its derivatives, which the next Newton
+            # step reuses (the full step is accepted almost always, so this halves the template products)
+            moved = np.zeros(k, dtype=bool)
             todo = ~done
-            trial_p = x.copy()
             for _ in range(40):
                 if not todo.any():
                     break
                 sub = np.flatnonzero(todo)
                 trial = x[sub] + lam[sub, None] * step[sub]
-                trial[:, -2] = np.clip(trial[:, -2], lo_xy, hi_xy)
-                trial[:, -1] = np.clip(trial[:, -1], lo_y, hi_y)
-                c = self._chi2_at(t[sub], trial)
+                np.clip(trial[:, -2], lo_x, hi_x, out=trial[:, -2])
+                np.clip(trial[:, -1], lo_y, hi_y, out=trial[:, -1])
+                mu_t, m_t = self._mu(t[sub], trial, 6)
+                c = self._value(mu_t, trial)
                 better = c <= c0[sub] + 1e-12
-                new_chi[sub[better]] = c[better]
-                trial_p[sub[better]] = trial[better]
+                acc = sub[better]
+                stalled = c0[acc] - c[better] < 1e-12  # clamped at the grid edge, or converged to rounding
+                gi = idx[acc]
+                p[gi], chi[gi], mu_all[gi], m_all[gi] = trial[better], c[better], mu_t[better], m_t[better]
+                moved[acc] = ~stalled
                 lam[sub[~better]] *= 0.5
-                todo[sub[better]] = False
-            moved = np.isfinite(new_chi)
-            # stop a point whose move no longer lowers chi^2 measurably (clamped at the grid edge, or converged)
-            stalled = moved & (c0 - new_chi < 1e-12)
-            p[idx[moved]] = trial_p[moved]
-            chi[idx[moved]] = new_chi[moved]
-            active[idx[done | ~moved | stalled]] = False
+                todo[acc] = False
+            active[idx[~moved]] = False
             if not active.any():
                 break
         return chi, p, tpl
@@ -222,9 +238,11 @@ class MorphedPoissonChi2(Cost):
     def fit(self, signal) -> FitResult:
         batch, _ = _as_batch(self._signal(signal), self.shape)
         chi, p, tpl = self.profile(batch[:1])
-        nc = len(self.components)
-        t = np.einsum("g,cgb->cb", self.morph.weights(p[0, -2], p[0, -1])[0, 0], tpl[0])
-        fitted = {z: p[0, i] * t[i] for i, z in enumerate(self.components)}
+        _, m = self._mu(tpl, p)
+        per = np.empty((len(self.components), self.n_bins))
+        per[self._i_morphed] = m[0, 0]
+        per[self._i_fixed] = self._fixed
+        fitted = {z: p[0, i] * per[i] for i, z in enumerate(self.components)}
         nuis = {f"eta_{z}": float(p[0, i] - 1.0) for i, z in enumerate(self.components)}
         nuis.update({self.shape_names[0]: float(p[0, -2]), self.shape_names[1]: float(p[0, -1])})
         return FitResult(float(chi[0]), nuis, fitted, self.n_bins)
