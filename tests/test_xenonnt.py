@@ -31,10 +31,10 @@ needs_release = pytest.mark.skipif(ROOT is None, reason="XENONnT release not ava
 
 @pytest.fixture(scope="module")
 def xe01(tmp_path_factory):
-    import os
-
-    os.environ.setdefault("CEVNSFIT_CACHE", str(tmp_path_factory.mktemp("cache")))
-    return XenonNT(runs=("sr0", "sr1"))
+    # the release cache goes to a temporary folder (not the user's cache) for the whole module
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CEVNSFIT_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield XenonNT(runs=("sr0", "sr1"))
 
 
 @pytest.fixture(scope="module")
@@ -208,9 +208,16 @@ def test_sm_rate_against_independent_quadrature(xe01):
 
 @needs_release
 def test_cache_and_cost_speed(xe01):
+    """Regression guards (benchmarks/bench_xenonnt.py measures against the targets): the cache is used and
+    the profiled chi^2 stays in the millisecond range even on a loaded 2-core CI machine."""
+    import os
+    from pathlib import Path
+
+    assert len(list(Path(os.environ["CEVNSFIT_CACHE"]).glob("xenonnt_*.npz"))) == 1  # written by the fixture
     t0 = time.perf_counter()
-    XenonNT(runs=("sr0", "sr1"))
-    assert time.perf_counter() - t0 < 0.5 + 0.5  # cached load (target 0.5 s; margin for a loaded CI machine)
+    cached = XenonNT(runs=("sr0", "sr1"))
+    assert time.perf_counter() - t0 < 1.0  # target 0.5 s
+    assert np.array_equal(cached.observed, xe01.observed)
     s = xe01.sm_signal()
     cost = xe01.cost()
     cost(s)
@@ -219,7 +226,7 @@ def test_cache_and_cost_speed(xe01):
     for _ in range(n):
         cost(s)
     per_call = (time.perf_counter() - t0) / n
-    assert per_call < 5e-3  # target 1 ms on an idle machine; see the report for the measured value
+    assert per_call < 5e-3  # target 1 ms (benchmark); a guard against a regression by an order of magnitude
 
 
 @needs_release
