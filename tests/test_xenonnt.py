@@ -270,3 +270,20 @@ def test_mediator_templates_reuse_the_kernel(xe01):
     # L_mu - L_tau couples only to the converted neutrinos (nu_mu, nu_tau; nu_e has charge 0): non-zero shift
     tp = build_templates(xe01, get_model("L_mu-L_tau"), masses)
     assert np.any(tp.n1 != 0)
+
+
+@needs_release
+def test_nan_in_one_of_the_bulk_templates_names_the_file(monkeypatch):
+    import cevnsfit.experiments.xenonnt as xn
+
+    real = xn._read_fast
+    target = "mono_2.300_cevns_tly_1.0_tqy_-2.0"
+
+    def poisoned(path, out):
+        real(path, out)
+        if target in path.name:
+            out[1, 2, 0, 1] = np.nan
+
+    monkeypatch.setattr(xn, "_read_fast", poisoned)
+    with pytest.raises(DataError, match=target):
+        read_run(ROOT, "sr0")

@@ -58,7 +58,7 @@ GRID = tuple(float(v) for v in range(-3, 4))  # tly, tqy nodes (sigma)
 MONO_KEV = tuple(round(0.5 + 0.1 * i, 1) for i in range(46))  # 0.5 ... 5.0 keV
 BIN_SHAPE = (3, 3, 3, 3)
 N_BINS = 81
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 def with_xenonnt_parameters(params: Parameters = DEFAULT) -> Parameters:
@@ -224,6 +224,33 @@ def read_template(path: Path, edges: list | None = None) -> np.ndarray:
     return t
 
 
+def _read_fast(path: Path, out: np.ndarray) -> None:
+    """Read one template into ``out`` (3, 3, 3, 3) with h5py's low-level API (2x faster than ``h5py.File`` for the
+    6 900 tiny files); shape and type are checked here, finiteness by the caller on the whole stack."""
+    from h5py import h5d, h5f, h5s
+
+    try:
+        fid = h5f.open(os.fsencode(path), h5f.ACC_RDONLY)
+    except FileNotFoundError:
+        raise DataError(f"missing XENONnT template: {path}") from None
+    except (OSError, ValueError) as exc:
+        if not path.is_file():
+            raise DataError(f"missing XENONnT template: {path}") from None
+        raise DataError(f"{path}: not a XENONnT template ({exc.__class__.__name__})") from None
+    try:
+        try:
+            ds = h5d.open(fid, b"templates/template")
+        except KeyError:
+            raise DataError(f"{path}: not a XENONnT template (no templates/template)") from None
+        if ds.shape != BIN_SHAPE:
+            raise DataError(f"{path}: template of shape {ds.shape}, expected {BIN_SHAPE}")
+        if ds.dtype.kind != "f":
+            raise DataError(f"{path}: template of type {ds.dtype}, expected floating point")
+        ds.read(h5s.ALL, h5s.ALL, out)
+    finally:
+        fid.close()
+
+
 def release_digest(root: Path) -> str:
     """Digest of every release file's relative path, size and mtime (the cache key)."""
     h = hashlib.sha256(f"format {CACHE_FORMAT}".encode())
@@ -253,22 +280,29 @@ def read_run(root: Path, run: str) -> dict:
     files = _release_files(root, run)
     if not (root / "templates" / run).is_dir():
         raise DataError(f"missing XENONnT run: no folder {root / 'templates' / run}")
-    rg = np.empty((len(GRID), len(GRID), N_BINS))
-    mono = np.empty((len(GRID), len(GRID), len(MONO_KEV), N_BINS))
-    check = True  # compare the bin edges of the first file of each kind with the binning file
+    rg = np.empty((len(GRID), len(GRID), *BIN_SHAPE))
+    mono = np.empty((len(GRID), len(GRID), len(MONO_KEV), *BIN_SHAPE))
+    # the bin edges of the first file of each kind are compared with the binning file; the rest is read fast
+    read_template(files[("rg", GRID[0], GRID[0])], edges)
+    read_template(files[("mono", MONO_KEV[0], GRID[0], GRID[0])], edges)
     for i, x in enumerate(GRID):
         for j, y in enumerate(GRID):
-            rg[i, j] = read_template(files[("rg", x, y)], edges if check else None).ravel()
+            _read_fast(files[("rg", x, y)], rg[i, j])
             for k, e in enumerate(MONO_KEV):
-                mono[i, j, k] = read_template(files[("mono", e, x, y)], edges if check else None).ravel()
-                check = False
+                _read_fast(files[("mono", e, x, y)], mono[i, j, k])
+    for what, stack, key in (("rg", rg, lambda i: ("rg", GRID[i[0]], GRID[i[1]])),
+                             ("mono", mono, lambda i: ("mono", MONO_KEV[i[2]], GRID[i[0]], GRID[i[1]]))):
+        bad = ~np.isfinite(stack) | (stack < 0)
+        if bad.any():
+            first = np.argwhere(bad)[0]
+            raise DataError(f"{files[key(first)]}: template has NaN, infinite or negative entries")
     return {
         "observed": bin_events_4d(events, edges).ravel(),
         "n_events": np.array(events.shape[0]),
         "ac": read_template(files["ac"], edges).ravel(),
         "er": read_template(files["er"], edges).ravel(),
         "rg": rg.reshape(-1, N_BINS),
-        "mono": mono.reshape(-1, len(MONO_KEV), N_BINS),
+        "mono": mono.reshape(-1, len(MONO_KEV), N_BINS),  # (grid, energy, bins)
         "edges": np.stack(edges),
     }
 
