@@ -191,15 +191,16 @@ class MorphedPoissonChi2(Cost):
                 hess[:, fixed_idx, :] = 0.0
                 hess[:, :, fixed_idx] = 0.0
                 hess[:, fixed_idx, fixed_idx] = 1.0
-            try:
-                np.linalg.cholesky(hess)
-            except np.linalg.LinAlgError:  # Levenberg shift where the Hessian is not positive definite
-                eig_min = np.linalg.eigvalsh(hess)[:, 0]
-                scale = np.abs(hess).max(axis=(1, 2))
-                shift = np.where(eig_min <= 1e-10 * scale, 1e-6 * scale - eig_min, 0.0)
-                hess[:, diag, diag] += shift[:, None]
             step = -np.linalg.solve(hess, grad[..., None])[..., 0]
             decrement = -0.5 * np.sum(grad * step, axis=1)
+            uphill = ~(decrement > 0) & (np.abs(grad).max(axis=1) > 0)
+            if uphill.any():  # Hessian not positive definite there: Levenberg shift, solve again
+                h = hess[uphill]
+                eig_min = np.linalg.eigvalsh(h)[:, 0]
+                scale = np.abs(h).max(axis=(1, 2))
+                h[:, diag, diag] += np.maximum(1e-6 * scale - eig_min, 0.0)[:, None]
+                step[uphill] = -np.linalg.solve(h, grad[uphill][..., None])[..., 0]
+                decrement[uphill] = -0.5 * np.sum(grad[uphill] * step[uphill], axis=1)
             done = decrement < np.maximum(self.tol, 1e-13 * c0)
             sa = step[:, :nc]
             neg = sa < 0
