@@ -25,7 +25,6 @@ import numpy as np
 from .errors import InputError
 from .parameters import DEFAULT, Parameters
 from .physics.cross_section import (
-    FLAVOURS,
     KINEMATICS,
     min_energy_mev,
     nuclear_form_factors,
@@ -72,7 +71,8 @@ class ResponseKernel:
 
     @property
     def flavours(self) -> tuple[str, ...]:
-        return FLAVOURS
+        """The flavours of the source (the keys of the detector's time fractions; FLAVOURS for the SNS)."""
+        return tuple(self.detector.time)
 
     @property
     def nuclei(self) -> tuple[str, ...]:
@@ -85,7 +85,7 @@ class ResponseKernel:
         (n_recoil, n_models) for a batch); ``scalar`` likewise S in MeV^-4 (optional).
         """
         out = {}
-        for f in FLAVOURS:
+        for f in self.flavours:
             acc = 0.0
             for x in self.nuclei:
                 acc = acc + self.vector[(f, x)] @ charge_sq[(f, x)]
@@ -135,7 +135,7 @@ def build_kernel(
         e_min = min_energy_mev(t, nuc.mass_mev)
         ffs[name] = nuclear_form_factors(nuc, t, form_factor, params)
         _, fz, fn = ffs[name]
-        for f in FLAVOURS:
+        for f in detector.time:  # the source's flavours (nue, numu, numubar at the SNS; nue, numu, nutau solar)
             spec = source.spectra[f]
             m0, m1, m2 = (spec.moment(k, e_min) for k in (0, -1, -2))
             if kinematics == "ac22":

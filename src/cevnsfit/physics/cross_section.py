@@ -53,10 +53,13 @@ def sm_couplings(scheme: str = "radiative", params: Parameters = DEFAULT) -> dic
     if scheme == "radiative":
         gvn = params["couplings.gVn"]
         e, mu = params["couplings.gVp_nue"], params["couplings.gVp_numu"]
-        return {"nue": (e, gvn), "numu": (mu, gvn), "numubar": (mu, gvn)}
+        out = {"nue": (e, gvn), "numu": (mu, gvn), "numubar": (mu, gvn)}
+        if "gVp_nutau" in params["couplings"]:  # solar nu_tau (XENONnT); absent from older parameter trees
+            out["nutau"] = (params["couplings.gVp_nutau"], gvn)
+        return out
     if scheme == "tree":
         gvp = 0.5 - 2.0 * params["constants.sin2_theta_w_0"]
-        return {f: (gvp, -0.5) for f in FLAVOURS}
+        return {f: (gvp, -0.5) for f in (*FLAVOURS, "nutau")}
     raise InputError(f"unknown coupling scheme '{scheme}'; choose one of {', '.join(COUPLING_SCHEMES)}")
 
 
@@ -77,9 +80,10 @@ def sm_weak_charge(
     params: Parameters = DEFAULT,
 ) -> np.ndarray:
     """Standard-Model weak charge Q = gVp Z F_Z + gVn N F_N (negative: neutron dominated) at recoil T (MeV)."""
-    if flavour not in FLAVOURS:
-        raise InputError(f"unknown flavour '{flavour}'; choose one of {', '.join(FLAVOURS)}")
-    gvp, gvn = sm_couplings(couplings, params)[flavour]
+    known = sm_couplings(couplings, params)  # FLAVOURS, plus nutau where the parameters give its coupling
+    if flavour not in known:
+        raise InputError(f"unknown flavour '{flavour}'; choose one of {', '.join(known)}")
+    gvp, gvn = known[flavour]
     _, fz, fn = nuclear_form_factors(nucleus, recoil_mev, form_factor_kind, params)
     return gvp * nucleus.Z * fz + gvn * nucleus.N * fn
 

@@ -51,7 +51,7 @@ import yaml
 from ..errors import InputError
 from ..parameters import DEFAULT, Parameters
 
-FLAVOUR_LEPTON = {"nue": "e", "numu": "mu", "numubar": "mu"}
+FLAVOUR_LEPTON = {"nue": "e", "numu": "mu", "numubar": "mu", "nutau": "tau"}
 LEPTONS = ("e", "mu", "tau")
 INTERFERENCE = ("destructive", "constructive", "none")
 
@@ -159,7 +159,7 @@ class VectorModel:
 
     def lepton_charge(self, flavour: str) -> float:
         """U(1)' charge of the neutrino ``flavour`` (= that of the charged lepton of the same flavour)."""
-        return {"e": self.q_e, "mu": self.q_mu}[_lepton(flavour)]
+        return {"e": self.q_e, "mu": self.q_mu, "tau": self.q_tau}[_lepton(flavour)]
 
     @property
     def is_anomaly_free(self) -> bool:

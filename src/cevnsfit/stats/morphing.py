@@ -1,0 +1,249 @@
+"""Extended binned Poisson cost with templates morphed on a 2-D grid of shape nuisances.
+
+Statistics only: observed counts, component templates, normalisation pulls and a grid.  A component template is
+either fixed (n_bins,) or given on a rectangular grid of two shape nuisances (x, y) as (n_x n_y, n_bins); the
+signal template is always given on the grid.  The expectation is
+
+    mu_b(a, x, y) = sum_z a_z T_z,b(x, y),      T(x, y) = sum_ij A_i(x) B_j(y) T_ij
+
+with A_i, B_j the *cardinal cubic splines* of the nodes (not-a-knot): the morphing reproduces every grid point
+exactly (A_i(x_k) = delta_ik), is twice continuously differentiable between them (so Newton converges), and is
+linear in the templates (so the mediator engine's N0 + g^2 N1 + g^4 N2 stays exact).  Outside the grid the
+nuisances are clamped to its edges (|x|, |y| <= 3 for XENONnT's +-3 sigma grid).
+
+    chi^2 = 2 sum_b [mu_b - D_b + D_b ln(D_b / mu_b)] + sum_z ((a_z - 1)/sigma_z)^2 + x^2 + y^2
+
+(unit Gaussian priors on x, y).  ``sigmas[z]``: relative width, ``None`` = free, ``0`` = fixed at a_z = 1.  The
+minimum over (a, x, y) is found by damped Newton with analytic gradient and Hessian (the Hessian is made positive
+definite by a Levenberg shift where the second-derivative term makes it indefinite).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+from scipy.interpolate import CubicSpline
+
+from ..errors import InputError
+from .chi2 import SIGNAL, BinnedCost, FitResult, _as_batch
+
+
+class CardinalSplines:
+    """Cardinal cubic-spline basis A_i(x) on ``nodes``: values, first and second derivatives, vectorised."""
+
+    def __init__(self, nodes):
+        self.nodes = np.asarray(nodes, dtype=float)
+        if self.nodes.ndim != 1 or self.nodes.size < 4 or np.any(np.diff(self.nodes) <= 0):
+            raise InputError("a morphing grid needs at least 4 increasing nodes per axis")
+        pp = CubicSpline(self.nodes, np.eye(self.nodes.size), axis=0)
+        self._c = np.ascontiguousarray(pp.c.transpose(1, 0, 2))  # (n_intervals, 4, n_nodes): (x - x_k)^3 ... ^0
+        self._lo, self._hi = float(self.nodes[0]), float(self.nodes[-1])
+
+    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(A, A', A''), each (len(x), n_nodes); x is clamped to the grid."""
+        x = np.minimum(np.maximum(np.asarray(x, dtype=float), self._lo), self._hi)
+        k = np.minimum(np.searchsorted(self.nodes, x, side="right") - 1, self.nodes.size - 2)
+        t = (x - self.nodes[k])[:, None]
+        c = self._c[k]
+        c3, c2, c1, c0 = c[:, 0], c[:, 1], c[:, 2], c[:, 3]
+        return ((c3 * t + c2) * t + c1) * t + c0, (3.0 * c3 * t + 2.0 * c2) * t + c1, 6.0 * c3 * t + 2.0 * c2
+
+
+class GridMorph:
+    """Weights of a 2-D cardinal-spline morphing: ``weights(x, y)`` -> (n, 6, n_x n_y) for
+    (T, dT/dx, dT/dy, d2T/dx2, d2T/dxdy, d2T/dy2) = weights @ T_grid, grid index i * n_y + j."""
+
+    def __init__(self, x_nodes, y_nodes):
+        self.x, self.y = CardinalSplines(x_nodes), CardinalSplines(y_nodes)
+        self.n_grid = self.x.nodes.size * self.y.nodes.size
+
+    def weights(self, x, y) -> np.ndarray:
+        a, da, dda = self.x(np.reshape(x, -1))
+        b, db, ddb = self.y(np.reshape(y, -1))
+        left = np.stack((a, da, a, dda, da, a), axis=1)  # (n, 6, n_x)
+        right = np.stack((b, b, db, b, db, ddb), axis=1)  # (n, 6, n_y)
+        return (left[:, :, :, None] * right[:, :, None, :]).reshape(left.shape[0], 6, -1)
+
+    def __call__(self, grid_templates: np.ndarray, x, y) -> np.ndarray:
+        """Morphed template(s) at (x, y): grid_templates (n_grid, n_bins) -> (n, n_bins)."""
+        return self.weights(x, y)[:, 0, :] @ np.asarray(grid_templates, float)
+
+
+class MorphedPoissonChi2(BinnedCost):
+    """Extended binned Poisson chi^2 with normalisation pulls and two grid-morphed shape nuisances (see module).
+
+    ``observed`` (n_bins,); ``backgrounds``: component -> (n_bins,) or (n_grid, n_bins); ``sigmas``: component
+    (including ``"cevns"``) -> relative pull width, None (free) or 0 (fixed); ``grid``: (x_nodes, y_nodes);
+    ``shape_names``: names of the two shape nuisances (for :meth:`fit`).  The signal passed to ``__call__`` is
+    (n_grid, n_bins), or a batch (n, n_grid, n_bins).
+    """
+
+    def __init__(self, name: str, observed, backgrounds: Mapping, sigmas: Mapping, grid, shape_names=("x", "y"),
+                 tol: float = 1e-9):
+        self.morph = GridMorph(*grid)
+        ng = self.morph.n_grid
+        self.name = name
+        d = np.asarray(observed, dtype=float).ravel()
+        if np.any(d < 0) or not np.all(np.isfinite(d)):
+            raise InputError(f"{name}: observed counts must be finite and non-negative")
+        self._d, self.n_bins = d, d.size
+        self.shape = (ng, d.size)
+        self.components = (SIGNAL, *backgrounds)
+        fixed, morphed = {}, {}
+        for z, t in backgrounds.items():
+            t = np.asarray(t, dtype=float)
+            if t.shape not in ((d.size,), (ng, d.size)) or not np.all(np.isfinite(t)) or np.any(t < 0):
+                raise InputError(f"{name}: background '{z}' must be finite, >= 0, of shape ({d.size},) or ({ng}, {d.size})")
+            (fixed if t.ndim == 1 else morphed)[z] = t
+        # parameter order = components; the morphed ones (signal first) and the fixed ones are kept apart
+        self._i_morphed = np.array([0] + [self.components.index(z) for z in morphed])
+        self._i_fixed = np.array([self.components.index(z) for z in fixed], dtype=int)
+        self._bkg_morphed = np.stack(list(morphed.values())) if morphed else np.zeros((0, ng, d.size))
+        self._fixed = np.stack(list(fixed.values())) if fixed else np.zeros((0, d.size))
+        self.shape_names = tuple(shape_names)
+        missing = [z for z in self.components if z not in sigmas]
+        if missing:
+            raise InputError(f"{name}: no pull width for {', '.join(missing)}")
+        self.free = np.array([sigmas[z] != 0 for z in self.components] + [True, True])
+        self.inv_var = np.array([0.0 if sigmas[z] in (None, 0) else 1.0 / sigmas[z] ** 2 for z in self.components] + [1.0, 1.0])
+        self._centre = np.concatenate([np.ones(len(self.components)), [0.0, 0.0]])
+        self.tol = tol
+        self._dlnd = np.sum(np.where(d > 0, d * np.log(np.where(d > 0, d, 1.0)), 0.0)) - d.sum()
+        self.observed = d
+
+    # ---- pieces --------------------------------------------------------------------------------------------
+    def _grid_templates(self, signal: np.ndarray) -> np.ndarray:
+        """(n, n_grid, n_morphed n_bins): the signal batch beside the morphed backgrounds, grid-major."""
+        n = signal.shape[0]
+        stack = np.concatenate([signal[:, None], np.broadcast_to(self._bkg_morphed, (n, *self._bkg_morphed.shape))], axis=1)
+        return np.ascontiguousarray(stack.transpose(0, 2, 1, 3).reshape(n, stack.shape[2], -1))
+
+    def _mu(self, tpl: np.ndarray, p: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """(mu (n, n_bins), morphed templates and derivatives (n, k, n_morphed, n_bins)) at parameters p."""
+        w = self.morph.weights(p[:, -2], p[:, -1])[:, :k]
+        m = np.matmul(w, tpl).reshape(p.shape[0], k, -1, self.n_bins)
+        mu = np.matmul(p[:, None, self._i_morphed], m[:, 0])[:, 0] + p[:, self._i_fixed] @ self._fixed
+        return mu, m
+
+    def _value(self, mu: np.ndarray, p: np.ndarray) -> np.ndarray:
+        safe = np.maximum(mu, 1e-300)
+        dev = 2.0 * (mu.sum(axis=1) - np.log(safe) @ self._d + self._dlnd)
+        return dev + ((p - self._centre) ** 2) @ self.inv_var
+
+    def _chi2_at(self, tpl: np.ndarray, p: np.ndarray) -> np.ndarray:
+        return self._value(self._mu(tpl, p)[0], p)
+
+    # ---- profile -------------------------------------------------------------------------------------------
+    def profile(self, signal: np.ndarray, p0: np.ndarray | None = None):
+        """(chi^2_min, parameters (n, n_comp + 2) = (a_z..., x, y), grid templates) for a batch of signals."""
+        tpl = self._grid_templates(signal)
+        n = tpl.shape[0]
+        nc = len(self.components)
+        npar = nc + 2
+        im, fx = self._i_morphed, self._i_fixed
+        lo_x, hi_x = self.morph.x.nodes[0], self.morph.x.nodes[-1]
+        lo_y, hi_y = self.morph.y.nodes[0], self.morph.y.nodes[-1]
+        p = np.zeros((n, npar))
+        p[:, :nc] = 1.0
+        if p0 is not None:
+            p = np.array(p0, dtype=float).reshape(n, npar)
+        else:  # a signal far above the data starts where its scaled total matches the observed excess
+            s_tot = signal.mean(axis=1).sum(axis=1)
+            excess = max(self._d.sum() - self._bkg_morphed.mean(axis=1).sum() - self._fixed.sum(), 1.0)
+            huge = (s_tot > 10.0 * self._d.sum()) & self.free[0]
+            p[huge, 0] = excess / s_tot[huge]
+        mu_all, m_all = self._mu(tpl, p, 6)
+        chi = self._value(mu_all, p)
+        d = self._d
+        fixed_idx = np.flatnonzero(~self.free)
+        diag = np.arange(npar)
+        prior2 = 2.0 * self.inv_var + 1e-12
+        active = np.ones(n, dtype=bool)
+        for _ in range(100):
+            idx = np.flatnonzero(active) if not active.all() else np.arange(n)
+            t, x, c0, mu, m = tpl[idx], p[idx], chi[idx], mu_all[idx], m_all[idx]
+            k = idx.size
+            am = x[:, im]
+            dmu = np.empty((k, npar, self.n_bins))
+            dmu[:, im] = m[:, 0]
+            dmu[:, fx] = self._fixed
+            dmu[:, nc:] = np.matmul(am[:, None, None, :], m[:, 1:3])[:, :, 0]
+            inv_mu = 1.0 / np.maximum(mu, 1e-300)
+            r = d * inv_mu
+            w1 = 1.0 - r
+            grad = 2.0 * np.matmul(dmu, w1[..., None])[..., 0] + 2.0 * (x - self._centre) * self.inv_var
+            hess = 2.0 * np.matmul(dmu * (r * inv_mu)[:, None, :], np.swapaxes(dmu, 1, 2))
+            # second derivatives of mu: d2/(da_z dx) = dT_z/dx (morphed z), d2/dx2 = sum a_z d2T_z/dx2, ...
+            cross = 2.0 * np.matmul(m[:, 1:3], w1[:, None, :, None])[..., 0]  # (k, 2, n_morphed)
+            sec = 2.0 * np.matmul(am[:, None, None, :], np.matmul(m[:, 3:6], w1[:, None, :, None]))[:, :, 0, 0]
+            hess[:, im, nc] += cross[:, 0]
+            hess[:, im, nc + 1] += cross[:, 1]
+            hess[:, nc, im] += cross[:, 0]
+            hess[:, nc + 1, im] += cross[:, 1]
+            hess[:, nc, nc] += sec[:, 0]
+            hess[:, nc, nc + 1] += sec[:, 1]
+            hess[:, nc + 1, nc] += sec[:, 1]
+            hess[:, nc + 1, nc + 1] += sec[:, 2]
+            hess[:, diag, diag] += prior2
+            if fixed_idx.size:
+                grad[:, fixed_idx] = 0.0
+                hess[:, fixed_idx, :] = 0.0
+                hess[:, :, fixed_idx] = 0.0
+                hess[:, fixed_idx, fixed_idx] = 1.0
+            step = -np.linalg.solve(hess, grad[..., None])[..., 0]
+            decrement = -0.5 * np.sum(grad * step, axis=1)
+            uphill = ~(decrement > 0) & (np.abs(grad).max(axis=1) > 0)
+            if uphill.any():  # Hessian not positive definite there: Levenberg shift, solve again
+                h = hess[uphill]
+                eig_min = np.linalg.eigvalsh(h)[:, 0]
+                scale = np.abs(h).max(axis=(1, 2))
+                h[:, diag, diag] += np.maximum(1e-6 * scale - eig_min, 0.0)[:, None]
+                step[uphill] = -np.linalg.solve(h, grad[uphill][..., None])[..., 0]
+                decrement[uphill] = -0.5 * np.sum(grad[uphill] * step[uphill], axis=1)
+            done = decrement < np.maximum(self.tol, 1e-13 * c0)
+            sa = step[:, :nc]
+            neg = sa < 0
+            lam = np.minimum(1.0, np.min(np.where(neg, -0.9 * x[:, :nc] / np.where(neg, sa, -1.0), np.inf), axis=1))
+            # backtracking line search; every trial is evaluated with its derivatives, which the next Newton
+            # step reuses (the full step is accepted almost always, so this halves the template products)
+            moved = np.zeros(k, dtype=bool)
+            todo = ~done
+            for _ in range(40):
+                if not todo.any():
+                    break
+                sub = np.flatnonzero(todo)
+                trial = x[sub] + lam[sub, None] * step[sub]
+                np.clip(trial[:, -2], lo_x, hi_x, out=trial[:, -2])
+                np.clip(trial[:, -1], lo_y, hi_y, out=trial[:, -1])
+                mu_t, m_t = self._mu(t[sub], trial, 6)
+                c = self._value(mu_t, trial)
+                better = c <= c0[sub] + 1e-12
+                acc = sub[better]
+                stalled = c0[acc] - c[better] < 1e-12  # clamped at the grid edge, or converged to rounding
+                gi = idx[acc]
+                p[gi], chi[gi], mu_all[gi], m_all[gi] = trial[better], c[better], mu_t[better], m_t[better]
+                moved[acc] = ~stalled
+                lam[sub[~better]] *= 0.5
+                todo[acc] = False
+            active[idx[~moved]] = False
+            if not active.any():
+                break
+        return chi, p, tpl
+
+    def __call__(self, signal) -> np.ndarray | float:
+        batch, single = _as_batch(self._signal(signal), self.shape)
+        chi = self.profile(batch)[0]
+        return float(chi[0]) if single else chi
+
+    def fit(self, signal) -> FitResult:
+        batch, _ = _as_batch(self._signal(signal), self.shape)
+        chi, p, tpl = self.profile(batch[:1])
+        _, m = self._mu(tpl, p)
+        per = np.empty((len(self.components), self.n_bins))
+        per[self._i_morphed] = m[0, 0]
+        per[self._i_fixed] = self._fixed
+        fitted = {z: p[0, i] * per[i] for i, z in enumerate(self.components)}
+        nuis = {f"eta_{z}": float(p[0, i] - 1.0) for i, z in enumerate(self.components)}
+        nuis.update({self.shape_names[0]: float(p[0, -2]), self.shape_names[1]: float(p[0, -1])})
+        return FitResult(float(chi[0]), nuis, fitted, self.n_bins)
