@@ -52,6 +52,7 @@ LINEAR_KINDS = ("weak_charge", "nsi_offdiagonal", "magnetic")
 QUARK_CONTENT = {"u": (2.0, 1.0), "d": (1.0, 2.0)}  # (proton, neutron) = (uud, udd)
 MU_UNIT = 1e-10  # magnetic moments in units of 1e-10 mu_B
 R2_UNIT_CM2 = 1e-32  # charge radii in 1e-32 cm^2
+RADIUS_BLOCK = 8  # neutron radii per template build (benchmarks/bench_fit.py)
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,20 @@ def registry(params: Parameters = DEFAULT) -> dict:
     return out
 
 
+def min_radius_fm(kind: str, params: Parameters = DEFAULT) -> float:
+    """Smallest rms radius the form-factor shape ``kind`` can describe (its width parameter fills the whole rms).
+
+    Helm: R^2 > 3 s^2; symmetrized Fermi: R^2 > 7/5 (pi a)^2; Klein-Nystrand: R^2 > 6 a_k^2 (physics spec 5.1).
+    A neutron-radius scan stops 1 % above it.
+    """
+    floor = {"helm": math.sqrt(3.0) * params["form_factor.helm_s"],
+             "fermi": math.sqrt(1.4) * math.pi * params["form_factor.fermi_a"],
+             "klein_nystrand": math.sqrt(6.0) * params["form_factor.kn_a"]}
+    if kind not in floor:
+        raise InputError(f"unknown form factor '{kind}'")
+    return 1.01 * floor[kind]
+
+
 def poi_names() -> tuple[str, ...]:
     return tuple(_registry_tree())
 
@@ -176,6 +191,10 @@ def proton_neutron_coefficients(p: POI, q_mev: np.ndarray, params: Parameters = 
         inv = np.divide(1.0, q2, out=np.zeros_like(q2), where=q2 > 0)
         return 2.0 * math.sqrt(2.0) * math.pi * alpha / g_f * inv, 0.0
     raise InputError(f"{p.name} does not enter the weak charge linearly")  # pragma: no cover
+
+
+def _channels_key(lin, flavour: str) -> tuple:
+    return tuple(_channel(p, flavour) if p.kind == "nsi_offdiagonal" and flavour in p.flavours else "" for p in lin)
 
 
 def _channel(p: POI, flavour: str) -> str:
@@ -245,68 +264,87 @@ class PoiPredictor:
         return None
 
     def _templates(self, nucleus: str, r_n: float | None) -> _NucleusTemplates:
+        """Templates at one radius (None: the experiment's own), cached."""
         key = (nucleus, r_n)
-        if key in self._cache:
-            return self._cache[key]
+        if key not in self._cache:
+            if len(self._cache) > 4096:
+                self._cache.clear()
+            self._cache[key] = self._build(nucleus, None if r_n is None else np.array([r_n]))[0]
+        return self._cache[key]
+
+    def _build(self, nucleus: str, radii: np.ndarray | None) -> list[_NucleusTemplates]:
+        """Templates for every radius of ``radii`` at once (one matrix product per flavour for all of them)."""
         exp, kernel = self.experiment, self.experiment.kernel
-        tg = kernel.detector.targets[nucleus]
-        nuc = tg.nucleus
-        q, fz, fn = kernel.form_factors[nucleus]
-        if r_n is not None:
-            fn = form_factor(q, r_n, exp.options.form_factor, self.params)
-        z_f, n_f = nuc.Z * fz, nuc.N * fn
+        nuc = kernel.detector.targets[nucleus].nucleus
+        q, fz, fn0 = kernel.form_factors[nucleus]
+        if radii is None:
+            fn = fn0[:, None]
+        else:
+            fn = np.stack([form_factor(q, float(r), exp.options.form_factor, self.params) for r in radii], axis=1)
+        n_r = fn.shape[1]
+        z_f, n_f = (nuc.Z * fz)[:, None], nuc.N * fn  # (n_recoil, 1), (n_recoil, n_r)
         lin = [self.pois[i] for i in self.linear]
         k = len(lin)
         n_e, n_t = exp.shape
         time = kernel.detector.time
-        t0 = np.zeros((n_e, n_t))
-        t1 = np.zeros((k, n_e, n_t))
-        t2 = np.zeros((k, k, n_e, n_t))
+        t0 = np.zeros((n_r, n_e, n_t))
+        t1 = np.zeros((n_r, k, n_e, n_t))
+        t2 = np.zeros((n_r, k, k, n_e, n_t))
         gv = sm_couplings(exp.options.couplings, self.params)
+        built: dict = {}  # nu_mu and nu_mu-bar share couplings and parameters: build their columns once
         for f in FLAVOURS:
-            v = kernel.vector[(f, nucleus)]
-            # SM charge g_V^p Z F_Z + g_V^n N F_N with this neutron radius (the kernel's own at the default radius)
-            q0 = kernel.sm_charge[(f, nucleus)] if r_n is None else gv[f][0] * z_f + gv[f][1] * n_f
-            coh = np.zeros((k, q.size))
-            incoh: dict = {}
-            for a, p in enumerate(lin):
-                if f not in p.flavours or p.kind == "magnetic":
-                    continue
-                cp, cn = proton_neutron_coefficients(p, q, self.params)
-                amp = cp * z_f + cn * n_f
-                if p.kind == "weak_charge":
-                    coh[a] = amp
-                else:
-                    incoh.setdefault(_channel(p, f), {})[a] = amp
-            cols = [q0 * q0]
-            idx1 = [a for a in range(k) if np.any(coh[a])]
-            cols += [2.0 * q0 * coh[a] for a in idx1]
-            pairs = []
-            for a in range(k):
-                for b in range(a, k):
-                    prod = coh[a] * coh[b]
-                    for amps in incoh.values():
-                        if a in amps and b in amps:
-                            prod = prod + amps[a] * amps[b]
-                    if np.any(prod):
-                        pairs.append((a, b))
-                        cols.append(prod if a == b else 2.0 * prod)
-            e = v @ np.stack(cols, axis=1)  # (n_E, columns)
+            key = (gv[f], tuple(a for a, p in enumerate(lin) if f in p.flavours), _channels_key(lin, f))
+            if key not in built:
+                built[key] = self._columns(f, gv[f], lin, q, z_f, n_f, kernel.sm_charge[(f, nucleus)] if radii is None else None)
+            cols, slots = built[key]
+            e = kernel.vector[(f, nucleus)] @ cols  # (n_E, n_cols * n_r)
+            e = e.reshape(n_e, len(slots), n_r)
             tf = time[f]
-            t0 += np.outer(e[:, 0], tf)
-            for c, a in enumerate(idx1, start=1):
-                t1[a] += np.outer(e[:, c], tf)
-            for c, (a, b) in enumerate(pairs, start=1 + len(idx1)):
-                t2[a, b] += np.outer(e[:, c], tf)
+            for c, slot in enumerate(slots):
+                block = np.einsum("er,t->ret", e[:, c, :], tf)
+                if slot[0] == "t0":
+                    t0 += block
+                elif slot[0] == "t1":
+                    t1[:, slot[1]] += block
+                else:
+                    t2[:, slot[1], slot[2]] += block
             for a, p in enumerate(lin):
                 if p.kind == "magnetic" and f in p.flavours:
-                    mag = self._magnetic_kernel()[(f, nucleus)] @ (z_f * z_f)
-                    t2[a, a] += np.outer(mag * MU_UNIT**2, tf)
-        out = _NucleusTemplates(t0, t1, t2)
-        if len(self._cache) > 4096:
-            self._cache.clear()
-        self._cache[key] = out
-        return out
+                    # independent of R_n: F_Z only
+                    mag = self._magnetic_kernel()[(f, nucleus)] @ (z_f[:, 0] ** 2)
+                    t2[:, a, a] += np.outer(mag * MU_UNIT**2, tf)[None]
+        return [_NucleusTemplates(t0[r], t1[r], t2[r]) for r in range(n_r)]
+
+    def _columns(self, f, gv, lin, q, z_f, n_f, q_sm):
+        """Recoil-grid columns [Q0^2, 2 Q0 c_a, c_a c_b (+ incoherent)] for flavour f, all radii side by side."""
+        k = len(lin)
+        # SM charge g_V^p Z F_Z + g_V^n N F_N with these neutron radii (the kernel's own at the default radius)
+        q0 = q_sm[:, None] if q_sm is not None else gv[0] * z_f + gv[1] * n_f
+        coh: dict = {}
+        incoh: dict = {}
+        for a, p in enumerate(lin):
+            if f not in p.flavours or p.kind == "magnetic":
+                continue
+            cp, cn = proton_neutron_coefficients(p, q, self.params)
+            amp = cp[:, None] * z_f + cn * n_f  # (n_recoil, n_r)
+            if p.kind == "weak_charge":
+                coh[a] = amp
+            else:
+                incoh.setdefault(_channel(p, f), {})[a] = amp
+        cols, slots = [q0 * q0], [("t0",)]
+        for a, amp in coh.items():
+            cols.append(2.0 * q0 * amp)
+            slots.append(("t1", a))
+        for a in range(k):
+            for b in range(a, k):
+                prod = coh[a] * coh[b] if (a in coh and b in coh) else 0.0
+                for amps in incoh.values():
+                    if a in amps and b in amps:
+                        prod = prod + amps[a] * amps[b]
+                if np.ndim(prod):
+                    cols.append(prod if a == b else 2.0 * prod)
+                    slots.append(("t2", a, b))
+        return np.concatenate(cols, axis=1), slots
 
     # ---- counts -------------------------------------------------------------------------------------------
     def check(self, values) -> np.ndarray:
@@ -333,6 +371,14 @@ class PoiPredictor:
             if radius_cols:
                 r = v[:, radius_cols[0]]
                 uniq, inv = np.unique(r, return_inverse=True)
+                missing = [u for u in uniq if (x, float(u)) not in self._cache]
+                if len(self._cache) + len(missing) > 4096:
+                    self._cache.clear()
+                # a few radii per matrix product: wider blocks leave the CPU cache and get slower per radius
+                for c in range(0, len(missing), RADIUS_BLOCK):
+                    chunk = missing[c:c + RADIUS_BLOCK]
+                    for u, t in zip(chunk, self._build(x, np.array(chunk, dtype=float))):
+                        self._cache[(x, float(u))] = t
                 for u_i, r_val in enumerate(uniq):
                     sel = inv == u_i
                     total[sel] += _evaluate(self._templates(x, float(r_val)), dl[sel])

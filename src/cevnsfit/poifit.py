@@ -24,7 +24,7 @@ from .errors import InputError
 from .experiments import load_experiment
 from .mediators import dataset_members
 from .parameters import DEFAULT, Parameters
-from .poi import PoiPredictor, check_names, get_poi
+from .poi import PoiPredictor, check_names, get_poi, min_radius_fm
 from .stats.intervals import allowed_intervals
 
 # one-parameter Delta chi^2 levels (chi^2 quantiles, 1 dof) and the two-parameter contour levels (2 dof)
@@ -84,6 +84,9 @@ class PoiFit:
         experiments = experiments or {}
         self.experiments = {m: experiments.get(m) or load_experiment(m, data_dir, params) for m in members}
         self.costs = {m: e.cost() for m, e in self.experiments.items()}
+        # a neutron radius cannot go below what the form-factor shape can describe: the scan floor
+        self.floor = [max(min_radius_fm(e.options.form_factor, params) for e in self.experiments.values())
+                      if p.kind == "neutron_radius" else None for p in self.pois]
         self.predictors = {m: PoiPredictor(e, self.names, params) for m, e in self.experiments.items()}
 
     # ---- chi^2 --------------------------------------------------------------------------------------------
@@ -107,6 +110,8 @@ class PoiFit:
             lo = max(lo, p.low)
         if p.high is not None:
             hi = min(hi, p.high)
+        if self.floor[i] is not None:
+            lo = max(lo, self.floor[i])
         pad = 1e-6 * (hi - lo)
         if p.low is not None and lo == p.low and "low" in p.open_ends:
             lo += pad
@@ -126,7 +131,7 @@ class PoiFit:
         c, h = 0.5 * (lo + hi), (hi - lo)
         new = (c - h, c + h)
         if p.low is not None:
-            new = (max(new[0], p.low), new[1])
+            new = (max(new[0], p.low, self.floor[i] or p.low), new[1])
         if p.high is not None:
             new = (new[0], min(new[1], p.high))
         return None if new == span else new
@@ -134,7 +139,8 @@ class PoiFit:
     def _open_at_end(self, grid: np.ndarray, delta: np.ndarray, i: int) -> bool:
         """Is the widest (2 sigma) region cut by a scan end that is not a physical bound?"""
         p, thr = self.pois[i], LEVELS_1D["2sigma"]
-        at_lo = delta[0] < thr and not (p.low is not None and grid[0] <= p.low + 1e-5 * abs(grid[-1] - grid[0]))
+        low = p.low if self.floor[i] is None else self.floor[i]
+        at_lo = delta[0] < thr and not (low is not None and grid[0] <= low + 1e-5 * abs(grid[-1] - grid[0]))
         at_hi = delta[-1] < thr and not (p.high is not None and grid[-1] >= p.high - 1e-5 * abs(grid[-1] - grid[0]))
         return at_lo or at_hi
 
