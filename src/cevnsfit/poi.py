@@ -75,6 +75,7 @@ class POI:
     quark: str | None = None
     proton: str | None = None  # "charge_radius" | "millicharge" for |q|-dependent or unit-converted shifts
     sm_source: str = ""
+    sm_exact: bool = True  # False: the SM value does not reproduce the default prediction exactly (r_n.CsI)
 
     def check(self, value) -> float:
         """``value`` as a float inside the physical range (InputError otherwise)."""
@@ -126,6 +127,7 @@ def registry(params: Parameters = DEFAULT) -> dict:
             open_ends=tuple(e.get("open", ())), scan=tuple(float(x) for x in e["scan"]), kind=e["kind"],
             formula=e["formula"], source=e["source"], flavours=tuple(e.get("flavours", FLAVOURS)),
             nuclei=tuple(e.get("nuclei", ())), quark=e.get("quark"), proton=e.get("proton"), sm_source=sm_source,
+            sm_exact=bool(e.get("sm_exact", True)),
         )
     return out
 

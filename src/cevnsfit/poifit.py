@@ -198,8 +198,15 @@ class PoiFit:
         return self._outcome(dict(zip(self.names, best)), chi_min, intervals, (gx, gy), chi)
 
     def _outcome(self, best, chi_min, intervals, grids, chi) -> FitOutcome:
+        # the SM point is a point of the fit too when the named parameters reproduce the default prediction there
+        # (all but the common radius r_n.CsI): a minimum at the SM, e.g. on the boundary mu = 0, is then exact
+        # rather than one Brent tolerance above it, and Delta chi^2(SM) >= 0 by construction
+        chi2_sm = self.chi2_sm()
+        sm = [p.sm for p in self.pois]
+        if all(p.sm_exact for p in self.pois) and all(g[0] <= x <= g[-1] for g, x in zip(grids, sm)) and chi2_sm < chi_min:
+            best, chi_min = dict(zip(self.names, map(float, sm))), chi2_sm
         return FitOutcome(self.names, self.dataset, {p.name: p.unit for p in self.pois}, {p.name: p.sm for p in self.pois},
-                          best, float(chi_min), self.chi2_sm(), intervals, grids, chi)
+                          best, float(chi_min), chi2_sm, intervals, grids, chi)
 
 
 def _at_bound(p, x: float, end: str, grid: np.ndarray) -> bool:
