@@ -263,7 +263,7 @@ def fit(
 
     names = tuple(param)
     dataset_members(dataset)
-    n_max = 5001 if len(names) == 1 else 400
+    n_max = 5001 if len(names) == 1 else 250  # 250^2 profiled points stay well under 1 GB of work arrays
     if points is not None and not 11 <= points <= n_max:
         raise InputError(f"--points must be between 11 and {n_max} for {len(names)} parameter(s), got {points}")
     fitter = PoiFit(names, dataset, data_dir, ranges=_fit_ranges(ranges))  # validates names and ranges first
