@@ -289,3 +289,13 @@ def test_sm_point_is_never_below_the_minimum(csi, lar):
     for name in ("mu_nu.mu", "q_nu.mu", "eps.u.mutau"):
         o = PoiFit([name], "csi+lar", experiments={"csi": csi, "lar": lar}).run()
         assert o.delta_chi2_sm >= 0.0
+
+
+def test_a_coarse_user_range_is_zoomed_not_mistaken(csi):
+    """A range much wider than the allowed region (grid step >> interval): the fit still finds the minimum and
+    brackets every crossing (same answer as the default range)."""
+    ref = PoiFit(["r_n.Cs"], "csi", experiments={"csi": csi}).run()
+    wide = PoiFit(["r_n.Cs"], "csi", experiments={"csi": csi}, ranges={"r_n.Cs": (2.0, 1e5)}).run()
+    assert wide.best_fit["r_n.Cs"] == pytest.approx(ref.best_fit["r_n.Cs"], abs=1e-4)
+    for level in LEVELS_1D:
+        np.testing.assert_allclose(wide.intervals["r_n.Cs"][level], ref.intervals["r_n.Cs"][level], atol=1e-5)

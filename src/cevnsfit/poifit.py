@@ -33,6 +33,8 @@ LEVELS_2D = {"1sigma": 2.295748928898636, "90": 4.605170185988092, "2sigma": 6.1
 N_GRID_1D = 241
 N_GRID_2D = 100
 MAX_WIDENINGS = 3
+ZOOM_DELTA_CHI2 = 25.0  # 5 sigma: the region a coarse grid is refined on
+MIN_POINTS_IN_REGION = 20
 
 
 @dataclass
@@ -73,6 +75,7 @@ class PoiFit:
         members = dataset_members(dataset)
         self.pois = [get_poi(n, params) for n in self.names]
         self.spans = [p.scan for p in self.pois]
+        self.user_range = [False] * len(self.pois)
         for name, (lo, hi) in (ranges or {}).items():
             if name not in self.names:
                 raise InputError(f"--range given for '{name}', which is not fitted ({', '.join(self.names)})")
@@ -81,6 +84,7 @@ class PoiFit:
             if not lo < hi:
                 raise InputError(f"range of {name}: need LO < HI, got {lo:g}, {hi:g}")
             self.spans[self.names.index(name)] = (lo, hi)
+            self.user_range[self.names.index(name)] = True  # a range the user gave is kept as given
         experiments = experiments or {}
         self.experiments = {m: experiments.get(m) or load_experiment(m, data_dir, params) for m in members}
         self.costs = {m: e.cost() for m, e in self.experiments.items()}
@@ -165,20 +169,40 @@ class PoiFit:
             grid = self.axis(0, n, span)
             chi = self.chi2(grid[:, None])
             k = int(np.argmin(chi))
-            if not self._open_at_end(grid, chi - chi[k], 0):
+            if self.user_range[0] or not self._open_at_end(grid, chi - chi[k], 0):
                 break
             wider = self._widen(0, span)
             if wider is None:
                 break
             span = wider
         f = lambda x: self.chi2(np.array([x]))  # noqa: E731
+        for zoom in range(MAX_WIDENINGS + 1):
+            best, chi_min = self._refine_1d(f, grid, chi)
+            # a grid too coarse for the allowed region (a wide user range) misses the minimum or brackets no
+            # crossing: zoom onto the points with Delta chi^2 < 25 and their outer neighbours
+            near = np.flatnonzero(chi - chi_min < ZOOM_DELTA_CHI2)
+            if zoom == MAX_WIDENINGS or (near.size >= MIN_POINTS_IN_REGION and chi.min() - chi_min < 0.1):
+                break
+            k = int(np.argmin(chi))
+            if chi[k] - chi_min >= 0.1:  # the minimum lies between two grid points: zoom onto them
+                lo_i, hi_i = max(k - 1, 0), min(k + 1, n - 1)
+            else:
+                lo_i, hi_i = max(near[0] - 1, 0), min(near[-1] + 1, n - 1)
+            grid = np.linspace(grid[lo_i], grid[hi_i], n)
+            chi = self.chi2(grid[:, None])
+        intervals = {self.names[0]: self._intervals(0, grid, chi, chi_min, refine=f)}
+        return self._outcome({self.names[0]: best}, chi_min, intervals, (grid,), chi)
+
+    @staticmethod
+    def _refine_1d(f, grid: np.ndarray, chi: np.ndarray) -> tuple[float, float]:
+        """Best fit: bounded Brent between the grid neighbours of the grid minimum."""
+        k, n = int(np.argmin(chi)), grid.size
         best, chi_min = float(grid[k]), float(chi[k])
         lo, hi = grid[max(k - 1, 0)], grid[min(k + 1, n - 1)]
         res = minimize_scalar(f, bounds=(lo, hi), method="bounded", options={"xatol": 1e-10 * max(abs(hi - lo), 1e-300)})
         if res.fun < chi_min:
             best, chi_min = float(res.x), float(res.fun)
-        intervals = {self.names[0]: self._intervals(0, grid, chi, chi_min, refine=f)}
-        return self._outcome({self.names[0]: best}, chi_min, intervals, (grid,), chi)
+        return best, chi_min
 
     def _run_2d(self, n: int) -> FitOutcome:
         gx, gy = self.axis(0, n), self.axis(1, n)
