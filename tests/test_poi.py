@@ -299,3 +299,31 @@ def test_a_coarse_user_range_is_zoomed_not_mistaken(csi):
     assert wide.best_fit["r_n.Cs"] == pytest.approx(ref.best_fit["r_n.Cs"], abs=1e-4)
     for level in LEVELS_1D:
         np.testing.assert_allclose(wide.intervals["r_n.Cs"][level], ref.intervals["r_n.Cs"][level], atol=1e-5)
+
+
+def test_mediator_coupling_joins_the_templates_exactly(csi, lar):
+    """A vector mediator's g as a parameter (alone or with a neutron radius) = the mediators' direct path."""
+    from cevnsfit.physics.models import get_model
+    from cevnsfit.poi import mediator_poi
+    from cevnsfit.templates import direct_counts
+
+    for exp, (model, mass, g) in ((lar, ("B-L", 10.0, 3e-4)), (csi, ("L_mu-L_tau", 30.0, 1e-3)), (csi, ("universal", np.inf, 1e-5))):
+        med = mediator_poi(model, mass)
+        ref = direct_counts(exp, get_model(model), mass, g)
+        np.testing.assert_allclose(PoiPredictor(exp, (), mediator=med).counts(np.array([g])), ref, rtol=1e-12)
+        radius = "r_n.Ar" if exp is lar else "r_n.I"
+        both = PoiPredictor(exp, (radius,), mediator=med).counts(np.array([get_poi(radius).sm, g]))
+        np.testing.assert_allclose(both, ref, rtol=1e-12)
+    with pytest.raises(InputError, match="not a vector"):
+        mediator_poi("scalar", 10.0)
+
+
+def test_mediator_fit_equals_the_fixed_mass_limit(csi, lar):
+    from cevnsfit.mediators import MediatorAnalysis
+
+    an = MediatorAnalysis()
+    an._experiments = {"csi": csi, "lar": lar}
+    ref = an.fixed_mass_limit("B-L", "csi+lar", 10.0, "1dof")
+    o = PoiFit([], "csi+lar", experiments={"csi": csi, "lar": lar}, mediator=("B-L", 10.0)).run()
+    assert o.intervals["g"]["2sigma"][0][0] == 0.0
+    assert o.intervals["g"]["2sigma"][0][1] == pytest.approx(ref.value, rel=1e-6)

@@ -243,11 +243,13 @@ def _fit_ranges(ranges: list[str]) -> dict:
 
 @app.command()
 def fit(
-    param: list[str] = typer.Option(..., "--param", "-p", help="Registered parameter (repeat for a 2-D fit); see "
+    param: list[str] = typer.Option([], "--param", "-p", help="Registered parameter (repeat for a 2-D fit); see "
                                     "docs/parameters.md: sin2_theta_w, r_n.Cs, r_n.I, r_n.CsI, r_n.Ar, mu_nu.e, "
                                     "mu_nu.mu, r2_nu.ee, r2_nu.mumu, q_nu.e, q_nu.mu, eps.u.ee, eps.d.ee, ..."),
     dataset: str = typer.Option("csi+lar", "--dataset", "-d", help="csi, lar or csi+lar"),
     ranges: list[str] = typer.Option([], "--range", help="Scan range NAME=LO:HI (default: the registry's)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Vector mediator whose coupling g joins the fit (with --mass)."),
+    mass: Optional[float] = typer.Option(None, "--mass", help="Mediator mass [MeV] for --model (inf: contact limit, g/M in MeV^-1)."),
     points: Optional[int] = typer.Option(None, "--points", help="Grid points per parameter (default 241 for 1-D, 100 for 2-D)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Directory for the figure (Delta chi^2 curve or contour) and fit JSON."),
@@ -263,10 +265,17 @@ def fit(
 
     names = tuple(param)
     dataset_members(dataset)
-    n_max = 5001 if len(names) == 1 else 250  # 250^2 profiled points stay well under 1 GB of work arrays
+    if (model is None) != (mass is None):
+        raise InputError("--model and --mass go together")
+    if model is None and not names:
+        raise InputError("name at least one parameter (--param NAME) or a mediator (--model NAME --mass MEV)")
+    n_fit = len(names) + (model is not None)
+    n_max = 5001 if n_fit == 1 else 250  # 250^2 profiled points stay well under 1 GB of work arrays
     if points is not None and not 11 <= points <= n_max:
-        raise InputError(f"--points must be between 11 and {n_max} for {len(names)} parameter(s), got {points}")
-    fitter = PoiFit(names, dataset, data_dir, ranges=_fit_ranges(ranges))  # validates names and ranges first
+        raise InputError(f"--points must be between 11 and {n_max} for {n_fit} parameter(s), got {points}")
+    fitter = PoiFit(names, dataset, data_dir, ranges=_fit_ranges(ranges),  # validates names and ranges first
+                    mediator=None if model is None else (model, mass))
+    names = fitter.names
     if out_dir is not None:
         check_writable_dir(out_dir)
     outcome = fitter.run(points)

@@ -48,7 +48,7 @@ from .physics.cross_section import FLAVOURS, min_energy_mev, sm_couplings
 from .physics.form_factors import form_factor
 
 KINDS = ("weak_charge", "neutron_radius", "magnetic", "nsi_offdiagonal")
-LINEAR_KINDS = ("weak_charge", "nsi_offdiagonal", "magnetic")
+LINEAR_KINDS = ("weak_charge", "nsi_offdiagonal", "magnetic", "mediator")
 QUARK_CONTENT = {"u": (2.0, 1.0), "d": (1.0, 2.0)}  # (proton, neutron) = (uud, udd)
 MU_UNIT = 1e-10  # magnetic moments in units of 1e-10 mu_B
 R2_UNIT_CM2 = 1e-32  # charge radii in 1e-32 cm^2
@@ -76,6 +76,8 @@ class POI:
     proton: str | None = None  # "charge_radius" | "millicharge" for |q|-dependent or unit-converted shifts
     sm_source: str = ""
     sm_exact: bool = True  # False: the SM value does not reproduce the default prediction exactly (r_n.CsI)
+    model: object = None  # kind "mediator": the vector model and its mass (MeV)
+    mass_mev: float = 0.0
 
     def check(self, value) -> float:
         """``value`` as a float inside the physical range (InputError otherwise)."""
@@ -157,6 +159,28 @@ def get_poi(name: str, params: Parameters = DEFAULT) -> POI:
     return reg[name]
 
 
+def mediator_poi(model, mass_mev: float) -> POI:
+    """The coupling g of a vector mediator ``model`` at mass ``mass_mev`` (MeV) as a parameter of interest.
+
+    Q -> Q + g^2 C(|q|)/(|q|^2 + M^2) (physics spec 10.2-10.3, ``physics/models.py``): linear in g^2, so it joins
+    the quadratic templates with delta = g^2; M = inf is the contact limit (then the parameter is g/M in MeV^-1).
+    """
+    from .physics.models import VectorModel, get_model
+    from .templates import check_masses
+
+    model = get_model(model)
+    if not isinstance(model, VectorModel):
+        raise InputError(f"model '{model.name}' is not a vector mediator: only vector models combine with the registry")
+    mass = float(check_masses([mass_mev])[0])
+    contact = math.isinf(mass)
+    # a starting range around the CEvNS reach (|q| ~ 50 MeV): widened automatically when the 2 sigma region is open
+    hi = 1e-4 if contact else 1e-3 * max(1.0, math.sqrt(mass * mass + 50.0**2) / 50.0)
+    return POI(name="g", label=f"g ({model.name}, M = {mass:g} MeV)", unit="MeV^-1" if contact else "1", sm=0.0,
+               low=0.0, high=4.0 * math.pi, open_ends=(), scan=(0.0, hi), kind="mediator",
+               formula="Q -> Q + g^2 C(|q|) / (|q|^2 + M^2), delta = g^2", source="AC22 (physics spec 10.2, 10.3)",
+               flavours=FLAVOURS, model=model, mass_mev=mass)
+
+
 def check_names(names) -> tuple[str, ...]:
     names = tuple(names)
     if not names:
@@ -228,13 +252,15 @@ class PoiPredictor:
     experiment: object
     names: tuple
     params: Parameters | None = None  # default: the experiment's parameters
+    mediator: POI | None = None  # optional vector-mediator coupling (:func:`mediator_poi`), the last value column
     _cache: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        self.names = check_names(self.names)
+        self.names = check_names(self.names) if self.names or self.mediator is None else ()
         self.params = self.params or self.experiment.params
         reg = registry(self.params)
-        self.pois = [reg[n] for n in self.names]
+        self.pois = [reg[n] for n in self.names] + ([self.mediator] if self.mediator is not None else [])
+        self.names = tuple(p.name for p in self.pois)
         self.linear = [i for i, p in enumerate(self.pois) if p.kind in LINEAR_KINDS]
         self.radius = [i for i, p in enumerate(self.pois) if p.kind == "neutron_radius"]
         self.sm = np.array([p.sm for p in self.pois])
@@ -327,6 +353,9 @@ class PoiPredictor:
         for a, p in enumerate(lin):
             if f not in p.flavours or p.kind == "magnetic":
                 continue
+            if p.kind == "mediator":
+                coh[a] = self._mediator_shift(p, f, q, z_f, n_f)
+                continue
             cp, cn = proton_neutron_coefficients(p, q, self.params)
             amp = cp[:, None] * z_f + cn * n_f  # (n_recoil, n_r)
             if p.kind == "weak_charge":
@@ -348,6 +377,16 @@ class PoiPredictor:
                     slots.append(("t2", a, b))
         return np.concatenate(cols, axis=1), slots
 
+    def _mediator_shift(self, p: POI, f: str, q, z_f, n_f) -> np.ndarray:
+        """C(|q|)/(|q|^2 + M^2) per g^2 on the recoil grid for every radius column (models.vector_shift_numerator,
+        called with Z = N = 1 and the form factors already multiplied by Z and N)."""
+        from .physics.models import vector_shift_numerator
+        from .templates import _propagators
+
+        c = vector_shift_numerator(p.model, f, q[:, None], 1.0, 1.0, z_f, n_f, self.params)
+        prop = _propagators(q * q, np.array([p.mass_mev]))  # (n_recoil, 1)
+        return np.broadcast_to(c * prop, np.broadcast_shapes(c.shape, n_f.shape))
+
     # ---- counts -------------------------------------------------------------------------------------------
     def check(self, values) -> np.ndarray:
         """(n, k) array of parameter values, each checked against its physical range."""
@@ -365,6 +404,9 @@ class PoiPredictor:
         v = self.check(values)
         d = v.copy()
         d[:, self.linear] -= self.sm[self.linear]
+        for i, p in enumerate(self.pois):
+            if p.kind == "mediator":
+                d[:, i] = v[:, i] ** 2  # the weak charge is linear in g^2
         dl = d[:, self.linear]
         n = v.shape[0]
         total = np.zeros((n, *self.experiment.shape))

@@ -24,7 +24,7 @@ from .errors import InputError
 from .experiments import load_experiment
 from .mediators import dataset_members
 from .parameters import DEFAULT, Parameters
-from .poi import PoiPredictor, check_names, get_poi, min_radius_fm
+from .poi import PoiPredictor, check_names, get_poi, mediator_poi, min_radius_fm
 from .stats.intervals import allowed_intervals
 
 # one-parameter Delta chi^2 levels (chi^2 quantiles, 1 dof) and the two-parameter contour levels (2 dof)
@@ -66,14 +66,18 @@ class PoiFit:
     """chi^2 of ``dataset`` ("csi", "lar", "csi+lar") as a function of the named parameters."""
 
     def __init__(self, names, dataset: str = "csi+lar", data_dir=None, params: Parameters = DEFAULT,
-                 experiments: dict | None = None, ranges: dict | None = None):
-        self.names = check_names(names)
-        if len(self.names) > 2:
-            raise InputError(f"fit at most two parameters at once, got {len(self.names)}")
+                 experiments: dict | None = None, ranges: dict | None = None, mediator: tuple | None = None):
+        """``mediator`` = (vector model name, mass in MeV): its coupling g joins the fit as parameter "g"."""
+        names = tuple(names)
+        med = mediator_poi(*mediator) if mediator is not None else None
+        self.names = check_names(names) if names or med is None else ()
+        if len(self.names) + (med is not None) > 2:
+            raise InputError(f"fit at most two parameters at once, got {len(self.names) + (med is not None)}")
         self.dataset = dataset
         self.params = params
         members = dataset_members(dataset)
-        self.pois = [get_poi(n, params) for n in self.names]
+        self.pois = [get_poi(n, params) for n in self.names] + ([med] if med is not None else [])
+        self.names = tuple(p.name for p in self.pois)
         self.spans = [p.scan for p in self.pois]
         self.user_range = [False] * len(self.pois)
         for name, (lo, hi) in (ranges or {}).items():
@@ -91,7 +95,8 @@ class PoiFit:
         # a neutron radius cannot go below what the form-factor shape can describe: the scan floor
         self.floor = [max(min_radius_fm(e.options.form_factor, params) for e in self.experiments.values())
                       if p.kind == "neutron_radius" else None for p in self.pois]
-        self.predictors = {m: PoiPredictor(e, self.names, params) for m, e in self.experiments.items()}
+        named = tuple(n for n in self.names if med is None or n != med.name)
+        self.predictors = {m: PoiPredictor(e, named, params, mediator=med) for m, e in self.experiments.items()}
 
     # ---- chi^2 --------------------------------------------------------------------------------------------
     def chi2(self, values) -> np.ndarray | float:
