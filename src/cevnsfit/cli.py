@@ -238,6 +238,81 @@ def limits(
     out.print(table)
 
 
+def _fit_ranges(ranges: list[str]) -> dict:
+    """--range NAME=LO:HI (repeatable) -> {name: (lo, hi)}."""
+    out = {}
+    for text in ranges:
+        name, sep, span = text.partition("=")
+        lo, sep2, hi = span.partition(":")
+        try:
+            if not (sep and sep2):
+                raise ValueError
+            out[name.strip()] = (float(lo), float(hi))
+        except ValueError:
+            raise InputError(f"--range must look like NAME=LO:HI (e.g. sin2_theta_w=0.1:0.4), got '{text}'") from None
+    return out
+
+
+@app.command()
+def fit(
+    param: list[str] = typer.Option([], "--param", "-p", help="Registered parameter (repeat for a 2-D fit); see "
+                                    "docs/parameters.md: sin2_theta_w, r_n.Cs, r_n.I, r_n.CsI, r_n.Ar, mu_nu.e, "
+                                    "mu_nu.mu, r2_nu.ee, r2_nu.mumu, q_nu.e, q_nu.mu, eps.u.ee, eps.d.ee, ..."),
+    dataset: str = typer.Option("csi+lar", "--dataset", "-d", help="csi, lar or csi+lar"),
+    ranges: list[str] = typer.Option([], "--range", help="Scan range NAME=LO:HI (default: the registry's)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Vector mediator whose coupling g joins the fit (with --mass)."),
+    mass: Optional[float] = typer.Option(None, "--mass", help="Mediator mass [MeV] for --model (inf: contact limit, g/M in MeV^-1)."),
+    points: Optional[int] = typer.Option(None, "--points", help="Grid points per parameter (default 241 for 1-D, 100 for 2-D)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Directory for the figure (Delta chi^2 curve or contour) and fit JSON."),
+    data_dir: Optional[Path] = DataDirOption,
+) -> None:
+    """Fit registered physics parameters (weak mixing angle, neutron radii, neutrino EM properties, NSI)."""
+    from .io.atomic import check_writable_dir
+    from .io.jsonio import write_json
+    from .mediators import dataset_members
+    from .plotting.poi import fit_figure
+    from .plotting.style import save
+    from .poifit import PoiFit
+
+    names = tuple(param)
+    dataset_members(dataset)
+    if (model is None) != (mass is None):
+        raise InputError("--model and --mass go together")
+    if model is None and not names:
+        raise InputError("name at least one parameter (--param NAME) or a mediator (--model NAME --mass MEV)")
+    n_fit = len(names) + (model is not None)
+    n_max = 5001 if n_fit == 1 else 250  # 250^2 profiled points stay well under 1 GB of work arrays
+    if points is not None and not 11 <= points <= n_max:
+        raise InputError(f"--points must be between 11 and {n_max} for {n_fit} parameter(s), got {points}")
+    fitter = PoiFit(names, dataset, data_dir, ranges=_fit_ranges(ranges),  # validates names and ranges first
+                    mediator=None if model is None else (model, mass))
+    names = fitter.names
+    if out_dir is not None:
+        check_writable_dir(out_dir)
+    outcome = fitter.run(points)
+    doc = outcome.document()
+    if out_dir is not None:
+        stem = f"fit_{'__'.join(names)}_{dataset}".replace("+", "_")
+        save(fit_figure(outcome, fitter.pois), out_dir / f"{stem}.png")
+        write_json(doc, out_dir / f"{stem}.json")
+    if as_json:
+        _print_json(doc, indent=1)
+        return
+    table = Table(title=f"fit [{dataset}]: chi2_min = {outcome.chi2_min:.3f}, Delta chi2(SM) = {outcome.delta_chi2_sm:.3f}")
+    for col in ("parameter", "unit", "SM", "best fit", "1 sigma", "90 %", "2 sigma"):
+        table.add_column(col)
+
+    def fmt(ivs):
+        return " U ".join(f"[{'-inf' if lo is None else f'{lo:.4g}'}, {'inf' if hi is None else f'{hi:.4g}'}]" for lo, hi in ivs) or "none"
+
+    for n in names:
+        iv = doc["intervals"][n]
+        table.add_row(n, doc["units"][n], f"{doc['sm'][n]:.4g}", f"{doc['best_fit'][n]:.4g}", fmt(iv["1sigma"]),
+                      fmt(iv["90"]), fmt(iv["2sigma"]))
+    out.print(table)
+
+
 @app.command()
 def gm2(
     model: str = typer.Option(..., "--model", "-m", help="Model name (vector U(1)' or scalar)."),
