@@ -33,7 +33,7 @@ def test_sm_json_contract():
     res = run("sm", "--json")
     assert res.returncode == 0, res.stderr
     doc = json.loads(res.stdout)
-    assert set(doc) == {"csi", "lar"}
+    assert set(doc) == {"csi", "lar", "xenonnt"}  # every registered experiment
     assert set(doc["csi"]["predicted"]) == {"cevns", "brn", "nin", "ss"}
     assert set(doc["lar"]["best_fit"]) == {"cevns", "ss", "pbrn", "dbrn"}
     assert doc["csi"]["n_bins"] == 99 and doc["lar"]["n_bins"] == 120
@@ -151,3 +151,25 @@ def test_usage_errors_are_one_line(args, words):
 def test_out_of_range_numbers(tmp_path, args, words):
     assert_clean_error(run(*args, cwd=tmp_path), *words)
     assert not list(tmp_path.iterdir())
+
+
+def test_sm_xenonnt_json_contract_and_published_sr0_sr1_numbers():
+    """XENONnT, PRL 133 (2024) 191002 (SR0+SR1): 37 events, background 26.4 (+1.4/-1.3), 8B flux
+    (4.7 +3.6/-2.3)e6 cm^-2 s^-1, background-only rejected at 2.73 sigma -- ours within the quoted uncertainties."""
+    res = run("sm", "--experiment", "xenonnt", "--runs", "sr0,sr1", "--json")
+    assert res.returncode == 0, res.stderr
+    x = json.loads(res.stdout)["xenonnt"]
+    assert {"runs", "observed", "expected_background", "expected_signal", "b8_flux_best_fit",
+            "b8_flux_interval_1sigma", "significance_sigma", "per_run"} <= set(x)
+    assert x["runs"] == ["sr0", "sr1"] and x["observed"] == 37
+    assert set(x["per_run"]) == {"sr0", "sr1"} and sum(r["observed"] for r in x["per_run"].values()) == 37
+    assert 26.4 - 1.3 <= x["expected_background"] <= 26.4 + 1.4
+    assert 4.7e6 - 2.3e6 <= x["b8_flux_best_fit"] <= 4.7e6 + 3.6e6
+    lo, hi = x["b8_flux_interval_1sigma"]
+    assert lo < x["b8_flux_best_fit"] < hi
+    assert abs(x["significance_sigma"] - 2.73) < 0.1  # no uncertainty is quoted on the significance itself
+
+
+def test_sm_runs_only_with_xenonnt():
+    assert_clean_error(run("sm", "--experiment", "csi", "--runs", "sr0"), "--runs")
+    assert_clean_error(run("sm", "--experiment", "xenonnt", "--runs", "sr7"), "sr7")

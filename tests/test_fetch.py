@@ -29,6 +29,7 @@ from loopback import LoopbackServer, closed_port
 SHARED = resolve_collection("coherent").parent  # ../shared/data of the development set-up
 REPO = Path(__file__).resolve().parents[1]
 FLUX = "coherent/flux/snsFlux2D_derived_BarbeauGroup"
+COHERENT_AND_LIMITS = ("coherent", "limits")  # data-set groups of the registry
 
 
 def run_cli(*args, env=None, cwd=None, pythonpath=None, timeout=300):
@@ -224,7 +225,7 @@ def test_bare_machine_fetch_puts_every_read_file_in_the_user_data_dir(bare_machi
     for e in expected:
         assert sha(home / e.path) == e.sha256
     assert not leftovers(home)
-    assert "xenonnt_cevns" not in os.listdir(home)  # not read by the package yet: fetched only when named
+    assert "csi2017" not in os.listdir(home / "coherent")  # not read by the package: fetched only when named
 
 
 def test_bare_machine_sm_and_limits_equal_the_development_setup(bare_machine):
@@ -262,17 +263,18 @@ def test_verify_names_each_file_that_differs(tmp_path):
     shutil.copytree(SHARED / "coherent", home / "coherent")
     shutil.copytree(SHARED / "limits", home / "limits")
     # the package (installed from the clone) would find ../shared itself: name the folders to check
-    ok = run_cli("data", "verify", "--data-dir", str(home / "coherent"),
+    n = sum(len(reg.dataset_files(d)) for d in reg.default_datasets() if d.collection in ("coherent", "limits"))
+    ok = run_cli("data", "verify", *COHERENT_AND_LIMITS, "--data-dir", str(home / "coherent"),
                  env={"CEVNSFIT_LIMITS": str(home / "limits")}, cwd=tmp_path)
-    assert ok.returncode == 0 and "687 file(s) verified" in ok.stdout, ok.stderr
+    assert ok.returncode == 0 and f"{n} file(s) verified" in ok.stdout, ok.stderr
     target = home / "coherent" / "lar2020" / "cevnspdf.txt"
     target.write_text(target.read_text().replace("0", "1", 1))
     (home / "coherent" / "csi2021" / "brnPE.txt").unlink()
-    res = run_cli("data", "verify", "--data-dir", str(home / "coherent"),
+    res = run_cli("data", "verify", *COHERENT_AND_LIMITS, "--data-dir", str(home / "coherent"),
                   env={"CEVNSFIT_LIMITS": str(home / "limits")}, cwd=tmp_path)
     assert res.returncode == 2 and "Traceback" not in res.stderr
     lines = res.stderr.strip().splitlines()
-    assert lines[-1].startswith("error: 2 of 687 file(s) differ")
+    assert lines[-1].startswith(f"error: 2 of {n} file(s) differ")
     differs = [line for line in lines if line.startswith("differs:")]
     assert len(differs) == 2
     assert f"{target}: expected {reg.registry()['coherent/lar2020/cevnspdf.txt'].sha256}, actual {sha(target)}" in res.stderr
@@ -469,4 +471,4 @@ def test_experiments_read_only_registered_default_data_sets():
         for name in spec.fetch:
             assert reg.DATASETS[name].read, name
         registered = {e.path for n in spec.fetch for e in reg.dataset_files(reg.DATASETS[n])}
-        assert {f"coherent/{rel}" for rel in experiment_class(spec.name).files.values()} <= registered
+        assert {f"{spec.collection}/{rel}" for rel in experiment_class(spec.name).files.values()} <= registered

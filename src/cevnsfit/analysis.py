@@ -27,5 +27,7 @@ def sm_summary(experiment) -> dict:
     }
 
 
-def sm_summaries(names, data_dir=None) -> dict:
-    return {name: sm_summary(load_experiment(name, data_dir)) for name in names}
+def sm_summaries(names, data_dir=None, options: dict | None = None) -> dict:
+    """{name: the experiment's ``sm`` document} (``options``: name -> options of that experiment)."""
+    options = options or {}
+    return {name: load_experiment(name, data_dir, **options.get(name, {})).sm_summary() for name in names}

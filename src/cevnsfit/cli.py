@@ -49,10 +49,13 @@ def _print_json(doc, indent: int | None) -> None:
 
 
 def _experiments(choice: str) -> list[str]:
-    choices = {"csi": ["csi"], "lar": ["lar"], "all": ["csi", "lar"]}
-    if choice not in choices:
-        raise InputError(f"unknown experiment '{choice}'; choose csi, lar or all")
-    return choices[choice]
+    from .experiments import EXPERIMENTS
+
+    if choice == "all":
+        return list(EXPERIMENTS)
+    if choice not in EXPERIMENTS:
+        raise InputError(f"unknown experiment '{choice}'; choose {', '.join(EXPERIMENTS)} or all")
+    return [choice]
 
 
 @app.command()
@@ -63,29 +66,37 @@ def version() -> None:
 
 @app.command()
 def sm(
-    experiment: str = typer.Option("all", "--experiment", "-e", help="csi, lar or all"),
+    experiment: str = typer.Option("all", "--experiment", "-e", help="csi, lar, xenonnt or all"),
+    runs: Optional[str] = typer.Option(None, "--runs", help="XENONnT science runs, e.g. sr0,sr1 (default: all)."),
     data_dir: Optional[Path] = DataDirOption,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
-    """Standard-Model prediction and profiled fit: counts per component, observed, chi^2_min, bins."""
+    """Standard-Model prediction and fit per experiment: counts per component, observed, chi^2_min, bins (COHERENT);
+    observed, expected background and 8B signal, 8B flux fit and significance (XENONnT)."""
     from .analysis import sm_summaries
 
     names = _experiments(experiment)
-    result = sm_summaries(names, data_dir)
+    options = {}
+    if runs is not None:
+        if "xenonnt" not in names:
+            raise InputError("--runs applies to --experiment xenonnt (or all)")
+        options["xenonnt"] = {"runs": tuple(r.strip() for r in runs.split(",") if r.strip())}
+    result = sm_summaries(names, {"coherent": data_dir} if data_dir is not None else None, options)
     if as_json:
         doc = {n: {k: v for k, v in r.items() if k != "nuisances"} for n, r in result.items()}
         _print_json(doc, indent=2)
         return
+    from .experiments import experiment_class
+
     for name, r in result.items():
-        table = Table(title=f"{name}: observed {r['observed']} events, chi2_min = {r['chi2_min']:.2f} for {r['n_bins']} bins")
-        table.add_column("component")
-        table.add_column("predicted [events]", justify="right")
-        table.add_column("best fit [events]", justify="right")
-        for z in r["predicted"]:
-            table.add_row(z, f"{r['predicted'][z]:.1f}", f"{r['best_fit'][z]:.1f}")
-        table.add_row("total", f"{sum(r['predicted'].values()):.1f}", f"{sum(r['best_fit'].values()):.1f}")
+        title, cols, rows, foot = experiment_class(name).sm_table(r)
+        table = Table(title=title)
+        for i, c in enumerate(cols):
+            table.add_column(c, justify="left" if i == 0 else "right")
+        for row in rows:
+            table.add_row(*row)
         out.print(table)
-        out.print("nuisances: " + ", ".join(f"{k} = {v:+.3f}" for k, v in r["nuisances"].items()))
+        out.print(foot, markup=False)
 
 
 @plot_app.command("spectra")
@@ -487,9 +498,9 @@ def data_info(data_dir: Optional[Path] = DataDirOption) -> None:
     root, rows = data_inventory(data_dir)
     out.print(f"data directory: {root}", markup=False)
     table = Table()
-    for col in ("experiment", "file (under the data directory)", "status", "SHA-256"):
+    for col in ("experiment", "file (under its data folder)", "status", "SHA-256"):
         table.add_column(col, overflow="fold")
-    rel = lambda r: str(Path(r["path"]).relative_to(root)) if r["path"] else r["key"]  # noqa: E731
+    rel = lambda r: str(Path(r["path"]).relative_to(r["root"])) if r["path"] else r["key"]  # noqa: E731
     for r in rows:
         status = ("ok" if r["ok"] else Text(r["message"], style="red"))
         digest = r["sha256"] or ""

@@ -6,6 +6,11 @@ experiment is one :func:`register_experiment` line beside its module, plus the d
 
 * ``csi`` -- COHERENT CsI[Na], 2021 release (:mod:`.csi2021`)
 * ``lar`` -- COHERENT CENNS-10 LAr, 2020 release (:mod:`.lar2020`)
+* ``xenonnt`` -- XENONnT solar 8B CEvNS, SR0+SR1+SR2 release (:mod:`.xenonnt`); not yet in a mediator data set
+
+Every experiment class provides: ``name``, ``label``, ``files`` (key -> path below its collection's folder),
+``check_inputs()`` (read every input now), ``observed``, ``sm_prediction()``, ``signal()``, ``kernel``, ``cost()``,
+``sm_summary()`` (the ``cevnsfit sm`` document) and ``sm_table()`` (its human-readable table).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ class ExperimentSpec:
     cls: str
     label: str  # short label for tables ("CsI")
     fetch: tuple[str, ...]  # data sets of cevnsfit.io.registry it reads
+    collection: str = "coherent"  # top folder of the data root holding its files (cevnsfit.io.registry)
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,7 @@ def register_data_set(spec: DataSetSpec) -> DataSetSpec:
 
 register_experiment(ExperimentSpec("csi", "csi2021", "CsI2021", "CsI", ("csi2021", "flux")))
 register_experiment(ExperimentSpec("lar", "lar2020", "LAr2020", "LAr", ("lar2020", "flux")))
+register_experiment(ExperimentSpec("xenonnt", "xenonnt", "XenonNT", "XENONnT", ("xenonnt",), "xenonnt_cevns"))
 # table order: LAr, CsI, combined (AC22 Table 2)
 register_data_set(DataSetSpec("lar", ("lar",), "LAr", "COHERENT LAr (2020)", "#0571b0", 0.06, 1.1))
 register_data_set(DataSetSpec("csi", ("csi",), "CsI", "COHERENT CsI (2021)", "#e66101", 0.06, 1.1))
@@ -78,10 +85,17 @@ def experiment_class(name: str):
 
 
 def load_experiment(name: str, data_dir=None, params=None, **options):
-    """The experiment ``name`` (a key of :data:`EXPERIMENTS`) with its data read from ``data_dir``."""
+    """The experiment ``name`` (a key of :data:`EXPERIMENTS`) with its data read from ``data_dir``: the folder of
+    its collection, or a mapping collection -> folder (``{"coherent": ...}``, what ``--data-dir`` gives); None or a
+    missing key searches as :mod:`cevnsfit.io.datadir` describes."""
+    from collections.abc import Mapping
+
     from ..parameters import DEFAULT
 
-    return experiment_class(name)(data_dir, params or DEFAULT, **options)
+    cls = experiment_class(name)
+    if isinstance(data_dir, Mapping):
+        data_dir = data_dir.get(EXPERIMENTS[name].collection)
+    return cls(data_dir, params or DEFAULT, **options)
 
 
 def data_set_members(name: str) -> tuple[str, ...]:

@@ -98,6 +98,23 @@ class Experiment:
     def source(self) -> SNSSource:
         return SNSSource.for_experiment(self.section, self.params)
 
+    def sm_summary(self) -> dict:
+        """The ``cevnsfit sm`` document: predicted and best-fit counts per component, observed, chi^2_min, bins,
+        nuisances (:func:`cevnsfit.analysis.sm_summary`)."""
+        from ..analysis import sm_summary
+
+        return sm_summary(self)
+
+    @classmethod
+    def sm_table(cls, summary: dict) -> tuple[str, list[str], list[list[str]], str]:
+        """(title, columns, rows, footer) of the human-readable ``cevnsfit sm`` table."""
+        r = summary
+        title = f"{cls.name}: observed {r['observed']} events, chi2_min = {r['chi2_min']:.2f} for {r['n_bins']} bins"
+        rows = [[z, f"{r['predicted'][z]:.1f}", f"{r['best_fit'][z]:.1f}"] for z in r["predicted"]]
+        rows.append(["total", f"{sum(r['predicted'].values()):.1f}", f"{sum(r['best_fit'].values()):.1f}"])
+        foot = "nuisances: " + ", ".join(f"{k} = {v:+.3f}" for k, v in r["nuisances"].items())
+        return title, ["component", "predicted [events]", "best fit [events]"], rows, foot
+
     def check_inputs(self) -> None:
         """Read every input file now (the constructor reads the event files; the source and timing files are
         otherwise read only when the kernel is built); raises :class:`DataError` naming a bad file."""

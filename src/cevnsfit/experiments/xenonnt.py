@@ -346,6 +346,8 @@ class XenonNT:
     components = COMPONENTS
     section = "xenonnt"
     options_class = XenonOptions
+    # the principal files (below the release folder); the templates are read and checked when the release loads
+    files = {**{f"{r}_events": f"data/{r}.csv" for r in RUNS}, **{f"{r}_binning": f"binning/{r}.yaml" for r in RUNS}}
     energy_label = "bin (run, cS2, shadow, S1 BDT, S2 BDT)"
 
     def __init__(self, data_dir=None, params: Parameters = DEFAULT, options=None, **kwargs):
@@ -463,6 +465,29 @@ class XenonNT:
         if fixed_signal:
             sig["cevns"] = 0
         return MorphedPoissonChi2(self.name, self.observed, self.backgrounds, sig, (GRID, GRID), ("tly", "tqy"))
+
+    def check_inputs(self) -> None:
+        """Every input is read by the constructor (release) except the solar parameters: read them too."""
+        self.source()
+
+    def sm_summary(self) -> dict:
+        """The ``cevnsfit sm`` document of this experiment (see :func:`sm_summary`)."""
+        return sm_summary(self)[self.name]
+
+    @classmethod
+    def sm_table(cls, summary: dict) -> tuple[str, list[str], list[list[str]], str]:
+        """(title, columns, rows, footer) of the human-readable ``cevnsfit sm`` table."""
+        s = summary
+        lo, hi = s["b8_flux_interval_1sigma"]
+        title = (f"{cls.name}: {'+'.join(s['runs'])}, observed {s['observed']} events, "
+                 f"background-only rejected at {s['significance_sigma']:.2f} sigma")
+        cols = ["run", "observed [events]", "expected background [events]", "expected 8B signal [events]"]
+        rows = [[r, str(v["observed"]), f"{v['expected_background']:.2f}", f"{v['expected_signal']:.2f}"]
+                for r, v in s["per_run"].items()]
+        rows.append(["total", str(s["observed"]), f"{s['expected_background']:.2f}", f"{s['expected_signal']:.2f}"])
+        foot = (f"8B flux best fit {s['b8_flux_best_fit']:.3g} cm^-2 s^-1, 1 sigma [{lo:.3g}, {hi:.3g}] "
+                f"(reference {s['b8_flux_reference']:.3g})")
+        return title, cols, rows, foot
 
     def run_slice(self, run: str) -> slice:
         i = self.runs.index(run)

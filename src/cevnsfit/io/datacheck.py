@@ -17,29 +17,38 @@ def search_report(data_dir=None) -> dict[str, list]:
 
 
 def data_inventory(data_dir=None) -> tuple[Path, list[dict]]:
-    """(resolved directory, one row per expected file of every registered experiment: experiment, key, path, ok,
-    message, sha256, registered -- whether the hash is the registry's, None for an unregistered file)."""
+    """(the COHERENT directory, one row per expected file of every registered experiment: experiment, key, path,
+    root (its collection's folder), ok, message, sha256, registered -- whether the hash is the registry's, None
+    for an unregistered file).  ``data_dir`` is the COHERENT folder (``--data-dir``)."""
     from ..experiments import EXPERIMENTS, experiment_class
+    from .datadir import resolve_collection
 
-    root = resolve_data_dir(data_dir)
+    coherent = resolve_data_dir(data_dir)
     rows = []
-    classes = {name: experiment_class(name) for name in EXPERIMENTS}
-    for exp, cls in classes.items():
+    roots, classes = {}, {}
+    for name, spec in EXPERIMENTS.items():
+        classes[name] = cls = experiment_class(name)
+        try:
+            roots[name] = root = coherent if spec.collection == "coherent" else resolve_collection(spec.collection)
+        except CevnsfitError as exc:
+            rows.append({"experiment": name, "key": "folder", "path": "", "root": "", "ok": False,
+                         "message": str(exc), "sha256": None, "registered": None})
+            continue
         for key, rel in cls.files.items():
             path = root / rel
             digest = sha256(path) if path.is_file() else None
-            entry = registry().get(f"coherent/{rel}")
-            rows.append({"experiment": exp, "key": key, "path": str(path), "ok": path.is_file(),
+            entry = registry().get(f"{spec.collection}/{rel}")
+            rows.append({"experiment": name, "key": key, "path": str(path), "root": str(root), "ok": path.is_file(),
                          "message": "" if path.is_file() else "missing", "sha256": digest,
                          "registered": None if entry is None or digest is None else digest == entry.sha256})
-    for exp, cls in classes.items():
+    for name, root in roots.items():
         try:
-            cls(root).check_inputs()
+            classes[name](root).check_inputs()
         except CevnsfitError as exc:
             for row in rows:
-                if row["experiment"] == exp and row["ok"] and row["path"] in str(exc):
+                if row["experiment"] == name and row["ok"] and row["path"] in str(exc):
                     row["ok"], row["message"] = False, str(exc)
-            if all(r["ok"] for r in rows if r["experiment"] == exp):
-                rows.append({"experiment": exp, "key": "load", "path": "", "ok": False, "message": str(exc),
-                             "sha256": None, "registered": None})
-    return root, rows
+            if all(r["ok"] for r in rows if r["experiment"] == name):
+                rows.append({"experiment": name, "key": "load", "path": "", "root": str(root), "ok": False,
+                             "message": str(exc), "sha256": None, "registered": None})
+    return coherent, rows

@@ -126,8 +126,7 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in (
     Dataset("xenonnt", "xenonnt_cevns", "", "XENONnT solar 8B CEvNS data release (SR0+SR1+SR2), CC-BY-4.0",
             "XENON, PRL 133 (2024) 191002, arXiv:2408.02877; arXiv:2604.06002; Zenodo 10.5281/zenodo.20576156",
             archive=f"https://github.com/XENONnT/cevns_data_release/archive/{_XENONNT_COMMIT}.tar.gz",
-            mirrors=(f"https://raw.githubusercontent.com/XENONnT/cevns_data_release/{_XENONNT_COMMIT}/{{name}}",),
-            read=False),
+            mirrors=(f"https://raw.githubusercontent.com/XENONnT/cevns_data_release/{_XENONNT_COMMIT}/{{name}}",)),
     Dataset("csi2017", "coherent", "csi2017", "COHERENT CsI[Na] 2017 first observation (headers stripped)",
             "COHERENT, Science 357 (2017) 1123, arXiv:1708.01294; Zenodo 10.5281/zenodo.1228631",
             mirrors=("https://raw.githubusercontent.com/athompson-tamu/pyCEvNS/"
