@@ -23,6 +23,9 @@ from cevnsfit.io.datadir import resolve_data_dir
 from cevnsfit.mediators import MediatorAnalysis
 from cevnsfit.physics.models import MODELS, model_names
 
+# every test runs the command line as a subprocess: slow lane (fast in-process versions in test_cli_inprocess.py)
+pytestmark = pytest.mark.slow
+
 DATA = resolve_data_dir()
 M_MU = 105.6583755  # MeV (PDG), written out: the g-2 check below is independent of the package's constants
 

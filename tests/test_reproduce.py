@@ -13,6 +13,9 @@ from cevnsfit.mediators import MediatorAnalysis, gm2_verdict
 from cevnsfit.physics.models import get_model, model_names
 from cevnsfit.reproduce import _planned_outputs, reproduce
 
+# subprocess runs and whole-model analyses: slow lane
+pytestmark = pytest.mark.slow
+
 
 def cli(*args):
     return subprocess.run([sys.executable, "-m", "cevnsfit.cli", *args], capture_output=True, text=True, timeout=600)
