@@ -114,3 +114,40 @@ def test_loop_integral_reference_values():
         assert ref.loop_eps("mu", "e", q) == pytest.approx(me, abs=6e-5)
     assert ref.loop_eps("tau", "mu", 0.0) == pytest.approx(math.log(ref.LEPTON_MASS["tau"] / ref.LEPTON_MASS["mu"]) / 3,
                                                            rel=1e-10)
+
+
+# ---- the cross-section functions themselves, point by point (no detector, milliseconds) ------------------------
+# Same formulas written twice: agreement to rounding (achieved <= 8e-12 relative, at points where the shift nearly
+# cancels Q_SM; the loop integral's 1e-14 absolute accuracy included); allowed 5e-11.
+POINT_RTOL = 5e-11
+
+
+def _recoils(nuc_ref, e_nu):
+    return [f * nuc_ref.t_max(e_nu) for f in (1e-4, 0.02, 0.3, 0.9)]
+
+
+@pytest.mark.parametrize("nucleus", ["Cs133", "I127", "Ar40"])
+def test_cross_section_functions_equal_reference(nucleus):
+    from cevnsfit.physics import cross_section as xs
+    from cevnsfit.physics.models import vector_shift
+    from cevnsfit.physics.nuclei import get_nucleus
+
+    nuc, nref = get_nucleus(nucleus), ref.Nucleus(nucleus)
+    for e_nu in (12.0, ref.E_PI, 50.0):
+        for t in _recoils(nref, e_nu):
+            for f in ref.FLAVOURS:
+                assert xs.differential_cross_section(e_nu, t, nuc, f) == pytest.approx(
+                    ref.dsigma_dt(e_nu, t, nref, f), rel=POINT_RTOL)
+                q, fz, fn = xs.nuclear_form_factors(nuc, t)
+                q_sm = xs.sm_weak_charge(nuc, f, t)
+                assert q_sm == pytest.approx(ref.weak_charge(t, nref, f), rel=POINT_RTOL)
+                for name in ("B-L", "universal", "B-3L_mu", "L_mu-L_tau", "L_e-L_mu", "L_e-L_tau"):
+                    model = get_model(name)
+                    for mass, g in ((0.0, 1e-4), (30.0, 3e-4), (1e3, 3e-3)):
+                        got = q_sm + vector_shift(model, f, q, mass, g, nuc.Z, nuc.N, fz, fn)
+                        want = ref.weak_charge(t, nref, f, _bsm(model, mass, g))
+                        assert got == pytest.approx(want, rel=POINT_RTOL, abs=1e-12), (name, f, mass)
+            for mass, g in ((0.0, 1e-5), (30.0, 3e-5), (1e3, 1e-3)):
+                got = (xs.scalar_prefactor_cm2_per_mev(nuc.mass_mev) * t / e_nu**2 * g**4
+                       * xs.scalar_charge_squared(nuc, t, mass))
+                assert got == pytest.approx(ref.scalar_dsigma_dt(e_nu, t, nref, mass, g), rel=POINT_RTOL)
