@@ -127,6 +127,7 @@ def reference_rows(analyses):
     return rows
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key", sorted(REFERENCE))
 @pytest.mark.parametrize("quantity", ["g", "g_over_M"])
 def test_reference_rows(reference_rows, key, quantity, request):
@@ -172,8 +173,9 @@ def _line_minimum(analysis, model, dataset, regime, row, n=81):
     return best
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["B-L", "L_mu-L_tau", "scalar"])
-@pytest.mark.parametrize("dataset", ["csi", "lar", pytest.param("csi+lar", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("dataset", ["csi", "lar", "csi+lar"])
 def test_delta_chi2_at_every_reported_limit_is_the_threshold(analysis, analyses, model, dataset):
     res = analyses[model]
     row = res.row(dataset, "2dof")
@@ -190,7 +192,8 @@ def test_delta_chi2_at_every_reported_limit_is_the_threshold(analysis, analyses,
         assert _line_minimum(analysis, model, dataset, regime, row) >= ref - LIMIT_TOL
 
 
-@pytest.mark.parametrize("dataset", ["csi", pytest.param("lar", marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("dataset", ["csi", "lar"])
 def test_one_dof_limits_are_four_above_the_line_minimum(analysis, analyses, dataset):
     """--cl 1dof: Delta chi^2 = 4 from the minimum along the line (g = 0 and any sign-flip island included)."""
     for model in ("B-L", "L_mu-L_tau"):
@@ -201,6 +204,38 @@ def test_one_dof_limits_are_four_above_the_line_minimum(analysis, analyses, data
             assert delta == pytest.approx(4.0, abs=LIMIT_TOL), (model, regime)
 
 
+@pytest.mark.parametrize("model, mass", [("B-L", 0.0), ("L_mu-L_tau", math.inf)])
+def test_delta_chi2_at_a_single_line_limit(analysis, model, mass):
+    """Fast lane: one line (M = 0 or the contact limit) on CsI, 1 dof; Delta chi^2 at the limit and at any island
+    edge is 4 above the line minimum, by the direct path (the slow tests above do every data set and row)."""
+    lim = analysis.fixed_mass_limit(model, "csi", mass)
+    regime = "low_mass" if mass == 0 else "high_mass"
+    row = {"g_low_mass" if mass == 0 else "g_over_M_high_mass": lim.value * (1 if mass == 0 else 1e3),
+           f"{regime}_islands": [[a * (1 if mass == 0 else 1e3), b * (1 if mass == 0 else 1e3)]
+                                 for a, b in lim.allowed.islands]}
+    line_min = _line_minimum(analysis, model, "csi", regime, row, n=21)
+    assert lim.chi2_min == pytest.approx(line_min, abs=LIMIT_TOL)
+    for edge in [lim.value] + [x for iv in lim.allowed.islands for x in iv]:
+        assert _direct_chi2(analysis, model, "csi", regime, edge) - line_min == pytest.approx(4.0, abs=LIMIT_TOL)
+
+
+# docs/validation.md, "Light mediators: AC22 reference rows": our values as printed there (3 significant digits)
+DOCUMENTED = {
+    ("B-L", "lar"): (5.44e-5, 1.73e-3), ("B-L", "csi"): (5.05e-5, 0.997e-3), ("B-L", "csi+lar"): (4.50e-5, 1.03e-3),
+    ("L_mu-L_tau", "lar"): (2.23e-3, 3.96e-2), ("L_mu-L_tau", "csi"): (1.28e-3, 2.68e-2),
+    ("L_mu-L_tau", "csi+lar"): (1.13e-3, 2.43e-2),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", sorted(DOCUMENTED))
+def test_documented_rows(reference_rows, key):
+    row = reference_rows[key]
+    for got, printed in zip((row["g_low_mass"], row["g_over_M_high_mass"]), DOCUMENTED[key]):
+        assert f"{got:.2e}" == f"{printed:.2e}"
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("key", sorted(REFERENCE))
 @pytest.mark.parametrize("quantity", ["g", "g_over_M"])
 def test_delta_chi2_at_the_reference_limit(analysis, reference_rows, key, quantity):
@@ -223,6 +258,7 @@ def test_bad_inputs(analysis):
         analysis.grid("B-L", [1.0], [float("nan")], ("csi",))
 
 
+@pytest.mark.slow
 def test_limits_json_all_models():
     res = subprocess.run([sys.executable, "-m", "cevnsfit.cli", "limits", "--json"], capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
@@ -252,6 +288,7 @@ def test_nsi_api(analysis, csi):
         nsi_counts(csi, {"xV_ee": 0.1})
 
 
+@pytest.mark.slow
 def test_custom_charges_cli_matches_registry():
     res = subprocess.run([sys.executable, "-m", "cevnsfit.cli", "limits", "--charges", "1/3,1/3,-1,-1,-1", "-d", "csi", "--json"],
                          capture_output=True, text=True, timeout=300)
