@@ -37,7 +37,7 @@ for mod in "${modules[@]}"; do
   trap 'git checkout -- "$path"' EXIT
   echo "== $mod  ($tests)"
   "$MUTMUT" run --paths-to-mutate "$path" --tests-dir tests \
-    --runner "$PY -m pytest -x -q -p no:cacheprovider -p no:randomly -m 'not slow' $tests" || true
+    --runner "$PY -m pytest -x -q -p no:cacheprovider -m 'not slow' $tests" || true
   git checkout -- "$path"
   trap - EXIT
 done
