@@ -15,10 +15,10 @@ MUTMUT=${MUTMUT:-.venv/bin/mutmut}
 
 # fast test selection per module (the slow lane is not needed to kill a mutant of these)
 declare -A TESTS=(
-  [physics/cross_section.py]="tests/test_physics_core.py tests/test_reference_mediators.py tests/test_reference_integration.py"
+  [physics/cross_section.py]="tests/test_physics_core.py tests/test_reference_mediators.py::test_cross_section_functions_equal_reference"
   [physics/models.py]="tests/test_models.py tests/test_reference_mediators.py"
   [physics/form_factors.py]="tests/test_physics_core.py tests/test_reference_integration.py"
-  [templates.py]="tests/test_reference_mediators.py tests/test_mediators.py"
+  [templates.py]="tests/test_reference_mediators.py tests/test_mediators.py::test_templates_equal_direct_path tests/test_mediators.py::test_zero_coupling_is_the_standard_model tests/test_mediators.py::test_scalar_does_not_depend_on_sign tests/test_mediators.py::test_heavy_zprime_is_vector_nsi"
   [response.py]="tests/test_reference_integration.py tests/test_reference_mediators.py"
   [stats/chi2.py]="tests/test_chi2.py tests/test_chi2_bruteforce.py"
   [stats/intervals.py]="tests/test_mediators.py tests/test_chi2.py"
