@@ -88,12 +88,12 @@ def _delta_a_vector(g: float, mass: float) -> float:
 def test_gm2_json_and_text(model, charge):
     g, mass = 5e-4, 10.0
     doc = json.loads(cli("gm2", "-m", model, "--mass", str(mass), "--coupling", str(g), "--json").stdout)
-    assert doc["delta_a_mu"] == pytest.approx(_delta_a_vector(g * charge, mass), rel=1e-9)
+    assert doc["delta_a_mu"] == pytest.approx(_delta_a_vector(g * charge, mass), rel=1e-9, abs=0)
     band = doc["band"]
     assert band["epoch"] == "2021" and band["delta_a_mu_measured"] == pytest.approx(251e-11)
     # the band edges are where delta a_mu = 251e-11 -/+ 2 x 59e-11
-    assert _delta_a_vector(band["g_low"] * charge, mass) == pytest.approx(133e-11, rel=1e-6)
-    assert _delta_a_vector(band["g_high"] * charge, mass) == pytest.approx(369e-11, rel=1e-6)
+    assert _delta_a_vector(band["g_low"] * charge, mass) == pytest.approx(133e-11, rel=1e-6, abs=0)
+    assert _delta_a_vector(band["g_high"] * charge, mass) == pytest.approx(369e-11, rel=1e-6, abs=0)
     text = cli("gm2", "-m", model, "--mass", str(mass), "--coupling", str(g)).stdout
     assert f"delta a_mu = {doc['delta_a_mu']:.4e}" in text
     assert f"g in [{band['g_low']:.4g}, {band['g_high']:.4g}]" in text
@@ -104,10 +104,10 @@ def test_gm2_at_the_allowed_limits():
     # g^2 m_mu^2 / (12 pi^2 M^2), physics.md 11)
     g = 4 * math.pi
     doc = json.loads(cli("gm2", "-m", "B-L", "--mass", "1e10", "--coupling", repr(g), "--json").stdout)
-    assert doc["delta_a_mu"] == pytest.approx(g * g * M_MU**2 / (12 * math.pi**2 * 1e20), rel=1e-6)
+    assert doc["delta_a_mu"] == pytest.approx(g * g * M_MU**2 / (12 * math.pi**2 * 1e20), rel=1e-6, abs=0)
     doc = json.loads(cli("gm2", "-m", "scalar", "--mass", "1e10", "--coupling", "1e-3", "--json", "--gm2", "2025").stdout)
     heavy = 1e-6 * M_MU**2 / (8 * math.pi**2 * 1e20) * (math.log(1e20 / M_MU**2) - 7 / 6)
-    assert doc["delta_a_mu"] == pytest.approx(heavy, rel=1e-6)
+    assert doc["delta_a_mu"] == pytest.approx(heavy, rel=1e-6, abs=0)
     assert doc["band"]["g_low"] is None  # 2025: the band reaches g = 0
 
 
@@ -124,12 +124,12 @@ def test_limits_one_dof_json_and_table(bl_csi_analysis):
     (row,) = doc["limits"]
     want = bl_csi_analysis.row("csi", "1dof")
     for key in ("g_low_mass", "g_over_M_high_mass", "chi2_sm", "chi2_min"):
-        assert row[key] == pytest.approx(want[key], rel=1e-12)
+        assert row[key] == pytest.approx(want[key], rel=1e-12, abs=0)
     # 1 dof is the stronger convention (threshold 4 < 6.18); validation.md quotes 4.45e-5 and 0.868e-3 GeV^-1
     two = bl_csi_analysis.row("csi", "2dof")
     assert row["g_low_mass"] < two["g_low_mass"] and row["g_over_M_high_mass"] < two["g_over_M_high_mass"]
-    assert row["g_low_mass"] == pytest.approx(4.45e-5, rel=5e-3)
-    assert row["g_over_M_high_mass"] == pytest.approx(0.868e-3, rel=5e-3)
+    assert row["g_low_mass"] == pytest.approx(4.45e-5, rel=5e-3, abs=0)
+    assert row["g_over_M_high_mass"] == pytest.approx(0.868e-3, rel=5e-3, abs=0)
     text = cli("limits", "-m", "B-L", "-d", "csi", "--cl", "1dof").stdout
     assert "Delta chi^2 = 4" in text
     header = next(l for l in text.splitlines() if "model" in l and "data set" in l)
@@ -146,8 +146,8 @@ def test_charges_at_the_allowed_limit_scale_the_coupling():
     scaled = json.loads(cli("limits", "--charges", "100/3,100/3,-100,-100,-100", "-m", "B-L x 100", "-d", "csi",
                             "--json").stdout)["limits"][0]
     plain = json.loads(cli("limits", "-m", "B-L", "-d", "csi", "--json").stdout)["limits"][0]
-    assert scaled["g_low_mass"] == pytest.approx(plain["g_low_mass"] / 100, rel=1e-7)
-    assert scaled["g_over_M_high_mass"] == pytest.approx(plain["g_over_M_high_mass"] / 100, rel=1e-7)
+    assert scaled["g_low_mass"] == pytest.approx(plain["g_low_mass"] / 100, rel=1e-7, abs=0)
+    assert scaled["g_over_M_high_mass"] == pytest.approx(plain["g_over_M_high_mass"] / 100, rel=1e-7, abs=0)
     assert scaled["chi2_min"] == pytest.approx(plain["chi2_min"], abs=1e-7)
 
 

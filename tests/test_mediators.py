@@ -77,12 +77,12 @@ def test_asymptotic_regimes_join_the_finite_mass_scan(analysis, name):
     """g/M limit constant for M >> |q| (~30-105 MeV), g limit constant for M << |q|."""
     light = analysis.fixed_mass_limit(name, "csi", 0.0)
     very_light = analysis.fixed_mass_limit(name, "csi", 0.01)
-    assert very_light.value == pytest.approx(light.value, rel=2e-3)
+    assert very_light.value == pytest.approx(light.value, rel=2e-3, abs=0)
     contact = analysis.fixed_mass_limit(name, "csi", np.inf)
     heavy = analysis.fixed_mass_limit(name, "csi", 2e4)
     heavier = analysis.fixed_mass_limit(name, "csi", 5e4)
-    assert heavy.value / 2e4 == pytest.approx(contact.value, rel=1e-2)
-    assert heavier.value / 5e4 == pytest.approx(contact.value, rel=2e-3)
+    assert heavy.value / 2e4 == pytest.approx(contact.value, rel=1e-2, abs=0)
+    assert heavier.value / 5e4 == pytest.approx(contact.value, rel=2e-3, abs=0)
     # in between, the bound on g grows with M (the propagator suppresses the signal)
     mid = analysis.fixed_mass_limit(name, "csi", 100.0)
     assert light.value < mid.value < heavy.value
@@ -136,7 +136,7 @@ def test_reference_rows(reference_rows, key, quantity, request):
     row = reference_rows[key]
     got = row["g_low_mass"] if quantity == "g" else row["g_over_M_high_mass"]
     want = REFERENCE[key][0 if quantity == "g" else 1]
-    assert got == pytest.approx(want, rel=0.10)
+    assert got == pytest.approx(want, rel=0.10, abs=0)
 
 
 def _direct_chi2(analysis, model, dataset, regime, coupling):
@@ -296,5 +296,5 @@ def test_custom_charges_cli_matches_registry():
     custom = json.loads(res.stdout)["limits"][0]
     ref = json.loads(subprocess.run([sys.executable, "-m", "cevnsfit.cli", "limits", "-m", "B-L", "-d", "csi", "--json"],
                                     capture_output=True, text=True, timeout=300).stdout)["limits"][0]
-    assert custom["g_low_mass"] == pytest.approx(ref["g_low_mass"], rel=1e-9)
-    assert custom["g_over_M_high_mass"] == pytest.approx(ref["g_over_M_high_mass"], rel=1e-9)
+    assert custom["g_low_mass"] == pytest.approx(ref["g_low_mass"], rel=1e-9, abs=0)
+    assert custom["g_over_M_high_mass"] == pytest.approx(ref["g_over_M_high_mass"], rel=1e-9, abs=0)
