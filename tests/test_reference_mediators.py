@@ -151,3 +151,16 @@ def test_cross_section_functions_equal_reference(nucleus):
                 got = (xs.scalar_prefactor_cm2_per_mev(nuc.mass_mev) * t / e_nu**2 * g**4
                        * xs.scalar_charge_squared(nuc, t, mass))
                 assert got == pytest.approx(ref.scalar_dsigma_dt(e_nu, t, nref, mass, g), rel=POINT_RTOL, abs=0)
+
+
+@pytest.mark.parametrize("model_name, mass, g", sorted(FAST, key=str))
+def test_template_batch_equals_reference(csi, model_name, mass, g):
+    """The batched coupling path of the templates (what the scans evaluate, one row of couplings per mass) against
+    the reference, and g = 0 against the SM exactly."""
+    model = get_model(model_name)
+    batch = build_templates(csi, model, [mass]).counts(np.array([0.0, g, g]), 0)
+    np.testing.assert_array_equal(batch[0], csi.kernel.sm_counts())
+    np.testing.assert_array_equal(batch[1], batch[2])
+    want = _reference("csi", _bsm(model, mass, g))
+    got = batch[1].sum(axis=1)
+    np.testing.assert_array_less(np.abs(got[1:] / want[1:] - 1), RTOL_CSI)
