@@ -147,3 +147,22 @@ def test_parameter_overrides_and_citations():
         load_parameters({"nuclei.Cs133.R_x": 1.0})
     with pytest.raises(InputError):
         load_parameters({"csi2021.pot": float("nan")})
+
+
+def test_coupling_and_kinematics_options_by_name():
+    """The option names the README and spec 14 document are accepted and mean what they say (mutation testing
+    found these names and the default scheme unchecked in the fast lane)."""
+    from cevnsfit.experiments.common import PhysicsOptions
+
+    PhysicsOptions(couplings="tree", kinematics="exact")
+    s2 = DEFAULT["constants.sin2_theta_w_0"]
+    assert xs.sm_couplings("tree") == {f: (0.5 - 2 * s2, -0.5) for f in xs.FLAVOURS}
+    assert xs.sm_couplings() == xs.sm_couplings("radiative")
+    assert xs.sm_couplings()["nue"] == (DEFAULT["couplings.gVp_nue"], DEFAULT["couplings.gVn"])
+    e, t, m = 30.0, 0.01, CS.mass_mev
+    exact = 1 - t / e - m * t / (2 * e * e) + t * t / (2 * e * e)
+    assert float(xs.vector_kinematic_factor(e, t, m, "exact")) == pytest.approx(exact, rel=1e-14, abs=0)
+    with pytest.raises(InputError, match="choose one of radiative, tree"):
+        xs.sm_couplings("loop")
+    with pytest.raises(InputError, match="choose one of ac22, exact"):
+        xs.vector_kinematic_factor(e, t, m, "relativistic")
