@@ -128,3 +128,15 @@ def test_profiled_chi2_equals_brute_force(csi, lar, dataset, point):
     cost = sum((exps[n].cost() for n in names[1:]), exps[names[0]].cost())
     profiled = cost(signals) if len(names) > 1 else cost(signals[names[0]])
     assert profiled == pytest.approx(brute, abs=TOL)
+
+
+def test_signal_shape_and_cost_names_are_checked(csi):
+    """A batch of templates of the wrong bin shape is refused, not broadcast (a mutant accepting any 3-d array
+    survived the selection), and a data set cannot be added to itself."""
+    from cevnsfit.errors import InputError
+
+    cost = csi.cost()
+    with pytest.raises(InputError, match=r"signal template has shape \(2, 3, 3\), expected \(9, 11\)"):
+        cost(np.ones((2, 3, 3)))
+    with pytest.raises(InputError, match="cannot add costs with the same name twice"):
+        cost + csi.cost()
