@@ -26,6 +26,20 @@ The counts are integrated over *all* arrival times (no time efficiency).  Time f
 * :func:`csi_time_fractions` -- snsFlux2D time projection (physics.md 6.3) times the bin-averaged eps_T (8.5),
   with the average computed by quad.
 
+Light mediators (physics.md 10.2-10.4) enter through an optional hashable ``bsm`` tuple, written here from the
+specification's formulas and not from the package's algebra:
+
+* ``("vector", q_u, q_d, q_e, q_mu, q_tau, M, g)`` with quark charges: the Z' as flavour-diagonal vector NSI
+  (10.2 into 10.1), eps^{qV}_ll = g^2 Q'_l Q'_q / (sqrt2 G_F (|q|^2 + M^2)) put into
+  Q = (gVp + 2 eps^u + eps^d) Z F_Z + (gVn + eps^u + 2 eps^d) N F_N;
+* the same tuple with q_u = q_d = 0 (only L_alpha - L_beta, i.e. one lepton charge +1 and one -1): AC22's loop
+  formula (10.3), proton coupling gVp + sqrt2 alpha g^2 (delta_{l alpha} eps_{beta alpha} + delta_{l beta}
+  eps_{alpha beta}) / (pi G_F (|q|^2 + M^2)), the vacuum-polarisation integral eps by quad;
+* ``("scalar", M, g)``: dsigma_phi/dT = M_N^2 T / (4 pi E^2) g^4 (sigma_piN/m_ud)^2 [Z F_Z + N F_N]^2 / (|q|^2 + M^2)^2
+  added to the vector cross section (10.4).
+
+M = ``math.inf`` is the contact limit: g then stands for g/M in MeV^-1 and the propagator is 1.
+
 Results are cached (``functools.lru_cache``) so that a test module can ask for the same numbers repeatedly.
 """
 
@@ -61,6 +75,10 @@ HELM_S = DEFAULT["form_factor.helm_s"]  # fm
 GVP = {"nue": DEFAULT["couplings.gVp_nue"], "numu": DEFAULT["couplings.gVp_numu"],
        "numubar": DEFAULT["couplings.gVp_numu"]}  # nu_mu-bar uses the nu_mu vector couplings
 GVN = DEFAULT["couplings.gVn"]
+ALPHA = DEFAULT["constants.alpha"]
+LEPTON_MASS = {"e": DEFAULT["constants.m_e"], "mu": DEFAULT["constants.m_mu"], "tau": DEFAULT["constants.m_tau"]}
+FLAVOUR_LEPTON = {"nue": "e", "numu": "mu", "numubar": "mu"}
+SIGMA_PIN_OVER_MUD = DEFAULT["scalar.sigma_piN_over_mud"]
 
 CSI_PE_EDGES = (0.0, 8.0, 12.0, 16.0, 20.0, 24.0, 32.0, 40.0, 50.0, 60.0)
 CSI_T_EDGES_US = (0.0, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0, 2.0, 4.0, 6.0)
@@ -103,17 +121,65 @@ def helm(q_fm: float, r_rms: float, s: float = HELM_S) -> float:
     return f * math.exp(-0.5 * (q_fm * s) ** 2)
 
 
-def weak_charge(t: float, nuc: Nucleus, flavour: str) -> float:
-    q_fm = math.sqrt(2.0 * nuc.M * t + t * t) / HBARC
-    return GVP[flavour] * nuc.Z * helm(q_fm, nuc.Rp) + GVN * nuc.N * helm(q_fm, nuc.Rn)
+def weak_charge(t: float, nuc: Nucleus, flavour: str, bsm: tuple | None = None) -> float:
+    """Weak charge of the vector cross section at recoil t [MeV], SM or with a vector mediator ``bsm``."""
+    q_mev = math.sqrt(2.0 * nuc.M * t + t * t)
+    fz, fn = helm(q_mev / HBARC, nuc.Rp), helm(q_mev / HBARC, nuc.Rn)
+    gvp, gvn = GVP[flavour], GVN
+    if bsm is not None and bsm[0] == "vector":
+        _, qu, qd, qe, qmu, qtau, mass, g = bsm
+        prop = 1.0 if math.isinf(mass) else 1.0 / (q_mev * q_mev + mass * mass)
+        lepton = FLAVOUR_LEPTON[flavour]
+        if qu or qd:  # tree level: flavour-diagonal vector NSI
+            q_lep = {"e": qe, "mu": qmu}[lepton]
+            eps_u = g * g * q_lep * qu * prop / (math.sqrt(2.0) * G_F)
+            eps_d = g * g * q_lep * qd * prop / (math.sqrt(2.0) * G_F)
+            gvp, gvn = gvp + 2.0 * eps_u + eps_d, gvn + eps_u + 2.0 * eps_d
+        else:  # L_alpha - L_beta through gamma-Z' mixing (AC22)
+            charges = {"e": qe, "mu": qmu, "tau": qtau}
+            alpha_l = [f for f, c in charges.items() if c == 1.0]
+            beta_l = [f for f, c in charges.items() if c == -1.0]
+            assert len(alpha_l) == 1 and len(beta_l) == 1 and sum(map(abs, charges.values())) == 2.0, bsm
+            a, b = alpha_l[0], beta_l[0]
+            mix = 0.0
+            if lepton == a:
+                mix = loop_eps(b, a, q_mev)
+            elif lepton == b:
+                mix = loop_eps(a, b, q_mev)
+            gvp = gvp + math.sqrt(2.0) * ALPHA * g * g * mix * prop / (math.pi * G_F)
+    return gvp * nuc.Z * fz + gvn * nuc.N * fn
 
 
-def dsigma_dt(e_nu: float, t: float, nuc: Nucleus, flavour: str) -> float:
-    """SM CEvNS cross section in cm^2/MeV (physics.md 4, AC22 kinematic factor, clipped at 0)."""
-    kin = 1.0 - nuc.M * t / (2.0 * e_nu * e_nu)
-    if kin <= 0.0:
+@lru_cache(maxsize=None)
+def loop_eps(beta: str, alpha: str, q_mev: float) -> float:
+    """eps_{beta alpha}(|q|) = int_0^1 x(1-x) ln[(m_b^2 + x(1-x) q^2) / (m_a^2 + x(1-x) q^2)] dx by quad."""
+    mb2, ma2, q2 = LEPTON_MASS[beta] ** 2, LEPTON_MASS[alpha] ** 2, q_mev * q_mev
+
+    def f(x: float) -> float:
+        y = x * (1.0 - x)
+        return y * math.log((mb2 + y * q2) / (ma2 + y * q2))
+
+    return integrate.quad(f, 0.0, 1.0, epsabs=1e-15, epsrel=1e-12, limit=200)[0]
+
+
+def scalar_dsigma_dt(e_nu: float, t: float, nuc: Nucleus, mass: float, g: float) -> float:
+    """Light-scalar cross section in cm^2/MeV (physics.md 10.4)."""
+    q2 = 2.0 * nuc.M * t + t * t
+    q_fm = math.sqrt(q2) / HBARC
+    coh = SIGMA_PIN_OVER_MUD * (nuc.Z * helm(q_fm, nuc.Rp) + nuc.N * helm(q_fm, nuc.Rn))
+    prop = 1.0 if math.isinf(mass) else 1.0 / (q2 + mass * mass)
+    return nuc.M**2 * t / (4.0 * math.pi * e_nu * e_nu) * g**4 * coh * coh * prop * prop * HBARC2_CM2
+
+
+def dsigma_dt(e_nu: float, t: float, nuc: Nucleus, flavour: str, bsm: tuple | None = None) -> float:
+    """CEvNS cross section in cm^2/MeV (physics.md 4, AC22 kinematic factor clipped at 0; 10.2-10.4 with ``bsm``)."""
+    if t > nuc.t_max(e_nu):
         return 0.0
-    return G_F**2 * nuc.M / math.pi * kin * weak_charge(t, nuc, flavour) ** 2 * HBARC2_CM2
+    kin = 1.0 - nuc.M * t / (2.0 * e_nu * e_nu)
+    vec = G_F**2 * nuc.M / math.pi * max(kin, 0.0) * weak_charge(t, nuc, flavour, bsm) ** 2 * HBARC2_CM2
+    if bsm is not None and bsm[0] == "scalar":
+        vec += scalar_dsigma_dt(e_nu, t, nuc, bsm[1], bsm[2])
+    return vec
 
 
 def michel(e_nu: float, flavour: str) -> float:
@@ -128,14 +194,14 @@ def michel(e_nu: float, flavour: str) -> float:
     raise ValueError(flavour)
 
 
-def folded_xsec(t: float, nuc: Nucleus, flavour: str) -> float:
+def folded_xsec(t: float, nuc: Nucleus, flavour: str, bsm: tuple | None = None) -> float:
     """int dE f_alpha(E) dsigma/dT(E, T) [cm^2/MeV per neutrino], E from E_min(T) to the end point."""
     if flavour == "numu":  # monochromatic line
-        return dsigma_dt(E_PI, t, nuc, flavour) if nuc.e_min(t) < E_PI else 0.0
+        return dsigma_dt(E_PI, t, nuc, flavour, bsm) if nuc.e_min(t) < E_PI else 0.0
     e_lo = nuc.e_min(t)
     if e_lo >= E_MAX_MICHEL:
         return 0.0
-    val, _ = integrate.quad(lambda e: michel(e, flavour) * dsigma_dt(e, t, nuc, flavour), e_lo, E_MAX_MICHEL,
+    val, _ = integrate.quad(lambda e: michel(e, flavour) * dsigma_dt(e, t, nuc, flavour, bsm), e_lo, E_MAX_MICHEL,
                             epsabs=0.0, epsrel=1e-10, limit=50)
     return val
 
@@ -295,8 +361,8 @@ def _lar_recoil_for_eee(eee: float) -> float:
 # counts per reconstructed-energy bin (all arrival times, no time efficiency)
 # --------------------------------------------------------------------------------------------------------------
 @lru_cache(maxsize=None)
-def csi_counts(lo: float, hi: float, flavour: str) -> float:
-    """Predicted SM CEvNS counts (Cs + I) with lo <= PE < hi, integrated over all arrival times."""
+def csi_counts(lo: float, hi: float, flavour: str, bsm: tuple | None = None) -> float:
+    """Predicted CEvNS counts (Cs + I) with lo <= PE < hi, integrated over all arrival times (SM or ``bsm``)."""
     total = 0.0
     for name in ("Cs133", "I127"):
         nuc = Nucleus(name)
@@ -307,19 +373,19 @@ def csi_counts(lo: float, hi: float, flavour: str) -> float:
                 t = _csi_recoil_for_pe(pe)
                 if 0.0 < t < tmax:
                     pts.append(t)
-        val, _ = integrate.quad(lambda t: csi_bin_response(lo, hi, t) * folded_xsec(t, nuc, flavour),
+        val, _ = integrate.quad(lambda t: csi_bin_response(lo, hi, t) * folded_xsec(t, nuc, flavour, bsm),
                                 0.0, tmax, points=sorted(set(pts)) or None, epsabs=0.0, epsrel=1e-7, limit=200)
         total += val
     return n_targets("csi") * fluence("csi") * total
 
 
 @lru_cache(maxsize=None)
-def lar_counts(lo: float, hi: float, flavour: str) -> float:
-    """Predicted SM CEvNS counts (all Ar40) with lo <= E_ee[keVee] < hi, integrated over all arrival times."""
+def lar_counts(lo: float, hi: float, flavour: str, bsm: tuple | None = None) -> float:
+    """Predicted CEvNS counts (all Ar40) with lo <= E_ee[keVee] < hi, all arrival times (SM or ``bsm``)."""
     nuc = Nucleus("Ar40")
     tmax_kev = 1e3 * t_max_flavour(nuc, flavour)
     pts = [t for t in (_lar_recoil_for_eee(e) for e in (lo, hi, 0.25, 5.0)) if 0.0 < t < tmax_kev]
-    val, _ = integrate.quad(lambda tk: lar_bin_response(lo, hi, tk) * folded_xsec(tk * 1e-3, nuc, flavour),
+    val, _ = integrate.quad(lambda tk: lar_bin_response(lo, hi, tk) * folded_xsec(tk * 1e-3, nuc, flavour, bsm),
                             0.0, tmax_kev, points=sorted(set(pts)) or None, epsabs=0.0, epsrel=1e-7, limit=200)
     # the integration variable is T' in keV: dT'[MeV] = 1e-3 dT'[keV]
     return n_targets("lar") * fluence("lar") * val * 1e-3

@@ -10,6 +10,9 @@ import pytest
 
 from cevnsfit.io.datadir import resolve_data_dir
 
+# every test runs the command line as a subprocess (~2 s each): slow lane; fast in-process versions in test_cli_inprocess.py
+pytestmark = pytest.mark.slow
+
 DATA = resolve_data_dir()
 
 

@@ -23,8 +23,8 @@ def test_brn_nin_templates(csi):
     np.testing.assert_allclose(brn.sum(axis=1) / brn.sum(),
                                [0.0029, 0.0673, 0.1187, 0.1255, 0.1122, 0.1805, 0.1363, 0.1381, 0.1186], atol=6e-5)
     # ROI totals after eps_T: 18.31 / 5.18 for normalisations 18.45 / 5.62 before eps_T (spec 13.2)
-    assert brn.sum() == pytest.approx(18.4 * 18.31 / 18.45, rel=1.5e-3)
-    assert nin.sum() == pytest.approx(5.6 * 5.18 / 5.62, rel=2e-3)
+    assert brn.sum() == pytest.approx(18.4 * 18.31 / 18.45, rel=1.5e-3, abs=0)
+    assert nin.sum() == pytest.approx(5.6 * 5.18 / 5.62, rel=2e-3, abs=0)
     # time bins: a 10-ns t_rec bin centred on an analysis edge is split evenly, so every analysis bin lies between
     # the "bin centre left-closed" and "right-closed" assignments (0.34-0.42, 2.20-2.29, 4.75-5.22, 5.52-5.99 ...)
     per_t = brn.sum(axis=0) * 18.45 / 18.4
@@ -58,10 +58,10 @@ def test_sm_prediction_cross_check(csi):
     # physics spec 13.3 independent cross-check (same inputs => +-2 %): 316.2 = 50.0 + 101.4 + 164.8
     k = csi.kernel
     by = {f: v.sum() for f, v in k.sm_counts_by_flavour().items()}
-    assert sum(by.values()) == pytest.approx(316.2, rel=0.02)
-    assert by["numu"] == pytest.approx(50.0, rel=0.02)
-    assert by["nue"] == pytest.approx(101.4, rel=0.02)
-    assert by["numubar"] == pytest.approx(164.8, rel=0.02)
+    assert sum(by.values()) == pytest.approx(316.2, rel=0.02, abs=0)
+    assert by["numu"] == pytest.approx(50.0, rel=0.02, abs=0)
+    assert by["nue"] == pytest.approx(101.4, rel=0.02, abs=0)
+    assert by["numubar"] == pytest.approx(164.8, rel=0.02, abs=0)
     n = k.sm_counts()
     np.testing.assert_allclose(n.sum(axis=1), [2.3, 49.4, 73.4, 62.0, 43.7, 49.8, 22.6, 10.5, 2.6], atol=0.06, rtol=0.02)
     np.testing.assert_allclose(n.sum(axis=0), [0.1, 2.2, 10.2, 21.0, 25.9, 22.0, 17.0, 14.6, 87.6, 84.7, 30.9], atol=0.06, rtol=0.02)
@@ -77,19 +77,22 @@ def test_free_fit_vs_coherent(csi):
     # COHERENT CsI21 best fit 306 +- 20 CEvNS events: fit with a free CEvNS normalisation
     fit = csi.cost(free_signal=True).fit(csi.kernel.sm_counts())
     assert abs(fit.totals()["cevns"] - 306) < 20
-    # the constrained AC22 fit gives a sensible chi^2 for 99 bins
+    # the constrained AC22 fit: chi^2_min as documented (docs/validation.md; a 70-140 window used to stand here,
+    # which hid any error in the chi^2 itself), the CEvNS pull inside its 1 sigma
     ac22 = csi.cost().fit(csi.kernel.sm_counts())
-    assert 70 < ac22.chi2 < 140 and abs(ac22.nuisances["eta_cevns"]) < 0.12
+    assert ac22.chi2 == pytest.approx(104.90, abs=0.005) and abs(ac22.nuisances["eta_cevns"]) < 0.12
 
 
-@pytest.mark.parametrize("option", ["flux_model", "quenching", "efficiency"])
+# one option in the fast lane, the others (a kernel each, ~2 s) in the slow one
+@pytest.mark.parametrize("option", [pytest.param("flux_model", marks=pytest.mark.slow),
+                                    pytest.param("quenching", marks=pytest.mark.slow), "efficiency"])
 def test_options_change_the_prediction_sensibly(csi, option):
     alt = {"flux_model": "grid2d", "quenching": "model0+", "efficiency": "sys1"}[option]
     other = CsI2021(csi.data_dir, **{option: alt}).kernel.sm_counts().sum()
     base = csi.kernel.sm_counts().sum()
     assert other != base and abs(other / base - 1) < 0.15
     if option == "flux_model":  # spec 13.3: grid2d with the nu_mu line moved to E_pi gives 319.3
-        assert other == pytest.approx(319.3, rel=0.02)
+        assert other == pytest.approx(319.3, rel=0.02, abs=0)
 
 
 def test_bad_options():

@@ -77,12 +77,12 @@ def test_asymptotic_regimes_join_the_finite_mass_scan(analysis, name):
     """g/M limit constant for M >> |q| (~30-105 MeV), g limit constant for M << |q|."""
     light = analysis.fixed_mass_limit(name, "csi", 0.0)
     very_light = analysis.fixed_mass_limit(name, "csi", 0.01)
-    assert very_light.value == pytest.approx(light.value, rel=2e-3)
+    assert very_light.value == pytest.approx(light.value, rel=2e-3, abs=0)
     contact = analysis.fixed_mass_limit(name, "csi", np.inf)
     heavy = analysis.fixed_mass_limit(name, "csi", 2e4)
     heavier = analysis.fixed_mass_limit(name, "csi", 5e4)
-    assert heavy.value / 2e4 == pytest.approx(contact.value, rel=1e-2)
-    assert heavier.value / 5e4 == pytest.approx(contact.value, rel=2e-3)
+    assert heavy.value / 2e4 == pytest.approx(contact.value, rel=1e-2, abs=0)
+    assert heavier.value / 5e4 == pytest.approx(contact.value, rel=2e-3, abs=0)
     # in between, the bound on g grows with M (the propagator suppresses the signal)
     mid = analysis.fixed_mass_limit(name, "csi", 100.0)
     assert light.value < mid.value < heavy.value
@@ -113,15 +113,21 @@ NOT_REPRODUCED = {("L_mu-L_tau", "lar", "g_over_M"), ("L_mu-L_tau", "csi", "g")}
 
 
 @pytest.fixture(scope="module")
-def reference_rows(analysis):
+def analyses(analysis):
+    """Default-grid analyses (the ones `cevnsfit limits` runs) of a tree-level, a loop and the scalar model."""
+    return {name: analysis.analyse(name) for name in ("B-L", "L_mu-L_tau", "scalar")}
+
+
+@pytest.fixture(scope="module")
+def reference_rows(analyses):
     rows = {}
     for name in ("B-L", "L_mu-L_tau"):
-        res = analysis.analyse(name)
         for d in ("lar", "csi", "csi+lar"):
-            rows[(name, d)] = res.row(d, "2dof")
+            rows[(name, d)] = analyses[name].row(d, "2dof")
     return rows
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key", sorted(REFERENCE))
 @pytest.mark.parametrize("quantity", ["g", "g_over_M"])
 def test_reference_rows(reference_rows, key, quantity, request):
@@ -130,7 +136,117 @@ def test_reference_rows(reference_rows, key, quantity, request):
     row = reference_rows[key]
     got = row["g_low_mass"] if quantity == "g" else row["g_over_M_high_mass"]
     want = REFERENCE[key][0 if quantity == "g" else 1]
-    assert got == pytest.approx(want, rel=0.10)
+    assert got == pytest.approx(want, rel=0.10, abs=0)
+
+
+def _direct_chi2(analysis, model, dataset, regime, coupling):
+    """chi^2 of ``dataset`` at M = 0 (coupling g) or M = inf (coupling g/M in MeV^-1) by the direct path (Q^2 built
+    on the recoil grid for this one point, no templates), profiled by each experiment's cost."""
+    mass = 0.0 if regime == "low_mass" else math.inf
+    return sum(analysis.cost(n)(direct_counts(analysis.experiment(n), get_model(model), mass, coupling))
+               for n in dataset_members(dataset))
+
+
+# Delta chi^2 at a reported limit equals the threshold: achieved <= 3.6e-8 (Brent's tolerance 1e-10 in g times
+# the slope); allowed 1e-6.  Before the global minimum included the refined line minima, the LAr B-L and L_mu-L_tau
+# g/M limits sat at Delta chi^2 = 6.18 - 1.9e-4 and - 2.7e-4 from the reported chi2_min.
+LIMIT_TOL = 1e-6
+
+
+def _line_minimum(analysis, model, dataset, regime, row, n=81):
+    """Minimum of the direct-path chi^2 along an asymptotic line, by its own search: a linear grid from 0 to twice
+    the largest reported edge (limit or island) and Brent's method around the best node."""
+    from scipy.optimize import minimize_scalar
+
+    scale = 1.0 if regime == "low_mass" else 1e-3  # table g/M in GeV^-1 -> MeV^-1
+    key = "low_mass" if regime == "low_mass" else "high_mass"
+    edges = [row["g_low_mass" if regime == "low_mass" else "g_over_M_high_mass"]]
+    edges += [x for iv in row[f"{key}_islands"] for x in iv if np.isfinite(x)]
+    f = lambda g: _direct_chi2(analysis, model, dataset, regime, g)  # noqa: E731
+    grid = np.linspace(0.0, 2.0 * max(edges) * scale, n)
+    chi = np.array([f(g) for g in grid])
+    k = int(np.argmin(chi))
+    best = float(chi[k])
+    if 0 < k < grid.size - 1:
+        best = min(best, minimize_scalar(f, bounds=(grid[k - 1], grid[k + 1]), method="bounded",
+                                         options={"xatol": 1e-14}).fun)
+    return best
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["B-L", "L_mu-L_tau", "scalar"])
+@pytest.mark.parametrize("dataset", ["csi", "lar", "csi+lar"])
+def test_delta_chi2_at_every_reported_limit_is_the_threshold(analysis, analyses, model, dataset):
+    res = analyses[model]
+    row = res.row(dataset, "2dof")
+    ref = row["chi2_min"]
+    assert ref <= row["chi2_sm"]
+    edges = [("low_mass", row["g_low_mass"])] + [("low_mass", x) for iv in row["low_mass_islands"] for x in iv]
+    edges += [("high_mass", row["g_over_M_high_mass"] / 1e3)]  # GeV^-1 -> MeV^-1
+    edges += [("high_mass", x / 1e3) for iv in row["high_mass_islands"] for x in iv]
+    for regime, coupling in edges:
+        delta = _direct_chi2(analysis, model, dataset, regime, coupling) - ref
+        assert delta == pytest.approx(6.18, abs=LIMIT_TOL), (regime, coupling)
+    # nothing on the exact lines lies below the reported minimum (it is the global one)
+    for regime in ("low_mass", "high_mass"):
+        assert _line_minimum(analysis, model, dataset, regime, row) >= ref - LIMIT_TOL
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataset", ["csi", "lar"])
+def test_one_dof_limits_are_four_above_the_line_minimum(analysis, analyses, dataset):
+    """--cl 1dof: Delta chi^2 = 4 from the minimum along the line (g = 0 and any sign-flip island included)."""
+    for model in ("B-L", "L_mu-L_tau"):
+        row = analyses[model].row(dataset, "1dof")
+        for regime, limit in (("low_mass", row["g_low_mass"]), ("high_mass", row["g_over_M_high_mass"] / 1e3)):
+            line_min = _line_minimum(analysis, model, dataset, regime, row)
+            delta = _direct_chi2(analysis, model, dataset, regime, limit) - line_min
+            assert delta == pytest.approx(4.0, abs=LIMIT_TOL), (model, regime)
+
+
+@pytest.mark.parametrize("model, mass", [("B-L", 0.0), ("L_mu-L_tau", math.inf)])
+def test_delta_chi2_at_a_single_line_limit(analysis, model, mass):
+    """Fast lane: one line (M = 0 or the contact limit) on CsI, 1 dof; Delta chi^2 at the limit and at any island
+    edge is 4 above the line minimum, by the direct path (the slow tests above do every data set and row)."""
+    lim = analysis.fixed_mass_limit(model, "csi", mass)
+    regime = "low_mass" if mass == 0 else "high_mass"
+    row = {"g_low_mass" if mass == 0 else "g_over_M_high_mass": lim.value * (1 if mass == 0 else 1e3),
+           f"{regime}_islands": [[a * (1 if mass == 0 else 1e3), b * (1 if mass == 0 else 1e3)]
+                                 for a, b in lim.allowed.islands]}
+    line_min = _line_minimum(analysis, model, "csi", regime, row, n=21)
+    assert lim.chi2_min == pytest.approx(line_min, abs=LIMIT_TOL)
+    for edge in [lim.value] + [x for iv in lim.allowed.islands for x in iv]:
+        assert _direct_chi2(analysis, model, "csi", regime, edge) - line_min == pytest.approx(4.0, abs=LIMIT_TOL)
+
+
+# docs/validation.md, "Light mediators: AC22 reference rows": our values as printed there (3 significant digits)
+DOCUMENTED = {
+    ("B-L", "lar"): (5.44e-5, 1.73e-3), ("B-L", "csi"): (5.05e-5, 0.997e-3), ("B-L", "csi+lar"): (4.50e-5, 1.03e-3),
+    ("L_mu-L_tau", "lar"): (2.23e-3, 3.96e-2), ("L_mu-L_tau", "csi"): (1.28e-3, 2.68e-2),
+    ("L_mu-L_tau", "csi+lar"): (1.13e-3, 2.43e-2),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", sorted(DOCUMENTED))
+def test_documented_rows(reference_rows, key):
+    row = reference_rows[key]
+    for got, printed in zip((row["g_low_mass"], row["g_over_M_high_mass"]), DOCUMENTED[key]):
+        assert f"{got:.2e}" == f"{printed:.2e}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", sorted(REFERENCE))
+@pytest.mark.parametrize("quantity", ["g", "g_over_M"])
+def test_delta_chi2_at_the_reference_limit(analysis, reference_rows, key, quantity):
+    """The check beside test_reference_rows, on the chi^2 itself: at AC22's 2 sigma value our Delta chi^2 must lie
+    between our 1 sigma and 3 sigma (2 dof) thresholds, 2.30 and 11.83.  Achieved (docs/validation.md): 3.97 to
+    9.32 -- near a limit Delta chi^2 grows like a high power of g, so the limit test's 10 % allows about this much."""
+    model, dataset = key
+    regime = "low_mass" if quantity == "g" else "high_mass"
+    coupling = REFERENCE[key][0] if quantity == "g" else REFERENCE[key][1] / 1e3
+    delta = _direct_chi2(analysis, model, dataset, regime, coupling) - reference_rows[key]["chi2_min"]
+    assert 2.30 < delta < 11.83
 
 
 def test_bad_inputs(analysis):
@@ -142,6 +258,7 @@ def test_bad_inputs(analysis):
         analysis.grid("B-L", [1.0], [float("nan")], ("csi",))
 
 
+@pytest.mark.slow
 def test_limits_json_all_models():
     res = subprocess.run([sys.executable, "-m", "cevnsfit.cli", "limits", "--json"], capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
@@ -171,6 +288,7 @@ def test_nsi_api(analysis, csi):
         nsi_counts(csi, {"xV_ee": 0.1})
 
 
+@pytest.mark.slow
 def test_custom_charges_cli_matches_registry():
     res = subprocess.run([sys.executable, "-m", "cevnsfit.cli", "limits", "--charges", "1/3,1/3,-1,-1,-1", "-d", "csi", "--json"],
                          capture_output=True, text=True, timeout=300)
@@ -178,5 +296,5 @@ def test_custom_charges_cli_matches_registry():
     custom = json.loads(res.stdout)["limits"][0]
     ref = json.loads(subprocess.run([sys.executable, "-m", "cevnsfit.cli", "limits", "-m", "B-L", "-d", "csi", "--json"],
                                     capture_output=True, text=True, timeout=300).stdout)["limits"][0]
-    assert custom["g_low_mass"] == pytest.approx(ref["g_low_mass"], rel=1e-9)
-    assert custom["g_over_M_high_mass"] == pytest.approx(ref["g_over_M_high_mass"], rel=1e-9)
+    assert custom["g_low_mass"] == pytest.approx(ref["g_low_mass"], rel=1e-9, abs=0)
+    assert custom["g_over_M_high_mass"] == pytest.approx(ref["g_over_M_high_mass"], rel=1e-9, abs=0)

@@ -3,6 +3,11 @@
 import re
 from pathlib import Path
 
+import pytest
+
+# executes the README's examples (a full analysis): slow lane
+pytestmark = pytest.mark.slow
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 

@@ -2,8 +2,8 @@
 
 The reference integrates the master formula (physics.md 7) with scipy quad: detector response per bin
 (Gamma pdf x efficiency for CsI, Gaussian x interpolated efficiency for LAr), recoil energy, neutrino energy
-(own Michel spectra, own Helm form factor and cross section).  Energy projections must agree to 1e-3 relative;
-time fractions to 1e-4 absolute.
+(own Michel spectra, own Helm form factor and cross section).  Energy projections must agree to 1e-4 relative (LAr 1e-6, the lowest CsI bin 1e-3);
+time fractions to 1e-7 absolute (each tolerance 3-10x the agreement achieved, see the constants).
 """
 
 from __future__ import annotations
@@ -19,9 +19,13 @@ import reference_rates as ref  # noqa: E402
 
 from cevnsfit.experiments.csi2021 import CsI2021  # noqa: E402
 
-RTOL = 1e-3
+# Tolerances 3-10x the agreement achieved (docs/validation.md), which a 1e-3 used to hide:
+RTOL = 1e-4  # CsI bins 1-8 and totals: achieved <= 2.2e-5
+RTOL_LAR = 1e-6  # LAr bins with content: achieved <= 1.1e-7
+RTOL_CSI_BIN0 = 1e-3  # [0, 8) PE with the default 0.1-PE efficiency nodes: achieved 2.3e-4
+FINE_BIN0_RTOL = 2e-5  # the same bin with 0.01-PE nodes: achieved 2.4e-6
 ATOL_EVENTS = 1e-8  # bins whose content is ~1e-14 events or less are compared absolutely
-TIME_ATOL = 1e-4
+TIME_ATOL = 1e-7  # achieved: LAr 2e-16, CsI 1e-8
 
 # The lowest CsI bin [0, 8) PE: see test_csi_lowest_bin_default_node_step.
 CSI_BINS = [1, 2, 3, 4, 5, 6, 7, 8]
@@ -53,8 +57,8 @@ def test_reference_inputs_match_package(csi, lar):
     np.testing.assert_array_equal(csi.quenching_coeffs, ref.csi_quenching())
     np.testing.assert_array_equal(csi.efficiency_coeffs, ref.csi_efficiency())
     assert ref.E_PI == pytest.approx(29.792, abs=1e-3)
-    assert ref.n_targets("csi") == pytest.approx(3.3842e25, rel=1e-4)
-    assert ref.n_targets("lar") == pytest.approx(3.6782e26, rel=1e-4)
+    assert ref.n_targets("csi") == pytest.approx(3.3842e25, rel=1e-4, abs=0)
+    assert ref.n_targets("lar") == pytest.approx(3.6782e26, rel=1e-4, abs=0)
     assert ref.helm(0.0, 5.0) == 1.0
     # the clipped CsI efficiency vanishes below 7.068 PE (physics.md 8.5 says "about 5.2 PE")
     assert ref.csi_eps_zero() == pytest.approx(7.0682, abs=1e-3)
@@ -72,14 +76,14 @@ def test_csi_energy_bins(csi, flavour, i):
 @pytest.mark.parametrize("i", LAR_BINS)
 def test_lar_energy_bins(lar, flavour, i):
     pkg = _energy_projection(lar, flavour)[i]
-    assert pkg == pytest.approx(_ref_bin("lar", i, flavour), rel=RTOL, abs=ATOL_EVENTS)
+    assert pkg == pytest.approx(_ref_bin("lar", i, flavour), rel=RTOL_LAR, abs=ATOL_EVENTS)
 
 
 @pytest.mark.parametrize("flavour", ref.FLAVOURS)
 def test_totals_over_energy(csi, lar, flavour):
     # one quad over the whole ROI (0-60 PE, 0-120 keVee), independent of the bin-by-bin reference
-    assert _energy_projection(csi, flavour).sum() == pytest.approx(ref.csi_counts(0.0, 60.0, flavour), rel=RTOL)
-    assert _energy_projection(lar, flavour).sum() == pytest.approx(ref.lar_counts(0.0, 120.0, flavour), rel=RTOL)
+    assert _energy_projection(csi, flavour).sum() == pytest.approx(ref.csi_counts(0.0, 60.0, flavour), rel=RTOL, abs=0)
+    assert _energy_projection(lar, flavour).sum() == pytest.approx(ref.lar_counts(0.0, 120.0, flavour), rel=RTOL_LAR, abs=0)
 
 
 # The clipped efficiency has a kink at 7.068 PE; the package places a node there (before that fix, the 0.1-PE
@@ -87,7 +91,7 @@ def test_totals_over_energy(csi, lar, flavour):
 @pytest.mark.parametrize("flavour", ref.FLAVOURS)
 def test_csi_lowest_bin_default_node_step(csi, flavour):
     pkg = _energy_projection(csi, flavour)[0]
-    assert pkg == pytest.approx(_ref_bin("csi", 0, flavour), rel=RTOL)
+    assert pkg == pytest.approx(_ref_bin("csi", 0, flavour), rel=RTOL_CSI_BIN0, abs=0)
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +102,7 @@ def csi_fine(csi):
 @pytest.mark.parametrize("flavour", ref.FLAVOURS)
 def test_csi_lowest_bin_fine_node_step(csi_fine, flavour):
     pkg = _energy_projection(csi_fine, flavour)[0]
-    assert pkg == pytest.approx(_ref_bin("csi", 0, flavour), rel=RTOL)
+    assert pkg == pytest.approx(_ref_bin("csi", 0, flavour), rel=FINE_BIN0_RTOL, abs=0)
 
 
 # ---- time fractions ----------------------------------------------------------------------------------------
@@ -131,14 +135,14 @@ def test_reference_vs_spec_numbers():
     csi_e = {f: np.array([_ref_bin("csi", i, f) for i in range(9)]) for f in ref.FLAVOURS}
     csi_roi = {f: csi_e[f] * ref.csi_time_fractions(f).sum() for f in ref.FLAVOURS}
     for f, spec in (("numu", 50.0), ("nue", 101.4), ("numubar", 164.8)):
-        assert csi_roi[f].sum() == pytest.approx(spec, rel=0.02)
-    assert sum(v.sum() for v in csi_roi.values()) == pytest.approx(316.2, rel=0.02)
+        assert csi_roi[f].sum() == pytest.approx(spec, rel=0.02, abs=0)
+    assert sum(v.sum() for v in csi_roi.values()) == pytest.approx(316.2, rel=0.02, abs=0)
     per_bin = sum(csi_roi.values())
     np.testing.assert_allclose(per_bin, [2.3, 49.4, 73.4, 62.0, 43.7, 49.8, 22.6, 10.5, 2.6], rtol=0.02, atol=0.05)
     # CsI all times, no eps_T: 364.2 (nu_mu 50.1, nu_e 119.7, nu_mu-bar 194.4)
     for f, spec in (("numu", 50.1), ("nue", 119.7), ("numubar", 194.4)):
-        assert csi_e[f].sum() == pytest.approx(spec, rel=0.02)
+        assert csi_e[f].sum() == pytest.approx(spec, rel=0.02, abs=0)
     lar_all = {f: ref.lar_counts(0.0, 120.0, f) for f in ref.FLAVOURS}
-    assert sum(lar_all.values()) == pytest.approx(133.0, rel=0.02)
+    assert sum(lar_all.values()) == pytest.approx(133.0, rel=0.02, abs=0)
     lar_window = sum(lar_all[f] * ref.lar_time_fractions(f).sum() for f in ref.FLAVOURS)
-    assert lar_window == pytest.approx(119.4, rel=0.02)
+    assert lar_window == pytest.approx(119.4, rel=0.02, abs=0)
