@@ -9,19 +9,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from machine import describe  # noqa: E402
+from machine import best_of, describe  # noqa: E402
 
 from cevnsfit.experiments import load_experiment  # noqa: E402
 
-
-def best_of(fn, repeat: int = 5, number: int = 200) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        for _ in range(number):
-            fn()
-        times.append((time.perf_counter() - t0) / number)
-    return min(times)
 
 
 def main() -> None:

@@ -1,24 +1,13 @@
 """Shared fixtures: the experiments are loaded once per session (their kernels take ~1 s to build)."""
 
-import os
-
 import pytest
 
 from cevnsfit.experiments import load_experiment
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: takes more than ~20 s (run with CEVNSFIT_SLOW=1 or -m slow)")
-
-
-def pytest_collection_modifyitems(config, items):
-    """Slow tests have a fast deterministic counterpart in the default run; they run on request only."""
-    if os.environ.get("CEVNSFIT_SLOW") == "1" or "slow" in (config.getoption("-m") or ""):
-        return
-    skip = pytest.mark.skip(reason="slow: set CEVNSFIT_SLOW=1 or pass -m slow")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
+    # the full suite (CI, the README's command) runs every test; `pytest -m "not slow"` is the fast lane
+    config.addinivalue_line("markers", "slow: takes more than ~20 s; deselect with -m 'not slow' (fast lane)")
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
-from ..io.datadir import resolve_data_dir
+from ..io.datadir import resolve_collection
 from ..parameters import DEFAULT, Parameters
 from ..physics.cross_section import COUPLING_SCHEMES, FLAVOURS, KINEMATICS, max_recoil_mev
 from ..physics.form_factors import FORM_FACTORS
@@ -81,21 +81,28 @@ class Experiment:
     A data set module subclasses it and provides ``_load`` (read and bin its files), ``targets``,
     ``recoil_response(nucleus_name, recoil_mev)`` (reconstructed-energy response of each recoil, accepted),
     ``time_fractions`` (per flavour), and class attributes ``name``, ``label``, ``components``, ``section`` (its
-    section of parameters.yaml), ``files`` (key -> path under the data directory) and ``options_class``.
+    section of parameters.yaml), ``files`` (key -> path under the data directory), ``options_class`` and
+    ``collection`` (the folder of the data root its files are in, :mod:`cevnsfit.io.registry`).  A data set whose
+    inputs live in a YAML file of their own adds them in ``_parameters``.
     """
 
     name = label = section = ""
     components: tuple = ()
     files: dict = {}
     options_class = None
+    collection = "coherent"
 
     def __init__(self, data_dir=None, params: Parameters = DEFAULT, options=None, **kwargs):
         self.options = options if options is not None else self.options_class(**kwargs)
-        self.params = params
-        self.data_dir = resolve_data_dir(data_dir)
+        self.params = self._parameters(params)
+        self.data_dir = resolve_collection(self.collection, data_dir)
         self.paths = {k: self.data_dir / v for k, v in self.files.items()}
         self._kernel: ResponseKernel | None = None
         self._load()
+
+    def _parameters(self, params: Parameters) -> Parameters:
+        """The parameter set this data set uses (``params`` plus any section it keeps in its own file)."""
+        return params
 
     def _load(self) -> None:  # pragma: no cover - every data set implements it
         raise NotImplementedError

@@ -39,14 +39,13 @@ import yaml
 
 from ..errors import DataError, InputError
 from ..io.atomic import atomic_path
-from ..io.datadir import resolve_collection
 from ..parameters import DEFAULT, Parameters
 from ..physics.cross_section import max_recoil_mev
 from ..physics.nuclei import get_nucleus
-from ..response import DetectorResponse, ResponseKernel, Target, build_kernel
+from ..response import DetectorResponse, Target, build_kernel
 from ..sources.sun import SolarSource, with_parameter_file, with_solar_parameters
 from ..stats.morphing import MorphedPoissonChi2
-from .common import PhysicsOptions
+from .common import Experiment, PhysicsOptions
 
 NAME = "xenonnt"
 LABEL = "XENONnT 8B (SR0+SR1+SR2)"
@@ -332,11 +331,10 @@ def load_release(root: Path, runs=RUNS, use_cache: bool = True) -> dict:
 
 
 # ---- the experiment ---------------------------------------------------------------------------------------
-class XenonNT:
+class XenonNT(Experiment):
     """The XENONnT 8B data set: observed counts, backgrounds, folded response and the morphed Poisson cost.
 
-    Follows :class:`cevnsfit.experiments.common.Experiment` (``kernel``, ``signal``, ``shape``, ``cost``,
-    ``targets``, ``source``) with two differences: the kernel's rows are (grid point, run, bin) and its single
+    An :class:`cevnsfit.experiments.common.Experiment` whose kernel rows are (grid point, run, bin) and whose single
     "time" column is trivial (the Sun is steady); :meth:`signal` turns kernel counts into the cost's
     (49 grid points, runs x 81 bins) signal template.
     """
@@ -346,16 +344,13 @@ class XenonNT:
     components = COMPONENTS
     section = "xenonnt"
     options_class = XenonOptions
+    collection = "xenonnt_cevns"
     # the principal files (below the release folder); the templates are read and checked when the release loads
     files = {**{f"{r}_events": f"data/{r}.csv" for r in RUNS}, **{f"{r}_binning": f"binning/{r}.yaml" for r in RUNS}}
     energy_label = "bin (run, cS2, shadow, S1 BDT, S2 BDT)"
 
-    def __init__(self, data_dir=None, params: Parameters = DEFAULT, options=None, **kwargs):
-        self.options = options if options is not None else XenonOptions(**kwargs)
-        self.params = with_xenonnt_parameters(params)
-        self.data_dir = resolve_collection("xenonnt_cevns", data_dir)
-        self._kernel: ResponseKernel | None = None
-        self._load()
+    def _parameters(self, params: Parameters) -> Parameters:
+        return with_xenonnt_parameters(params)
 
     def _load(self) -> None:
         runs = self.options.runs
@@ -431,14 +426,6 @@ class XenonNT:
             energy[name] = FoldedMatrix(self.efficiency_rows, hat_weights(t * 1e3) * w[None, :])
         time = {f: np.ones(1) for f in self.source().flavours}
         return DetectorResponse(targets, recoil, energy, time)
-
-    @property
-    def kernel(self) -> ResponseKernel:
-        if self._kernel is None:
-            o = self.options
-            self._kernel = build_kernel(self.detector_response(), self.source(), o.form_factor, o.couplings,
-                                        o.kinematics, self.params)
-        return self._kernel
 
     def sm_signal(self) -> np.ndarray:
         """SM 8B CEvNS expectation (n_grid, n_bins) at the reference flux."""
