@@ -217,6 +217,7 @@ def bare_machine(tmp_path_factory, server):
     return root, kw, res, first
 
 
+@pytest.mark.slow  # subprocesses of the whole command line
 def test_bare_machine_fetch_puts_every_read_file_in_the_user_data_dir(bare_machine):
     root, kw, res, first = bare_machine
     home = root / "home" / ".local" / "share" / "cevnsfit"  # platformdirs' user data dir on Linux
@@ -228,6 +229,7 @@ def test_bare_machine_fetch_puts_every_read_file_in_the_user_data_dir(bare_machi
     assert "csi2017" not in os.listdir(home / "coherent")  # not read by the package: fetched only when named
 
 
+@pytest.mark.slow  # subprocesses of the whole command line
 def test_bare_machine_sm_and_limits_equal_the_development_setup(bare_machine):
     root, kw, _, _ = bare_machine
     info = run_cli("data", "info", **kw)
@@ -240,6 +242,7 @@ def test_bare_machine_sm_and_limits_equal_the_development_setup(bare_machine):
         assert json.loads(bare.stdout) == json.loads(dev.stdout)
 
 
+@pytest.mark.slow  # subprocesses of the whole command line
 def test_second_fetch_is_a_noop_and_force_refetches(bare_machine, server):
     root, kw, _, first = bare_machine
     before = len(server.requests)
@@ -258,6 +261,7 @@ def test_bare_machine_without_data_says_which_command_fetches_it(tmp_path):
     one_error_line(res, "cevnsfit data fetch")
 
 
+@pytest.mark.slow  # subprocesses of the whole command line
 def test_verify_names_each_file_that_differs(tmp_path):
     home = tmp_path / "data"
     shutil.copytree(SHARED / "coherent", home / "coherent")

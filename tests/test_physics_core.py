@@ -156,7 +156,8 @@ def test_coupling_and_kinematics_options_by_name():
 
     PhysicsOptions(couplings="tree", kinematics="exact")
     s2 = DEFAULT["constants.sin2_theta_w_0"]
-    assert xs.sm_couplings("tree") == {f: (0.5 - 2 * s2, -0.5) for f in xs.FLAVOURS}
+    # tree level is flavour independent, for every flavour the couplings know (nu_tau too: the Sun)
+    assert xs.sm_couplings("tree") == {f: (0.5 - 2 * s2, -0.5) for f in (*xs.FLAVOURS, "nutau")}
     assert xs.sm_couplings() == xs.sm_couplings("radiative")
     assert xs.sm_couplings()["nue"] == (DEFAULT["couplings.gVp_nue"], DEFAULT["couplings.gVn"])
     e, t, m = 30.0, 0.01, CS.mass_mev

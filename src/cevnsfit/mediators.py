@@ -36,6 +36,12 @@ POINTS_PER_DECADE = 150
 dataset_members = data_set_members
 
 
+def data_set_experiments() -> tuple[str, ...]:
+    """The experiments that the registered data sets use (registry order)."""
+    used = {m for spec in DATA_SETS.values() for m in spec.members}
+    return tuple(name for name in EXPERIMENTS if name in used)
+
+
 def log_grid(lo: float, hi: float, per_decade: int = POINTS_PER_DECADE) -> np.ndarray:
     if not (np.isfinite(lo) and np.isfinite(hi) and 0 < lo < hi):
         raise InputError(f"a log grid needs 0 < low < high (finite), got {lo}, {hi}")
@@ -104,9 +110,9 @@ class MediatorAnalysis:
 
     def grid(self, model, masses_mev, couplings, experiments=None, progress: Callable | None = None) -> Grid:
         """chi^2(M, g) for every mass and coupling of the grid (nuisances profiled at every point), for the
-        ``experiments`` named (default: every registered experiment)."""
+        ``experiments`` named (default: every experiment of a registered data set)."""
         model = get_model(model)
-        experiments = tuple(EXPERIMENTS) if experiments is None else tuple(experiments)
+        experiments = data_set_experiments() if experiments is None else tuple(experiments)
         masses = np.asarray(masses_mev, float)
         couplings = np.asarray(couplings, float)
         if couplings.ndim != 1 or np.any(~np.isfinite(couplings)) or np.any(couplings < 0):
