@@ -63,6 +63,7 @@ COMMANDS = list(commands(Path(".")))
 
 # ---- standard output that cannot be written ---------------------------------------------------------------------
 @pytest.mark.parametrize("name", COMMANDS)
+@pytest.mark.slow  # subprocesses of the command line; the full suite (CI) runs it
 def test_full_stdout_is_one_line_and_nonzero(name, tmp_path):
     with open("/dev/full", "w") as full:
         res = subprocess.run(CLI + commands(tmp_path)[name], stdout=full, stderr=subprocess.PIPE, env=env(), timeout=300)
@@ -100,6 +101,7 @@ def test_pipe_into_head_is_silent():
 # ---- SIGINT and SIGTERM ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 @pytest.mark.parametrize("delay", [0.5, 4.0])
+@pytest.mark.slow  # subprocesses of the command line; the full suite (CI) runs it
 def test_signal_one_line_exit_130_no_partial_file(sig, delay, tmp_path):
     out = tmp_path / "scan.nc"
     proc = subprocess.Popen(CLI + ["scan", "--model", "B-L", "--n-mass", "3000", "--out", str(out)], cwd=tmp_path,
@@ -188,6 +190,7 @@ def assert_complete(out: Path, reference: dict) -> dict:
     return record
 
 
+@pytest.mark.slow  # subprocesses of the command line; the full suite (CI) runs it
 def test_sigkill_while_writing_a_figure_then_rerun(tmp_path, reference):
     out = tmp_path / "out"
     killed = run_reproduce(tmp_path, out, fault="kill_in_figure")
@@ -199,6 +202,7 @@ def test_sigkill_while_writing_a_figure_then_rerun(tmp_path, reference):
     assert_complete(out, reference)
 
 
+@pytest.mark.slow  # subprocesses of the command line; the full suite (CI) runs it
 def test_sigkill_while_moving_results_into_place_is_rolled_forward(tmp_path, reference):
     out = tmp_path / "out"
     first = run_reproduce(tmp_path, out, "--cl", "1dof")  # a previous, different, complete run
@@ -212,6 +216,7 @@ def test_sigkill_while_moving_results_into_place_is_rolled_forward(tmp_path, ref
     assert_complete(out, reference)
 
 
+@pytest.mark.slow  # subprocesses of the command line; the full suite (CI) runs it
 def test_sigterm_while_writing_a_figure(tmp_path):
     out = tmp_path / "out"
     res = run_reproduce(tmp_path, out, fault="term_in_figure")
@@ -225,6 +230,7 @@ def test_sigterm_while_writing_a_figure(tmp_path):
             assert str(z["fingerprint"]) and z["plane_chi2_csi"].size
 
 
+@pytest.mark.slow  # subprocesses of the command line; the full suite (CI) runs it
 def test_late_failure_leaves_the_previous_results(tmp_path, reference):
     out = tmp_path / "out"
     assert run_reproduce(tmp_path, out).returncode == 0
@@ -237,6 +243,7 @@ def test_late_failure_leaves_the_previous_results(tmp_path, reference):
     assert_complete(out, reference)
 
 
+@pytest.mark.slow  # subprocesses of the command line; the full suite (CI) runs it
 def test_second_run_into_the_same_folder_is_refused(tmp_path):
     from cevnsfit.reproduce import LOCK_NAME
 
@@ -253,6 +260,7 @@ def test_second_run_into_the_same_folder_is_refused(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == [LOCK_NAME]  # nothing written
 
 
+@pytest.mark.slow  # subprocesses of the command line; the full suite (CI) runs it
 def test_two_runs_at_once_the_second_is_refused(tmp_path, reference):
     from cevnsfit.reproduce import LOCK_NAME
 
@@ -289,6 +297,7 @@ def test_sigkill_at_any_moment_then_rerun(tmp_path, reference, seconds):
     assert_complete(out, reference)
 
 
+@pytest.mark.slow  # subprocesses of the command line; the full suite (CI) runs it
 def test_missing_limit_curves_fail_before_the_first_write(tmp_path):
     out = tmp_path / "out"
     empty = tmp_path / "limits"
@@ -487,6 +496,7 @@ def test_nonfinite_is_null_in_json_and_none_in_the_table():
     assert json.loads(json_text(doc)) == doc
 
 
+@pytest.mark.slow  # subprocesses of the command line; the full suite (CI) runs it
 def test_limits_without_a_finite_value_agree_between_table_and_json():
     # charges so small that no coupling up to 10 (the end of the M -> 0 line) is excluded: no finite limit on g
     args = ["limits", "--charges", "1e-9,0,0,0,0", "--dataset", "lar"]
@@ -499,6 +509,7 @@ def test_limits_without_a_finite_value_agree_between_table_and_json():
 
 
 @pytest.mark.parametrize("mass,expected", [(100.0, "no"), (3e6, "partly"), (1e7, "entirely")])
+@pytest.mark.slow  # subprocesses of the command line; the full suite (CI) runs it
 def test_gm2_marks_a_band_beyond_the_perturbative_bound(mass, expected):
     args = ["gm2", "--model", "B-L", "--mass", str(mass), "--coupling", "1e-3"]
     doc = json.loads(subprocess.run(CLI + args + ["--json"], capture_output=True, text=True, env=env(), timeout=120).stdout)

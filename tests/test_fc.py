@@ -53,6 +53,7 @@ def test_serial_run_reports_fc_beside_wilks(serial):
 
 
 @pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.slow  # subprocesses of the command line; the full suite (CI) runs it
 def test_dask_local_cluster_is_bit_identical_to_serial(serial, tmp_path, workers):
     out, doc = serial
     dask_doc = run_fc(out=tmp_path, backend="dask", workers=workers, **SMALL)
@@ -99,6 +100,7 @@ CLI_SMALL = ["fc", "--model", "B-L", "--dataset", "csi", "--regime", "low", "--t
              "--points-per-decade", "3", "--no-wilks-table"]
 
 
+@pytest.mark.slow  # subprocesses of the command line; the full suite (CI) runs it
 def test_cli_writes_the_reports_and_matches_the_api(serial, tmp_path):
     r = _cli([*CLI_SMALL[:-1], "--backend", "serial", "--out", str(tmp_path)])  # with the table's Wilks values
     assert r.returncode == 0, r.stderr
@@ -121,12 +123,14 @@ def test_cli_writes_the_reports_and_matches_the_api(serial, tmp_path):
     (["--model", "B-L", "--dataset", "csi", "--backend", "mpi"], "unknown backend"),
     (["--model", "B-L", "--backend", "serial", "--scheduler", "tcp://127.0.0.1:1"], "--scheduler needs"),
 ])
+@pytest.mark.slow  # subprocesses of the command line; the full suite (CI) runs it
 def test_cli_bad_input_is_one_line(tmp_path, args, message):
     r = _cli(["fc", *args, "--out", str(tmp_path / "o")])
     assert r.returncode == 2
     assert r.stderr.startswith("error: ") and message in r.stderr and r.stderr.count("\n") == 1
 
 
+@pytest.mark.slow  # subprocesses of the command line; the full suite (CI) runs it
 def test_kill_minus_9_then_rerun_equals_an_uninterrupted_run(serial, tmp_path):
     out, doc = serial
     # a longer run (more blocks) killed while it writes its store, then rerun with the same command
@@ -186,6 +190,7 @@ def test_cluster_started_by_hand_on_loopback(tmp_path):
                 p.wait()
 
 
+@pytest.mark.slow  # subprocesses of the command line; the full suite (CI) runs it
 def test_unreachable_scheduler_is_a_clear_error(tmp_path):
     env = dict(os.environ, DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT="1s")
     r = _cli([*CLI_SMALL, "--backend", "dask", "--scheduler", f"tcp://127.0.0.1:{_free_port()}", "--out", str(tmp_path)],

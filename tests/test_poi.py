@@ -237,6 +237,7 @@ def run(*args, cwd=None):
                           timeout=300)
 
 
+@pytest.mark.slow  # subprocesses of the command line; the full suite (CI) runs it
 def test_cli_fit_json_schema_and_figures(tmp_path):
     res = run("fit", "--param", "sin2_theta_w", "--dataset", "csi+lar", "--json", "--out", str(tmp_path / "o"))
     assert res.returncode == 0, res.stderr
