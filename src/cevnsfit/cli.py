@@ -20,8 +20,8 @@ from . import __version__
 from .errors import CevnsfitError, InputError
 from .io.atomic import check_output_file
 from .process import (EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_OUTPUT_FAILED, GuardedStdout, StdoutError,
-                      discard_stdout, install_signal_handlers, interrupted_message, received_signal, say,
-                      stdout_is_closed)
+                      check_interrupted, discard_stdout, install_signal_handlers, interrupted_message,
+                      received_signal, say, stdout_is_closed)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Fits of public COHERENT CEvNS data (CsI-2021, LAr-2020): SM and light mediators.")
@@ -152,8 +152,13 @@ def _progress(total: int | None, description: str, elapsed: bool = False, transf
 
     clock = TimeElapsedColumn() if elapsed else TimeRemainingColumn()
     counts = [DownloadColumn(), TransferSpeedColumn()] if transfer else [TextColumn("{task.completed}/{task.total}")]
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), *counts,
-                        clock, console=err, transient=True, disable=not err.is_terminal)
+    class _Progress(Progress):
+        def advance(self, task_id, advance: float = 1) -> None:
+            check_interrupted()  # a signal a library swallowed still ends a long loop at its next step
+            super().advance(task_id, advance)
+
+    progress = _Progress(TextColumn("{task.description}"), BarColumn(), *counts,
+                         clock, console=err, transient=True, disable=not err.is_terminal)
     return progress, progress.add_task(description, total=total)
 
 
@@ -620,6 +625,8 @@ def main(argv: list[str] | None = None) -> None:
         _fail(str(StdoutError(None)), EXIT_OUTPUT_FAILED)
     if not isinstance(sys.stdout, GuardedStdout):
         sys.stdout = GuardedStdout(sys.stdout)
+    if received_signal() is not None:  # arrived during the imports and was swallowed there: stop before any work
+        _interrupted()
     try:
         try:
             code = app(argv, standalone_mode=False, prog_name="cevnsfit")

@@ -54,6 +54,18 @@ def received_signal() -> int | None:
     return _received
 
 
+def check_interrupted() -> None:
+    """Raise :class:`Interrupted` again if a signal has arrived.
+
+    The handler raises once, wherever the main thread happens to be; a library that catches every exception (a
+    bare ``except:`` around an optional import, say) can swallow it and let the run go on.  Points that commit
+    something (renaming a finished file into place) or that mark progress call this, so that a swallowed
+    interrupt still stops the run before any output becomes visible.
+    """
+    if _received is not None:
+        raise Interrupted(_received)
+
+
 def interrupted_message(signum: int | None) -> str:
     name = signal.Signals(signum).name if signum else "SIGINT"
     return f"error: interrupted ({name})"

@@ -57,6 +57,7 @@ from .io.tables import csv_text, latex, markdown
 from .mediators import (DATASETS, HIGH_MASS_G_OVER_M_MEV, LOW_MASS_G, POINTS_PER_DECADE, Grid, MediatorAnalysis,
                         ModelAnalysis, convention, default_couplings, default_masses, gm2_verdict)
 from .physics.models import get_model, model_names
+from .process import check_interrupted
 
 # AC22 2 sigma table rows available to this project (g, g/M in GeV^-1); the other nine models' rows are not.
 AC22_REFERENCE = {
@@ -353,6 +354,7 @@ def _commit(out: Path, stage: Path) -> None:
     commit = out / (COMMIT_PREFIX + stage.name[len(STAGING_PREFIX):])
     held = signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGINT, signal.SIGTERM))
     try:  # a few renames: a Ctrl-C now is acted on once the folder holds the complete new run
+        check_interrupted()  # one a library swallowed earlier: the staged run is not committed
         os.replace(stage, commit)  # from here on the run is complete; a killed move is rolled forward
         _move_into_place(out, commit)
     finally:

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import InputError
+from ..process import check_interrupted
 
 
 def check_writable_dir(path: Path) -> Path:
@@ -68,6 +69,7 @@ def atomic_path(target: str | os.PathLike):
         os.close(fd)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the mode open() would have
         yield Path(tmp)
+        check_interrupted()  # an interrupt swallowed by a library while the file was made: do not commit it
         os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):
