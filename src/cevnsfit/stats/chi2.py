@@ -120,6 +120,20 @@ class BinnedCost(Cost):
             raise InputError(f"pull centres have shape {c.shape}, expected ({n}, {self.pull_sigmas.size})")
         return self.profile(s.reshape(n, *self.shape), observed=d, centres=c)[0]
 
+    def replicas_warm(self, signal: np.ndarray, observed: np.ndarray, centres: np.ndarray | None, start=None):
+        """(``replicas``, a state to warm-start the next call with nearby signals): costs profiled exactly have
+        nothing to warm-start (state None); an iterative cost returns its nuisances."""
+        return self.replicas(signal, observed, centres), None
+
+    def replicas_grid(self, signals: np.ndarray, observed: np.ndarray, centres: np.ndarray | None = None) -> np.ndarray:
+        """Profiled chi^2 (n, k) of replica r (observed (n, n_bins), centres (n, n_parameters)) at signal template
+        j (signals (k, *shape)): ``replicas`` of every pair, one batched call (a cost may do it faster)."""
+        k = signals.shape[0]
+        n = np.asarray(observed).shape[0]
+        s = np.broadcast_to(signals, (n, *signals.shape)).reshape(n * k, *signals.shape[1:])
+        c = None if centres is None else np.repeat(centres, k, axis=0)
+        return self.replicas(s, np.repeat(observed, k, axis=0), c).reshape(n, k)
+
     def expected(self, signal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(expected counts per bin (n_bins,), nuisance values (n_parameters,)) profiled for one signal template:
         the point in nuisance space that the data favour for this signal (toys are thrown there)."""
@@ -164,6 +178,10 @@ class PoissonChi2(BinnedCost):
         self.inv_var = np.array([0.0 if sigmas[z] is None else 1.0 / sigmas[z] ** 2 for z in self.components])
         self.pull_sigmas = np.array([np.inf if sigmas[z] is None else float(sigmas[z]) for z in self.components])
         self.tol = tol
+        # structured=False: the reference arithmetic (one small product per row for the expected counts, a LAPACK
+        # solve of each row's Newton system); True: a_S S + a_B @ B and vectorised elimination, 1.5x faster per
+        # iteration (benchmarks/bench_fc.py), equal to rounding (tests/test_fc_speed.py)
+        self.structured = True
         d = self.observed.ravel()
         self._d = d
         self._dlnd = _dlnd(d)
@@ -181,7 +199,7 @@ class PoissonChi2(BinnedCost):
         ``dlnd`` and ``centre`` (= 1 + pull centre) per row for replicas, else the observed data."""
         if d is None:
             d, dlnd = self._d, self._dlnd
-        mu = np.matmul(scale[:, None, :], templates)[:, 0, :]
+        mu = self._mu(templates, scale)
         safe = np.maximum(mu, 1e-300)
         dev = 2.0 * (mu.sum(axis=1) - (d * np.log(safe)).sum(axis=1) + dlnd)
         return dev + np.sum((scale - centre) ** 2 * self.inv_var, axis=1)
@@ -212,7 +230,10 @@ class PoissonChi2(BinnedCost):
             huge = s_tot > 10.0 * d_tot
             a[huge, 0] = np.broadcast_to(excess, (n,))[huge] / s_tot[huge]
         else:
+            # a factor profiled onto its boundary (a -> 0) would block the positivity-keeping steps (each at most
+            # 9/10 of the way to a = 0) of the other factors: such factors start cold, at a = 1
             a = 1.0 + np.array(eta0, dtype=float).reshape(n, nz)
+            a[a < 1e-3] = 1.0
         chi = self._chi2(tpl, a, d, dlnd, ctr)
         bad = ~np.isfinite(chi)
         if bad.any():  # a warm start outside the domain: restart those from the nominal normalisations
@@ -225,12 +246,22 @@ class PoissonChi2(BinnedCost):
             sel = slice(None) if idx.size == n else idx  # views while every row is active (no copies)
             t, x, c0 = tpl[sel], a[sel], chi[sel]
             di, ci, dlndi = row(d, sel), row(ctr, sel), dlnd[sel]
-            mu = np.matmul(x[:, None, :], t)[:, 0, :]
-            ratio = di / mu
-            grad = 2.0 * np.matmul(t, (1.0 - ratio)[..., None])[..., 0] + 2.0 * (x - ci) * self.inv_var
-            hess = 2.0 * np.matmul(t * (ratio / mu)[:, None, :], np.swapaxes(t, 1, 2))
+            grad, hess = self._derivatives(t, x, di)
+            grad += 2.0 * (x - ci) * self.inv_var
             hess[:, diag, diag] += 2.0 * self.inv_var + 1e-300
-            step = -np.linalg.solve(hess, grad[..., None])[..., 0]
+            solve = lambda h, g: -(_solve_spd(h, g) if self.structured else np.linalg.solve(h, g[..., None])[..., 0])  # noqa: E731
+            step = solve(hess, grad)
+            # active set: a factor at its bound (a < PIN) that the gradient or the Newton step drives down is held
+            # there and the step recomputed without it; else every step of the others would be cut to 9/10 of its
+            # ever shorter way to 0 and Newton would stall (projected Newton, Bertsekas 1982)
+            pinned = (x < self.PIN) & ((grad > 0) | (step < 0))
+            if pinned.any():
+                rows, cols = np.nonzero(pinned)
+                grad[rows, cols] = 0.0
+                hess[rows, cols, :] = 0.0
+                hess[rows, :, cols] = 0.0
+                hess[rows, cols, cols] = 1.0
+                step = solve(hess, grad)
             # Newton decrement = predicted chi^2 decrease; the floor follows the resolution of large chi^2
             decrement = -0.5 * np.sum(grad * step, axis=1)
             done = decrement < np.maximum(self.tol, 1e-13 * c0)
@@ -257,6 +288,61 @@ class PoissonChi2(BinnedCost):
             if not active.any():
                 break
         return chi, a - 1.0, tpl
+
+    def replicas_warm(self, signal: np.ndarray, observed: np.ndarray, centres: np.ndarray | None, start=None):
+        """``replicas`` with Newton started from ``start`` (the eta of a previous call at nearby signals, or None):
+        returns (chi^2 (n,), eta (n, components)).  Same minimum to the Newton tolerance."""
+        s = np.asarray(signal, dtype=float)
+        n = s.shape[0]
+        chi, eta, _ = self.profile(s.reshape(n, *self.shape), eta0=start,
+                                   observed=np.asarray(observed, float).reshape(n, self.n_bins), centres=centres)
+        return chi, eta
+
+    PIN = 1e-9  # a factor below this, pulled down, is at the bound a = 0 (chi^2 error < PIN * d chi^2/da)
+
+    # Cold starts of the grid: one column in COLD_STRIDE; the others start from the nuisances of the nearest cold
+    # column below (12 % steps in g on the FC grids: Newton then needs ~2 iterations instead of ~4-5).
+    COLD_STRIDE = 4
+
+    def replicas_grid(self, signals: np.ndarray, observed: np.ndarray, centres: np.ndarray | None = None) -> np.ndarray:
+        """``BinnedCost.replicas_grid`` with warm starts along the templates (ordered along a coupling line):
+        Newton from a = 1 on every COLD_STRIDE-th template, the others from the nearest cold solution below.
+        Equal to the cold-start reference to the Newton tolerance (tests/test_fc_speed.py)."""
+        k = signals.shape[0]
+        n = np.asarray(observed).shape[0]
+        d = np.asarray(observed, float).reshape(n, self.n_bins)
+        c = np.zeros((n, self.pull_sigmas.size)) if centres is None else np.asarray(centres, float)
+        cold = np.arange(0, k, self.COLD_STRIDE)
+        warm = np.setdiff1d(np.arange(k), cold)
+        out = np.empty((n, k))
+        nz = len(self.components)
+
+        def solve(cols, start):
+            m = cols.size
+            sig = np.broadcast_to(signals[cols], (n, m, *signals.shape[1:])).reshape(n * m, *self.shape)
+            chi, eta, _ = self.profile(sig, start, np.repeat(d, m, axis=0), np.repeat(c, m, axis=0))
+            out[:, cols] = chi.reshape(n, m)
+            return eta.reshape(n, m, nz)
+
+        eta_cold = solve(cold, None)
+        if warm.size:
+            below = np.searchsorted(cold, warm, side="right") - 1
+            solve(warm, eta_cold[:, below].reshape(-1, nz))
+        return out
+
+    def _mu(self, templates: np.ndarray, scale: np.ndarray) -> np.ndarray:
+        """Expected counts sum_z a_z N_z (n, bins); structured: a_S S + a_B @ B, the backgrounds being shared."""
+        if self.structured:
+            return scale[:, :1] * templates[:, 0, :] + scale[:, 1:] @ self.backgrounds
+        return np.matmul(scale[:, None, :], templates)[:, 0, :]
+
+    @staticmethod
+    def _derivatives(t: np.ndarray, x: np.ndarray, d: np.ndarray):
+        """Gradient and Hessian of the Poisson deviance in the factors a (without the pull terms)."""
+        mu = np.matmul(x[:, None, :], t)[:, 0, :]
+        ratio = d / mu
+        grad = 2.0 * np.matmul(t, (1.0 - ratio)[..., None])[..., 0]
+        return grad, 2.0 * np.matmul(t * (ratio / mu)[:, None, :], np.swapaxes(t, 1, 2))
 
     def fit(self, signal) -> FitResult:
         batch, _ = _as_batch(self._signal(signal), self.shape)
@@ -391,52 +477,137 @@ class GaussianChi2(BinnedCost):
 
     def profile(self, signal: np.ndarray, observed: np.ndarray | None = None, centres: np.ndarray | None = None):
         """(chi^2_min, theta_hat with eta_signal = a - 1, chosen branch) for a batch of signals; ``observed``
-        (n, bins) and ``centres`` (n, parameters) replace the data and the pull centres row by row (replicas)."""
+        (n, bins) and ``centres`` (n, parameters) replace the data and the pull centres row by row (replicas).
+
+        The mathematics.  Write theta for all parameters (a = 1 + eta_signal, the background eta_z, the
+        systematics eps_l) and X for the "union columns" (see ``_precompute``): column j is base_j * slope_j, so
+        on a sign branch -- which fixes, for every two-sided systematic, which of its two columns is used (or
+        neither, eps = 0) -- the fitted excess over the nominal backgrounds is X_A theta_A for the branch's
+        active columns A, and chi^2(theta) = |c - X_A theta_A|^2_W + |theta - theta_0|^2_P is quadratic:
+        the minimum solves the normal equations  G_AA theta_A = rhs_A  with the Gram matrix G = X'WX + P and
+        rhs = X'Wc + P theta_0, at chi^2 = c'Wc + theta_0'P theta_0 - rhs_A' theta_A.  A branch is admissible
+        when its two-sided eps have the branch's signs; the profiled chi^2 is the smallest admissible one.
+
+        Solving.  The columns that every branch uses ("free": normalisations and one-sided systematics) are
+        eliminated once per row (Schur complement), leaving per branch a (number of two-sided systematics)^2
+        system over the "signed" columns, solved for every row and branch at once by vectorised elimination.
+        """
         n = signal.shape[0]
         s = signal.reshape(n, -1)
+        residual, centre, r0w = self._replica_data(n, observed, centres)
+        gram, rhs = self._gram(s, residual, centre)
+        col_scale = _jacobi_scale(gram, rhs)
+        free, signed, branch_cols = self._u, self._e, self._sel
+        n_signed, n_two = signed.size, branch_cols.shape[1]
+        g_fs = gram[:, free][:, :, signed]
+        # free-column solutions of G_ff [y | z] = [G_fs | rhs_f]: theta_f = z - y theta_s
+        y_z = np.linalg.solve(gram[:, free][:, :, free], np.concatenate([g_fs, rhs[:, free, None]], axis=2))
+        schur = np.zeros((n, n_signed + n_two, n_signed + n_two))
+        schur[:, :n_signed, :n_signed] = gram[:, signed][:, :, signed] - np.swapaxes(g_fs, 1, 2) @ y_z[:, :, :n_signed]
+        pad = np.arange(n_signed, n_signed + n_two)
+        schur[:, pad, pad] = 1.0  # a branch with eps_l = 0 picks padding slot l: identity row, zero rhs
+        schur_rhs = np.zeros((n, n_signed + n_two))
+        schur_rhs[:, :n_signed] = rhs[:, signed] - np.einsum("nfs,nf->ns", g_fs, y_z[:, :, n_signed])
+        eps = _solve_spd(schur[:, branch_cols[:, :, None], branch_cols[:, None, :]], schur_rhs[:, branch_cols])
+        # chi^2 at each branch's minimum: c'Wc + theta_0'P theta_0 - rhs'theta (both blocks)
+        chi = r0w - np.einsum("nf,nf->n", rhs[:, free], y_z[:, :, n_signed])[:, None] \
+            - np.einsum("nkt,nkt->nk", schur_rhs[:, branch_cols], eps)
+        best, eps_best = self._admissible_best(chi, eps, col_scale)
+        theta_cols = np.empty((n, self._n_col))
+        theta_cols[:, signed] = eps_best[:, :n_signed]
+        theta_cols[:, free] = y_z[:, :, n_signed] - np.einsum("nfs,ns->nf", y_z[:, :, :n_signed], eps_best[:, :n_signed])
+        return self._finish(s, theta_cols / col_scale, best, residual, centre)
+
+    def _replica_data(self, n: int, observed, centres):
+        """(residual c = D - sum B per row or None, pull centres theta_0 with a_0 = 1 or None, c'Wc + theta_0'P
+        theta_0 per row or the observed constant)."""
         if observed is None:
-            c = centre = None
-            r0w = self._r0w
-        else:
-            c = observed - self.backgrounds.sum(axis=0)
-            centre = np.zeros((n, self.prior.size)) if centres is None else np.array(centres, dtype=float)
-            centre[:, 0] += 1.0  # the signal parameter is a = 1 + eta_signal
-            r0w = ((c * c) @ self.w + (centre * centre) @ self.prior)[:, None]
-        g, h = self._gram(s, c, centre)
-        # symmetric diagonal (Jacobi) scaling: a huge signal makes its columns ~1e20 larger than the pulls
-        d = np.sqrt(np.einsum("nii->ni", g))
-        g /= d[:, :, None] * d[:, None, :]
-        h /= d
-        u, e, sel = self._u, self._e, self._sel
-        n_e, n_two = e.size, sel.shape[1]
-        g_ue = g[:, u][:, :, e]
-        x = np.linalg.solve(g[:, u][:, :, u], np.concatenate([g_ue, h[:, u, None]], axis=2))  # (n, U, E + 1)
-        schur = np.zeros((n, n_e + n_two, n_e + n_two))
-        schur[:, :n_e, :n_e] = g[:, e][:, :, e] - np.swapaxes(g_ue, 1, 2) @ x[:, :, :n_e]
-        schur[:, np.arange(n_e, n_e + n_two), np.arange(n_e, n_e + n_two)] = 1.0
-        t = np.zeros((n, n_e + n_two))
-        t[:, :n_e] = h[:, e] - np.einsum("nue,nu->ne", g_ue, x[:, :, n_e])
-        eps = _solve_spd(schur[:, sel[:, :, None], sel[:, None, :]], t[:, sel])  # (n, branches, two-sided), scaled
-        # chi^2 at the minimum of each branch's quadratic form: r0'Wr0 + pull centre - rhs'theta
-        chi = r0w - np.einsum("nu,nu->n", h[:, u], x[:, :, n_e])[:, None] - np.einsum("nkt,nkt->nk", t[:, sel], eps)
-        scale = np.concatenate([d[:, e], np.ones((n, n_two))], axis=1)[:, sel]
+            return None, None, self._r0w
+        residual = observed - self.backgrounds.sum(axis=0)
+        centre = np.zeros((n, self.prior.size)) if centres is None else np.array(centres, dtype=float)
+        centre[:, 0] += 1.0  # the signal parameter is a = 1 + eta_signal
+        return residual, centre, ((residual * residual) @ self.w + (centre * centre) @ self.prior)[:, None]
+
+    def _admissible_best(self, chi: np.ndarray, eps: np.ndarray, col_scale: np.ndarray):
+        """(best admissible branch (n,), its signed-column solution (n, signed + padding), still scaled).
+
+        ``chi`` (n, branches); ``eps`` (n, branches, two-sided) the scaled solutions in the branch's slots."""
+        n, n_two = chi.shape[0], self._sel.shape[1]
+        scale = np.concatenate([col_scale[:, self._e], np.ones((n, n_two))], axis=1)[:, self._sel]
         admissible = np.all(self._sel_sign[None] * eps / scale >= -1e-12, axis=2)
         best = np.argmin(np.where(admissible, chi, np.inf), axis=1)
-        idx = np.arange(n)
-        theta_e = np.zeros((n, n_e + n_two))
-        np.put_along_axis(theta_e, sel[best], eps[idx, best], axis=1)
-        theta_cols = np.empty((n, self._n_col))
-        theta_cols[:, e] = theta_e[:, :n_e]
-        theta_cols[:, u] = x[:, :, n_e] - np.einsum("nue,ne->nu", x[:, :, :n_e], theta_e[:, :n_e])
-        theta_cols /= d
-        theta_best = np.zeros((n, self.prior.size))
-        for j, p in enumerate(self._col_param):  # the two E columns of a systematic are never both non-zero
-            theta_best[:, p] += theta_cols[:, j]
+        out = np.zeros((n, self._e.size + n_two))
+        np.put_along_axis(out, self._sel[best], eps[np.arange(n), best], axis=1)
+        return best, out
+
+    def _finish(self, s, theta_cols, best, residual, centre):
+        """(exact chi^2, theta per parameter with eta_signal, branch) from the union-column solution."""
+        theta = np.zeros((s.shape[0], self.prior.size))
+        for j, p in enumerate(self._col_param):  # the two columns of a systematic are never both non-zero
+            theta[:, p] += theta_cols[:, j]
         # recompute the chosen branch's chi^2 from its residuals (exact; the shortcut loses digits at large chi^2)
-        chi_best = self._branch_chi2(s, theta_best, best, c, centre)
-        out = theta_best.copy()
-        out[:, 0] -= 1.0  # report eta_signal
-        return chi_best, out, best
+        chi = self._branch_chi2(s, theta, best, residual, centre)
+        theta[:, 0] -= 1.0  # report eta_signal
+        return chi, theta, best
+
+    def replicas_grid(self, signals: np.ndarray, observed: np.ndarray, centres: np.ndarray | None = None,
+                      exact: bool = False) -> np.ndarray:
+        """Profiled chi^2 (n, k) of every replica (observed (n, bins), centres (n, parameters)) at every signal
+        template (k, *shape): ``replicas`` of all n k pairs, computed faster.
+
+        The Gram matrix G = X'WX + P depends on the signal only, not on the replica's data: the elimination of
+        ``profile`` (the free block G_ff, the Schur complement, each branch's signed block) is done once per
+        template, and every replica then costs matrix-vector products (batched as one matrix product per template
+        and branch).  Same normal equations as ``profile``; the chosen branch's chi^2 is recomputed from its
+        residuals as there, so the two agree to rounding (tests/test_fc_speed.py).
+        """
+        k = signals.shape[0]
+        s = np.asarray(signals, float).reshape(k, -1)
+        d = np.asarray(observed, dtype=float).reshape(-1, self.n_bins)
+        n = d.shape[0]
+        residual, centre, r0w = self._replica_data(n, d, centres)
+        gram = self._gram(s)[0]
+        col_scale = np.sqrt(np.einsum("kii->ki", gram))
+        gram /= col_scale[:, :, None] * col_scale[:, None, :]
+        free, signed, branch_cols = self._u, self._e, self._sel
+        n_signed, n_two = signed.size, branch_cols.shape[1]
+        # per template: G_ff^-1, y = G_ff^-1 G_fs, the Schur complement and each branch's inverse of its block
+        ff_inv = np.linalg.inv(gram[:, free][:, :, free])
+        g_fs = gram[:, free][:, :, signed]
+        y = ff_inv @ g_fs
+        schur = np.zeros((k, n_signed + n_two, n_signed + n_two))
+        schur[:, :n_signed, :n_signed] = gram[:, signed][:, :, signed] - np.swapaxes(g_fs, 1, 2) @ y
+        pad = np.arange(n_signed, n_signed + n_two)
+        schur[:, pad, pad] = 1.0
+        branch_inv = np.linalg.inv(schur[:, branch_cols[:, :, None], branch_cols[:, None, :]])  # (k, br, two, two)
+        # rhs (k, n, columns) = X'Wc + P theta_0, scaled: signal columns per template, the others per replica
+        n_sig, n_col = self._n_sig, self._n_col
+        rhs = np.empty((k, n, n_col))
+        for q in range(n_sig):
+            rhs[:, :, q] = s @ (residual * self._sig_w[:, q]).T
+        rhs[:, :, n_sig:] = (residual @ self._fixed_w)[None]
+        rhs += (self._prior_col * centre[:, self._col_param])[None]
+        rhs /= col_scale[:, None, :]
+        z = rhs[:, :, free] @ np.swapaxes(ff_inv, 1, 2)  # (k, n, free): G_ff^-1 rhs_f (G_ff symmetric)
+        schur_rhs = np.zeros((k, n, n_signed + n_two))
+        schur_rhs[:, :, :n_signed] = rhs[:, :, signed] - z @ g_fs
+        srs = np.moveaxis(schur_rhs[:, :, branch_cols], 2, 1)  # (k, branches, n, two)
+        eps = srs @ np.swapaxes(branch_inv, 2, 3)
+        chi = (r0w[None, :, 0] - np.einsum("knf,knf->kn", rhs[:, :, free], z))[:, :, None] \
+            - np.moveaxis(np.einsum("kbnt,kbnt->kbn", srs, eps), 1, 2)  # (k, n, branches)
+        # rows in replica-major order (row r k + j), as ``replicas`` of the repeated arrays
+        to_rows = lambda a: np.swapaxes(a, 0, 1).reshape(n * k, *a.shape[2:])  # noqa: E731
+        scale_rows = to_rows(np.broadcast_to(col_scale[:, None, :], (k, n, n_col)))
+        best, eps_best = self._admissible_best(to_rows(chi), to_rows(np.moveaxis(eps, 1, 2)), scale_rows)
+        if exact:
+            theta_cols = np.empty((n * k, n_col))
+            theta_cols[:, signed] = eps_best[:, :n_signed]
+            eps_k = np.swapaxes(eps_best[:, :n_signed].reshape(n, k, n_signed), 0, 1)
+            theta_cols[:, free] = to_rows(z - eps_k @ np.swapaxes(y, 1, 2))
+            s_rows = to_rows(np.broadcast_to(s[:, None, :], (k, n, s.shape[1])))
+            rows = lambda a: np.repeat(a, k, axis=0)  # noqa: E731
+            return self._finish(s_rows, theta_cols / scale_rows, best, rows(residual), rows(centre))[0].reshape(n, k)
+        return to_rows(chi)[np.arange(n * k), best].reshape(n, k)
 
     def _branch_chi2(self, s: np.ndarray, theta: np.ndarray, branches: np.ndarray, c=None, centre=None) -> np.ndarray:
         """chi^2 (n,) from the residuals for parameters theta (n, p; theta[:, 0] = a = 1 + eta_signal) on the sign
@@ -474,6 +645,15 @@ class GaussianChi2(BinnedCost):
         nuis = {f"eta_{z}": float(theta[i]) for i, z in enumerate(self.components)}
         nuis.update({f"eps_{s}": float(theta[nz + l]) for l, s in enumerate(self.systematics)})
         return FitResult(float(chi[0]), nuis, fitted, self.n_bins)
+
+
+def _jacobi_scale(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Scale the normal equations symmetrically by sqrt(diag G) in place (a huge signal makes its columns ~1e20
+    larger than the pulls); returns the scale (n, columns): the scaled solution is theta * scale."""
+    scale = np.sqrt(np.einsum("nii->ni", gram))
+    gram /= scale[:, :, None] * scale[:, None, :]
+    rhs /= scale
+    return scale
 
 
 def _dlnd(d: np.ndarray) -> np.ndarray | float:

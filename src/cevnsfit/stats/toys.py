@@ -34,7 +34,7 @@ from scipy.stats import chi2 as chi2_dist
 from scipy.stats import norm
 
 from ..errors import InputError
-from .chi2 import Cost
+from .chi2 import BinnedCost, Cost
 
 # Confidence levels: 2 sigma is the two-sided Gaussian 95.45 %, as the limits table uses.
 CONFIDENCE_LEVELS = {"2sigma": float(2.0 * norm.cdf(2.0) - 1.0), "90": 0.90}
@@ -92,15 +92,17 @@ class Line:
     """chi^2 of replicated experiments along a non-negative parameter, summed over independent data sets.
 
     ``grid``: increasing values of g (starting at 0) on which every replica's chi^2 is evaluated in one batched
-    call; tested values must belong to it.
+    call; tested values must belong to it.  ``reference=True``: every fit from a cold start and every grid pair
+    through ``BinnedCost.replicas_grid`` (the plain path that the fast one is tested against).
     """
 
-    def __init__(self, members: Sequence[LineMember], grid: np.ndarray):
+    def __init__(self, members: Sequence[LineMember], grid: np.ndarray, reference: bool = False):
         grid = np.asarray(grid, dtype=float)
         if grid.ndim != 1 or grid.size < 3 or grid[0] != 0 or np.any(np.diff(grid) <= 0):
             raise InputError("a toy grid needs at least 3 increasing couplings starting at 0")
         self.members = list(members)
         self.grid = grid
+        self.reference = reference
         self._grid_signals = [m.signal(grid) for m in self.members]
 
     def throw(self, g: float, rng: np.random.Generator, n: int, construction: str = "profile") -> list[Replicas]:
@@ -123,23 +125,27 @@ class Line:
             out.append(Replicas(observed, centres))
         return out
 
-    def chi2(self, g: np.ndarray, replicas: Sequence[Replicas]) -> np.ndarray:
-        """chi^2 (n,) of replica k at g[k] (one batched call per data set)."""
+    def chi2(self, g: np.ndarray, replicas: Sequence[Replicas], starts=None) -> tuple[np.ndarray, list]:
+        """(chi^2 (n,) of replica k at g[k], the costs' warm-start states): one batched call per data set;
+        ``starts`` the states of a previous call at nearby g (None: cold starts)."""
         g = np.asarray(g, dtype=float)
-        return sum(m.cost.replicas(m.signal(g), r.observed, r.centres) for m, r in zip(self.members, replicas))
+        starts = starts if starts and not self.reference else [None] * len(self.members)
+        total, states = 0.0, []
+        for m, r, st in zip(self.members, replicas, starts):
+            chi, state = m.cost.replicas_warm(m.signal(g), r.observed, r.centres, st)
+            total = total + chi
+            states.append(state)
+        return total, states
 
     def chi2_grid(self, replicas: Sequence[Replicas]) -> np.ndarray:
-        """chi^2 (n, n_grid) of every replica at every grid value: one batched call per data set."""
-        n, k = replicas[0].observed.shape[0], self.grid.size
-        total = np.zeros(n * k)
-        for m, r, sig in zip(self.members, replicas, self._grid_signals):
-            s = np.broadcast_to(sig, (n, *sig.shape)).reshape(n * k, *sig.shape[1:])
-            total += m.cost.replicas(s, np.repeat(r.observed, k, axis=0), np.repeat(r.centres, k, axis=0))
-        return total.reshape(n, k)
+        """chi^2 (n, n_grid) of every replica at every grid value: one ``replicas_grid`` call per data set."""
+        return sum((BinnedCost.replicas_grid if self.reference else type(m.cost).replicas_grid)(
+            m.cost, sig, r.observed, r.centres) for m, r, sig in zip(self.members, replicas, self._grid_signals))
 
     def minimum(self, replicas: Sequence[Replicas], on_grid: np.ndarray) -> np.ndarray:
         """min over g >= 0 of each replica's chi^2: the grid minimum, refined by golden-section search between
-        its neighbours when it is not at an end of the grid (as the asymptotic path refines it)."""
+        its neighbours when it is not at an end of the grid (as the asymptotic path refines it).  Each step
+        warm-starts the costs from the previous step's nuisances (the bracket only shrinks)."""
         k = np.argmin(on_grid, axis=1)
         best = on_grid[np.arange(k.size), k]
         inner = np.flatnonzero((k > 0) & (k < self.grid.size - 1))
@@ -149,12 +155,13 @@ class Line:
         a, b = self.grid[k[inner] - 1], self.grid[k[inner] + 1]
         ratio = (np.sqrt(5.0) - 1.0) / 2.0
         x1, x2 = b - ratio * (b - a), a + ratio * (b - a)
-        f1, f2 = self.chi2(x1, reps), self.chi2(x2, reps)
+        f1, state = self.chi2(x1, reps)
+        f2, state = self.chi2(x2, reps, state)
         for _ in range(GOLDEN_STEPS):
             left = f1 < f2  # the minimum lies in [a, x2]: x2 <- x1, new x1; else [x1, b]: x1 <- x2, new x2
             a, b = np.where(left, a, x1), np.where(left, x2, b)
             new = np.where(left, b - ratio * (b - a), a + ratio * (b - a))
-            fn = self.chi2(new, reps)
+            fn, state = self.chi2(new, reps, state)
             x2, f2, x1, f1 = np.where(left, x1, new), np.where(left, f1, fn), np.where(left, new, x2), np.where(left, fn, f2)
         best[inner] = np.minimum(best[inner], np.minimum(f1, f2))
         return best
