@@ -429,13 +429,18 @@ def fc(
     per_decade: int = typer.Option(20, "--points-per-decade", help="Tested couplings per decade of the line."),
     with_table: bool = typer.Option(True, "--wilks-table/--no-wilks-table", help="Also compute the limits table's "
                                     "two-parameter Wilks values (one (M, g) plane scan per model)."),
+    masses: Optional[str] = typer.Option(None, "--masses", help="Fixed-mass raster instead of the asymptotic lines: "
+                                         "M1,M2,... or LO:HI:N (MeV, log-spaced); one data set."),
+    figure: bool = typer.Option(True, "--figure/--no-figure", help="With --masses: fc_plane.png, the FC raster on "
+                                "the model's (M, g) plane beside the Wilks contour (one plane scan)."),
     out_dir: Path = typer.Option(..., "--out", help="Output directory: fc.json, fc.md, fc.csv and the resumable store/."),
     data_dir: Optional[Path] = DataDirOption,
 ) -> None:
-    """Feldman-Cousins (Neyman, toys) limits on the two asymptotic lines, beside Wilks; resumable, on Dask."""
+    """Feldman-Cousins (Neyman, toys) limits on the two asymptotic lines (or a fixed-mass raster), beside Wilks;
+    resumable, on Dask."""
     import time
 
-    from .fc import REGIMES, run_fc, write_reports
+    from .fc import REGIMES, parse_masses, run_fc, write_reports
     from .mediators import DATASETS
 
     datasets = list(DATASETS) if dataset == "all" else [dataset]
@@ -450,6 +455,9 @@ def fc(
         raise InputError("--workers must be positive")
     if scheduler is not None and backend != "dask":
         raise InputError("--scheduler needs --backend dask")
+    mass_list = None if masses is None else parse_masses(masses)
+    if mass_list is not None and len(datasets) != 1:
+        raise InputError("--masses makes the raster of one data set: choose csi, lar or csi+lar")
     progress, task = _fc_progress()
     state = {"toys": 0, "t0": time.perf_counter()}
 
@@ -463,10 +471,16 @@ def fc(
         progress.update(task, advance=1, rate=f"{rate:.0f} toys/s")
 
     with progress:
-        doc = run_fc(model, datasets, REGIMES[regime], toys, seed, cl, out_dir, backend, scheduler, workers,
-                     construction, block, per_decade, data_dir=data_dir, progress=report, with_table=with_table)
+        doc = run_fc(model, datasets, REGIMES[regime] if mass_list is None else (), toys, seed, cl, out_dir, backend,
+                     scheduler, workers, construction, block, per_decade, data_dir=data_dir, progress=report,
+                     with_table=with_table, masses=mass_list)
     write_reports(doc, out_dir)
     out.print(f"wrote {out_dir}/fc.json, fc.md, fc.csv ({toys} toys per point, {doc['cl']})")
+    if mass_list is not None and figure:
+        from .fc import raster_figure
+
+        path = raster_figure(doc, datasets[0], out_dir / "fc_plane.png", data_dir)
+        out.print(f"wrote {path}")
 
 
 @app.command()

@@ -55,14 +55,16 @@ class LineSpec:
     block: int
     construction: str = "profile"
     data_dir: str | None = None
+    mass: float | None = None  # MeV, for the regime "fixed_mass" (a raster line: coupling g at this mass)
 
     @property
     def name(self) -> str:
-        return re.sub(r"[^A-Za-z0-9_.+-]", "_", f"{self.model}__{self.dataset}__{self.regime}")
+        where = self.regime if self.mass is None else f"m{self.mass:.6g}MeV"
+        return re.sub(r"[^A-Za-z0-9_.+-]", "_", f"{self.model}__{self.dataset}__{where}")
 
     @property
     def mass_mev(self) -> float:
-        return 0.0 if self.regime == "low_mass" else float("inf")
+        return line_mass(self.regime, self.mass)
 
     def blocks(self, n_toys: int) -> list[int]:
         """Sizes of the blocks of ``n_toys`` toys (all ``block`` but a shorter last one)."""
@@ -74,8 +76,37 @@ class LineSpec:
         more toys add blocks to the same store."""
         d = asdict(self)
         d.pop("data_dir")
+        if d["mass"] is None:  # the asymptotic lines keep the keys of stores made before the raster existed
+            d.pop("mass")
         return {**d, "tested": [float(x) for x in self.tested], "grid": [float(x) for x in self.grid],
                 "data_sha256": checksums, "cevnsfit": __version__}
+
+
+def line_mass(regime: str, mass: float | None = None) -> float:
+    """Mediator mass (MeV) of a line: 0 (low_mass), inf (high_mass) or ``mass`` (fixed_mass)."""
+    if regime == "fixed_mass":
+        if mass is None or not (np.isfinite(mass) and mass > 0):
+            raise InputError(f"a fixed-mass line needs a finite positive mass in MeV, got {mass}")
+        return float(mass)
+    return 0.0 if regime == "low_mass" else float("inf")
+
+
+def parse_masses(text: str) -> np.ndarray:
+    """Masses (MeV) from ``"M1,M2,..."`` or ``"LO:HI:N"`` (N log-spaced masses from LO to HI)."""
+    try:
+        if ":" in text:
+            lo, hi, n = text.split(":")
+            lo, hi, n = float(lo), float(hi), int(n)
+            if not (0 < lo < hi and np.isfinite(hi) and 1 <= n <= 1000):
+                raise ValueError
+            masses = np.geomspace(lo, hi, n)
+        else:
+            masses = np.array([float(x) for x in text.split(",") if x.strip()])
+    except ValueError:
+        raise InputError(f"--masses wants M1,M2,... or LO:HI:N (MeV, 0 < LO < HI, 1 <= N <= 1000), got '{text}'") from None
+    if masses.size == 0 or not np.all(np.isfinite(masses) & (masses > 0)):
+        raise InputError(f"--masses wants finite positive masses in MeV, got '{text}'")
+    return np.unique(masses)
 
 
 # ---- worker side ---------------------------------------------------------------------------------------------
@@ -105,7 +136,9 @@ def build_line(spec: LineSpec) -> Line:
 def run_task(spec: LineSpec, point: int, block: int, n: int) -> np.ndarray:
     """t of the ``n`` toys of block ``block`` thrown at tested point ``point`` of the line."""
     g = spec.tested[point]
-    rng = block_rng(spec.seed, (spec.model, spec.dataset, spec.regime, f"{g:.17g}", block))
+    key = (spec.model, spec.dataset, spec.regime) if spec.mass is None else \
+        (spec.model, spec.dataset, spec.regime, f"{spec.mass:.17g}")
+    rng = block_rng(spec.seed, (*key, f"{g:.17g}", block))
     return build_line(spec).statistic(g, rng, n, spec.construction)
 
 
@@ -201,10 +234,11 @@ class Observed:
     t_obs: np.ndarray = field(default=None)
 
 
-def observe(an: MediatorAnalysis, model, dataset: str, regime: str, cl: str) -> Observed:
-    """Asymptotic path on the line (fine grid of mediators.py, minimum refined with Brent's method)."""
-    mass = 0.0 if regime == "low_mass" else np.inf
-    fine = np.concatenate([[0.0], log_grid(*(LOW_MASS_G if regime == "low_mass" else HIGH_MASS_G_OVER_M_MEV))])
+def observe(an: MediatorAnalysis, model, dataset: str, regime: str, cl: str, mass: float | None = None) -> Observed:
+    """Asymptotic path on the line (fine grid of mediators.py, minimum refined with Brent's method); ``mass``
+    (MeV) for the regime ``fixed_mass`` (coupling g on the grid of the light limit)."""
+    mass = line_mass(regime, mass)
+    fine = np.concatenate([[0.0], log_grid(*(HIGH_MASS_G_OVER_M_MEV if regime == "high_mass" else LOW_MASS_G))])
     grid = an.grid(model, [mass], fine, dataset_members(dataset))
     lim = line_limit(an, grid, dataset, "1dof", regime=regime)
     chi, _ = grid.dataset_chi2(dataset)
@@ -264,8 +298,10 @@ class LineResult:
 def run_fc(model: str, datasets, regimes, n_toys: int, seed: int, cl: str, out: Path, backend: str = "dask",
            scheduler: str | None = None, workers: int | None = None, construction: str = "profile",
            block: int = DEFAULT_BLOCK, per_decade: int = POINTS_PER_DECADE, data_dir=None,
-           progress: Callable | None = None, with_table: bool = True) -> dict:
+           progress: Callable | None = None, with_table: bool = True, masses=None) -> dict:
     """FC lines of ``model`` on every data set and regime; returns the fc.json document (and writes the store).
+
+    ``masses`` (MeV): also the fixed-mass raster, one line in g per mass and data set (the ``raster`` section).
 
     ``progress(total_tasks)`` is called once first, then ``progress(None, toys)`` per finished task.
     """
@@ -281,17 +317,18 @@ def run_fc(model: str, datasets, regimes, n_toys: int, seed: int, cl: str, out: 
         raise InputError("--toys, the block size and the points per decade must be positive")
     for d in datasets:
         dataset_members(d)
+    masses = [] if masses is None else [line_mass("fixed_mass", m) for m in np.atleast_1d(np.asarray(masses, float))]
     model = get_model(model).name
     an = _analysis(None if data_dir is None else str(data_dir))
     store = Store(Path(out) / "store")
     specs, observed, tasks, results = [], {}, [], {}
     for d in datasets:
         checks = data_checksums([an.experiment(n) for n in dataset_members(d)])
-        for r in regimes:
-            obs = observe(an, model, d, r, cl)
+        for r, mass in [(r, None) for r in regimes] + [("fixed_mass", m) for m in masses]:
+            obs = observe(an, model, d, r, cl, mass)
             tested, grid = choose_grids(obs, cl, per_decade)
             spec = LineSpec(model, d, r, tuple(float(x) for x in tested), tuple(float(x) for x in grid), int(seed),
-                            int(block), construction, None if data_dir is None else str(data_dir))
+                            int(block), construction, None if data_dir is None else str(data_dir), mass)
             store.register(spec, spec.inputs(checks))
             f = _line_chi2(an, spec)
             obs.t_obs = np.maximum(f(tested) - obs.chi2_min, 0.0)
@@ -321,15 +358,38 @@ def run_fc(model: str, datasets, regimes, n_toys: int, seed: int, cl: str, out: 
     lines = {}
     for spec in specs:
         t = [np.concatenate([results[(spec, p, b)] for b in range(len(spec.blocks(n_toys)))]) for p in range(len(spec.tested))]
-        lines[(spec.dataset, spec.regime)] = LineResult(spec, observed[spec], t, cl).summary()
-    table = _table_values(an, model, datasets) if with_table else {}
-    rows = [_row(model, d, regimes, lines, table.get(d)) for d in datasets]
+        lines[(spec.dataset, spec.regime, spec.mass)] = LineResult(spec, observed[spec], t, cl).summary()
+    table = _table_values(an, model, datasets) if with_table and regimes else {}
+    rows = [_row(model, d, regimes, lines, table.get(d)) for d in datasets] if regimes else []
+    raster = {"raster": _raster(model, datasets, masses, lines)} if masses else {}
     return {"method": "fc", "n_toys": int(n_toys), "seed": int(seed), "cl": cl, "cl_value": confidence_level(cl),
             "construction": construction, "block": int(block),
             "convention": {"test_statistic": "t(g) = chi2(g) - min_{g' >= 0} chi2(g') (Feldman-Cousins)",
                            "wilks": f"one parameter, Delta chi^2 = {wilks_threshold(cl):.4g}",
                            "wilks_table": "the limits table: 2 sigma, Delta chi^2 = 6.18 from the plane minimum"},
-            "units": {"mass": "MeV", "g_over_M": "GeV^-1", "g": "1"}, "limits": rows}
+            "units": {"mass": "MeV", "g_over_M": "GeV^-1", "g": "1"}, "limits": rows, **raster}
+
+
+def _raster(model: str, datasets, masses, lines: dict) -> dict:
+    """The fixed-mass raster: per data set and mass, the FC allowed set in g (islands included) beside Wilks."""
+    out = {"model": model, "units": {"mass": "MeV", "g": "1"}, "masses_MeV": [float(m) for m in masses],
+           "convention": "per mass: t(g) = chi2(g, M) - min_{g' >= 0} chi2(g', M); Wilks with one parameter",
+           "datasets": {}}
+    for d in datasets:
+        entries = []
+        for m in masses:
+            s = lines[(d, "fixed_mass", m)]
+            entries.append({
+                "mass_MeV": float(m), "g": _num(s["limit"]), "toy_error_g": _num(s["toy_error"]),
+                "allowed_g": [[float(a), _num(b)] for a, b in s["intervals"]],
+                "islands_g": [{"interval": i["interval"], "p_value": i["p_value"], "significance": _num(i["significance"])}
+                              for i in s["islands"]],
+                "wilks_g": _num(s["wilks"]), "wilks_islands_g": [[float(a), float(b)] for a, b in s["wilks_islands"]],
+                "coupling": [float(x) for x in s["tested"]], "t_obs": [float(x) for x in s["t_obs"]],
+                "t_c": [float(x) for x in s["t_c"]], "p_value": [float(x) for x in s["p_value"]],
+            })
+        out["datasets"][d] = entries
+    return out
 
 
 def _line_chi2(an: MediatorAnalysis, spec: LineSpec) -> Callable:
@@ -357,7 +417,7 @@ def _row(model: str, dataset: str, regimes, lines: dict, table: dict | None) -> 
     key = {"low_mass": "g_low_mass", "high_mass": "g_over_M_high_mass"}
     row = {"model": model, "dataset": dataset, "wilks": {}, "toy_error": {}, "wilks_table": {}, "lines": {}}
     for r in ("low_mass", "high_mass"):
-        s = lines.get((dataset, r))
+        s = lines.get((dataset, r, None))
         if s is None:
             row[key[r]] = None
             row[f"{r}_islands"] = []
@@ -388,6 +448,8 @@ def markdown(doc: dict) -> str:
              "| model | data set | g (M -> 0) FC | Wilks | table (6.18) | g/M [GeV^-1] (M -> inf) FC | Wilks | table (6.18) | islands (FC) |",
              "|---|---|---|---|---|---|---|---|---|"]
     f = lambda x: "-" if x is None else f"{x:.3g}"  # noqa: E731
+    if not doc["limits"]:  # a raster only
+        lines = lines[:2]
     for r in doc["limits"]:
         cells = []
         for k in ("g_low_mass", "g_over_M_high_mass"):
@@ -396,6 +458,15 @@ def markdown(doc: dict) -> str:
         isl = "; ".join(f"[{a:.3g}, {b:.3g}] (p = {i['p_value']:.3g})" for reg in r["lines"].values()
                         for i in reg["islands"] for a, b in [i["interval"]])
         lines.append(f"| {r['model']} | {r['dataset']} | " + " | ".join(cells) + f" | {isl or '-'} |")
+    if "raster" in doc:
+        ras = doc["raster"]
+        lines += ["", f"## Fixed-mass raster ({ras['model']}): upper limit on g at each mass", "",
+                  "| data set | M [MeV] | g FC | Wilks (1 parameter) | FC islands |", "|---|---|---|---|---|"]
+        for d, entries in ras["datasets"].items():
+            for e in entries:
+                err = "" if e["toy_error_g"] is None else f" ± {e['toy_error_g']:.2g}"
+                isl = "; ".join(f"[{i['interval'][0]:.3g}, {i['interval'][1]:.3g}]" for i in e["islands_g"])
+                lines.append(f"| {d} | {e['mass_MeV']:.4g} | {f(e['g'])}{err} | {f(e['wilks_g'])} | {isl or '-'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -408,7 +479,26 @@ def csv_text(doc: dict) -> str:
                 continue
             vals = [r[k], r["toy_error"].get(k), r["wilks"].get(k), r["wilks_table"].get(k)]
             out.append(",".join([r["model"], r["dataset"], reg] + ["" if v is None else f"{v:.6g}" for v in vals] + [unit]))
+    for d, entries in doc.get("raster", {}).get("datasets", {}).items():
+        for e in entries:  # regime "fixed_mass_<M>MeV": the upper limit on g at that mass
+            vals = [e["g"], e["toy_error_g"], e["wilks_g"], None]
+            out.append(",".join([doc["raster"]["model"], d, f"fixed_mass_{e['mass_MeV']:.6g}MeV"]
+                                + ["" if v is None else f"{v:.6g}" for v in vals] + ["1"]))
     return "\n".join(out) + "\n"
+
+
+def raster_figure(doc: dict, dataset: str, path: Path, data_dir=None) -> Path:
+    """The raster's FC and Wilks limits per mass over the model's (M, g) plane (Wilks contour, 1 parameter:
+    Delta chi^2 from the minimum at each mass, the raster's convention), saved to ``path``."""
+    from .plotting.fc import raster_overlay
+    from .plotting.planes import plane_figure
+    from .plotting.style import save
+
+    an = _analysis(None if data_dir is None else str(data_dir))
+    res = an.analyse(doc["raster"]["model"], experiments=DATASETS[dataset])
+    fig = plane_figure(res, gm2_epochs=(), curves=[], datasets=(dataset,), cl="1dof",
+                       overlay=raster_overlay(doc["raster"], dataset))
+    return save(fig, path)
 
 
 def write_reports(doc: dict, out: Path) -> list[Path]:
@@ -421,4 +511,5 @@ def write_reports(doc: dict, out: Path) -> list[Path]:
     return paths
 
 
-__all__ = ["run_fc", "write_reports", "LineSpec", "Store", "run_task", "observe", "choose_grids", "REGIMES"]
+__all__ = ["run_fc", "write_reports", "LineSpec", "Store", "run_task", "observe", "choose_grids", "REGIMES",
+           "parse_masses", "line_mass", "raster_figure"]

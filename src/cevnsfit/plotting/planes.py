@@ -617,14 +617,15 @@ def label_other_experiments(ax, info: dict) -> list:
 
 
 def draw_plane(ax, res, gm2_epochs=("2021",), curves=None, datasets=("csi", "lar", "csi+lar"), cl: str = "2dof",
-               ylim=None, label_curves: bool = True, legend: bool = True, inset="auto") -> dict:
+               ylim=None, label_curves: bool = True, legend: bool = True, inset="auto", overlay=None) -> dict:
     """Draw one model's (M, g) plane into ``ax``.
 
     ``curves``: None reads :func:`cevnsfit.limits.catalog.curves_for_model` (a missing limits folder is noted on
     the figure with a warning); pass a list (possibly empty) to choose.  ``ylim`` defaults to one decade around
     the CEvNS upper limits.  ``inset``: "auto" adds a zoom on the CsI+LAr sign-flip islands when there are any;
     True/False force it.  Returns {"lines": {dataset: boundary arrays}, "geometry": {dataset: dict of
-    :func:`exclusion_geometry`}, "ylim", "notes", "handles", "inset", ...}.
+    :func:`exclusion_geometry`}, "ylim", "notes", "handles", "inset", ...}.  ``overlay``: a callable
+    ``overlay(ax) -> legend handles`` drawn over the CEvNS regions (e.g. :mod:`cevnsfit.plotting.fc`).
     """
     threshold(cl)
     datasets = tuple(datasets)
@@ -662,6 +663,8 @@ def draw_plane(ax, res, gm2_epochs=("2021",), curves=None, datasets=("csi", "lar
         colour, alpha, lw, label = DATASET_STYLE.get(d, ("k", 0.1, 1.0, d))
         handles.append(Patch(facecolor=colour + f"{int(round(alpha * 255)):02x}", edgecolor=colour, lw=lw, label=label))
 
+    if overlay is not None:
+        handles += list(overlay(ax))
     gm2_handles, gm2_notes, gm2_lines = _draw_gm2(ax, model, tuple(gm2_epochs or ()), xlim)
     obstacles += list(gm2_lines)
     handles += gm2_handles
@@ -709,18 +712,19 @@ def draw_plane(ax, res, gm2_epochs=("2021",), curves=None, datasets=("csi", "lar
 
 
 def plane_figure(res, gm2_epochs=("2021",), curves=None, datasets=("csi", "lar", "csi+lar"), cl: str = "2dof",
-                 ylim=None, label_curves: bool = True, inset="auto", figsize=(6.4, 5.6)):
+                 ylim=None, label_curves: bool = True, inset="auto", figsize=(6.4, 5.6), overlay=None):
     """Figure of one model's (M, g) plane: CEvNS 2 sigma exclusions, (g-2)_mu band(s), other experiments.
 
     ``res`` is a :class:`cevnsfit.mediators.ModelAnalysis`; ``gm2_epochs`` any of "2021", "2023", "2025";
     ``curves`` None (the catalogue) or a list of LimitCurve; ``datasets`` among "csi", "lar", "csi+lar";
     ``cl`` "2dof" (Delta chi^2 = 6.18 from the global minimum) or "1dof" (4 from the minimum at each mass).
-    See :func:`draw_plane`.  The drawn CEvNS boundaries are Line2D objects with gid ``"cevns-<dataset>"``.
+    ``overlay``: see :func:`draw_plane`.  The drawn CEvNS boundaries are Line2D objects with gid ``"cevns-<dataset>"``.
     """
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=figsize)
         try:
-            info = draw_plane(ax, res, gm2_epochs, curves, datasets, cl, ylim, label_curves=False, inset=inset)
+            info = draw_plane(ax, res, gm2_epochs, curves, datasets, cl, ylim, label_curves=False, inset=inset,
+                              overlay=overlay)
             fig.tight_layout()
             if label_curves:
                 label_other_experiments(ax, info)

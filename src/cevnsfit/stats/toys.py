@@ -125,7 +125,11 @@ class Line:
             out.append(Replicas(observed, centres))
         return out
 
-    def chi2(self, g: np.ndarray, replicas: Sequence[Replicas], starts=None) -> tuple[np.ndarray, list]:
+    def chi2(self, g: np.ndarray, replicas: Sequence[Replicas]) -> np.ndarray:
+        """chi^2 (n,) of replica k at g[k] (one batched call per data set)."""
+        return self.chi2_warm(g, replicas)[0]
+
+    def chi2_warm(self, g: np.ndarray, replicas: Sequence[Replicas], starts=None) -> tuple[np.ndarray, list]:
         """(chi^2 (n,) of replica k at g[k], the costs' warm-start states): one batched call per data set;
         ``starts`` the states of a previous call at nearby g (None: cold starts)."""
         g = np.asarray(g, dtype=float)
@@ -155,13 +159,13 @@ class Line:
         a, b = self.grid[k[inner] - 1], self.grid[k[inner] + 1]
         ratio = (np.sqrt(5.0) - 1.0) / 2.0
         x1, x2 = b - ratio * (b - a), a + ratio * (b - a)
-        f1, state = self.chi2(x1, reps)
-        f2, state = self.chi2(x2, reps, state)
+        f1, state = self.chi2_warm(x1, reps)
+        f2, state = self.chi2_warm(x2, reps, state)
         for _ in range(GOLDEN_STEPS):
             left = f1 < f2  # the minimum lies in [a, x2]: x2 <- x1, new x1; else [x1, b]: x1 <- x2, new x2
             a, b = np.where(left, a, x1), np.where(left, x2, b)
             new = np.where(left, b - ratio * (b - a), a + ratio * (b - a))
-            fn, state = self.chi2(new, reps, state)
+            fn, state = self.chi2_warm(new, reps, state)
             x2, f2, x1, f1 = np.where(left, x1, new), np.where(left, f1, fn), np.where(left, new, x2), np.where(left, fn, f2)
         best[inner] = np.minimum(best[inner], np.minimum(f1, f2))
         return best
