@@ -120,11 +120,6 @@ class BinnedCost(Cost):
             raise InputError(f"pull centres have shape {c.shape}, expected ({n}, {self.pull_sigmas.size})")
         return self.profile(s.reshape(n, *self.shape), observed=d, centres=c)[0]
 
-    def replicas_warm(self, signal: np.ndarray, observed: np.ndarray, centres: np.ndarray | None, start=None):
-        """(``replicas``, a state to warm-start the next call with nearby signals): costs profiled exactly have
-        nothing to warm-start (state None); an iterative cost returns its nuisances."""
-        return self.replicas(signal, observed, centres), None
-
     def replicas_grid(self, signals: np.ndarray, observed: np.ndarray, centres: np.ndarray | None = None) -> np.ndarray:
         """Profiled chi^2 (n, k) of replica r (observed (n, n_bins), centres (n, n_parameters)) at signal template
         j (signals (k, *shape)): ``replicas`` of every pair, one batched call (a cost may do it faster)."""
@@ -288,15 +283,6 @@ class PoissonChi2(BinnedCost):
             if not active.any():
                 break
         return chi, a - 1.0, tpl
-
-    def replicas_warm(self, signal: np.ndarray, observed: np.ndarray, centres: np.ndarray | None, start=None):
-        """``replicas`` with Newton started from ``start`` (the eta of a previous call at nearby signals, or None):
-        returns (chi^2 (n,), eta (n, components)).  Same minimum to the Newton tolerance."""
-        s = np.asarray(signal, dtype=float)
-        n = s.shape[0]
-        chi, eta, _ = self.profile(s.reshape(n, *self.shape), eta0=start,
-                                   observed=np.asarray(observed, float).reshape(n, self.n_bins), centres=centres)
-        return chi, eta
 
     PIN = 1e-9  # a factor below this, pulled down, is at the bound a = 0 (chi^2 error < PIN * d chi^2/da)
 

@@ -42,6 +42,8 @@ CONSTRUCTIONS = ("profile", "fixed")
 # The bracket (two grid steps) shrinks by 0.618^20 = 6.6e-5; near the minimum chi^2 is quadratic, so the error of
 # the minimum is ~(6.6e-5)^2 = 4e-9 of the chi^2 change across the bracket: far below the toy statistics.
 GOLDEN_STEPS = 20
+# Fast refinement (Line._parabola): samples of the bracket in one batched call; 2 grid steps / 16 = 1.5 % in g
+SUB_POINTS = 15
 
 
 def confidence_level(cl: str) -> float:
@@ -127,19 +129,8 @@ class Line:
 
     def chi2(self, g: np.ndarray, replicas: Sequence[Replicas]) -> np.ndarray:
         """chi^2 (n,) of replica k at g[k] (one batched call per data set)."""
-        return self.chi2_warm(g, replicas)[0]
-
-    def chi2_warm(self, g: np.ndarray, replicas: Sequence[Replicas], starts=None) -> tuple[np.ndarray, list]:
-        """(chi^2 (n,) of replica k at g[k], the costs' warm-start states): one batched call per data set;
-        ``starts`` the states of a previous call at nearby g (None: cold starts)."""
         g = np.asarray(g, dtype=float)
-        starts = starts if starts and not self.reference else [None] * len(self.members)
-        total, states = 0.0, []
-        for m, r, st in zip(self.members, replicas, starts):
-            chi, state = m.cost.replicas_warm(m.signal(g), r.observed, r.centres, st)
-            total = total + chi
-            states.append(state)
-        return total, states
+        return sum(m.cost.replicas(m.signal(g), r.observed, r.centres) for m, r in zip(self.members, replicas))
 
     def chi2_grid(self, replicas: Sequence[Replicas]) -> np.ndarray:
         """chi^2 (n, n_grid) of every replica at every grid value: one ``replicas_grid`` call per data set."""
@@ -147,9 +138,14 @@ class Line:
             m.cost, sig, r.observed, r.centres) for m, r, sig in zip(self.members, replicas, self._grid_signals))
 
     def minimum(self, replicas: Sequence[Replicas], on_grid: np.ndarray) -> np.ndarray:
-        """min over g >= 0 of each replica's chi^2: the grid minimum, refined by golden-section search between
-        its neighbours when it is not at an end of the grid (as the asymptotic path refines it).  Each step
-        warm-starts the costs from the previous step's nuisances (the bracket only shrinks)."""
+        """min over g >= 0 of each replica's chi^2: the grid minimum, refined between its neighbours when it is
+        not at an end of the grid (as the asymptotic path refines it).
+
+        Reference: golden-section search (GOLDEN_STEPS sequential batched calls).  Fast: the bracket sampled at
+        SUB_POINTS points in one batched call, then the vertex of the parabola through the best sample and its
+        two neighbours evaluated in a second call (chi^2 is quadratic near its minimum); both return the
+        smallest chi^2 evaluated, an upper bound of the minimum, and agree within 1e-7
+        (tests/test_fc_speed.py)."""
         k = np.argmin(on_grid, axis=1)
         best = on_grid[np.arange(k.size), k]
         inner = np.flatnonzero((k > 0) & (k < self.grid.size - 1))
@@ -157,18 +153,39 @@ class Line:
             return best
         reps = [r.take(inner) for r in replicas]
         a, b = self.grid[k[inner] - 1], self.grid[k[inner] + 1]
+        refined = self._golden(reps, a, b) if self.reference else self._parabola(reps, a, b)
+        best[inner] = np.minimum(best[inner], refined)
+        return best
+
+    def _golden(self, reps, a, b) -> np.ndarray:
         ratio = (np.sqrt(5.0) - 1.0) / 2.0
         x1, x2 = b - ratio * (b - a), a + ratio * (b - a)
-        f1, state = self.chi2_warm(x1, reps)
-        f2, state = self.chi2_warm(x2, reps, state)
+        f1, f2 = self.chi2(x1, reps), self.chi2(x2, reps)
         for _ in range(GOLDEN_STEPS):
             left = f1 < f2  # the minimum lies in [a, x2]: x2 <- x1, new x1; else [x1, b]: x1 <- x2, new x2
             a, b = np.where(left, a, x1), np.where(left, x2, b)
             new = np.where(left, b - ratio * (b - a), a + ratio * (b - a))
-            fn, state = self.chi2_warm(new, reps, state)
+            fn = self.chi2(new, reps)
             x2, f2, x1, f1 = np.where(left, x1, new), np.where(left, f1, fn), np.where(left, new, x2), np.where(left, fn, f2)
-        best[inner] = np.minimum(best[inner], np.minimum(f1, f2))
-        return best
+        return np.minimum(f1, f2)
+
+    def _parabola(self, reps, a, b) -> np.ndarray:
+        n, m = a.size, SUB_POINTS
+        u = np.linspace(0.0, 1.0, m + 2)[1:-1]  # interior samples (the ends are grid points, already known)
+        x = a[:, None] + (b - a)[:, None] * u[None, :]
+        f = self.chi2(x.ravel(), [r.repeat(m) for r in reps]).reshape(n, m)
+        j = np.clip(np.argmin(f, axis=1), 1, m - 2)
+        rows = np.arange(n)
+        x0, x1, x2 = x[rows, j - 1], x[rows, j], x[rows, j + 1]
+        f0, f1, f2 = f[rows, j - 1], f[rows, j], f[rows, j + 1]
+        # vertex of the parabola through three equally spaced points
+        h = x1 - x0
+        curv = f0 - 2.0 * f1 + f2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            vertex = x1 + 0.5 * h * (f0 - f2) / curv
+        vertex = np.where((curv > 0) & np.isfinite(vertex), np.clip(vertex, x0, x2), x1)
+        fv = self.chi2(vertex, reps)
+        return np.minimum(fv, f.min(axis=1))
 
     def statistic(self, g: float, rng: np.random.Generator, n: int, construction: str = "profile") -> np.ndarray:
         """t(g) = chi^2(g) - min_{g' >= 0} chi^2(g') for ``n`` replicas thrown at ``g`` (a grid value)."""
