@@ -42,8 +42,8 @@ def per_core(spec: LineSpec, n: int, reference: bool = False, repeat: int = 3) -
         line.statistic(g, block_rng(0, (0,)), n)
         dt = min(dt, time.perf_counter() - t0)
     # evaluations per toy: the grid, then (interior minima; counted for every toy) the golden-section starting
-    # points and steps (reference) or the bracket samples and the parabola vertex (fast)
-    evals = len(spec.grid) + (2 + GOLDEN_STEPS if reference else SUB_POINTS + 1)
+    # points and steps (reference) or the bracket samples and the two parabola vertices (fast)
+    evals = len(spec.grid) + (2 + GOLDEN_STEPS if reference else SUB_POINTS + 2)
     return {"toys_per_s": n / dt, "fits_per_s": n * evals / dt, "us_per_fit": dt / (n * evals) * 1e6,
             "s_per_task_100": dt / n * 100, "evals": evals}
 
