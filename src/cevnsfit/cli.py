@@ -381,6 +381,10 @@ def reproduce(
     out_dir: Path = typer.Option(Path("cevnsfit-output"), "--out", help="Output directory (created if needed)."),
     gm2: list[str] = typer.Option(["2021", "2025"], "--gm2", help="(g-2)_mu epochs drawn on the figures (repeatable)."),
     cl: str = typer.Option("2dof", "--cl", help="Limits convention: 2dof (6.18, plane minimum) or 1dof (4, fixed M)."),
+    with_fc: bool = typer.Option(False, "--fc", help="Also Feldman-Cousins limits (toys) on both asymptotic lines: FC "
+                                 "columns in the limits table, FC asymptotes on the figures (slow: see --toys)."),
+    toys: int = typer.Option(1000, "--toys", help="With --fc: toys per tested coupling."),
+    fc_backend: str = typer.Option("dask", "--fc-backend", help="With --fc: dask (local cluster) or serial."),
     data_dir: Optional[Path] = DataDirOption,
 ) -> None:
     """Limits table (md, tex, csv, json), every figure, the scans and a report, in one directory."""
@@ -397,7 +401,8 @@ def reproduce(
         def report(label: str, done: int, total: int) -> None:
             progress.update(task, description=label, completed=done, total=total)
 
-        result = run(out_dir, data_dir, gm2_epochs=tuple(gm2), cl=cl, progress=report)
+        result = run(out_dir, data_dir, gm2_epochs=tuple(gm2), cl=cl, progress=report,
+                     fc_toys=toys if with_fc else None, fc_backend=fc_backend)
     out.print(f"wrote {result['out']} in {result['wall_time_s']:.1f} s: limits.md/.tex/.csv/.json, verdicts.json, "
               f"{len(result['figures'])} figure files, scans/, report.md")
 

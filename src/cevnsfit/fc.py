@@ -487,6 +487,38 @@ def csv_text(doc: dict) -> str:
     return "\n".join(out) + "\n"
 
 
+FC_KEYS = (("g_low_mass", "g (M -> 0)"), ("g_over_M_high_mass", "g/M [GeV^-1] (M -> inf)"))
+
+
+def with_fc_columns(rows: list, fc_rows: dict) -> list:
+    """Limits-table rows (``limits --json`` keys) with an ``fc`` entry per number: the one-parameter Wilks
+    limit on the line, the FC limit and its toy error (same units as the row: g, g/M in GeV^-1)."""
+    out = []
+    for r in rows:
+        f = fc_rows.get((r["model"], r["dataset"]))
+        extra = {} if f is None else {"fc": {k: {"wilks_1par": f["wilks"].get(k), "fc": f.get(k),
+                                                 "toy_error": f["toy_error"].get(k)} for k, _ in FC_KEYS}}
+        out.append({**r, **extra})
+    return out
+
+
+def fc_columns_markdown(rows: list, toys: int) -> str:
+    """The limits table with its FC columns: table value | Wilks (1 parameter) | FC | toy error."""
+    fmt = lambda x: "-" if x is None else f"{x:.3g}"  # noqa: E731
+    head = " | ".join(f"{label}: table | Wilks 1 par. | FC | toy error" for _, label in FC_KEYS)
+    lines = [f"## Feldman-Cousins ({toys} toys per tested coupling, 2 sigma = 95.45 %, one parameter per line)", "",
+             f"| model | data set | {head} |", "|---|---|" + "---|---|---|---|" * len(FC_KEYS)]
+    for r in rows:
+        if "fc" not in r:
+            continue
+        cells = []
+        for k, _ in FC_KEYS:
+            c = r["fc"][k]
+            cells += [fmt(r.get(k)), fmt(c["wilks_1par"]), fmt(c["fc"]), fmt(c["toy_error"])]
+        lines.append(f"| {r['model']} | {r['dataset']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def raster_figure(doc: dict, dataset: str, path: Path, data_dir=None) -> Path:
     """The raster's FC and Wilks limits per mass over the model's (M, g) plane (Wilks contour, 1 parameter:
     Delta chi^2 from the minimum at each mass, the raster's convention), saved to ``path``."""
@@ -512,4 +544,5 @@ def write_reports(doc: dict, out: Path) -> list[Path]:
 
 
 __all__ = ["run_fc", "write_reports", "LineSpec", "Store", "run_task", "observe", "choose_grids", "REGIMES",
-           "parse_masses", "line_mass", "raster_figure"]
+           "parse_masses", "line_mass", "raster_figure",
+           "with_fc_columns", "fc_columns_markdown"]

@@ -150,8 +150,13 @@ def _load_cache(path: Path, an: MediatorAnalysis, model, key: str) -> ModelAnaly
 
 
 def reproduce(out_dir, data_dir=None, models=None, gm2_epochs=("2021", "2025"), cl: str = "2dof",
-              progress: Callable[[str, int, int], None] | None = None) -> dict:
+              progress: Callable[[str, int, int], None] | None = None, fc_toys: int | None = None,
+              fc_backend: str = "dask") -> dict:
     """Run the whole analysis into ``out_dir``; returns a summary dict (paths, timing, verdicts).
+
+    ``fc_toys``: also Feldman-Cousins limits on both asymptotic lines with that many toys per tested coupling
+    (:func:`cevnsfit.fc.run_fc`, store in ``cache/fc/``, resumable): FC columns (one-parameter Wilks | FC | toy
+    error) in limits.md, limits.json and report.md, and the FC asymptotes on the plane figures.  Off by default.
 
     Raises :class:`InputError`/:class:`DataError` before writing anything when an input is unusable and
     :class:`BusyError` when another run holds ``out_dir``.
@@ -164,6 +169,13 @@ def reproduce(out_dir, data_dir=None, models=None, gm2_epochs=("2021", "2025"), 
     # experiments' limit curves, every output path.
     models = [get_model(m) for m in (models or model_names())]
     convention(cl)
+    fc = None
+    if fc_toys is not None:
+        from .fc import BACKENDS
+
+        if not 1 <= int(fc_toys) <= 10_000_000 or fc_backend not in BACKENDS:
+            raise InputError(f"--toys must be in 1..1e7 and the FC backend one of {', '.join(BACKENDS)}")
+        fc = {"toys": int(fc_toys), "backend": fc_backend, "data_dir": data_dir}
     for ep in gm2_epochs:
         get_epoch(ep)
     an = MediatorAnalysis(data_dir)
@@ -184,7 +196,7 @@ def reproduce(out_dir, data_dir=None, models=None, gm2_epochs=("2021", "2025"), 
         stage.mkdir()
         try:
             result = _run(out, stage, an, exps, models, curves, checksums, masses, couplings, gm2_epochs, cl,
-                          progress, t_start)
+                          progress, t_start, fc=fc)
         except BaseException:
             shutil.rmtree(stage, ignore_errors=True)
             raise
@@ -192,13 +204,14 @@ def reproduce(out_dir, data_dir=None, models=None, gm2_epochs=("2021", "2025"), 
     return result
 
 
-def _run(out, stage, an, exps, models, curves, checksums, masses, couplings, gm2_epochs, cl, progress, t_start):
+def _run(out, stage, an, exps, models, curves, checksums, masses, couplings, gm2_epochs, cl, progress, t_start,
+         fc: dict | None = None):
     """Compute everything; cache into ``out/cache``, results into ``stage``."""
     run_id = stage.name[len(STAGING_PREFIX):]
     for sub in ("scans", "figures"):
         (stage / sub).mkdir()
     check_writable_dir(out / "cache")
-    steps = len(models) + 2
+    steps = len(models) + 2 + (fc is not None)
     step = 0
 
     def tick(label: str) -> None:
@@ -229,32 +242,63 @@ def _run(out, stage, an, exps, models, curves, checksums, masses, couplings, gm2
             verdicts.append(gm2_verdict(res, "csi+lar", ep, cl))
         tick(f"model {model.name}")
 
+    fc_rows = None
+    if fc is not None:
+        from .fc import with_fc_columns
+
+        fc_rows = _fc_rows(out, models, fc)
+        rows = with_fc_columns(rows, fc_rows)
+        tick("Feldman-Cousins toys")
+
     # tables
     caption = f"2 sigma limits ({convention(cl)['description']}); g for M -> 0, g/M in GeV^-1 for M -> inf"
-    write_text(stage / "limits.md", markdown(rows, caption))
+    write_text(stage / "limits.md", markdown(rows, caption) + _fc_markdown(rows, fc))
     write_text(stage / "limits.tex", latex(rows, caption))
     write_text(stage / "limits.csv", csv_text(rows))
     write_json(nulls_for_nonfinite({"convention": convention(cl), "units": {"mass": "MeV", "g_over_M": "GeV^-1", "g": "1"},
                                     "limits": rows, "limits_1dof": rows_1dof, "null": NULL_MEANING}), stage / "limits.json")
     write_json(verdicts, stage / "verdicts.json")
 
-    staged = _figures(stage / "figures", results, an, gm2_epochs, cl, curves)
+    staged = _figures(stage / "figures", results, an, gm2_epochs, cl, curves, fc_rows)
     figures = [str(out / Path(p).relative_to(stage)) for p in staged]
     tick("figures")
     wall = time.perf_counter() - t_start
     report = _report(sm, rows, rows_1dof, verdicts, figures, checksums, cl, gm2_epochs, wall, models, an.params)
+    report += _fc_markdown(rows, fc)
     write_text(stage / "report.md", report)
     files = sorted(p.relative_to(stage).as_posix() for p in stage.rglob("*") if p.is_file())
     record = {
         "run": run_id, "software": f"cevnsfit {__version__}", "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "options": {"models": [m.name for m in models], "gm2_epochs": list(gm2_epochs), "cl": cl,
-                    "data_dir": str(exps[0].data_dir)},
+                    "data_dir": str(exps[0].data_dir),
+                    "fc_toys": None if fc is None else fc["toys"]},
         "cache_keys": keys, "data_sha256": checksums,
         "files": {f: _sha256(stage / f) for f in files},
         "previous_files": _previous_files(out),
     }
     write_json(record, stage / RUN_RECORD)
     return {"out": str(out), "wall_time_s": wall, "figures": figures, "verdicts": verdicts, "run": run_id}
+
+
+def _fc_rows(out: Path, models, fc: dict) -> dict:
+    """(model, data set) -> fc.json row of both asymptotic lines (store: out/cache/fc/<model>, resumable)."""
+    from .fc import REGIMES, run_fc
+
+    rows = {}
+    for model in models:
+        doc = run_fc(model.name, list(DATASETS), REGIMES["both"], fc["toys"], 0, "2sigma",
+                     out / "cache" / "fc" / _slug(model.name), backend=fc["backend"], data_dir=fc["data_dir"],
+                     with_table=False)
+        rows.update({(r["model"], r["dataset"]): r for r in doc["limits"]})
+    return rows
+
+
+def _fc_markdown(rows: list, fc: dict | None) -> str:
+    if fc is None:
+        return ""
+    from .fc import fc_columns_markdown
+
+    return "\n" + fc_columns_markdown(rows, fc["toys"])
 
 
 def _sha256(path: Path) -> str:
@@ -393,7 +437,9 @@ def _slug(name: str) -> str:
     return name.replace("+", "p").replace("/", "_")
 
 
-def _figures(folder: Path, results: dict, an: MediatorAnalysis, gm2_epochs, cl: str, curves: dict) -> list[str]:
+def _figures(folder: Path, results: dict, an: MediatorAnalysis, gm2_epochs, cl: str, curves: dict,
+             fc_rows: dict | None = None) -> list[str]:
+    from .plotting.fc import asymptote_overlay
     from .plotting.planes import plane_figure, summary_figure
     from .plotting.spectra import spectra_figure
     from .plotting.style import save
@@ -406,7 +452,9 @@ def _figures(folder: Path, results: dict, an: MediatorAnalysis, gm2_epochs, cl: 
             paths.append(str(folder / f"{stem}{suffix}"))
 
     for name, res in results.items():
-        both(lambda: plane_figure(res, gm2_epochs=gm2_epochs, curves=curves[name], cl=cl), f"plane_{_slug(name)}")
+        overlay = asymptote_overlay(fc_rows[(name, "csi+lar")]) if fc_rows else None
+        both(lambda: plane_figure(res, gm2_epochs=gm2_epochs, curves=curves[name], cl=cl, overlay=overlay),
+             f"plane_{_slug(name)}")
     vectors = {n: r for n, r in results.items() if getattr(r.model, "kind", "vector") == "vector"}
     if vectors:
         both(lambda: summary_figure(vectors, "csi+lar", cl), "summary_csi+lar")
