@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from cevnsfit.errors import InputError
-from cevnsfit.fc import LineSpec, run_fc
+from cevnsfit.fc import LineSpec, parse_masses, run_fc, write_reports
 from cevnsfit.stats.toys import significance
 
 SMALL = dict(model="B-L", datasets=["csi"], regimes=["low_mass"], n_toys=12, seed=3, cl="2sigma", block=5,
@@ -220,3 +220,115 @@ def test_allowed_set_islands_and_their_p_values_from_toys():
     want = max(np.mean(t[4] >= 2.0), np.mean(t[5] >= 1.5))
     assert island["p_value"] == want and island["significance"] == pytest.approx(significance(want))
     assert s["toy_error"] is not None and s["toy_error"] >= 0
+
+
+# ---- fixed-mass raster (cevnsfit fc --masses) ----------------------------------------------------------------
+RASTER = dict(model="B-L", datasets=["csi"], regimes=(), n_toys=6, seed=4, cl="2sigma", block=3, per_decade=3,
+              with_table=False, masses=[10.0, 1000.0])
+
+
+@pytest.fixture(scope="module")
+def raster(tmp_path_factory):
+    out = tmp_path_factory.mktemp("raster")
+    return out, run_fc(out=out, backend="serial", **RASTER)
+
+
+def test_raster_reports_fc_and_wilks_per_mass(raster):
+    out, doc = raster
+    ras = doc["raster"]
+    assert doc["limits"] == [] and ras["units"] == {"mass": "MeV", "g": "1"} and ras["masses_MeV"] == [10.0, 1000.0]
+    entries = ras["datasets"]["csi"]
+    assert [e["mass_MeV"] for e in entries] == [10.0, 1000.0]
+    for e in entries:
+        assert 0 < e["g"] < 1 and 0 < e["wilks_g"] < 1 and len(e["t_c"]) == len(e["coupling"])
+        assert e["allowed_g"][0][0] == 0.0 and e["allowed_g"][0][1] == pytest.approx(e["g"])
+    # a heavier mediator is weaker: the Wilks limit at 1 GeV lies above the one at 10 MeV (both lines computed
+    # independently), and g / M approaches the contact limit's scale
+    assert entries[1]["wilks_g"] > 3 * entries[0]["wilks_g"]
+    # one store directory per mass line, and the reports name every mass
+    assert sorted(p.name for p in (out / "store").iterdir() if p.is_dir()) == ["B-L__csi__m1000MeV", "B-L__csi__m10MeV"]
+    write_reports(doc, out)
+    assert "fixed_mass_1000MeV" in (out / "fc.csv").read_text()
+    assert "| csi | 1000 |" in (out / "fc.md").read_text()
+
+
+def test_raster_masses_are_parsed_and_checked():
+    np.testing.assert_allclose(parse_masses("1:100:3"), [1.0, 10.0, 100.0])
+    np.testing.assert_allclose(parse_masses("5, 0.5"), [0.5, 5.0])
+    for bad in ("0:10:3", "10:1:3", "1:2:0", "a,b", "-1", "1:inf:3", ""):
+        with pytest.raises(InputError):
+            parse_masses(bad)
+
+
+@pytest.mark.slow  # a local Dask cluster; the full suite (CI) runs it
+def test_raster_on_dask_is_bit_identical_to_serial(raster, tmp_path):
+    out, doc = raster
+    dask_doc = run_fc(out=tmp_path, backend="dask", workers=2, **RASTER)
+    assert json.dumps(dask_doc, sort_keys=True) == json.dumps(doc, sort_keys=True)
+    a, b = _store_arrays(out), _store_arrays(tmp_path)
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_raster_overlay_draws_the_fc_and_wilks_limits(raster):
+    import matplotlib.pyplot as plt
+
+    from cevnsfit.plotting.fc import raster_overlay
+
+    _, doc = raster
+    fig, ax = plt.subplots()
+    handles = raster_overlay(doc["raster"], "csi")(ax)
+    lines = {ln.get_gid(): ln for ln in ax.get_lines()}
+    entries = doc["raster"]["datasets"]["csi"]
+    np.testing.assert_allclose(lines["fc-raster"].get_ydata(), [e["g"] for e in entries])
+    np.testing.assert_allclose(lines["wilks-raster"].get_xdata(), [10.0, 1000.0])
+    assert len(handles) == 2
+    plt.close(fig)
+    with pytest.raises(InputError):
+        raster_overlay(doc["raster"], "lar")
+
+
+# ---- reproduce --fc ------------------------------------------------------------------------------------------
+def test_fc_columns_of_the_limits_table_and_the_asymptotes(serial):
+    """In process: the FC row of a run joins the limits-table row; the overlay draws g_FC at small M."""
+    import matplotlib.pyplot as plt
+
+    from cevnsfit.fc import fc_columns_markdown, with_fc_columns
+    from cevnsfit.plotting.fc import asymptote_overlay
+
+    _, doc = serial
+    fc_row = doc["limits"][0]
+    table_row = {"model": "B-L", "dataset": "csi", "g_low_mass": 5.05e-5, "g_over_M_high_mass": 1e-3}
+    other = {"model": "B-L", "dataset": "lar", "g_low_mass": 5.4e-5, "g_over_M_high_mass": 1.7e-3}
+    rows = with_fc_columns([table_row, other], {("B-L", "csi"): fc_row})
+    assert "fc" not in rows[1] and "fc" not in table_row  # inputs untouched, missing rows left without columns
+    cols = rows[0]["fc"]["g_low_mass"]
+    assert cols == {"wilks_1par": fc_row["wilks"]["g_low_mass"], "fc": fc_row["g_low_mass"],
+                    "toy_error": fc_row["toy_error"]["g_low_mass"]}
+    text = fc_columns_markdown(rows, 12)
+    assert "12 toys" in text and f"{fc_row['g_low_mass']:.3g}" in text and "| B-L | lar |" not in text
+    fig, ax = plt.subplots()
+    ax.set_xscale("log"), ax.set_yscale("log"), ax.set_xlim(1e-2, 1e4)
+    handles = asymptote_overlay(fc_row)(ax)
+    lines = {ln.get_gid(): ln for ln in ax.get_lines()}
+    assert set(lines) == {"fc-low", "wilks-low"}  # the high-mass line was not run
+    np.testing.assert_allclose(lines["fc-low"].get_ydata(), fc_row["g_low_mass"])
+    assert len(handles) == 2
+    plt.close(fig)
+
+
+@pytest.mark.slow  # a whole-model reproduction (~1 min)
+def test_reproduce_with_fc_adds_the_columns(tmp_path):
+    from cevnsfit.reproduce import reproduce
+
+    out = tmp_path / "repro"
+    reproduce(out, models=["B-L"], fc_toys=3, fc_backend="serial")
+    doc = json.loads((out / "limits.json").read_text())
+    assert len(doc["limits"]) == 3 and all("fc" in r for r in doc["limits"])
+    fc_doc = {r["dataset"]: r["fc"] for r in doc["limits"]}
+    assert fc_doc["csi"]["g_low_mass"]["wilks_1par"] > 0
+    md = (out / "limits.md").read_text()
+    assert "## Feldman-Cousins (3 toys" in md and "Wilks 1 par." in md
+    assert "## Feldman-Cousins" in (out / "report.md").read_text()
+    assert json.loads((out / "run.json").read_text())["options"]["fc_toys"] == 3
+    assert any((out / "cache" / "fc" / "B-L" / "store").rglob("*.npz"))
+    assert (out / "figures" / "plane_B-L.png").read_bytes()[:4] == b"\x89PNG"

@@ -6,7 +6,8 @@ Two overlays, each a callable ``overlay(ax) -> legend handles``:
   the FC upper limit on g (solid, dots) beside the one-parameter Wilks limit at that mass (dashed), and the FC
   sign-flip islands as vertical bars.
 * :func:`asymptote_overlay` -- the two asymptotic FC lines of ``cevnsfit fc``: g = g_FC(M -> 0) at small M and
-  g = (g/M)_FC M at large M (dotted), where the plane's boundary approaches them.
+  g = (g/M)_FC M at large M (dotted), where the plane's boundary approaches them; the one-parameter Wilks limits
+  of the same lines dash-dotted.
 
 Units: masses in MeV; g dimensionless; (g/M) in fc.json in GeV^-1 (converted here: g = (g/M) M / 1000).
 """
@@ -49,19 +50,23 @@ def raster_overlay(raster: dict, dataset: str):
 
 
 def asymptote_overlay(row: dict):
-    """Overlay of one fc.json ``limits`` row: the FC limits of the two asymptotic lines (dotted)."""
-    low, high = row.get("g_low_mass"), row.get("g_over_M_high_mass")
+    """Overlay of one fc.json ``limits`` row: the FC limits of the two asymptotic lines (dotted) and the
+    one-parameter Wilks limits of the same lines (dash-dot), their like-for-like partners."""
 
     def draw(ax) -> list:
         lo, hi = ax.get_xlim()
         handles = []
-        if low is not None:
-            ax.plot([lo, max(lo, LOW_MASS_MAX_MEV)], [low, low], ":", color=FC_COLOUR, lw=1.4, zorder=6, gid="fc-low")
-        if high is not None:
-            m = np.geomspace(min(hi, HIGH_MASS_MIN_MEV), hi, 20)
-            ax.plot(m, high / MEV_PER_GEV * m, ":", color=FC_COLOUR, lw=1.4, zorder=6, gid="fc-high")
-        if low is not None or high is not None:
-            handles.append(Line2D([], [], color=FC_COLOUR, lw=1.4, ls=":", label=f"{row['dataset']}: FC (toys), M -> 0 / inf"))
+        for values, style, gid, what in ((row, ":", "fc", "FC (toys)"), (row.get("wilks", {}), "-.", "wilks", "Wilks 1 par.")):
+            low, high = values.get("g_low_mass"), values.get("g_over_M_high_mass")
+            if low is not None:
+                ax.plot([lo, max(lo, LOW_MASS_MAX_MEV)], [low, low], style, color=FC_COLOUR, lw=1.3, zorder=6,
+                        gid=f"{gid}-low")
+            if high is not None:
+                m = np.geomspace(min(hi, HIGH_MASS_MIN_MEV), hi, 20)
+                ax.plot(m, high / MEV_PER_GEV * m, style, color=FC_COLOUR, lw=1.3, zorder=6, gid=f"{gid}-high")
+            if low is not None or high is not None:
+                handles.append(Line2D([], [], color=FC_COLOUR, lw=1.3, ls=style,
+                                      label=f"{row['dataset']}: {what}, M -> 0 / inf"))
         return handles
 
     return draw
