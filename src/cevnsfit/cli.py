@@ -337,6 +337,8 @@ def project(
     param: Optional[str] = typer.Option(None, "--param", "-p", help="Registered parameter: expected 1/2 sigma intervals."),
     cl: str = typer.Option("2dof", "--cl", help="2dof (Delta chi^2 = 6.18) or 1dof (4), as `cevnsfit limits`."),
     compare: bool = typer.Option(True, "--compare/--no-compare", help="Draw today's COHERENT CsI+LAr limit on the figure."),
+    toys: int = typer.Option(0, "--toys", help="Also toy bands (this many replicas) on the M -> 0 and M -> inf lines."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the toys."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Directory for the JSON document (and, with --model, the figure)."),
     data_dir: Optional[Path] = DataDirOption,
@@ -347,28 +349,31 @@ def project(
     from .io.atomic import check_writable_dir
     from .io.jsonio import write_json
     from .physics.models import get_model
-    from .poi import get_poi
-    from .projection import Projection
+    from .projection import Projection, check_parameter
     from .stats.intervals import threshold
 
     if (model is None) == (param is None):
         raise InputError("give exactly one of --model NAME or --param NAME")
     threshold(cl)
     mdl = get_model(model) if model is not None else None
-    if param is not None:
-        get_poi(param)
-    configs = [load_detector(d) for d in detector]  # every file is validated before anything is computed or written
-    names = [c.name for c in configs]
+    if toys and (mdl is None or not 100 <= toys <= 100_000):
+        raise InputError("--toys goes with --model and takes 100 to 100000 replicas")
+    # every file, target, source and parameter is validated before anything is computed or written
+    experiments = [ProjectedExperiment(load_detector(d)) for d in detector]
+    names = [e.name for e in experiments]
     if len(set(names)) != len(names):
         raise InputError(f"detector named twice: {', '.join(names)}")
+    for e in experiments:
+        if param is not None:
+            check_parameter(e, param)
     if out_dir is not None:
         check_writable_dir(out_dir)
     projections, results = [], []
-    for c in configs:
-        pr = Projection(ProjectedExperiment(c), cl)
+    for e in experiments:
+        pr = Projection(e, cl)
         if mdl is not None:
-            res = pr.mediator(mdl)
-            projections.append((c.label, res))
+            res = pr.mediator(mdl, toys=toys, seed=seed)
+            projections.append((e.label, res))
             results.append({"detector": pr.experiment.summary(), "projection": pr.mediator_document(res)})
         else:
             results.append({"detector": pr.experiment.summary(), "projection": pr.parameter(param)})

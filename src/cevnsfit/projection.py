@@ -84,17 +84,56 @@ class Projection:
         mass = float(templates.masses_mev[mass_index])
         return ExpectedLimit(mass, "MeV^-1" if math.isinf(mass) else "1", edges)
 
-    def mediator(self, model, masses_mev=None) -> dict:
-        """Median expected limits with bands: light (M = 0, on g), contact (M = inf, on g/M) and a mass raster."""
+    def toy_limit(self, templates, mass_index: int, couplings, n_toys: int = 500, seed: int = 0) -> ExpectedLimit:
+        """Band edges from replicated experiments instead of the Asimov approximation: ``n_toys`` replicas thrown
+        at the SM (g = 0) by :class:`cevnsfit.stats.toys.Line` (Poisson counts, pull centres randomised), each
+        with its limit = the upper edge of the interval containing g = 0 where chi^2(g) - min_{g' >= 0} chi^2(g')
+        stays below the threshold (0 if g = 0 is excluded); the edges
+        are the quantiles Phi(N) of those limits (N = -2..2), with ``seed`` fixed (reproducible)."""
+        from scipy.stats import norm
+
+        from .stats.toys import Line, LineMember, block_rng
+
+        grid = np.concatenate([[0.0], np.asarray(couplings, float)])
+        line = Line([LineMember(self.cost, lambda g: templates.counts(g, mass_index))], grid)
+        rng = block_rng(seed, ("projection", self.experiment.name, mass_index))
+        reps = line.throw(0.0, rng, n_toys)
+        on_grid = line.chi2_grid(reps)
+        t = on_grid - line.minimum(reps, on_grid)[:, None]
+        limits = np.full(n_toys, np.inf)
+        for k in range(n_toys):
+            # the tabulated limit of `cevnsfit limits`: upper edge of the allowed interval containing g = 0 (an
+            # island beyond it, e.g. a sign-flip solution, does not count); 0 when the toy excludes g = 0 itself
+            above = np.flatnonzero(t[k] >= self.threshold)
+            if above.size and above[0] == 0:
+                limits[k] = 0.0
+            elif above.size:
+                j = above[0]
+                a, b, fa, fb = grid[j - 1], grid[j], t[k, j - 1], t[k, j]
+                frac = (self.threshold - fa) / (fb - fa)
+                limits[k] = b * frac if a == 0 else float(np.exp(np.log(a) + (np.log(b) - np.log(a)) * frac))
+        edges = {n: float(np.quantile(limits, norm.cdf(n))) for n in BAND_SIGMAS}
+        mass = float(templates.masses_mev[mass_index])
+        return ExpectedLimit(mass, "MeV^-1" if math.isinf(mass) else "1", edges)
+
+    def mediator(self, model, masses_mev=None, toys: int = 0, seed: int = 0) -> dict:
+        """Median expected limits with bands: light (M = 0, on g), contact (M = inf, on g/M) and a mass raster.
+        ``toys`` > 0 adds toy bands (:meth:`toy_limit`, fixed ``seed``) on the two asymptotic lines."""
         model = get_model(model)
         masses = np.geomspace(*RASTER_MASSES_MEV) if masses_mev is None else np.asarray(masses_mev, float)
         exp = self.experiment
-        low = self._limit(build_templates(exp, model, [0.0]), 0, log_grid(*LOW_MASS_G), refine=True)
-        high = self._limit(build_templates(exp, model, [np.inf]), 0, log_grid(*HIGH_MASS_G_OVER_M_MEV), refine=True)
+        out = {"model": model.name}
+        for key, mass, span in (("low_mass", 0.0, LOW_MASS_G), ("high_mass", np.inf, HIGH_MASS_G_OVER_M_MEV)):
+            tpl = build_templates(exp, model, [mass])
+            out[key] = self._limit(tpl, 0, log_grid(*span), refine=True)
+            if toys:
+                # a grid about the Asimov median: the toy limits fall within its +-2 sigma band, well inside
+                median = out[key].median
+                out[f"{key}_toys"] = self.toy_limit(tpl, 0, np.geomspace(median / 20, median * 5, 160), toys, seed)
         tpl = build_templates(exp, model, masses)
         grid = default_couplings()
-        raster = [self._limit(tpl, i, grid, refine=False) for i in range(masses.size)]
-        return {"model": model.name, "low_mass": low, "high_mass": high, "raster": raster}
+        out["raster"] = [self._limit(tpl, i, grid, refine=False) for i in range(masses.size)]
+        return out
 
     def mediator_document(self, result: dict) -> dict:
         """JSON document of :meth:`mediator` (g/M in GeV^-1 as in ``cevnsfit limits``; null = no limit)."""
@@ -107,25 +146,38 @@ class Projection:
             "units": {"mass": "MeV", "g": "1", "g_over_M": "GeV^-1"},
             "g_low_mass": {k: _clean_tree(v, clean) for k, v in result["low_mass"].document().items()},
             "g_over_M_high_mass": {k: _clean_tree(v, clean) for k, v in result["high_mass"].document(MEV_PER_GEV).items()},
+            **({"toys": {"method": "quantiles of the limits of replicas thrown at the SM (stats/toys.py Line, profile "
+                                   "construction), fixed seed",
+                         "g_low_mass": {k: _clean_tree(v, clean) for k, v in result["low_mass_toys"].document().items()},
+                         "g_over_M_high_mass": {k: _clean_tree(v, clean) for k, v in
+                                                result["high_mass_toys"].document(MEV_PER_GEV).items()}}}
+               if "low_mass_toys" in result else {}),
             "raster": {"mass_mev": [r.mass_mev for r in raster],
                        **{f"g_{_band_key(n)}": [clean(r.edges[n]) for r in raster] for n in BAND_SIGMAS}},
         }
 
     def parameter(self, name: str, points: int | None = None) -> dict:
         """Expected intervals (1 sigma, 90 %, 2 sigma) of a registered parameter from the Asimov Delta chi^2."""
-        from .poi import get_poi
         from .poifit import PoiFit
 
         exp = self.experiment
-        poi = get_poi(name, exp.params)
-        if poi.nuclei and not set(poi.nuclei) & set(exp.targets()):
-            raise InputError(f"parameter {name} sets the neutron radius of {', '.join(poi.nuclei)}, which detector "
-                             f"{exp.name} does not contain ({', '.join(exp.targets())})")
+        check_parameter(exp, name)
         fitter = PoiFit([name], dataset=exp.name, params=exp.params, experiments={exp.name: exp})
         doc = fitter.run(points).document()
         return {"param": name, "unit": doc["units"][name], "sm": doc["sm"][name], "asimov_best_fit": doc["best_fit"][name],
                 "expected_intervals": doc["intervals"][name],
                 "method": "Asimov data set: intervals where Delta chi^2_A < 1 (1 sigma), 2.71 (90 %), 4 (2 sigma)"}
+
+
+def check_parameter(experiment, name: str) -> None:
+    """InputError unless ``name`` is a registered parameter that acts on the detector (a neutron radius needs its
+    nucleus among the targets); cheap: no kernel is built."""
+    from .poi import get_poi
+
+    poi = get_poi(name, experiment.params)
+    if poi.nuclei and not set(poi.nuclei) & set(experiment.targets()):
+        raise InputError(f"parameter {name} sets the neutron radius of {', '.join(poi.nuclei)}, which detector "
+                         f"{experiment.name} does not contain ({', '.join(experiment.targets())})")
 
 
 def _band_key(n: int) -> str:
