@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from .errors import InputError
+from .errors import InputError, finite_float
 
 MASS_UNITS = {"kg": 1.0, "t": 1e3, "g": 1e-3}
 EXPOSURE_UNITS = ("POT", "GWh", "years")
@@ -51,14 +51,7 @@ def _fail(where: str, message: str):
 
 
 def _number(where: str, key: str, value, positive: bool = False, non_negative: bool = False) -> float:
-    if isinstance(value, bool):
-        _fail(where, f"{key} must be a number, got {value!r}")
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        _fail(where, f"{key} must be a number, got {value!r}")
-    if not math.isfinite(v):
-        _fail(where, f"{key} must be finite, got {value!r}")
+    v = finite_float(value, f"{where}: {key}")
     if positive and v <= 0:
         _fail(where, f"{key} must be positive, got {v:g}")
     if non_negative and v < 0:
