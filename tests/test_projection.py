@@ -270,6 +270,6 @@ def test_projection_figure(tmp_path):
     pr = Projection(project())
     res = pr.mediator("B-L", masses_mev=np.geomspace(1e-2, 1e4, 9))
     today = {"mass_mev": np.geomspace(1e-2, 1e4, 9), "g_upper": np.full(9, 1e-4), "label": "today"}
-    path = save(projection_figure("B-L", [("test", res)], today), tmp_path / "p.png")
+    path = save(projection_figure(get_model("B-L"), [("test", res)], today), tmp_path / "p.png")
     assert path.stat().st_size > 10_000
     assert math.isfinite(res["raster"][0].median)

@@ -391,7 +391,7 @@ def project(
                 masses = [r.mass_mev for r in projections[0][1]["raster"]]
                 cont = MediatorAnalysis(data_dir).analyse(mdl, masses_mev=masses).contour("csi+lar", cl)
                 today = {"mass_mev": cont["mass_mev"], "g_upper": cont["g_upper"], "label": "COHERENT CsI+LAr today (observed)"}
-            save(projection_figure(mdl.name, projections, today, cl), out_dir / f"{stem}.png")
+            save(projection_figure(mdl, projections, today, cl), out_dir / f"{stem}.png")
         write_json(doc, out_dir / f"{stem}.json")
     if as_json:
         _print_json(doc, indent=1)

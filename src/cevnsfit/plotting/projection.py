@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from .planes import _axis_labels, model_label
 from .style import STYLE, plt
 
 COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02")
 
 
-def projection_figure(model_name: str, projections: list[tuple[str, dict]], today: dict | None = None,
+def projection_figure(model, projections: list[tuple[str, dict]], today: dict | None = None,
                       cl: str = "2dof", figsize=(6.4, 4.8)):
-    """``projections``: (label, Projection.mediator result) per detector; ``today``: {"mass_mev", "g_upper",
+    """``model``: the mediator model (a registered one or custom); ``projections``: (label, Projection.mediator result) per detector; ``today``: {"mass_mev", "g_upper",
     "label"} of the present limit, or None."""
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=figsize)
@@ -35,12 +36,13 @@ def projection_figure(model_name: str, projections: list[tuple[str, dict]], toda
                     label=today["label"])
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel(r"$M_{Z'}$ [MeV]")
-        ax.set_ylabel(r"$g_{Z'}$")
+        xlabel, ylabel = _axis_labels(model)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
         ymin = 10 ** np.floor(np.log10(np.nanmin(lows))) if lows else 1e-6
         ax.set_ylim(ymin, 1.0)
         ax.set_xlim(m.min(), m.max())
-        ax.set_title(f"{model_name}: projected 2$\\sigma$ limits ({cl}), bands $\\pm1\\sigma$, $\\pm2\\sigma$ (Asimov)")
+        ax.set_title(f"{model_label(model.name)}: projected 2$\\sigma$ limits ({cl}), bands $\\pm1\\sigma$, $\\pm2\\sigma$ (Asimov)")
         ax.legend(loc="upper left")
         fig.tight_layout()
     return fig
