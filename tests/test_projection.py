@@ -134,6 +134,7 @@ def test_bands_are_ordered_and_sit_on_their_asimov_levels():
         assert pr.delta_chi2(tpl, 0, res["low_mass"].edges[n]) == pytest.approx(levels[n], rel=1e-6)
 
 
+@pytest.mark.slow
 def test_asimov_bands_agree_with_toys():
     """Independent check of the Wald/Asimov bands: 1000 replicas thrown at the SM (fixed seed), each fitted with
     the same profiled chi^2.  Median and +1 sigma agree to a few per cent (toy statistics ~1 %); below the median
