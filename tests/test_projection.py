@@ -244,6 +244,7 @@ def test_project_command_writes_json(capsys, tmp_path):
     ({"fiducal_mass": 3}, (), ("unknown field",)),
     ({}, ("--model", "B-L", "--param", "sin2_theta_w"), ("exactly one",)),
     ({}, ("--param", "r_n.Cs"), ("r_n.Cs",)),
+    ({}, ("--model", "B-L", "--toys", "5"), ("--toys",)),
 ])
 def test_bad_detector_input_is_one_line_error_and_writes_nothing(capsys, tmp_path, change, args, words):
     path = tmp_path / "det.yaml"

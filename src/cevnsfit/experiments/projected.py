@@ -168,7 +168,7 @@ class ProjectedExperiment(Experiment):
         return {"name": d.name, "label": d.label, "source": self.facility.name, "fiducial_mass_kg": d.mass_kg,
                 "baseline_m": d.baseline_m, "exposure": {"value": d.exposure[0], "unit": d.exposure[1]},
                 "pot": self.pot, "fluence_per_flavour_per_cm2": self.source().fluence_per_cm2,
-                "targets": {n: t.count for n, t in self._targets.items()},
+                "nuclei_in_fiducial_mass": {n: t.count for n, t in self._targets.items()},
                 "threshold": {"value": d.threshold[0], "unit": d.threshold[1]},
                 "bins_kevee": list(d.edges_kevee), "cevns_events": float(sm.sum()),
                 "cevns_events_per_bin": sm[:, 0].tolist(),
