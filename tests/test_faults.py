@@ -228,6 +228,13 @@ def assert_complete(out: Path, reference: dict) -> dict:
     return record
 
 
+def assert_rerun_completes(tmp_path, out: Path, reference: dict) -> dict:
+    """The same command run again after a fault ends normally with the uninterrupted run's results."""
+    rerun = run_reproduce(tmp_path, out)
+    assert rerun.returncode == 0, rerun.stderr
+    return assert_complete(out, reference)
+
+
 @pytest.mark.slow  # subprocesses of the command line; the full suite (CI) runs it
 def test_sigkill_while_writing_a_figure_then_rerun(tmp_path, reference):
     out = tmp_path / "out"
@@ -235,9 +242,7 @@ def test_sigkill_while_writing_a_figure_then_rerun(tmp_path, reference):
     assert killed.returncode == -signal.SIGKILL
     assert dot_files(out)  # the fault is real: a staging folder with half a figure, the lock file
     assert not (out / "limits.json").exists()  # nothing of the killed run was published
-    rerun = run_reproduce(tmp_path, out)
-    assert rerun.returncode == 0, rerun.stderr
-    assert_complete(out, reference)
+    assert_rerun_completes(tmp_path, out, reference)
 
 
 @pytest.mark.slow  # subprocesses of the command line; the full suite (CI) runs it
@@ -249,9 +254,7 @@ def test_sigkill_while_moving_results_into_place_is_rolled_forward(tmp_path, ref
     assert killed.returncode == -signal.SIGKILL
     assert not (out / "run.json").exists()  # caught between two runs: the folder says so (no run record)
     assert list(out.glob(".commit-*"))
-    rerun = run_reproduce(tmp_path, out)
-    assert rerun.returncode == 0, rerun.stderr
-    assert_complete(out, reference)
+    assert_rerun_completes(tmp_path, out, reference)
 
 
 @pytest.mark.slow  # subprocesses of the command line; the full suite (CI) runs it
@@ -330,9 +333,7 @@ def test_sigkill_at_any_moment_then_rerun(tmp_path, reference, seconds):
     time.sleep(seconds)
     proc.kill()
     proc.wait(timeout=60)
-    rerun = run_reproduce(tmp_path, out)
-    assert rerun.returncode == 0, rerun.stderr
-    assert_complete(out, reference)
+    assert_rerun_completes(tmp_path, out, reference)
 
 
 @pytest.mark.slow  # subprocesses of the command line; the full suite (CI) runs it

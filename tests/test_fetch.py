@@ -21,7 +21,7 @@ import pytest
 from cevnsfit.errors import DataError
 from cevnsfit.io import registry as reg
 from cevnsfit.io.datadir import resolve_collection
-from cevnsfit.io.fetch import FetchError, _Fetcher, _Progress, fetch, verify
+from cevnsfit.io.fetch import FetchError, _Fetcher, _Progress, fetch
 from cevnsfit.io.flux_pickle import FLAVOURS, RestrictedUnpickler, convert_file, read_pickle
 
 from loopback import LoopbackServer, closed_port
@@ -425,7 +425,6 @@ def _tar(members: dict[str, bytes], links=()) -> bytes:
 
 
 def test_archive_members_are_checked_one_by_one_and_links_refused(tmp_path):
-    ds = reg.DATASETS["xenonnt"]
     entries = [reg.registry()[p] for p in ("xenonnt_cevns/data/sr0.csv", "xenonnt_cevns/data/sr1.csv",
                                            "xenonnt_cevns/binning/sr0.yaml")]
     top = "cevns_data_release-60d230dd"

@@ -330,6 +330,97 @@ def fit(
 
 
 @app.command()
+def project(
+    detector: list[str] = typer.Option(..., "--detector", help="Detector YAML file, or the name of a shipped one "
+                                       "(COH-Ar-750, COH-CryoCsI, COH-NaI-2, COH-Ge-1, ESS-CryoCsI); repeatable."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Mediator model: median expected limits with bands."),
+    param: Optional[str] = typer.Option(None, "--param", "-p", help="Registered parameter: expected 1/2 sigma intervals."),
+    cl: str = typer.Option("2dof", "--cl", help="2dof (Delta chi^2 = 6.18) or 1dof (4), as `cevnsfit limits`."),
+    compare: bool = typer.Option(True, "--compare/--no-compare", help="Draw today's COHERENT CsI+LAr limit on the figure."),
+    toys: int = typer.Option(0, "--toys", help="Also toy bands (this many replicas) on the M -> 0 and M -> inf lines."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the toys."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Directory for the JSON document (and, with --model, the figure)."),
+    data_dir: Optional[Path] = DataDirOption,
+) -> None:
+    """Projections for planned detectors: Asimov (SM) data, median expected limits and bands (docs/projections.md)."""
+    from .detector import load_detector
+    from .experiments.projected import ProjectedExperiment
+    from .io.atomic import check_writable_dir
+    from .io.jsonio import write_json
+    from .physics.models import get_model
+    from .projection import Projection, check_parameter
+    from .stats.intervals import threshold
+
+    if (model is None) == (param is None):
+        raise InputError("give exactly one of --model NAME or --param NAME")
+    threshold(cl)
+    mdl = get_model(model) if model is not None else None
+    if toys and (mdl is None or not 100 <= toys <= 100_000):
+        raise InputError("--toys goes with --model and takes 100 to 100000 replicas")
+    # every file, target, source and parameter is validated before anything is computed or written
+    experiments = [ProjectedExperiment(load_detector(d)) for d in detector]
+    names = [e.name for e in experiments]
+    if len(set(names)) != len(names):
+        raise InputError(f"detector named twice: {', '.join(names)}")
+    for e in experiments:
+        if param is not None:
+            check_parameter(e, param)
+    if out_dir is not None:
+        check_writable_dir(out_dir)
+    projections, results = [], []
+    for e in experiments:
+        pr = Projection(e, cl)
+        if mdl is not None:
+            res = pr.mediator(mdl, toys=toys, seed=seed)
+            projections.append((e.label, res))
+            results.append({"detector": pr.experiment.summary(), "projection": pr.mediator_document(res)})
+        else:
+            results.append({"detector": pr.experiment.summary(), "projection": pr.parameter(param)})
+    doc = {"what": mdl.name if mdl is not None else param, "cl": cl, "results": results}
+    if out_dir is not None:
+        stem = f"project_{doc['what']}".replace("+", "_").replace("/", "_")
+        if mdl is not None:
+            from .plotting.projection import projection_figure
+            from .plotting.style import save
+
+            today = None
+            if compare:
+                from .mediators import MediatorAnalysis
+
+                masses = [r.mass_mev for r in projections[0][1]["raster"]]
+                cont = MediatorAnalysis(data_dir).analyse(mdl, masses_mev=masses).contour("csi+lar", cl)
+                today = {"mass_mev": cont["mass_mev"], "g_upper": cont["g_upper"], "label": "COHERENT CsI+LAr today (observed)"}
+            save(projection_figure(mdl, projections, today, cl), out_dir / f"{stem}.png")
+        write_json(doc, out_dir / f"{stem}.json")
+    if as_json:
+        _print_json(doc, indent=1)
+        return
+    table = Table(title=f"projection: {doc['what']} ({cl})")
+    if mdl is not None:
+        for col in ("detector", "CEvNS events", "g (M -> 0): median [-1s, +1s]", "g/M [GeV^-1] (M -> inf): median [-1s, +1s]"):
+            table.add_column(col)
+        for r in results:
+            p = r["projection"]
+
+            def fmt(x):
+                return f"{x['median']:.3g} [{x['band_1sigma'][0]:.3g}, {x['band_1sigma'][1]:.3g}]"
+
+            table.add_row(r["detector"]["name"], f"{r['detector']['cevns_events']:.0f}", fmt(p["g_low_mass"]), fmt(p["g_over_M_high_mass"]))
+    else:
+        for col in ("detector", "CEvNS events", "unit", "SM", "expected 1 sigma", "expected 2 sigma"):
+            table.add_column(col)
+        for r in results:
+            p = r["projection"]
+            iv = lambda ivs: " U ".join(f"[{'-inf' if a is None else f'{a:.4g}'}, {'inf' if b is None else f'{b:.4g}'}]" for a, b in ivs)  # noqa: E731
+            table.add_row(r["detector"]["name"], f"{r['detector']['cevns_events']:.0f}", p["unit"], f"{p['sm']:.4g}",
+                          iv(p["expected_intervals"]["1sigma"]), iv(p["expected_intervals"]["2sigma"]))
+    out.print(table)
+    if out_dir is not None:
+        out.print(f"wrote {out_dir}")
+
+
+@app.command()
 def gm2(
     model: str = typer.Option(..., "--model", "-m", help="Model name (vector U(1)' or scalar)."),
     mass: float = typer.Option(..., "--mass", help="Mediator mass [MeV]."),

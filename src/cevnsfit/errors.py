@@ -1,4 +1,6 @@
-"""Exceptions that the command line turns into one clear line and a non-zero exit."""
+"""Exceptions that the command line turns into one clear line and a non-zero exit, and the check of a number."""
+
+import math
 
 
 class CevnsfitError(Exception):
@@ -11,3 +13,16 @@ class DataError(CevnsfitError):
 
 class InputError(CevnsfitError):
     """A user argument is invalid (unknown name, non-finite or out-of-range number)."""
+
+
+def finite_float(value, what: str) -> float:
+    """``value`` as a finite float; :class:`InputError` naming ``what`` otherwise (booleans are not numbers)."""
+    if isinstance(value, bool):
+        raise InputError(f"{what} must be a number, got {value!r}")
+    try:
+        out = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"{what} must be a number, got {value!r}") from None
+    if not math.isfinite(out):
+        raise InputError(f"{what} must be finite, got {value!r}")
+    return out

@@ -8,7 +8,6 @@ sources) and are recorded, so that results can say which inputs differ from the 
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -16,7 +15,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from .errors import InputError
+from .errors import InputError, finite_float
 
 
 @lru_cache(maxsize=1)
@@ -70,12 +69,7 @@ class Parameters:
             return self
         tree = copy.deepcopy(self.tree)
         for key, value in overrides.items():
-            try:
-                v = float(value)
-            except (TypeError, ValueError):
-                raise InputError(f"parameter '{key}' must be a number, got {value!r}") from None
-            if not math.isfinite(v):
-                raise InputError(f"parameter '{key}' must be finite, got {value!r}")
+            v = finite_float(value, f"parameter '{key}'")
             node: Any = tree
             parts = key.split(".")
             for part in parts[:-1]:

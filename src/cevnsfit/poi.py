@@ -42,7 +42,7 @@ from importlib import resources
 import numpy as np
 import yaml
 
-from .errors import InputError
+from .errors import InputError, finite_float
 from .parameters import DEFAULT, Parameters
 from .physics.cross_section import FLAVOURS, min_energy_mev, sm_couplings
 from .physics.form_factors import form_factor
@@ -81,12 +81,7 @@ class POI:
 
     def check(self, value) -> float:
         """``value`` as a float inside the physical range (InputError otherwise)."""
-        try:
-            v = float(value)
-        except (TypeError, ValueError):
-            raise InputError(f"{self.name} must be a number, got {value!r}") from None
-        if not math.isfinite(v):
-            raise InputError(f"{self.name} must be finite, got {value!r}")
+        v = finite_float(value, self.name)
         lo_open, hi_open = "low" in self.open_ends, "high" in self.open_ends
         if self.low is not None and (v < self.low or (lo_open and v == self.low)):
             raise InputError(f"{self.name} = {v:g} is outside its physical range {self.range_text()}")

@@ -21,7 +21,7 @@ import numpy as np
 from scipy.optimize import minimize, minimize_scalar
 
 from .errors import InputError
-from .experiments import load_experiment
+from .experiments import DATA_SETS, load_experiment
 from .mediators import dataset_members
 from .parameters import DEFAULT, Parameters
 from .poi import PoiPredictor, check_names, get_poi, mediator_poi, min_radius_fm
@@ -67,7 +67,9 @@ class PoiFit:
 
     def __init__(self, names, dataset: str = "csi+lar", data_dir=None, params: Parameters = DEFAULT,
                  experiments: dict | None = None, ranges: dict | None = None, mediator: tuple | None = None):
-        """``mediator`` = (vector model name, mass in MeV): its coupling g joins the fit as parameter "g"."""
+        """``mediator`` = (vector model name, mass in MeV): its coupling g joins the fit as parameter "g".
+        ``experiments`` (name -> experiment) replaces loaded ones; with a ``dataset`` name outside the registry they
+        are the data set (``cevnsfit project``: a planned detector with its Asimov data)."""
         names = tuple(names)
         med = mediator_poi(*mediator) if mediator is not None else None
         self.names = check_names(names) if names or med is None else ()
@@ -75,7 +77,8 @@ class PoiFit:
             raise InputError(f"fit at most two parameters at once, got {len(self.names) + (med is not None)}")
         self.dataset = dataset
         self.params = params
-        members = dataset_members(dataset)
+        # a data set of the registry, or (projections) the experiments given, under their own names
+        members = tuple(experiments) if experiments and dataset not in DATA_SETS else dataset_members(dataset)
         self.pois = [get_poi(n, params) for n in self.names] + ([med] if med is not None else [])
         self.names = tuple(p.name for p in self.pois)
         self.spans = [p.scan for p in self.pois]

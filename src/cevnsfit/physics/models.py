@@ -48,7 +48,7 @@ from typing import Mapping
 import numpy as np
 import yaml
 
-from ..errors import InputError
+from ..errors import InputError, finite_float
 from ..parameters import DEFAULT, Parameters
 
 FLAVOUR_LEPTON = {"nue": "e", "numu": "mu", "numubar": "mu", "nutau": "tau"}
@@ -90,15 +90,7 @@ def _number(value, what: str) -> float:
             value = Fraction(text)
         except (ValueError, ZeroDivisionError):
             raise InputError(f"{what}: {value!r} is not a number or fraction like 1/3") from None
-    if isinstance(value, bool):
-        raise InputError(f"{what} must be a number, got {value!r}")
-    try:
-        out = float(value)
-    except (TypeError, ValueError, OverflowError):
-        raise InputError(f"{what} must be a number, got {value!r}") from None
-    if not math.isfinite(out):
-        raise InputError(f"{what} must be finite, got {value!r}")
-    return out
+    return finite_float(value, what)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -26,6 +26,8 @@ STYLE = {
     "savefig.bbox": "tight",
 }
 FORMATS = (".png", ".pdf", ".svg")
+# other experiments' limits: grey fill, outline and label text
+OTHER_FACE, OTHER_EDGE, OTHER_TEXT = "0.85", "0.62", "0.25"
 
 
 def save(fig, out: str | Path) -> Path:

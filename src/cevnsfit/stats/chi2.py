@@ -100,7 +100,9 @@ class BinnedCost(Cost):
         self.shape = self.observed.shape
         self.n_bins = self.observed.size
         self.components = (SIGNAL, *backgrounds)
-        self.backgrounds = np.stack([np.asarray(backgrounds[z], float).ravel() for z in backgrounds])
+        # no background at all is allowed (a background-free projected detector): an empty (0, n_bins) stack
+        self.backgrounds = (np.stack([np.asarray(backgrounds[z], float).ravel() for z in backgrounds]) if backgrounds
+                            else np.zeros((0, self.n_bins)))
 
     def __call__(self, signal) -> np.ndarray | float:
         """Profiled chi^2 of one signal template (float) or of a batch (n,) -- ``profile`` does the work."""
