@@ -96,3 +96,16 @@ def test_gaussian_line_far_from_the_boundary_follows_chi2():
     line, obs, tested = line_for("B-L", "lar")
     t = toys(line, nearest(tested, 2.0 * obs.wilks.limit), 1000, 41)
     assert kstest(t, chi2(1).cdf).pvalue > 0.01
+
+
+@pytest.mark.slow  # four observed lines (~1 s each)
+def test_raster_lines_reach_the_asymptotic_lines():
+    """Analytic limits of the fixed-mass line: for M far below the momentum transfer (|q| ~ 10-100 MeV) the
+    propagator is 1/q^2 and the limit on g is the M -> 0 line's; far above, it is g/M times M (contact)."""
+    an = _analysis(None)
+    light = observe(an, "B-L", "csi", "fixed_mass", "2sigma", mass=1e-2)
+    zero = observe(an, "B-L", "csi", "low_mass", "2sigma")
+    assert light.wilks.limit == pytest.approx(zero.wilks.limit, rel=1e-5)  # (M/q)^2 < 1e-6
+    heavy = observe(an, "B-L", "csi", "fixed_mass", "2sigma", mass=1e5)
+    contact = observe(an, "B-L", "csi", "high_mass", "2sigma")
+    assert heavy.wilks.limit / 1e5 == pytest.approx(contact.wilks.limit, rel=1e-5)  # (q/M)^2 < 1e-6
