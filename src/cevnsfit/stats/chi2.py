@@ -122,7 +122,13 @@ class BinnedCost(Cost):
             raise InputError(f"pull centres have shape {c.shape}, expected ({n}, {self.pull_sigmas.size})")
         return self.profile(s.reshape(n, *self.shape), observed=d, centres=c)[0]
 
-    def replicas_grid(self, signals: np.ndarray, observed: np.ndarray, centres: np.ndarray | None = None) -> np.ndarray:
+    def grid_factors(self, signals: np.ndarray):
+        """Whatever ``replicas_grid`` can precompute from the templates alone (kept by a toy line and passed back
+        as ``factors``); None: nothing."""
+        return None
+
+    def replicas_grid(self, signals: np.ndarray, observed: np.ndarray, centres: np.ndarray | None = None,
+                      factors=None) -> np.ndarray:
         """Profiled chi^2 (n, k) of replica r (observed (n, n_bins), centres (n, n_parameters)) at signal template
         j (signals (k, *shape)): ``replicas`` of every pair, one batched call (a cost may do it faster)."""
         k = signals.shape[0]
@@ -292,7 +298,8 @@ class PoissonChi2(BinnedCost):
     # column below (12 % steps in g on the FC grids: Newton then needs ~2 iterations instead of ~4-5).
     COLD_STRIDE = 4
 
-    def replicas_grid(self, signals: np.ndarray, observed: np.ndarray, centres: np.ndarray | None = None) -> np.ndarray:
+    def replicas_grid(self, signals: np.ndarray, observed: np.ndarray, centres: np.ndarray | None = None,
+                      factors=None) -> np.ndarray:
         """``BinnedCost.replicas_grid`` with warm starts along the templates (ordered along a coupling line):
         Newton from a = 1 on every COLD_STRIDE-th template, the others from the nearest cold solution below.
         Equal to the cold-start reference to the Newton tolerance (tests/test_fc_speed.py)."""
@@ -538,28 +545,16 @@ class GaussianChi2(BinnedCost):
         theta[:, 0] -= 1.0  # report eta_signal
         return chi, theta, best
 
-    def replicas_grid(self, signals: np.ndarray, observed: np.ndarray, centres: np.ndarray | None = None,
-                      exact: bool = False) -> np.ndarray:
-        """Profiled chi^2 (n, k) of every replica (observed (n, bins), centres (n, parameters)) at every signal
-        template (k, *shape): ``replicas`` of all n k pairs, computed faster.
-
-        The Gram matrix G = X'WX + P depends on the signal only, not on the replica's data: the elimination of
-        ``profile`` (the free block G_ff, the Schur complement, each branch's signed block) is done once per
-        template, and every replica then costs matrix-vector products (batched as one matrix product per template
-        and branch).  Same normal equations as ``profile``; the chosen branch's chi^2 is recomputed from its
-        residuals as there, so the two agree to rounding (tests/test_fc_speed.py).
-        """
+    def grid_factors(self, signals: np.ndarray) -> dict:
+        """The template side of ``replicas_grid`` (k templates): scaled Gram matrices, G_ff^-1, y = G_ff^-1 G_fs
+        and each branch's inverse of its Schur block -- the elimination of ``profile``, once per template."""
         k = signals.shape[0]
         s = np.asarray(signals, float).reshape(k, -1)
-        d = np.asarray(observed, dtype=float).reshape(-1, self.n_bins)
-        n = d.shape[0]
-        residual, centre, r0w = self._replica_data(n, d, centres)
         gram = self._gram(s)[0]
         col_scale = np.sqrt(np.einsum("kii->ki", gram))
         gram /= col_scale[:, :, None] * col_scale[:, None, :]
         free, signed, branch_cols = self._u, self._e, self._sel
         n_signed, n_two = signed.size, branch_cols.shape[1]
-        # per template: G_ff^-1, y = G_ff^-1 G_fs, the Schur complement and each branch's inverse of its block
         ff_inv = np.linalg.inv(gram[:, free][:, :, free])
         g_fs = gram[:, free][:, :, signed]
         y = ff_inv @ g_fs
@@ -568,6 +563,28 @@ class GaussianChi2(BinnedCost):
         pad = np.arange(n_signed, n_signed + n_two)
         schur[:, pad, pad] = 1.0
         branch_inv = np.linalg.inv(schur[:, branch_cols[:, :, None], branch_cols[:, None, :]])  # (k, br, two, two)
+        return {"s": s, "col_scale": col_scale, "ff_inv": ff_inv, "g_fs": g_fs, "y": y, "branch_inv": branch_inv}
+
+    def replicas_grid(self, signals: np.ndarray, observed: np.ndarray, centres: np.ndarray | None = None,
+                      factors: dict | None = None, exact: bool = False) -> np.ndarray:
+        """Profiled chi^2 (n, k) of every replica (observed (n, bins), centres (n, parameters)) at every signal
+        template (k, *shape): ``replicas`` of all n k pairs, computed faster.
+
+        The Gram matrix G = X'WX + P depends on the signal only, not on the replica's data: the elimination of
+        ``profile`` (the free block G_ff, the Schur complement, each branch's signed block) is done once per
+        template (``grid_factors``; pass them as ``factors`` to reuse them across calls), and every replica then
+        costs matrix-vector products (batched as one matrix product per template and branch).  Same normal
+        equations as ``profile``; agrees with it to rounding (tests/test_fc_speed.py); ``exact`` recomputes the
+        chosen branch's chi^2 from its residuals as ``profile`` does (slower; the shortcut differs by < 1e-10 here).
+        """
+        f = self.grid_factors(signals) if factors is None else factors
+        s, col_scale, ff_inv, g_fs, y, branch_inv = (f[key] for key in ("s", "col_scale", "ff_inv", "g_fs", "y", "branch_inv"))
+        k = s.shape[0]
+        d = np.asarray(observed, dtype=float).reshape(-1, self.n_bins)
+        n = d.shape[0]
+        residual, centre, r0w = self._replica_data(n, d, centres)
+        free, signed, branch_cols = self._u, self._e, self._sel
+        n_signed, n_two = signed.size, branch_cols.shape[1]
         # rhs (k, n, columns) = X'Wc + P theta_0, scaled: signal columns per template, the others per replica
         n_sig, n_col = self._n_sig, self._n_col
         rhs = np.empty((k, n, n_col))

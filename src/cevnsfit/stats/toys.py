@@ -109,6 +109,9 @@ class Line:
         self.grid = grid
         self.reference = reference
         self._grid_signals = [m.signal(grid) for m in self.members]
+        # template-side work of the grid fits, done once per line (LAr: the Gram eliminations)
+        self._grid_factors = [None if reference else m.cost.grid_factors(sig)
+                              for m, sig in zip(self.members, self._grid_signals)]
 
     def throw(self, g: float, rng: np.random.Generator, n: int, construction: str = "profile") -> list[Replicas]:
         """``n`` replicas of every data set at the tested value ``g`` (see the module docstring)."""
@@ -137,8 +140,11 @@ class Line:
 
     def chi2_grid(self, replicas: Sequence[Replicas]) -> np.ndarray:
         """chi^2 (n, n_grid) of every replica at every grid value: one ``replicas_grid`` call per data set."""
-        return sum((BinnedCost.replicas_grid if self.reference else type(m.cost).replicas_grid)(
-            m.cost, sig, r.observed, r.centres) for m, r, sig in zip(self.members, replicas, self._grid_signals))
+        if self.reference:
+            return sum(BinnedCost.replicas_grid(m.cost, sig, r.observed, r.centres)
+                       for m, r, sig in zip(self.members, replicas, self._grid_signals))
+        return sum(m.cost.replicas_grid(sig, r.observed, r.centres, factors=f)
+                   for m, r, sig, f in zip(self.members, replicas, self._grid_signals, self._grid_factors))
 
     def minimum(self, replicas: Sequence[Replicas], on_grid: np.ndarray) -> np.ndarray:
         """min over g >= 0 of each replica's chi^2: the grid minimum, refined between its neighbours when it is
