@@ -35,7 +35,7 @@ from .stats.toys import (CONSTRUCTIONS, Line, LineMember, block_rng, confidence_
 
 REGIMES = {"low": ("low_mass",), "high": ("high_mass",), "both": ("low_mass", "high_mass")}
 BACKENDS = ("dask", "serial")
-DEFAULT_BLOCK = 100  # toys per task (benchmarks/bench_fc.py: ~0.3-1 s per task, far above Dask's ~1 ms overhead)
+DEFAULT_BLOCK = 100  # toys per task (benchmarks/bench_fc.py: ~0.1-0.3 s per task, far above Dask's ~1 ms overhead)
 POINTS_PER_DECADE = 20  # tested couplings per decade (12 % steps; the crossing is interpolated in log g)
 # Tested range: from UPPER/10 (t_obs is far below any critical value there) to where t_obs passes Wilks + 12.
 LOWER_DECADES = 1.0
