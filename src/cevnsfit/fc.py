@@ -449,7 +449,7 @@ def markdown(doc: dict) -> str:
              "|---|---|---|---|---|---|---|---|---|"]
     f = lambda x: "-" if x is None else f"{x:.3g}"  # noqa: E731
     if not doc["limits"]:  # a raster only
-        lines = lines[:2]
+        lines = lines[:1]
     for r in doc["limits"]:
         cells = []
         for k in ("g_low_mass", "g_over_M_high_mass"):
