@@ -182,8 +182,8 @@ class PoissonChi2(BinnedCost):
         self.pull_sigmas = np.array([np.inf if sigmas[z] is None else float(sigmas[z]) for z in self.components])
         self.tol = tol
         # structured=False: the reference arithmetic (one small product per row for the expected counts, a LAPACK
-        # solve of each row's Newton system); True: a_S S + a_B @ B and vectorised elimination, 1.5x faster per
-        # iteration (benchmarks/bench_fc.py), equal to rounding (tests/test_fc_speed.py)
+        # solve of each row's Newton system); True: a_S S + a_B @ B and vectorised elimination (measured per row
+        # on 5 400 CsI rows: chi^2 2.4 -> 1.6 us, solve 0.59 -> 0.39 us), equal to rounding (tests/test_fc_speed.py)
         self.structured = True
         d = self.observed.ravel()
         self._d = d
