@@ -31,10 +31,14 @@ def _store_arrays(out):
     return {p.relative_to(root).as_posix(): np.load(p)["t"] for p in sorted(root.rglob("*.npz"))}
 
 
+def _serial_run(tmp_path_factory, name: str, options: dict):
+    out = tmp_path_factory.mktemp(name)
+    return out, run_fc(out=out, backend="serial", **options)
+
+
 @pytest.fixture(scope="module")
 def serial(tmp_path_factory):
-    out = tmp_path_factory.mktemp("serial")
-    return out, run_fc(out=out, backend="serial", **SMALL)
+    return _serial_run(tmp_path_factory, "serial", SMALL)
 
 
 def test_serial_run_reports_fc_beside_wilks(serial):
@@ -229,8 +233,7 @@ RASTER = dict(model="B-L", datasets=["csi"], regimes=(), n_toys=6, seed=4, cl="2
 
 @pytest.fixture(scope="module")
 def raster(tmp_path_factory):
-    out = tmp_path_factory.mktemp("raster")
-    return out, run_fc(out=out, backend="serial", **RASTER)
+    return _serial_run(tmp_path_factory, "raster", RASTER)
 
 
 def test_raster_reports_fc_and_wilks_per_mass(raster):
