@@ -126,6 +126,8 @@ def test_cli_writes_the_reports_and_matches_the_api(serial, tmp_path):
     (["--model", "B-L", "--toys", "0"], "--toys"),
     (["--model", "B-L", "--dataset", "csi", "--backend", "mpi"], "unknown backend"),
     (["--model", "B-L", "--backend", "serial", "--scheduler", "tcp://127.0.0.1:1"], "--scheduler needs"),
+    (["--model", "B-L", "--dataset", "csi", "--masses", "5:1:3"], "--masses wants"),
+    (["--model", "B-L", "--dataset", "all", "--masses", "1,2"], "one data set"),
 ])
 @pytest.mark.slow  # subprocesses of the command line; the full suite (CI) runs it
 def test_cli_bad_input_is_one_line(tmp_path, args, message):
