@@ -21,6 +21,7 @@ from ..errors import InputError
 from ..mediators import MEV_PER_GEV
 
 FC_COLOUR = "#000000"
+WILKS_COLOUR = "#7a7a7a"  # the asymptotes: Wilks grey, so that it stays visible where it coincides with FC
 # the asymptotes are drawn where the boundary reaches them: below 1 MeV (momentum transfers of CsI and LAr are
 # tens of MeV) and above 1 GeV
 LOW_MASS_MAX_MEV = 1.0
@@ -56,16 +57,17 @@ def asymptote_overlay(row: dict):
     def draw(ax) -> list:
         lo, hi = ax.get_xlim()
         handles = []
-        for values, style, gid, what in ((row, ":", "fc", "FC (toys)"), (row.get("wilks", {}), "-.", "wilks", "Wilks 1 par.")):
+        for values, style, colour, gid, what in ((row, ":", FC_COLOUR, "fc", "FC (toys)"),
+                                                 (row.get("wilks", {}), "-.", WILKS_COLOUR, "wilks", "Wilks 1 par.")):
             low, high = values.get("g_low_mass"), values.get("g_over_M_high_mass")
             if low is not None:
-                ax.plot([lo, max(lo, LOW_MASS_MAX_MEV)], [low, low], style, color=FC_COLOUR, lw=1.3, zorder=6,
+                ax.plot([lo, max(lo, LOW_MASS_MAX_MEV)], [low, low], style, color=colour, lw=1.3, zorder=6,
                         gid=f"{gid}-low")
             if high is not None:
                 m = np.geomspace(min(hi, HIGH_MASS_MIN_MEV), hi, 20)
-                ax.plot(m, high / MEV_PER_GEV * m, style, color=FC_COLOUR, lw=1.3, zorder=6, gid=f"{gid}-high")
+                ax.plot(m, high / MEV_PER_GEV * m, style, color=colour, lw=1.3, zorder=6, gid=f"{gid}-high")
             if low is not None or high is not None:
-                handles.append(Line2D([], [], color=FC_COLOUR, lw=1.3, ls=style,
+                handles.append(Line2D([], [], color=colour, lw=1.3, ls=style,
                                       label=f"{row['dataset']}: {what}, M -> 0 / inf"))
         return handles
 
