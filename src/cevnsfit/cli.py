@@ -101,24 +101,24 @@ def sm(
 
 @plot_app.command("spectra")
 def plot_spectra(
-    experiment: str = typer.Option(..., "--experiment", "-e", help="csi or lar"),
+    experiment: str = typer.Option(..., "--experiment", "-e", help="csi, lar or xenonnt (see `cevnsfit sm`)."),
     out_file: Path = typer.Option(..., "--out", help="Output figure (.png, .pdf or .svg)."),
+    per_run: bool = typer.Option(False, "--per-run", help="XENONnT: one row of projections per science run."),
     data_dir: Optional[Path] = DataDirOption,
 ) -> None:
-    """Data against the stacked best-fit prediction, energy and time projections."""
-    from .experiments import load_experiment
-    from .plotting.spectra import spectra_figure
+    """Data against the stacked best-fit prediction: energy and time projections (COHERENT), the four binned
+    observables' projections (XENONnT)."""
+    from .experiments import EXPERIMENTS, load_experiment
+    from .plotting.spectra import experiment_figure
     from .plotting.style import FORMATS, save
 
-    if experiment not in ("csi", "lar"):
-        raise InputError(f"unknown experiment '{experiment}'; choose csi or lar")
+    if experiment not in EXPERIMENTS:
+        raise InputError(f"unknown experiment '{experiment}'; choose one of {', '.join(EXPERIMENTS)}")
     if out_file.suffix.lower() not in FORMATS:
         raise InputError(f"cannot write a figure as '{out_file.suffix or out_file.name}': use one of {', '.join(FORMATS)}")
     check_output_file(out_file)
     exp = load_experiment(experiment, data_dir)
-    pred = exp.sm_prediction()
-    fit = exp.cost().fit(pred["cevns"])
-    save(spectra_figure(exp, fit, pred), out_file)
+    save(experiment_figure(exp, per_run), out_file)
     out.print(f"wrote {out_file}")
 
 
