@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import cevnsfit.mediators as mediators
-from cevnsfit.mediators import MediatorAnalysis, gm2_verdict
+from cevnsfit.mediators import DATASETS, MediatorAnalysis, gm2_verdict
 from cevnsfit.physics.models import get_model, model_names
 from cevnsfit.reproduce import _planned_outputs, reproduce
 
@@ -90,8 +90,8 @@ def test_reproduce_subset_and_resume(tmp_path, monkeypatch, csi, lar):
     for name in ("limits.md", "limits.tex", "limits.csv", "limits.json", "verdicts.json", "report.md"):
         assert (out / name).stat().st_size > 100, name
     doc = json.loads((out / "limits.json").read_text())
-    assert len(doc["limits"]) == 6 and doc["convention"]["cl"] == "2dof"
-    assert len(list((out / "scans").glob("*.nc"))) == 6
+    assert len(doc["limits"]) == 2 * len(DATASETS) and doc["convention"]["cl"] == "2dof"
+    assert len(list((out / "scans").glob("*.nc"))) == 2 * len(DATASETS)
     pngs = list((out / "figures").glob("*.png"))
     assert {p.stem for p in pngs} >= {"plane_B-L", "plane_L_mu-L_tau", "summary_csi+lar", "spectra_csi", "spectra_lar"}
     assert all(p.read_bytes()[:4] == b"\x89PNG" for p in pngs)

@@ -166,7 +166,7 @@ def _progress(total: int | None, description: str, elapsed: bool = False, transf
 def scan(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Registered model name (see `cevnsfit models`)."),
     charges: Optional[str] = typer.Option(None, "--charges", help="Custom U(1)' charges 'Q_u,Q_d,Q_e,Q_mu,Q_tau'."),
-    dataset: str = typer.Option("csi+lar", "--dataset", "-d", help="csi, lar or csi+lar"),
+    dataset: str = typer.Option("csi+lar", "--dataset", "-d", help="A registered data set: csi, lar, csi+lar, xenonnt, coherent+xenonnt."),
     mass_range: tuple[float, float] = typer.Option((1e-2, 1e4), "--mass-range", help="Mediator masses LO HI [MeV]."),
     n_mass: int = typer.Option(121, "--n-mass", help="Number of log-spaced masses."),
     coupling_range: tuple[float, float] = typer.Option((1e-7, 10.0), "--coupling-range", help="Couplings LO HI."),
@@ -209,7 +209,7 @@ def scan(
 def limits(
     model: str = typer.Option("all", "--model", "-m", help="Model name or all."),
     charges: Optional[str] = typer.Option(None, "--charges", help="Custom U(1)' charges 'Q_u,Q_d,Q_e,Q_mu,Q_tau' (instead of --model)."),
-    dataset: str = typer.Option("all", "--dataset", "-d", help="csi, lar, csi+lar or all."),
+    dataset: str = typer.Option("all", "--dataset", "-d", help="csi, lar, csi+lar, xenonnt, coherent+xenonnt or all."),
     cl: str = typer.Option("2dof", "--cl", help="2dof: Delta chi^2 = 6.18 from the plane minimum; 1dof: 4 at fixed M."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
     data_dir: Optional[Path] = DataDirOption,
@@ -226,7 +226,7 @@ def limits(
     datasets = list(DATASETS) if dataset == "all" else [dataset]
     for d in datasets:
         if d not in DATASETS:
-            raise InputError(f"unknown data set '{d}'; choose csi, lar, csi+lar or all")
+            raise InputError(f"unknown data set '{d}'; choose {', '.join(DATASETS)} or all")
     conv = convention(cl)
     an = MediatorAnalysis(data_dir)
     rows = []
@@ -435,13 +435,20 @@ def fc(
     """Feldman-Cousins (Neyman, toys) limits on the two asymptotic lines, beside Wilks; resumable, on Dask."""
     import time
 
+    from .experiments import experiment_class
     from .fc import REGIMES, run_fc, write_reports
     from .mediators import DATASETS
 
-    datasets = list(DATASETS) if dataset == "all" else [dataset]
+    def with_toys(d: str) -> bool:  # every member experiment can throw replicas (XenonNT.toys = False: not yet)
+        return all(getattr(experiment_class(n), "toys", True) for n in DATASETS[d])
+
+    datasets = [d for d in DATASETS if with_toys(d)] if dataset == "all" else [dataset]
     for d in datasets:
         if d not in DATASETS:
-            raise InputError(f"unknown data set '{d}'; choose csi, lar, csi+lar or all")
+            raise InputError(f"unknown data set '{d}'; choose {', '.join(x for x in DATASETS if with_toys(x))} or all")
+        if not with_toys(d):
+            raise InputError(f"no toys for data set '{d}': the XENONnT morphed cost has no replica path yet; choose "
+                             f"{', '.join(x for x in DATASETS if with_toys(x))} or all")
     if regime not in REGIMES:
         raise InputError(f"unknown regime '{regime}'; choose low, high or both")
     if toys < 1 or toys > 10_000_000 or block < 1 or not 2 <= per_decade <= 1000:

@@ -81,12 +81,13 @@ class MorphedPoissonChi2(BinnedCost):
 
     ``observed`` (n_bins,); ``backgrounds``: component -> (n_bins,) or (n_grid, n_bins); ``sigmas``: component
     (including ``"cevns"``) -> relative pull width, None (free) or 0 (fixed); ``grid``: (x_nodes, y_nodes);
-    ``shape_names``: names of the two shape nuisances (for :meth:`fit`).  The signal passed to ``__call__`` is
-    (n_grid, n_bins), or a batch (n, n_grid, n_bins).
+    ``shape_names``: names of the two shape nuisances (for :meth:`fit`); ``merge_empty``: iterate on the non-empty
+    bins plus their complement's sum (module doc; exact).  The signal passed to ``__call__`` is (n_grid, n_bins) or a
+    batch (n, n_grid, n_bins), or the same on the reduced bins (:meth:`reduce`).
     """
 
     def __init__(self, name: str, observed, backgrounds: Mapping, sigmas: Mapping, grid, shape_names=("x", "y"),
-                 tol: float = 1e-9):
+                 tol: float = 1e-9, merge_empty: bool = True):
         self.morph = GridMorph(*grid)
         ng = self.morph.n_grid
         self.name = name
@@ -96,10 +97,9 @@ class MorphedPoissonChi2(BinnedCost):
         self.n_bins = d.size
         self.shape = (ng, d.size)
         # the Newton iterations' bins: the non-empty ones, then (if any) the sum of the empty ones (module doc)
-        keep, empty = np.flatnonzero(d > 0), np.flatnonzero(d == 0)
-        self._compressor = np.zeros((d.size, keep.size + (empty.size > 0)))  # (n_bins, n_bins'): one BLAS product
-        self._compressor[keep, np.arange(keep.size)] = 1.0
-        self._compressor[empty, -1] = 1.0
+        # (merge_empty=False keeps every bin: the reference that tests and benchmarks compare the merge with)
+        keep, empty = (np.flatnonzero(d > 0), np.flatnonzero(d == 0)) if merge_empty else (np.arange(d.size), np.zeros(0, int))
+        self._keep, self._empty = keep, empty
         self._d = self._compress(d)
         self._nr = self._d.size
         self.components = (SIGNAL, *backgrounds)
@@ -115,6 +115,8 @@ class MorphedPoissonChi2(BinnedCost):
         self._bkg_morphed_full = np.stack(list(morphed.values())) if morphed else np.zeros((0, ng, d.size))
         self._fixed_full = np.stack(list(fixed.values())) if fixed else np.zeros((0, d.size))
         self._bkg_morphed, self._fixed = self._compress(self._bkg_morphed_full), self._compress(self._fixed_full)
+        # (n_grid, n_morphed backgrounds x n_bins'): the backgrounds' grid templates as one matrix
+        self._bkg_grid = np.ascontiguousarray(self._bkg_morphed.transpose(1, 0, 2).reshape(ng, -1))
         self.shape_names = tuple(shape_names)
         missing = [z for z in self.components if z not in sigmas]
         if missing:
@@ -129,7 +131,12 @@ class MorphedPoissonChi2(BinnedCost):
     # ---- pieces --------------------------------------------------------------------------------------------
     def _compress(self, a: np.ndarray) -> np.ndarray:
         """(..., n_bins) -> (..., n_nonempty [+ 1]): the non-empty bins, then the sum over the empty ones."""
-        return np.asarray(a, dtype=float) @ self._compressor
+        # indexing, not a 0/1 matrix product: for one template that product is large enough for OpenBLAS to start
+        # its threads, which costs milliseconds on a loaded machine
+        a = np.asarray(a, dtype=float)
+        if not self._empty.size:
+            return a[..., self._keep]
+        return np.concatenate([a[..., self._keep], a[..., self._empty].sum(axis=-1, keepdims=True)], axis=-1)
 
     def reduce(self, signal: np.ndarray) -> np.ndarray:
         """The signal template(s) (..., n_grid, n_bins) on the bins the chi^2 needs (..., n_grid, n_bins'): a linear
@@ -143,20 +150,28 @@ class MorphedPoissonChi2(BinnedCost):
             return s.reshape(-1, self.morph.n_grid, self._nr)
         return self._compress(_as_batch(s, self.shape)[0])
 
-    def _grid_templates(self, signal: np.ndarray, full: bool = False) -> np.ndarray:
-        """(n, n_grid, n_morphed n_bins'): the signal batch beside the morphed backgrounds, grid-major, on the
-        compressed bins (``full``: on all bins)."""
-        bkg = self._bkg_morphed_full if full else self._bkg_morphed
-        sig = signal if full else self._reduced(signal)
-        n = sig.shape[0]
-        stack = np.concatenate([sig[:, None], np.broadcast_to(bkg, (n, *bkg.shape))], axis=1)
+    def _grid_templates(self, signal: np.ndarray) -> np.ndarray:
+        """(n, n_grid, n_morphed n_bins): the signal batch beside the morphed backgrounds, grid-major, on all bins
+        (for :meth:`fit`'s per-bin templates; the profile keeps the signal and the shared backgrounds apart)."""
+        n = signal.shape[0]
+        bkg = self._bkg_morphed_full
+        stack = np.concatenate([signal[:, None], np.broadcast_to(bkg, (n, *bkg.shape))], axis=1)
         return np.ascontiguousarray(stack.transpose(0, 2, 1, 3).reshape(n, stack.shape[2], -1))
 
-    def _mu(self, tpl: np.ndarray, p: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    def _morph(self, w: np.ndarray, sig: np.ndarray) -> np.ndarray:
+        """Morphed templates and derivatives (N, k, n_morphed, n_bins') for weights ``w`` (..., k, n_grid) and the
+        reduced signal ``sig`` (broadcastable to (..., n_grid, n_bins')): the signal is a batched product, the
+        backgrounds (the same for every point) one matrix product."""
+        k, ng = w.shape[-2:]
+        ms = np.matmul(w, sig)
+        mb = (w.reshape(-1, ng) @ self._bkg_grid).reshape(*w.shape[:-1], -1, self._nr)
+        return np.concatenate([ms[..., None, :], mb], axis=-2).reshape(-1, k, mb.shape[-2] + 1, self._nr)
+
+    def _mu(self, sig: np.ndarray, p: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """(mu (n, n_bins'), morphed templates and derivatives (n, k, n_morphed, n_bins')) at parameters p, on the
-        compressed bins."""
+        compressed bins; ``sig`` is the reduced signal batch (n, n_grid, n_bins')."""
         w = self.morph.weights(p[:, -2], p[:, -1])[:, :k]
-        return self._mu_from(np.matmul(w, tpl).reshape(p.shape[0], k, -1, self._nr), p)
+        return self._mu_from(self._morph(w, sig), p)
 
     def _mu_from(self, m: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mu = np.matmul(p[:, None, self._i_morphed], m[:, 0])[:, 0] + p[:, self._i_fixed] @ self._fixed
@@ -167,15 +182,15 @@ class MorphedPoissonChi2(BinnedCost):
         dev = 2.0 * (mu.sum(axis=1) - np.log(safe) @ self._d + self._dlnd)
         return dev + ((p - self._centre) ** 2) @ self.inv_var
 
-    def _chi2_at(self, tpl: np.ndarray, p: np.ndarray) -> np.ndarray:
-        return self._value(self._mu(tpl, p)[0], p)
+    def _chi2_at(self, sig: np.ndarray, p: np.ndarray) -> np.ndarray:
+        """chi^2 (n,) at parameters p (n, n_comp + 2) for a signal batch (full or reduced), nothing profiled."""
+        return self._value(self._mu(self._reduced(sig), p)[0], p)
 
     # ---- profile -------------------------------------------------------------------------------------------
     def profile(self, signal: np.ndarray, p0: np.ndarray | None = None):
-        """(chi^2_min, parameters (n, n_comp + 2) = (a_z..., x, y), grid templates) for a batch of signals (full
-        or :meth:`reduce`-d), Newton started from ``p0`` (n, n_comp + 2) if given (a warm start)."""
-        tpl = self._grid_templates(signal)
-        signal = tpl[:, :, :self._nr]  # the reduced signal (its sums are the full one's)
+        """(chi^2_min, parameters (n, n_comp + 2) = (a_z..., x, y), reduced signal batch) for a batch of signals
+        (full or :meth:`reduce`-d), Newton started from ``p0`` (n, n_comp + 2) if given (a warm start)."""
+        tpl = signal = self._reduced(signal)  # its bin sums are the full signal's
         n = tpl.shape[0]
         nc = len(self.components)
         npar = nc + 2
@@ -269,7 +284,7 @@ class MorphedPoissonChi2(BinnedCost):
                 np.clip(trial[:, -2], lo_x, hi_x, out=trial[:, -2])
                 np.clip(trial[:, -1], lo_y, hi_y, out=trial[:, -1])
                 w = self.morph.weights(trial[:, -2], trial[:, -1]).reshape(sub.size, rungs, 6, -1)
-                m_t = np.matmul(w, t[sub, None]).reshape(sub.size * rungs, 6, -1, self._nr)
+                m_t = self._morph(w, t[sub, None])
                 mu_t, _ = self._mu_from(m_t, trial)
                 c = self._value(mu_t, trial).reshape(sub.size, rungs)
                 ok = c <= c0[sub, None] + 1e-12
@@ -301,7 +316,7 @@ class MorphedPoissonChi2(BinnedCost):
         batch, _ = _as_batch(self._signal(signal), self.shape)
         chi, p, _ = self.profile(batch[:1])
         w = self.morph.weights(p[:, -2], p[:, -1])[0, 0]
-        m = (w @ self._grid_templates(batch[:1], full=True)[0]).reshape(-1, self.n_bins)
+        m = (w @ self._grid_templates(batch[:1])[0]).reshape(-1, self.n_bins)
         per = np.empty((len(self.components), self.n_bins))
         per[self._i_morphed] = m
         per[self._i_fixed] = self._fixed_full
