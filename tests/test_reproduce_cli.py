@@ -15,11 +15,12 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from cevnsfit.experiments import DATA_SETS
 from cevnsfit.physics.models import model_names
 
 pytestmark = pytest.mark.slow
 
-DATASETS = ("csi", "lar", "csi+lar")
+DATASETS = tuple(DATA_SETS)  # every registered data set is in the reproduction
 # docs/validation.md, "(g-2)_mu verdicts" (CsI+LAr, 2 sigma, 2021)
 VERDICTS_2021 = {
     "universal": "excluded", "B-L": "excluded", "B_y+L_mu+L_tau": "excluded", "B-3L_mu": "excluded",

@@ -142,6 +142,9 @@ def test_limits_cli_xenonnt(capsys):
     for r in rows:
         assert r["dataset"] == "xenonnt" and r["g_low_mass"] is not None and 0 < r["g_low_mass"] < 1e-2
         assert r["g_over_M_high_mass"] is not None and r["g_over_M_high_mass"] > 0
+    # docs/validation.md pins, at the printed precision (half a unit of the last digit)
+    assert rows[0]["g_low_mass"] == pytest.approx(3.05e-5, abs=0.005e-5)
+    assert rows[1]["g_low_mass"] == pytest.approx(8.56e-4, abs=0.005e-4)
 
 
 @needs_release
@@ -157,3 +160,18 @@ def test_plot_spectra_xenonnt(tmp_path, capsys):
         cli.main(["plot", "spectra", "-e", "csi", "--per-run", "--out", str(tmp_path / "x.png")])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and "error:" in err and "Traceback" not in err and not (tmp_path / "x.png").exists()
+
+
+def test_fc_refuses_a_data_set_without_toys(tmp_path, capsys):
+    """`fc --dataset all` keeps the data sets whose experiments can throw replicas; naming another is one error."""
+    from cevnsfit import cli
+    from cevnsfit.experiments import experiment_class
+
+    no_toys = [d for d, spec in DATA_SETS.items()
+               if not all(getattr(experiment_class(n), "toys", True) for n in spec.members)]
+    assert no_toys, "every data set supports toys now: drop this test's premise"
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["fc", "-m", "B-L", "-d", no_toys[0], "--out", str(tmp_path / "fc")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1 and err.startswith("error:") and "toys" in err
+    assert not (tmp_path / "fc").exists()
