@@ -115,7 +115,7 @@ NOT_REPRODUCED = {("L_mu-L_tau", "lar", "g_over_M"), ("L_mu-L_tau", "csi", "g")}
 @pytest.fixture(scope="module")
 def analyses(analysis):
     """Default-grid analyses (the ones `cevnsfit limits` runs) of a tree-level, a loop and the scalar model."""
-    return {name: analysis.analyse(name) for name in ("B-L", "L_mu-L_tau", "scalar")}
+    return {name: analysis.analyse(name, experiments=dataset_members("csi+lar")) for name in ("B-L", "L_mu-L_tau", "scalar")}
 
 
 @pytest.fixture(scope="module")
