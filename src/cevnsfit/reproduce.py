@@ -128,22 +128,31 @@ def cache_key(an: MediatorAnalysis, checksums: dict, masses: np.ndarray, couplin
     return h.hexdigest()
 
 
-def _save_cache(path: Path, results: dict, key: str) -> None:
-    """``results``: tag ("full", "coarse") -> ModelAnalysis; every grid's chi^2 per experiment."""
+def _prefix(part: str) -> str:
+    return "" if part == "full" else f"{part}/"  # the full-plane grids keep the keys of the COHERENT-only format
+
+
+def _save_cache(path: Path, results, key: str) -> None:
+    """``results``: tag ("full", "coarse") -> ModelAnalysis (or one ModelAnalysis: the full plane); every grid's
+    chi^2 per experiment."""
+    if isinstance(results, ModelAnalysis):
+        results = {"full": results}
     arrays = {"fingerprint": np.array(key)}
     for part, res in results.items():
+        pre = _prefix(part)
         for tag, grid in (("plane", res.plane), ("low", res.low), ("high", res.high)):
-            arrays[f"{part}/{tag}_masses"] = grid.masses_mev
-            arrays[f"{part}/{tag}_couplings"] = grid.couplings
+            arrays[f"{pre}{tag}_masses"] = grid.masses_mev
+            arrays[f"{pre}{tag}_couplings"] = grid.couplings
             for name, chi in grid.chi2.items():
-                arrays[f"{part}/{tag}_chi2_{name}"] = chi
-                arrays[f"{part}/{tag}_sm_{name}"] = np.array(grid.chi2_sm[name])
+                arrays[f"{pre}{tag}_chi2_{name}"] = chi
+                arrays[f"{pre}{tag}_sm_{name}"] = np.array(grid.chi2_sm[name])
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
 
 
 def _load_cache(path: Path, an: MediatorAnalysis, model, key: str) -> dict | None:
+    """tag -> ModelAnalysis of the parts the file holds under ``key`` (None: no file, another key, unreadable)."""
     if not path.is_file():
         return None
     try:
@@ -152,15 +161,18 @@ def _load_cache(path: Path, an: MediatorAnalysis, model, key: str) -> dict | Non
                 return None
             out = {}
             for part, names in _parts().items():
+                pre = _prefix(part)
+                if f"{pre}plane_masses" not in z.files:
+                    continue
                 grids = {}
                 for tag in ("plane", "low", "high"):
-                    chi = {n: z[f"{part}/{tag}_chi2_{n}"] for n in names}
-                    sm = {n: float(z[f"{part}/{tag}_sm_{n}"]) for n in names}
-                    grids[tag] = Grid(model, z[f"{part}/{tag}_masses"], z[f"{part}/{tag}_couplings"], chi, sm)
+                    chi = {n: z[f"{pre}{tag}_chi2_{n}"] for n in names}
+                    sm = {n: float(z[f"{pre}{tag}_sm_{n}"]) for n in names}
+                    grids[tag] = Grid(model, z[f"{pre}{tag}_masses"], z[f"{pre}{tag}_couplings"], chi, sm)
                 out[part] = ModelAnalysis(an, model, grids["plane"], grids["low"], grids["high"])
     except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
         return None  # an unreadable cache is recomputed, never trusted
-    return out
+    return out or None
 
 
 def _parts() -> dict:
@@ -264,7 +276,7 @@ def _run(out, stage, an, exps, models, curves, checksums, masses, couplings, gm2
         key = keys[model.name] = cache_key(an, checksums, masses, couplings, model)
         cache = out / "cache" / f"{_slug(model.name)}.npz"
         parts = _load_cache(cache, an, model, key)
-        if parts is None:
+        if parts is None or set(parts) != set(_parts()):
             parts = _analyse(an, model, masses, couplings)
             _save_cache(cache, parts, key)
         results[model.name] = parts
