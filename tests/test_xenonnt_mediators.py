@@ -56,6 +56,7 @@ def line(an):
 
 
 @needs_release
+@pytest.mark.slow  # the release, its kernel and templates: ~5-20 s on a shared 2-core machine
 def test_batched_profile_equals_per_point(an, line):
     cost = an.cost("xenonnt")
     tpl, g = line
@@ -81,6 +82,7 @@ def test_batched_profile_equals_per_point(an, line):
 
 
 @needs_release
+@pytest.mark.slow  # the release, its kernel and templates: ~5-20 s on a shared 2-core machine
 def test_profile_at_the_grid_edge_matches_an_independent_minimiser(an, line):
     """Where the fit pins tly at the -3 sigma grid edge, the projected Newton profile equals L-BFGS-B with bounds
     (scipy) started from the nominal point; before the projection the profile stopped up to 0.045 higher."""
@@ -101,6 +103,7 @@ def test_profile_at_the_grid_edge_matches_an_independent_minimiser(an, line):
 
 
 @needs_release
+@pytest.mark.slow  # the release, its kernel and templates: ~5-20 s on a shared 2-core machine
 def test_combined_chi2_is_the_sum_of_its_parts(an, csi, lar):
     an._experiments.update(csi=csi, lar=lar)
     model = get_model("L_e-L_tau")
@@ -148,6 +151,7 @@ def test_limits_cli_xenonnt(capsys):
 
 
 @needs_release
+@pytest.mark.slow  # the release, its kernel and templates: ~5-20 s on a shared 2-core machine
 def test_plot_spectra_xenonnt(tmp_path, capsys):
     from cevnsfit import cli
 
@@ -175,3 +179,50 @@ def test_fc_refuses_a_data_set_without_toys(tmp_path, capsys):
     err = capsys.readouterr().err
     assert exc.value.code == 2 and err.count("\n") == 1 and err.startswith("error:") and "toys" in err
     assert not (tmp_path / "fc").exists()
+
+
+# ---- fast lane: the same properties on a small synthetic morphed cost (no release needed) ---------------------
+def _toy(merge_empty=True):
+    """20 bins, 7 x 7 grid: a signal and a background whose shapes move with (x, y), a fixed background, and
+    observed counts with empty bins (what the merge acts on)."""
+    rng = np.random.default_rng(11)
+    x, y = np.repeat(GRID, 7), np.tile(GRID, 7)
+    shape = np.exp(-0.5 * ((np.arange(20)[None, :] - 8 - 1.5 * x[:, None]) / (3 + 0.3 * y[:, None])) ** 2)
+    sig = 3.0 * shape
+    bkg = {"b": 0.4 + 0.2 * np.abs(shape[::-1]) * (1 + 0.1 * x[:, None]), "f": np.full(20, 0.2)}
+    observed = rng.poisson(sig[24] + bkg["b"][24] + bkg["f"]).astype(float)
+    observed[[0, 1, 17, 18, 19]] = 0.0
+    cost = MorphedPoissonChi2("toy", observed, bkg, {"cevns": 0.1, "b": 0.3, "f": 0.05}, (GRID, GRID),
+                              merge_empty=merge_empty)
+    scales = np.concatenate([[0.0], np.geomspace(0.01, 30.0, 40)])
+    return cost, scales[:, None, None] * sig[None]
+
+
+def test_toy_batched_merged_and_warm_profiles_agree():
+    cost, batch = _toy()
+    assert np.count_nonzero(cost.observed == 0) >= 5 and cost._nr < cost.n_bins
+    chi = cost(batch)
+    assert np.all(np.isfinite(chi))
+    assert np.allclose([cost(b) for b in batch], chi, rtol=0, atol=TOL)  # per point
+    assert np.allclose(_toy(merge_empty=False)[0](batch), chi, rtol=0, atol=TOL)  # every bin iterated
+    assert np.allclose(cost(cost.reduce(batch)), chi, rtol=0, atol=TOL)  # reduced templates
+    _, start = cost.profile_warm(1.3 * batch)
+    warm, _ = cost.profile_warm(batch, start)
+    decisive = chi - chi.min() < 100.0
+    assert np.allclose(warm[decisive], chi[decisive], rtol=0, atol=TOL)
+
+
+def test_toy_profile_equals_an_independent_minimiser():
+    """Every point, including those pinned at a grid edge, against L-BFGS-B with bounds from two starts."""
+    cost, batch = _toy()
+    chi, p, _ = cost.profile(batch)
+    n_par = p.shape[1]
+    bounds = [(1e-9, None)] * (n_par - 2) + [(-3, 3)] * 2
+    sample = range(0, batch.shape[0], 4)
+    assert any(np.isclose(np.abs(p[i, -2:]), 3.0).any() for i in sample), "no sampled point at the grid edge"
+    for i in sample:
+        f = lambda q: float(cost._chi2_at(batch[i][None], np.asarray(q)[None])[0])  # noqa: E731
+        best = min(minimize(f, q0, method="L-BFGS-B", bounds=bounds,
+                            options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 10000}).fun
+                   for q0 in (np.r_[np.ones(n_par - 2), 0.0, 0.0], p[i]))
+        assert chi[i] <= best + 1e-6 and chi[i] == pytest.approx(best, abs=1e-5)
