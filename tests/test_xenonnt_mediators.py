@@ -222,3 +222,19 @@ def test_toy_profile_equals_an_independent_minimiser():
                             options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 10000}).fun
                    for q0 in (np.r_[np.ones(n_par - 2), 0.0, 0.0], p[i]))
         assert chi[i] <= best + 1e-6 and chi[i] == pytest.approx(best, abs=1e-5)
+
+
+def test_console_script_sets_one_blas_thread_unless_given():
+    """`limits --dataset all` took 169 s of CPU with OpenBLAS's default threads, 54 s with one (bench_xenonnt.py):
+    the console script's entry sets 1 before numpy loads, and keeps a value the user gave."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import os, sys, cevnsfit.entry; print(os.environ['OPENBLAS_NUM_THREADS'], 'numpy' in sys.modules)"
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    assert out.split() == ["1", "False"]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**env, "OPENBLAS_NUM_THREADS": "2"}, check=True).stdout
+    assert out.split()[0] == "2"
