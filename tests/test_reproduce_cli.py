@@ -63,7 +63,7 @@ def test_limits_table_in_every_format(repro):
     for m in model_names():
         assert f"| {m} |" in md
     body = [l for l in tex.splitlines() if l.rstrip().endswith(r"\\") and "times10" in l]
-    assert len(body) == len(model_names()) and all(l.count("&") == 6 for l in body)
+    assert len(body) == len(model_names()) and all(l.count("&") == 2 * len(DATASETS) for l in body)
     bl = rows[("B-L", "csi")]
     assert f"{bl['g_low_mass']:.3g}" in md
 

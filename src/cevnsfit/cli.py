@@ -10,7 +10,12 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
+if __name__ == "__main__":  # `python -m cevnsfit.cli`: as the console script (entry.py), before numpy loads
+    from .process import one_blas_thread
+
+    one_blas_thread()
+
+import numpy as np  # noqa: E402
 import typer
 from rich.console import Console
 from rich.table import Table

@@ -7,18 +7,11 @@ refused before any file is opened (a file opened then could be given descriptor 
 
 from __future__ import annotations
 
-import os
-
-# One BLAS thread unless the user sets one: the work is many small batched products (profiled chi^2 per grid
-# point), where OpenBLAS's threads only spin against each other -- `cevnsfit limits --dataset all` took 169 s of
-# CPU with the default threads and 54 s with one on the 2-core test machine (benchmarks/bench_xenonnt.py).  Set
-# before numpy is imported (by .process below), the only moment OpenBLAS reads it.
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
-
 
 from .process import (EXIT_INTERRUPTED, EXIT_OUTPUT_FAILED, Interrupted, StdoutError, install_signal_handlers,
-                      interrupted_message, say, stdout_is_closed)
+                      interrupted_message, one_blas_thread, say, stdout_is_closed)
+
+one_blas_thread()  # before numpy is imported (by .cli below): see process.one_blas_thread
 
 
 def main() -> None:
