@@ -10,7 +10,12 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
+if __name__ == "__main__":  # `python -m cevnsfit.cli`: as the console script (entry.py), before numpy loads
+    from .process import one_blas_thread
+
+    one_blas_thread()
+
+import numpy as np  # noqa: E402
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -101,24 +106,24 @@ def sm(
 
 @plot_app.command("spectra")
 def plot_spectra(
-    experiment: str = typer.Option(..., "--experiment", "-e", help="csi or lar"),
+    experiment: str = typer.Option(..., "--experiment", "-e", help="csi, lar or xenonnt (see `cevnsfit sm`)."),
     out_file: Path = typer.Option(..., "--out", help="Output figure (.png, .pdf or .svg)."),
+    per_run: bool = typer.Option(False, "--per-run", help="XENONnT: one row of projections per science run."),
     data_dir: Optional[Path] = DataDirOption,
 ) -> None:
-    """Data against the stacked best-fit prediction, energy and time projections."""
-    from .experiments import load_experiment
-    from .plotting.spectra import spectra_figure
+    """Data against the stacked best-fit prediction: energy and time projections (COHERENT), the four binned
+    observables' projections (XENONnT)."""
+    from .experiments import EXPERIMENTS, load_experiment
+    from .plotting.spectra import experiment_figure
     from .plotting.style import FORMATS, save
 
-    if experiment not in ("csi", "lar"):
-        raise InputError(f"unknown experiment '{experiment}'; choose csi or lar")
+    if experiment not in EXPERIMENTS:
+        raise InputError(f"unknown experiment '{experiment}'; choose one of {', '.join(EXPERIMENTS)}")
     if out_file.suffix.lower() not in FORMATS:
         raise InputError(f"cannot write a figure as '{out_file.suffix or out_file.name}': use one of {', '.join(FORMATS)}")
     check_output_file(out_file)
     exp = load_experiment(experiment, data_dir)
-    pred = exp.sm_prediction()
-    fit = exp.cost().fit(pred["cevns"])
-    save(spectra_figure(exp, fit, pred), out_file)
+    save(experiment_figure(exp, per_run), out_file)
     out.print(f"wrote {out_file}")
 
 
@@ -166,7 +171,7 @@ def _progress(total: int | None, description: str, elapsed: bool = False, transf
 def scan(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Registered model name (see `cevnsfit models`)."),
     charges: Optional[str] = typer.Option(None, "--charges", help="Custom U(1)' charges 'Q_u,Q_d,Q_e,Q_mu,Q_tau'."),
-    dataset: str = typer.Option("csi+lar", "--dataset", "-d", help="csi, lar or csi+lar"),
+    dataset: str = typer.Option("csi+lar", "--dataset", "-d", help="A registered data set: csi, lar, csi+lar, xenonnt, coherent+xenonnt."),
     mass_range: tuple[float, float] = typer.Option((1e-2, 1e4), "--mass-range", help="Mediator masses LO HI [MeV]."),
     n_mass: int = typer.Option(121, "--n-mass", help="Number of log-spaced masses."),
     coupling_range: tuple[float, float] = typer.Option((1e-7, 10.0), "--coupling-range", help="Couplings LO HI."),
@@ -209,7 +214,7 @@ def scan(
 def limits(
     model: str = typer.Option("all", "--model", "-m", help="Model name or all."),
     charges: Optional[str] = typer.Option(None, "--charges", help="Custom U(1)' charges 'Q_u,Q_d,Q_e,Q_mu,Q_tau' (instead of --model)."),
-    dataset: str = typer.Option("all", "--dataset", "-d", help="csi, lar, csi+lar or all."),
+    dataset: str = typer.Option("all", "--dataset", "-d", help="csi, lar, csi+lar, xenonnt, coherent+xenonnt or all."),
     cl: str = typer.Option("2dof", "--cl", help="2dof: Delta chi^2 = 6.18 from the plane minimum; 1dof: 4 at fixed M."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
     data_dir: Optional[Path] = DataDirOption,
@@ -226,7 +231,7 @@ def limits(
     datasets = list(DATASETS) if dataset == "all" else [dataset]
     for d in datasets:
         if d not in DATASETS:
-            raise InputError(f"unknown data set '{d}'; choose csi, lar, csi+lar or all")
+            raise InputError(f"unknown data set '{d}'; choose {', '.join(DATASETS)} or all")
     conv = convention(cl)
     an = MediatorAnalysis(data_dir)
     rows = []
@@ -536,13 +541,17 @@ def fc(
     resumable, on Dask."""
     import time
 
-    from .fc import REGIMES, parse_masses, run_fc, write_reports
+    from .fc import REGIMES, parse_masses, run_fc, toy_data_sets, write_reports
     from .mediators import DATASETS
 
-    datasets = list(DATASETS) if dataset == "all" else [dataset]
+    with_toys = toy_data_sets()
+    datasets = with_toys if dataset == "all" else [dataset]
     for d in datasets:
         if d not in DATASETS:
-            raise InputError(f"unknown data set '{d}'; choose csi, lar, csi+lar or all")
+            raise InputError(f"unknown data set '{d}'; choose {', '.join(with_toys)} or all")
+        if d not in with_toys:
+            raise InputError(f"no toys for data set '{d}': the XENONnT morphed cost has no replica path yet; choose "
+                             f"{', '.join(with_toys)} or all")
     if regime not in REGIMES:
         raise InputError(f"unknown regime '{regime}'; choose low, high or both")
     if toys < 1 or toys > 10_000_000 or block < 1 or not 2 <= per_decade <= 1000:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 
 from .process import (EXIT_INTERRUPTED, EXIT_OUTPUT_FAILED, Interrupted, StdoutError, install_signal_handlers,
-                      interrupted_message, say, stdout_is_closed)
+                      interrupted_message, one_blas_thread, say, stdout_is_closed)
+
+one_blas_thread()  # before numpy is imported (by .cli below): see process.one_blas_thread
 
 
 def main() -> None:

@@ -91,6 +91,14 @@ def line_mass(regime: str, mass: float | None = None) -> float:
     return 0.0 if regime == "low_mass" else float("inf")
 
 
+def toy_data_sets() -> list[str]:
+    """The registered data sets whose every experiment can throw replicas (``Experiment.toys``; XENONnT's
+    morphed cost cannot yet), in registry order."""
+    from .experiments import experiment_class
+
+    return [d for d in DATASETS if all(getattr(experiment_class(n), "toys", True) for n in DATASETS[d])]
+
+
 def parse_masses(text: str) -> np.ndarray:
     """Masses (MeV) from ``"M1,M2,..."`` or ``"LO:HI:N"`` (N log-spaced masses from LO to HI)."""
     try:
@@ -543,6 +551,6 @@ def write_reports(doc: dict, out: Path) -> list[Path]:
     return paths
 
 
-__all__ = ["run_fc", "write_reports", "LineSpec", "Store", "run_task", "observe", "choose_grids", "REGIMES",
+__all__ = ["run_fc", "toy_data_sets", "write_reports", "LineSpec", "Store", "run_task", "observe", "choose_grids", "REGIMES",
            "parse_masses", "line_mass", "raster_figure",
            "with_fc_columns", "fc_columns_markdown"]

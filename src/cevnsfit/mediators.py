@@ -2,7 +2,7 @@
 
 This is the composition layer a notebook or the CLI calls: experiments (data, response kernels) + model
 templates (physics) + profiled costs (statistics).  Data sets: those of the registry
-(:data:`cevnsfit.experiments.DATA_SETS`: ``"csi"``, ``"lar"``, ``"csi+lar"``); a combination adds the chi^2 of
+(:data:`cevnsfit.experiments.DATA_SETS`: ``"csi"``, ``"lar"``, ``"csi+lar"``, ``"xenonnt"``, ``"coherent+xenonnt"``); a combination adds the chi^2 of
 its experiments with independent nuisances, so every grid is computed once per experiment and summed.
 
 Units: masses in MeV; g dimensionless; in the contact (M -> inf) limit the coupling variable is g/M in MeV^-1
@@ -125,9 +125,12 @@ class MediatorAnalysis:
             cost = self.cost(name)
 
             # one profiled batch per mass row.  (Threads were tried and gave no speed-up: the work is many small
-            # numpy operations that hold the GIL; see benchmarks/bench_scan.py.)
+            # numpy operations that hold the GIL; see benchmarks/bench_scan.py.)  The templates are reduced once to
+            # the bins the cost reads, and an iterative profile starts each mass row from the previous row's fit
+            # (same couplings, a neighbouring mass: the warm start of benchmarks/bench_xenonnt.py)
+            reduced, start = tpl.mapped(cost.reduce), None
             for i in range(masses.size):
-                out[i] = cost(tpl.counts(couplings, i))
+                out[i], start = cost.profile_warm(reduced.counts(couplings, i), start)
                 if progress is not None:
                     progress(1)
             if not np.all(np.isfinite(out)):  # guards the output files against NaN tables, whatever the input

@@ -142,3 +142,12 @@ def say(line: str) -> None:
             sys.stderr.flush()
     except (OSError, ValueError):
         pass
+
+
+def one_blas_thread() -> None:
+    """One BLAS/OpenMP thread unless the user set a number: the command line's work is many small batched products
+    (a profiled chi^2 per grid point), where OpenBLAS's threads only spin against each other -- `cevnsfit limits
+    --dataset all` took 169 s of CPU with the default threads and 54 s with one on the 2-core test machine
+    (benchmarks/bench_xenonnt.py).  Effective only before numpy is first imported (OpenBLAS reads it then)."""
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")

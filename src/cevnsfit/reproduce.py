@@ -50,12 +50,13 @@ import numpy as np
 from . import __version__
 from .analysis import sm_summary
 from .errors import CevnsfitError, InputError
+from .experiments import DATA_SETS
 from .io.atomic import atomic_path, check_writable_dir, stale_temporaries, write_text
 from .io.jsonio import NULL_MEANING, nulls_for_nonfinite, write_json
 from .io.results import data_checksums, scan_dataset, write_netcdf
 from .io.tables import csv_text, latex, markdown
 from .mediators import (DATASETS, HIGH_MASS_G_OVER_M_MEV, LOW_MASS_G, POINTS_PER_DECADE, Grid, MediatorAnalysis,
-                        ModelAnalysis, convention, default_couplings, default_masses, gm2_verdict)
+                        ModelAnalysis, convention, data_set_experiments, default_couplings, default_masses, gm2_verdict)
 from .physics.models import get_model, model_names
 from .process import check_interrupted
 
@@ -66,6 +67,13 @@ AC22_REFERENCE = {
     ("L_mu-L_tau", "csi+lar"): (103e-5, 24.2e-3),
 }
 GM2_EPOCHS = ("2021", "2023", "2025")
+# The experiments of the AC22 reproduction, on the full (121 x 322) plane; the others (XENONnT) are profiled on every
+# COARSE_STEP-th mass and coupling of it (41 x 162 points incl. g = 0: its profiled chi^2 costs ~20x a COHERENT one,
+# benchmarks/bench_xenonnt.py), with the full M = 0 and M = inf lines, so every tabulated limit keeps the full
+# resolution and only the contours, verdicts and figures of the data sets that include them are coarser.
+FULL_PLANE_EXPERIMENTS = ("csi", "lar")
+COARSE_STEP = (3, 2)  # (masses, couplings)
+GM2_DATA_SETS = ("csi+lar", "coherent+xenonnt")  # verdicts: COHERENT (AC22's conclusion), and with XENONnT
 LOCK_NAME = ".cevnsfit-reproduce.lock"
 STAGING_PREFIX = ".staging-"
 COMMIT_PREFIX = ".commit-"
@@ -110,7 +118,8 @@ def cache_key(an: MediatorAnalysis, checksums: dict, masses: np.ndarray, couplin
         "code": _source_hash(),
         "physics_inputs": physics_inputs_hash(an.params),
         "data": checksums,
-        "options": {n: repr(an.experiment(n).options) for n in ("csi", "lar")},
+        "options": {n: repr(an.experiment(n).options) for n in data_set_experiments()},
+        "coarse_plane": [FULL_PLANE_EXPERIMENTS, COARSE_STEP],
         "model": repr(model),
         "line_grids": [LOW_MASS_G, HIGH_MASS_G_OVER_M_MEV, POINTS_PER_DECADE],
     }
@@ -119,34 +128,85 @@ def cache_key(an: MediatorAnalysis, checksums: dict, masses: np.ndarray, couplin
     return h.hexdigest()
 
 
-def _save_cache(path: Path, res: ModelAnalysis, key: str) -> None:
+def _prefix(part: str) -> str:
+    return "" if part == "full" else f"{part}/"  # the full-plane grids keep the keys of the COHERENT-only format
+
+
+def _save_cache(path: Path, results, key: str) -> None:
+    """``results``: tag ("full", "coarse") -> ModelAnalysis (or one ModelAnalysis: the full plane); every grid's
+    chi^2 per experiment."""
+    if isinstance(results, ModelAnalysis):
+        results = {"full": results}
     arrays = {"fingerprint": np.array(key)}
-    for tag, grid in (("plane", res.plane), ("low", res.low), ("high", res.high)):
-        arrays[f"{tag}_masses"] = grid.masses_mev
-        arrays[f"{tag}_couplings"] = grid.couplings
-        for name, chi in grid.chi2.items():
-            arrays[f"{tag}_chi2_{name}"] = chi
-            arrays[f"{tag}_sm_{name}"] = np.array(grid.chi2_sm[name])
+    for part, res in results.items():
+        pre = _prefix(part)
+        for tag, grid in (("plane", res.plane), ("low", res.low), ("high", res.high)):
+            arrays[f"{pre}{tag}_masses"] = grid.masses_mev
+            arrays[f"{pre}{tag}_couplings"] = grid.couplings
+            for name, chi in grid.chi2.items():
+                arrays[f"{pre}{tag}_chi2_{name}"] = chi
+                arrays[f"{pre}{tag}_sm_{name}"] = np.array(grid.chi2_sm[name])
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
 
 
-def _load_cache(path: Path, an: MediatorAnalysis, model, key: str) -> ModelAnalysis | None:
+def _load_cache(path: Path, an: MediatorAnalysis, model, key: str) -> dict | None:
+    """tag -> ModelAnalysis of the parts the file holds under ``key`` (None: no file, another key, unreadable)."""
     if not path.is_file():
         return None
     try:
         with np.load(path, allow_pickle=False) as z:
             if str(z["fingerprint"]) != key:
                 return None
-            grids = {}
-            for tag in ("plane", "low", "high"):
-                chi = {n: z[f"{tag}_chi2_{n}"] for n in ("csi", "lar")}
-                sm = {n: float(z[f"{tag}_sm_{n}"]) for n in ("csi", "lar")}
-                grids[tag] = Grid(model, z[f"{tag}_masses"], z[f"{tag}_couplings"], chi, sm)
+            out = {}
+            for part, names in _parts().items():
+                pre = _prefix(part)
+                if f"{pre}plane_masses" not in z.files:
+                    continue
+                grids = {}
+                for tag in ("plane", "low", "high"):
+                    chi = {n: z[f"{pre}{tag}_chi2_{n}"] for n in names}
+                    sm = {n: float(z[f"{pre}{tag}_sm_{n}"]) for n in names}
+                    grids[tag] = Grid(model, z[f"{pre}{tag}_masses"], z[f"{pre}{tag}_couplings"], chi, sm)
+                out[part] = ModelAnalysis(an, model, grids["plane"], grids["low"], grids["high"])
     except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
         return None  # an unreadable cache is recomputed, never trusted
-    return ModelAnalysis(an, model, grids["plane"], grids["low"], grids["high"])
+    return out or None
+
+
+def _parts() -> dict:
+    """"full": the experiments on the full plane; "coarse": every experiment, on the coarse plane (if any other)."""
+    full = tuple(n for n in data_set_experiments() if n in FULL_PLANE_EXPERIMENTS)
+    parts = {"full": full}
+    if len(full) < len(data_set_experiments()):
+        parts["coarse"] = data_set_experiments()
+    return parts
+
+
+def _part_of(dataset: str) -> str:
+    return "full" if set(DATASETS[dataset]) <= set(FULL_PLANE_EXPERIMENTS) else "coarse"
+
+
+def _analyse(an: MediatorAnalysis, model, masses: np.ndarray, couplings: np.ndarray) -> dict:
+    """The model's grids: the full plane for FULL_PLANE_EXPERIMENTS; for the data sets with other experiments, a
+    plane of every COARSE_STEP-th mass and coupling (a subset of the full one: the full-plane experiments' chi^2 is
+    taken from their full grid, not recomputed) and the full M = 0 and M = inf lines."""
+    parts = _parts()
+    full = an.analyse(model, masses, couplings, parts["full"])
+    out = {"full": full}
+    if "coarse" in parts:
+        others = tuple(n for n in parts["coarse"] if n not in parts["full"])
+        im = np.arange(0, masses.size, COARSE_STEP[0])
+        ig = np.concatenate([[0], np.arange(1, full.plane.couplings.size, COARSE_STEP[1])])  # g = 0 kept
+        plane = an.grid(model, masses[im], full.plane.couplings[ig], others)
+        lines = [an.grid(model, g.masses_mev, g.couplings, others) for g in (full.low, full.high)]
+        for grid, src in zip((plane, *lines), (full.plane, full.low, full.high)):
+            sub = (lambda a: a[np.ix_(im, ig)]) if grid is plane else (lambda a: a)
+            grid.chi2.update({n: sub(src.chi2[n]) for n in parts["full"]})
+            grid.chi2_sm.update({n: src.chi2_sm[n] for n in parts["full"]})
+        out["coarse"] = ModelAnalysis(an, full.model, plane, *lines)
+    return out
 
 
 def reproduce(out_dir, data_dir=None, models=None, gm2_epochs=("2021", "2025"), cl: str = "2dof",
@@ -179,7 +239,7 @@ def reproduce(out_dir, data_dir=None, models=None, gm2_epochs=("2021", "2025"), 
     for ep in gm2_epochs:
         get_epoch(ep)
     an = MediatorAnalysis(data_dir)
-    exps = [an.experiment("csi"), an.experiment("lar")]
+    exps = [an.experiment(n) for n in data_set_experiments()]
     for exp in exps:
         exp.kernel  # noqa: B018 - builds the response (reads the flux grid) now rather than after the first write
     curves = {m.name: curves_for_model(m.name) for m in models}
@@ -228,18 +288,20 @@ def _run(out, stage, an, exps, models, curves, checksums, masses, couplings, gm2
     for model in models:
         key = keys[model.name] = cache_key(an, checksums, masses, couplings, model)
         cache = out / "cache" / f"{_slug(model.name)}.npz"
-        res = _load_cache(cache, an, model, key)
-        if res is None:
-            res = an.analyse(model, masses, couplings)
-            _save_cache(cache, res, key)
-        results[model.name] = res
+        parts = _load_cache(cache, an, model, key)
+        if parts is None or set(parts) != set(_parts()):
+            parts = _analyse(an, model, masses, couplings)
+            _save_cache(cache, parts, key)
+        results[model.name] = parts
         for d in DATASETS:
+            res = parts[_part_of(d)]
             rows.append(res.row(d, cl))
             rows_1dof.append({k: v for k, v in res.row(d, "1dof").items() if k != "contour"})
-            ds = scan_dataset(res.plane, d, res.contour(d, cl), exps)
+            ds = scan_dataset(res.plane, d, res.contour(d, cl), [e for e in exps if e.name in DATASETS[d]])
             write_netcdf(ds, stage / "scans" / f"{_slug(model.name)}_{_slug(d)}.nc")
-        for ep in GM2_EPOCHS:
-            verdicts.append(gm2_verdict(res, "csi+lar", ep, cl))
+        for d in GM2_DATA_SETS:
+            if d in DATASETS:
+                verdicts += [gm2_verdict(parts[_part_of(d)], d, ep, cl) for ep in GM2_EPOCHS]
         tick(f"model {model.name}")
 
     fc_rows = None
@@ -282,11 +344,11 @@ def _run(out, stage, an, exps, models, curves, checksums, masses, couplings, gm2
 
 def _fc_rows(out: Path, models, fc: dict) -> dict:
     """(model, data set) -> fc.json row of both asymptotic lines (store: out/cache/fc/<model>, resumable)."""
-    from .fc import REGIMES, run_fc
+    from .fc import REGIMES, run_fc, toy_data_sets
 
     rows = {}
     for model in models:
-        doc = run_fc(model.name, list(DATASETS), REGIMES["both"], fc["toys"], 0, "2sigma",
+        doc = run_fc(model.name, toy_data_sets(), REGIMES["both"], fc["toys"], 0, "2sigma",
                      out / "cache" / "fc" / _slug(model.name), backend=fc["backend"], data_dir=fc["data_dir"],
                      with_table=False)
         rows.update({(r["model"], r["dataset"]): r for r in doc["limits"]})
@@ -425,7 +487,10 @@ def _move_into_place(out: Path, commit: Path) -> None:
 def _planned_outputs(out: Path, models) -> list[Path]:
     """Every file :func:`reproduce` leaves in ``out``."""
     paths = [out / f for f in (*RESULT_FILES, RUN_RECORD)]
-    stems = [f"plane_{_slug(m.name)}" for m in models] + ["summary_csi+lar", "spectra_csi", "spectra_lar"]
+    stems = [f"plane_{_slug(m.name)}" for m in models] + ["summary_csi+lar"]
+    stems += [f"spectra_{n}" for n in data_set_experiments()]
+    if "coarse" in _parts():
+        stems.append("coherent_vs_xenonnt")
     paths += [out / "figures" / f"{stem}{suffix}" for stem in stems for suffix in (".png", ".pdf")]
     for m in models:
         paths.append(out / "cache" / f"{_slug(m.name)}.npz")
@@ -439,9 +504,10 @@ def _slug(name: str) -> str:
 
 def _figures(folder: Path, results: dict, an: MediatorAnalysis, gm2_epochs, cl: str, curves: dict,
              fc_rows: dict | None = None) -> list[str]:
+    from .plotting.compare import comparison_figure
     from .plotting.fc import asymptote_overlay
     from .plotting.planes import plane_figure, summary_figure
-    from .plotting.spectra import spectra_figure
+    from .plotting.spectra import experiment_figure
     from .plotting.style import save
 
     paths = []
@@ -451,18 +517,19 @@ def _figures(folder: Path, results: dict, an: MediatorAnalysis, gm2_epochs, cl: 
             save(fig_fn(), folder / f"{stem}{suffix}")
             paths.append(str(folder / f"{stem}{suffix}"))
 
-    for name, res in results.items():
+    full = {n: parts["full"] for n, parts in results.items()}
+    for name, res in full.items():
         overlay = asymptote_overlay(fc_rows[(name, "csi+lar")]) if fc_rows else None
         both(lambda: plane_figure(res, gm2_epochs=gm2_epochs, curves=curves[name], cl=cl, overlay=overlay),
              f"plane_{_slug(name)}")
-    vectors = {n: r for n, r in results.items() if getattr(r.model, "kind", "vector") == "vector"}
+    vectors = {n: r for n, r in full.items() if getattr(r.model, "kind", "vector") == "vector"}
     if vectors:
         both(lambda: summary_figure(vectors, "csi+lar", cl), "summary_csi+lar")
-    for exp_name in ("csi", "lar"):
+    if "coarse" in _parts():
+        both(lambda: comparison_figure({n: parts["coarse"] for n, parts in results.items()}, cl), "coherent_vs_xenonnt")
+    for exp_name in data_set_experiments():
         exp = an.experiment(exp_name)
-        pred = exp.sm_prediction()
-        fit = exp.cost().fit(pred["cevns"])
-        both(lambda: spectra_figure(exp, fit, pred), f"spectra_{exp_name}")
+        both(lambda: experiment_figure(exp), f"spectra_{exp_name}")
     return paths
 
 
@@ -493,12 +560,14 @@ def _report(sm, rows, rows_1dof, verdicts, figures, checksums, cl, gm2_epochs, w
             parts = [f"g in [{a:.3g}, {b:.3g}]" for a, b in r["low_mass_islands"]]
             parts += [f"g/M in [{a:.3g}, {b:.3g}] GeV^-1" for a, b in r["high_mass_islands"]]
             lines.append(f"- {r['model']} ({r['dataset']}): " + "; ".join(parts))
-    lines += ["", "## (g-2)_mu verdicts (CsI+LAr)", "", "| model | " + " | ".join(GM2_EPOCHS) + " |", "|---" * 4 + "|"]
     per = {}
     for v in verdicts:
-        per.setdefault(v["model"], {})[v["epoch"]] = v["verdict"]
-    for m, eps in per.items():
-        lines.append(f"| {m} | " + " | ".join(eps.get(e, "") for e in GM2_EPOCHS) + " |")
+        per.setdefault(v["dataset"], {}).setdefault(v["model"], {})[v["epoch"]] = v["verdict"]
+    for d, by_model in per.items():
+        lines += ["", f"## (g-2)_mu verdicts ({DATA_SETS[d].label})", "", "| model | " + " | ".join(GM2_EPOCHS) + " |",
+                  "|---" * 4 + "|"]
+        for m, eps in by_model.items():
+            lines.append(f"| {m} | " + " | ".join(eps.get(e, "") for e in GM2_EPOCHS) + " |")
     lines += ["", "AC22 concludes that COHERENT excludes the (g-2)_mu explanation for the models with tree-level quark and",
               "muon couplings; its conclusion also names B-3L_e, which has Q'_mu = 0 and hence no band (see the physics",
               "specification, open point b): we report 'no band' for it.", "",

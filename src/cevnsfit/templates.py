@@ -38,7 +38,15 @@ class Templates:
         g2 = np.asarray(g, dtype=float) ** 2
         if g2.ndim == 0:
             return self.n0 + g2 * self.n1[mass_index] + g2 * g2 * self.n2[mass_index]
-        return self.n0[None] + g2[:, None, None] * self.n1[mass_index][None] + (g2 * g2)[:, None, None] * self.n2[mass_index][None]
+        # one (n_g, 3) @ (3, n_E n_t) product: [1, g^2, g^4] against the stacked templates of this mass
+        basis = np.stack((self.n0, self.n1[mass_index], self.n2[mass_index])).reshape(3, -1)
+        coef = np.stack((np.ones_like(g2), g2, g2 * g2), axis=1)
+        return (coef @ basis).reshape(g2.size, *self.n0.shape)
+
+    def mapped(self, f) -> "Templates":
+        """The templates with a linear map ``f`` applied to N0, N1, N2 (exact: counts(g) is linear in them), e.g. a
+        cost's :meth:`~cevnsfit.stats.chi2.BinnedCost.reduce` to the bins its chi^2 reads."""
+        return Templates(self.experiment, self.model, self.masses_mev, f(self.n0), f(self.n1), f(self.n2))
 
 
 BLOCK_ELEMENTS = 1 << 22  # propagator values (recoil nodes x masses) per block: 32 MB of float64

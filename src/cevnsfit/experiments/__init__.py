@@ -6,7 +6,9 @@ experiment is one :func:`register_experiment` line beside its module, plus the d
 
 * ``csi`` -- COHERENT CsI[Na], 2021 release (:mod:`.csi2021`)
 * ``lar`` -- COHERENT CENNS-10 LAr, 2020 release (:mod:`.lar2020`)
-* ``xenonnt`` -- XENONnT solar 8B CEvNS, SR0+SR1+SR2 release (:mod:`.xenonnt`); not yet in a mediator data set
+* ``xenonnt`` -- XENONnT solar 8B CEvNS, SR0+SR1+SR2 release (:mod:`.xenonnt`)
+
+Data sets: ``lar``, ``csi``, ``csi+lar`` (COHERENT), ``xenonnt``, ``coherent+xenonnt`` (all three experiments).
 
 Every experiment class provides: ``name``, ``label``, ``files`` (key -> path below its collection's folder),
 ``check_inputs()`` (read every input now), ``observed``, ``sm_prediction()``, ``signal()``, ``kernel``, ``cost()``,
@@ -74,6 +76,10 @@ register_experiment(ExperimentSpec("xenonnt", "xenonnt", "XenonNT", "XENONnT", (
 register_data_set(DataSetSpec("lar", ("lar",), "LAr", "COHERENT LAr (2020)", "#0571b0", 0.06, 1.1))
 register_data_set(DataSetSpec("csi", ("csi",), "CsI", "COHERENT CsI (2021)", "#e66101", 0.06, 1.1))
 register_data_set(DataSetSpec("csi+lar", ("csi", "lar"), "CsI+LAr", "COHERENT CsI + LAr", "#7b3294", 0.22, 1.8))
+# solar 8B on xenon alone, and with COHERENT (chi^2 summed: independent nuisances, the fluxes have no common part)
+register_data_set(DataSetSpec("xenonnt", ("xenonnt",), "XENONnT", "XENONnT 8B (SR0-SR2)", "#1a9641", 0.06, 1.1))
+register_data_set(DataSetSpec("coherent+xenonnt", ("csi", "lar", "xenonnt"), "COHERENT+XENONnT",
+                              "COHERENT + XENONnT", "#252525", 0.0, 1.8))
 
 
 def experiment_class(name: str):

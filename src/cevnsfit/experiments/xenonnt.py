@@ -348,6 +348,8 @@ class XenonNT(Experiment):
     # the principal files (below the release folder); the templates are read and checked when the release loads
     files = {**{f"{r}_events": f"data/{r}.csv" for r in RUNS}, **{f"{r}_binning": f"binning/{r}.yaml" for r in RUNS}}
     energy_label = "bin (run, cS2, shadow, S1 BDT, S2 BDT)"
+    spectra_kind = "observables"  # `cevnsfit plot spectra`: projections of the four observables
+    toys = False  # the morphed cost has no replica path (`cevnsfit fc` skips data sets with XENONnT)
 
     def _parameters(self, params: Parameters) -> Parameters:
         return with_xenonnt_parameters(params)
@@ -452,6 +454,10 @@ class XenonNT(Experiment):
         if fixed_signal:
             sig["cevns"] = 0
         return MorphedPoissonChi2(self.name, self.observed, self.backgrounds, sig, (GRID, GRID), ("tly", "tqy"))
+
+    def best_fit(self):
+        """The SM fit with the 8B flux free (the measurement): a FitResult with the fitted counts per component."""
+        return self.cost(free_signal=True).fit(self.sm_signal())
 
     def check_inputs(self) -> None:
         """Every input is read by the constructor (release) except the solar parameters: read them too."""

@@ -46,3 +46,76 @@ def spectra_figure(experiment, fit, predicted: dict):
         fig.suptitle(f"COHERENT {experiment.label}: {int(obs.sum())} events, SM-fit $\\chi^2$ = {fit.chi2:.1f} / {fit.n_bins} bins")
         fig.tight_layout()
     return fig
+
+
+XENON_COLOURS = {"cevns": "#d62728", "ac": "#9467bd", "er": "#1f77b4", "rg": "#2ca02c"}
+XENON_LABELS = {"cevns": r"$^8$B CEvNS", "ac": "accidental coincidences", "er": "electronic recoils",
+                "rg": "radiogenic neutrons"}
+OBSERVABLE_LABELS = {"cs2": "cS2 [PE]", "s2_shadow_s2_time_shadow_quantile": "S2 shadow (time-shadow quantile)",
+                     "s1_bdt_score": "S1 BDT score", "s2_bdt_score": "S2 BDT score"}
+
+
+def observables_figure(experiment, fit, per_run: bool = False):
+    """XENONnT: data against the stacked best fit in the projections of the four binned observables.
+
+    ``fit``: the :class:`~cevnsfit.stats.chi2.FitResult` of the experiment's cost (fitted counts per component,
+    runs x 81 bins, at the fitted normalisations and tly/tqy); the projections sum the other three observables
+    (and the runs unless ``per_run``: then one row per run).  Bins are drawn with equal widths (bin index axis,
+    edges as tick labels: the cS2 bins span 90-500 PE, the scores 0-1).  Error bars: Poisson sqrt(N), N > 0.
+    """
+    from ..experiments.xenonnt import BIN_SHAPE, OBSERVABLES
+
+    runs = experiment.runs
+    rows = runs if per_run else ("all",)
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(len(rows), 4, figsize=(12.0, 2.9 * len(rows)), squeeze=False)
+        for i, run in enumerate(rows):
+            sl = experiment.run_slice(run) if per_run else slice(None)
+            n_run = 1 if per_run else len(runs)
+            shape = (n_run, *BIN_SHAPE)
+            obs = experiment.observed[sl].reshape(shape)
+            # the runs have their own cS2 and BDT-score edges: a sum over runs is labelled by bin number
+            edge_sets = [experiment.release[r]["edges"] for r in ((run,) if per_run else runs)]
+            edges = edge_sets[0] if all(np.allclose(e, edge_sets[0]) for e in edge_sets) else None
+            for k, ax in enumerate(axes[i]):
+                other = tuple(a for a in range(5) if a != k + 1)
+                x = np.arange(BIN_SHAPE[k] + 1)
+                bottom = np.zeros(BIN_SHAPE[k])
+                for z in (*[c for c in experiment.components if c != "cevns"], "cevns"):
+                    h = np.asarray(fit.fitted[z])[sl].reshape(shape).sum(axis=other)
+                    ax.bar(x[:-1], h, width=1.0, bottom=bottom, align="edge", color=XENON_COLOURS.get(z, "grey"),
+                           alpha=0.75, label=f"{XENON_LABELS.get(z, z)} (fit)")
+                    bottom = bottom + h
+                data = obs.sum(axis=other)
+                ax.errorbar(x[:-1] + 0.5, data, yerr=np.sqrt(data), fmt="o", ms=3.5, color="k", lw=0.9, label="data")
+                if edges is not None:
+                    ax.set_xticks(x)
+                    ax.set_xticklabels([f"{e:.3g}" for e in edges[k]])
+                else:
+                    ax.set_xticks(x[:-1] + 0.5)
+                    ax.set_xticklabels([f"bin {j + 1}" for j in range(BIN_SHAPE[k])])
+                ax.set_xlim(0, BIN_SHAPE[k])
+                ax.set_ylim(0, 1.3 * max(bottom.max(), (data + np.sqrt(data)).max(), 1.0))
+                ax.set_xlabel(OBSERVABLE_LABELS.get(OBSERVABLES[k], OBSERVABLES[k]))
+                if k == 0:
+                    ax.set_ylabel(f"events per bin ({run if per_run else '+'.join(runs)})")
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=8)
+        fig.suptitle(f"{experiment.label}: {int(experiment.observed.sum())} events in the bins, best fit "
+                     f"$\\chi^2$ = {fit.chi2:.1f} / {fit.n_bins} bins (8B flux free, tly = {fit.nuisances['tly']:.2f}, "
+                     f"tqy = {fit.nuisances['tqy']:.2f})", fontsize=10)
+        fig.tight_layout(rect=(0, 0.1 / len(rows), 1, 1))
+    return fig
+
+
+def experiment_figure(experiment, per_run: bool = False):
+    """The spectra figure of a loaded experiment: its data against its best fit (the figure its kind calls for:
+    ``experiment.spectra_kind`` "observables" for a binned multi-observable release, else energy and time)."""
+    from ..errors import InputError
+
+    if getattr(experiment, "spectra_kind", "energy_time") == "observables":
+        return observables_figure(experiment, experiment.best_fit(), per_run)
+    if per_run:
+        raise InputError(f"--per-run applies to an experiment with science runs, not {experiment.name}")
+    pred = experiment.sm_prediction()
+    return spectra_figure(experiment, experiment.cost().fit(pred["cevns"]), pred)

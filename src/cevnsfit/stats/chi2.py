@@ -110,6 +110,16 @@ class BinnedCost(Cost):
         chi = self.profile(batch)[0]
         return float(chi[0]) if single else chi
 
+    def reduce(self, signal: np.ndarray) -> np.ndarray:
+        """The signal on the bins the chi^2 reads (linear; ``cost(reduce(s)) == cost(s)``): all of them here; a cost
+        that can drop or merge bins (:class:`cevnsfit.stats.morphing.MorphedPoissonChi2`) overrides it."""
+        return signal
+
+    def profile_warm(self, signal: np.ndarray, start=None) -> tuple[np.ndarray, object]:
+        """(chi^2 (n,), a start for the next batch): a cost with an iterative profile uses ``start`` (the state a
+        neighbouring batch returned) as a warm start; here the profile is direct and the state None."""
+        return self(signal), None
+
     def replicas(self, signal: np.ndarray, observed: np.ndarray, centres: np.ndarray | None = None) -> np.ndarray:
         """Profiled chi^2 (n,) of replicated data sets: row k pairs signal[k] with observed[k] (n, n_bins) and
         pull centres[k] (n, n_parameters, in the units of ``pull_sigmas``; None = the nominal 0).  The same

@@ -16,6 +16,12 @@ nuisances are clamped to its edges (|x|, |y| <= 3 for XENONnT's +-3 sigma grid).
 (unit Gaussian priors on x, y).  ``sigmas[z]``: relative width, ``None`` = free, ``0`` = fixed at a_z = 1.  The
 minimum over (a, x, y) is found by damped Newton with analytic gradient and Hessian (the Hessian is made positive
 definite by a Levenberg shift where the second-derivative term makes it indefinite).
+
+**Empty bins are one bin.**  A bin with D_b = 0 enters chi^2, its gradient and its Hessian only through mu_b (the
+D ln mu terms vanish), and mu is linear in the templates: the sum of the morphed templates over the empty bins is
+the morph of their sum.  So the Newton iterations run on the non-empty bins plus one bin holding the sum of the
+empty ones -- exact (the same chi^2 up to the rounding of a reordered sum), and 4.5x fewer bins for XENONnT
+(53 of 243 bins hold events, SR0+SR1+SR2).  Fitted per-bin templates (:meth:`fit`) are morphed on all bins.
 """
 
 from __future__ import annotations
@@ -75,20 +81,27 @@ class MorphedPoissonChi2(BinnedCost):
 
     ``observed`` (n_bins,); ``backgrounds``: component -> (n_bins,) or (n_grid, n_bins); ``sigmas``: component
     (including ``"cevns"``) -> relative pull width, None (free) or 0 (fixed); ``grid``: (x_nodes, y_nodes);
-    ``shape_names``: names of the two shape nuisances (for :meth:`fit`).  The signal passed to ``__call__`` is
-    (n_grid, n_bins), or a batch (n, n_grid, n_bins).
+    ``shape_names``: names of the two shape nuisances (for :meth:`fit`); ``merge_empty``: iterate on the non-empty
+    bins plus their complement's sum (module doc; exact).  The signal passed to ``__call__`` is (n_grid, n_bins) or a
+    batch (n, n_grid, n_bins), or the same on the reduced bins (:meth:`reduce`).
     """
 
     def __init__(self, name: str, observed, backgrounds: Mapping, sigmas: Mapping, grid, shape_names=("x", "y"),
-                 tol: float = 1e-9):
+                 tol: float = 1e-9, merge_empty: bool = True):
         self.morph = GridMorph(*grid)
         ng = self.morph.n_grid
         self.name = name
         d = np.asarray(observed, dtype=float).ravel()
         if np.any(d < 0) or not np.all(np.isfinite(d)):
             raise InputError(f"{name}: observed counts must be finite and non-negative")
-        self._d, self.n_bins = d, d.size
+        self.n_bins = d.size
         self.shape = (ng, d.size)
+        # the Newton iterations' bins: the non-empty ones, then (if any) the sum of the empty ones (module doc)
+        # (merge_empty=False keeps every bin: the reference that tests and benchmarks compare the merge with)
+        keep, empty = (np.flatnonzero(d > 0), np.flatnonzero(d == 0)) if merge_empty else (np.arange(d.size), np.zeros(0, int))
+        self._keep, self._empty = keep, empty
+        self._d = self._compress(d)
+        self._nr = self._d.size
         self.components = (SIGNAL, *backgrounds)
         fixed, morphed = {}, {}
         for z, t in backgrounds.items():
@@ -99,8 +112,11 @@ class MorphedPoissonChi2(BinnedCost):
         # parameter order = components; the morphed ones (signal first) and the fixed ones are kept apart
         self._i_morphed = np.array([0] + [self.components.index(z) for z in morphed])
         self._i_fixed = np.array([self.components.index(z) for z in fixed], dtype=int)
-        self._bkg_morphed = np.stack(list(morphed.values())) if morphed else np.zeros((0, ng, d.size))
-        self._fixed = np.stack(list(fixed.values())) if fixed else np.zeros((0, d.size))
+        self._bkg_morphed_full = np.stack(list(morphed.values())) if morphed else np.zeros((0, ng, d.size))
+        self._fixed_full = np.stack(list(fixed.values())) if fixed else np.zeros((0, d.size))
+        self._bkg_morphed, self._fixed = self._compress(self._bkg_morphed_full), self._compress(self._fixed_full)
+        # (n_grid, n_morphed backgrounds x n_bins'): the backgrounds' grid templates as one matrix
+        self._bkg_grid = np.ascontiguousarray(self._bkg_morphed.transpose(1, 0, 2).reshape(ng, -1))
         self.shape_names = tuple(shape_names)
         missing = [z for z in self.components if z not in sigmas]
         if missing:
@@ -113,16 +129,51 @@ class MorphedPoissonChi2(BinnedCost):
         self.observed = d
 
     # ---- pieces --------------------------------------------------------------------------------------------
+    def _compress(self, a: np.ndarray) -> np.ndarray:
+        """(..., n_bins) -> (..., n_nonempty [+ 1]): the non-empty bins, then the sum over the empty ones."""
+        # indexing, not a 0/1 matrix product: for one template that product is large enough for OpenBLAS to start
+        # its threads, which costs milliseconds on a loaded machine
+        a = np.asarray(a, dtype=float)
+        if not self._empty.size:
+            return a[..., self._keep]
+        return np.concatenate([a[..., self._keep], a[..., self._empty].sum(axis=-1, keepdims=True)], axis=-1)
+
+    def reduce(self, signal: np.ndarray) -> np.ndarray:
+        """The signal template(s) (..., n_grid, n_bins) on the bins the chi^2 needs (..., n_grid, n_bins'): a linear
+        map, so a template family N0 + g^2 N1 + g^4 N2 can be reduced once; ``cost(reduce(s)) == cost(s)``."""
+        return self._compress(signal)
+
+    def _reduced(self, signal) -> np.ndarray:
+        """A batch (n, n_grid, n_bins'), from full or already reduced templates (one or a batch)."""
+        s = np.asarray(signal, dtype=float)
+        if s.shape[-2:] == (self.morph.n_grid, self._nr):  # already reduced (or nothing to reduce)
+            return s.reshape(-1, self.morph.n_grid, self._nr)
+        return self._compress(_as_batch(s, self.shape)[0])
+
     def _grid_templates(self, signal: np.ndarray) -> np.ndarray:
-        """(n, n_grid, n_morphed n_bins): the signal batch beside the morphed backgrounds, grid-major."""
+        """(n, n_grid, n_morphed n_bins): the signal batch beside the morphed backgrounds, grid-major, on all bins
+        (for :meth:`fit`'s per-bin templates; the profile keeps the signal and the shared backgrounds apart)."""
         n = signal.shape[0]
-        stack = np.concatenate([signal[:, None], np.broadcast_to(self._bkg_morphed, (n, *self._bkg_morphed.shape))], axis=1)
+        bkg = self._bkg_morphed_full
+        stack = np.concatenate([signal[:, None], np.broadcast_to(bkg, (n, *bkg.shape))], axis=1)
         return np.ascontiguousarray(stack.transpose(0, 2, 1, 3).reshape(n, stack.shape[2], -1))
 
-    def _mu(self, tpl: np.ndarray, p: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
-        """(mu (n, n_bins), morphed templates and derivatives (n, k, n_morphed, n_bins)) at parameters p."""
+    def _morph(self, w: np.ndarray, sig: np.ndarray) -> np.ndarray:
+        """Morphed templates and derivatives (N, k, n_morphed, n_bins') for weights ``w`` (..., k, n_grid) and the
+        reduced signal ``sig`` (broadcastable to (..., n_grid, n_bins')): the signal is a batched product, the
+        backgrounds (the same for every point) one matrix product."""
+        k, ng = w.shape[-2:]
+        ms = np.matmul(w, sig)
+        mb = (w.reshape(-1, ng) @ self._bkg_grid).reshape(*w.shape[:-1], -1, self._nr)
+        return np.concatenate([ms[..., None, :], mb], axis=-2).reshape(-1, k, mb.shape[-2] + 1, self._nr)
+
+    def _mu(self, sig: np.ndarray, p: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """(mu (n, n_bins'), morphed templates and derivatives (n, k, n_morphed, n_bins')) at parameters p, on the
+        compressed bins; ``sig`` is the reduced signal batch (n, n_grid, n_bins')."""
         w = self.morph.weights(p[:, -2], p[:, -1])[:, :k]
-        m = np.matmul(w, tpl).reshape(p.shape[0], k, -1, self.n_bins)
+        return self._mu_from(self._morph(w, sig), p)
+
+    def _mu_from(self, m: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mu = np.matmul(p[:, None, self._i_morphed], m[:, 0])[:, 0] + p[:, self._i_fixed] @ self._fixed
         return mu, m
 
@@ -131,13 +182,15 @@ class MorphedPoissonChi2(BinnedCost):
         dev = 2.0 * (mu.sum(axis=1) - np.log(safe) @ self._d + self._dlnd)
         return dev + ((p - self._centre) ** 2) @ self.inv_var
 
-    def _chi2_at(self, tpl: np.ndarray, p: np.ndarray) -> np.ndarray:
-        return self._value(self._mu(tpl, p)[0], p)
+    def _chi2_at(self, sig: np.ndarray, p: np.ndarray) -> np.ndarray:
+        """chi^2 (n,) at parameters p (n, n_comp + 2) for a signal batch (full or reduced), nothing profiled."""
+        return self._value(self._mu(self._reduced(sig), p)[0], p)
 
     # ---- profile -------------------------------------------------------------------------------------------
     def profile(self, signal: np.ndarray, p0: np.ndarray | None = None):
-        """(chi^2_min, parameters (n, n_comp + 2) = (a_z..., x, y), grid templates) for a batch of signals."""
-        tpl = self._grid_templates(signal)
+        """(chi^2_min, parameters (n, n_comp + 2) = (a_z..., x, y), reduced signal batch) for a batch of signals
+        (full or :meth:`reduce`-d), Newton started from ``p0`` (n, n_comp + 2) if given (a warm start)."""
+        tpl = signal = self._reduced(signal)  # its bin sums are the full signal's
         n = tpl.shape[0]
         nc = len(self.components)
         npar = nc + 2
@@ -161,11 +214,15 @@ class MorphedPoissonChi2(BinnedCost):
         prior2 = 2.0 * self.inv_var + 1e-12
         active = np.ones(n, dtype=bool)
         for _ in range(100):
-            idx = np.flatnonzero(active) if not active.all() else np.arange(n)
-            t, x, c0, mu, m = tpl[idx], p[idx], chi[idx], mu_all[idx], m_all[idx]
+            if active.all():  # views, not copies of the (n, n_grid, ...) templates
+                idx = np.arange(n)
+                t, x, c0, mu, m = tpl, p.copy(), chi.copy(), mu_all, m_all
+            else:
+                idx = np.flatnonzero(active)
+                t, x, c0, mu, m = tpl[idx], p[idx], chi[idx], mu_all[idx], m_all[idx]
             k = idx.size
             am = x[:, im]
-            dmu = np.empty((k, npar, self.n_bins))
+            dmu = np.empty((k, npar, self._nr))
             dmu[:, im] = m[:, 0]
             dmu[:, fx] = self._fixed
             dmu[:, nc:] = np.matmul(am[:, None, None, :], m[:, 1:3])[:, :, 0]
@@ -191,6 +248,15 @@ class MorphedPoissonChi2(BinnedCost):
                 hess[:, fixed_idx, :] = 0.0
                 hess[:, :, fixed_idx] = 0.0
                 hess[:, fixed_idx, fixed_idx] = 1.0
+            # a shape nuisance at a grid edge whose gradient points outwards stays there (projected Newton): else
+            # the clipped step creeps along the edge and the decrement never falls below the tolerance
+            pinned = np.zeros((k, npar), dtype=bool)
+            pinned[:, -2] = ((x[:, -2] <= lo_x) & (grad[:, -2] > 0)) | ((x[:, -2] >= hi_x) & (grad[:, -2] < 0))
+            pinned[:, -1] = ((x[:, -1] <= lo_y) & (grad[:, -1] > 0)) | ((x[:, -1] >= hi_y) & (grad[:, -1] < 0))
+            if pinned.any():
+                grad[pinned] = 0.0
+                hess *= (~pinned)[:, :, None] & (~pinned)[:, None, :]
+                hess[:, diag, diag] += pinned
             step = -np.linalg.solve(hess, grad[..., None])[..., 0]
             decrement = -0.5 * np.sum(grad * step, axis=1)
             uphill = ~(decrement > 0) & (np.abs(grad).max(axis=1) > 0)
@@ -205,44 +271,55 @@ class MorphedPoissonChi2(BinnedCost):
             sa = step[:, :nc]
             neg = sa < 0
             lam = np.minimum(1.0, np.min(np.where(neg, -0.9 * x[:, :nc] / np.where(neg, sa, -1.0), np.inf), axis=1))
-            # backtracking line search; every trial is evaluated with its derivatives, which the next Newton
-            # step reuses (the full step is accepted almost always, so this halves the template products)
+            # backtracking line search (step lam, lam/2, ... up to 40 halvings; the first that does not go uphill
+            # is taken); every trial is evaluated with its derivatives, which the next Newton step reuses.  The
+            # full step is tried for all points at once; points that reject it try the next 8 halvings in one
+            # batch (a ladder), not one numpy call per halving -- same accepted step, a few calls instead of 40
             moved = np.zeros(k, dtype=bool)
-            todo = ~done
-            for _ in range(40):
-                if not todo.any():
-                    break
-                sub = np.flatnonzero(todo)
-                trial = x[sub] + lam[sub, None] * step[sub]
+            sub, tried = np.flatnonzero(~done), 0
+            while sub.size and tried < 40:
+                rungs = 1 if tried == 0 else min(8, 40 - tried)
+                frac = 0.5 ** np.arange(tried, tried + rungs)
+                trial = (x[sub, None, :] + (lam[sub, None] * frac)[..., None] * step[sub, None, :]).reshape(-1, npar)
                 np.clip(trial[:, -2], lo_x, hi_x, out=trial[:, -2])
                 np.clip(trial[:, -1], lo_y, hi_y, out=trial[:, -1])
-                mu_t, m_t = self._mu(t[sub], trial, 6)
-                c = self._value(mu_t, trial)
-                better = c <= c0[sub] + 1e-12
-                acc = sub[better]
-                stalled = c0[acc] - c[better] < 1e-12  # clamped at the grid edge, or converged to rounding
+                w = self.morph.weights(trial[:, -2], trial[:, -1]).reshape(sub.size, rungs, 6, -1)
+                m_t = self._morph(w, t[sub, None])
+                mu_t, _ = self._mu_from(m_t, trial)
+                c = self._value(mu_t, trial).reshape(sub.size, rungs)
+                ok = c <= c0[sub, None] + 1e-12
+                found = ok.any(axis=1)
+                first = np.argmax(ok, axis=1)[found]
+                acc, pick = sub[found], np.flatnonzero(found) * rungs + first
+                c_acc = c[found, first]
                 gi = idx[acc]
-                p[gi], chi[gi], mu_all[gi], m_all[gi] = trial[better], c[better], mu_t[better], m_t[better]
-                moved[acc] = ~stalled
-                lam[sub[~better]] *= 0.5
-                todo[acc] = False
+                p[gi], chi[gi], mu_all[gi], m_all[gi] = trial[pick], c_acc, mu_t[pick], m_t[pick]
+                moved[acc] = c0[acc] - c_acc >= 1e-12  # else clamped at the grid edge, or converged to rounding
+                sub, tried = sub[~found], tried + rungs
             active[idx[~moved]] = False
             if not active.any():
                 break
         return chi, p, tpl
 
     def __call__(self, signal) -> np.ndarray | float:
-        batch, single = _as_batch(self._signal(signal), self.shape)
-        chi = self.profile(batch)[0]
-        return float(chi[0]) if single else chi
+        s = np.asarray(self._signal(signal), dtype=float)
+        chi = self.profile(s)[0]
+        return float(chi[0]) if s.ndim == 2 else chi
+
+    def profile_warm(self, signal: np.ndarray, start: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(chi^2 (n,), fitted parameters (n, n_comp + 2)) for a batch, started from the parameters ``start`` that
+        a neighbouring batch returned (the next mass of a scan: Newton then needs a few iterations, not ~7)."""
+        chi, p, _ = self.profile(signal, start)
+        return chi, p
 
     def fit(self, signal) -> FitResult:
         batch, _ = _as_batch(self._signal(signal), self.shape)
-        chi, p, tpl = self.profile(batch[:1])
-        _, m = self._mu(tpl, p)
+        chi, p, _ = self.profile(batch[:1])
+        w = self.morph.weights(p[:, -2], p[:, -1])[0, 0]
+        m = (w @ self._grid_templates(batch[:1])[0]).reshape(-1, self.n_bins)
         per = np.empty((len(self.components), self.n_bins))
-        per[self._i_morphed] = m[0, 0]
-        per[self._i_fixed] = self._fixed
+        per[self._i_morphed] = m
+        per[self._i_fixed] = self._fixed_full
         fitted = {z: p[0, i] * per[i] for i, z in enumerate(self.components)}
         nuis = {f"eta_{z}": float(p[0, i] - 1.0) for i, z in enumerate(self.components)}
         nuis.update({self.shape_names[0]: float(p[0, -2]), self.shape_names[1]: float(p[0, -1])})
