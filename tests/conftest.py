@@ -1,8 +1,12 @@
 """Shared fixtures: the experiments are loaded once per session (their kernels take ~1 s to build)."""
 
-import pytest
+from cevnsfit.process import one_blas_thread
 
-from cevnsfit.experiments import load_experiment
+one_blas_thread()  # before numpy is imported: the tests do the command line's work in-process, with its threading
+
+import pytest  # noqa: E402
+
+from cevnsfit.experiments import load_experiment  # noqa: E402
 
 
 def pytest_configure(config):

@@ -1,6 +1,5 @@
 """XENONnT 8B: release reading, folding, morphing, cost, and validation against the collaboration's results."""
 
-import time
 
 import h5py
 import numpy as np
@@ -207,26 +206,26 @@ def test_sm_rate_against_independent_quadrature(xe01):
 
 
 @needs_release
-def test_cache_and_cost_speed(xe01):
-    """Regression guards (benchmarks/bench_xenonnt.py measures against the targets): the cache is used and
-    the profiled chi^2 stays in the millisecond range even on a loaded 2-core CI machine."""
+def test_cache_is_used_and_equal(xe01, monkeypatch):
+    """A second load reads the cache and not one HDF5 file, and gives the same arrays (the timings against the
+    issue's targets -- cold <= 10 s, cached <= 0.5 s, chi^2 <= 1 ms -- are measured in benchmarks/bench_xenonnt.py,
+    not asserted: a loaded CI machine would make a timed test fail for no defect)."""
     import os
     from pathlib import Path
 
+    import cevnsfit.experiments.xenonnt as xmod
+
     assert len(list(Path(os.environ["CEVNSFIT_CACHE"]).glob("xenonnt_*.npz"))) == 1  # written by the fixture
-    t0 = time.perf_counter()
+
+    def no_hdf5(*args, **kwargs):
+        raise AssertionError("an HDF5 template was read although the cache matches")
+
+    monkeypatch.setattr(xmod, "_read_fast", no_hdf5)
+    monkeypatch.setattr(xmod, "read_template", no_hdf5)
     cached = XenonNT(runs=("sr0", "sr1"))
-    assert time.perf_counter() - t0 < 1.0  # target 0.5 s
     assert np.array_equal(cached.observed, xe01.observed)
     s = xe01.sm_signal()
-    cost = xe01.cost()
-    cost(s)
-    t0 = time.perf_counter()
-    n = 20
-    for _ in range(n):
-        cost(s)
-    per_call = (time.perf_counter() - t0) / n
-    assert per_call < 5e-3  # target 1 ms (benchmark); a guard against a regression by an order of magnitude
+    assert cached.cost()(s) == xe01.cost()(s)
 
 
 @needs_release
