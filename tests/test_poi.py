@@ -111,6 +111,26 @@ def test_charge_radius_shift_matches_the_couplings_and_spec_consistency(lar):
     np.testing.assert_allclose(PoiPredictor(lar, ("r2_nu.ee",)).counts(np.array([value])), moved.kernel.sm_counts(), rtol=1e-10)
 
 
+@pytest.mark.parametrize("pair,diagonals", [("etau", ("r2_nu.ee",)), ("mutau", ("r2_nu.mumu",)),
+                                             ("emu", ("r2_nu.ee", "r2_nu.mumu"))])
+def test_transition_charge_radius_is_the_pure_quadratic_part_of_the_diagonal_ones(csi, pair, diagonals):
+    """A transition radius adds |k <r^2_ab> Z F_Z|^2 to flavour a's Q^2 without interference, i.e. exactly the
+    x^2 term of the diagonal radius of flavour a, which the even part of the diagonal shift isolates:
+    [N(r_sm + x) + N(r_sm - x)] / 2 - N_SM = x^2-term (the diagonal path is checked against the couplings above).
+    ``emu`` acts on nu_e (e->mu) and on nu_mu, nu_mu-bar (mu->e): the sum of both diagonals' even parts."""
+    x = 15.0
+    sm = csi.kernel.sm_counts()
+    expected = np.zeros_like(sm)
+    for name in diagonals:
+        pred, r_sm = PoiPredictor(csi, (name,)), registry()[name].sm
+        expected += 0.5 * (pred.counts(np.array([r_sm + x])) + pred.counts(np.array([r_sm - x]))) - sm
+    got = PoiPredictor(csi, (f"r2_nu.{pair}",)).counts(np.array([x])) - sm
+    assert expected.sum() > 1.0  # the check is not vacuous: a visible number of events at x = 15e-32 cm^2
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-9 * sm.max())
+    with pytest.raises(InputError, match="outside its physical range"):
+        get_poi(f"r2_nu.{pair}").check(-1.0)
+
+
 def _direct(exp, charge_sq):
     return exp.signal(exp.kernel.counts(charge_sq))
 

@@ -16,6 +16,7 @@ How each kind enters (flavour alpha, nucleus X, recoil grid T'_k; Q_SM = g_V^p Z
 * NSI eps^q_aa: (c^p, c^n) = (2, 1) for q = u, (1, 2) for q = d (quark content uud, udd; physics spec 10.1).
 * charge radius <r^2> [1e-32 cm^2]: c^p = -(sqrt2 pi alpha / 3 G_F) 1e-32 / (hbar c)^2 (Giunti & Studenikin, RMP 87
   (2015) 531); the SM radii are already inside the radiatively corrected g_V^p (physics spec 4), hence the shift.
+  The transition radii <r^2_ab> (a != b) use the same c^p in an off-diagonal amplitude (nsi_offdiagonal kind).
 * millicharge q_nu [e]: c^p = +(2 sqrt2 pi alpha / G_F) / |q|^2 (same references).
 
 The counts are therefore a quadratic polynomial in the linear parameters (weak_charge, nsi_offdiagonal) and in
@@ -219,8 +220,9 @@ def _channels_key(lin, flavour: str) -> tuple:
 
 
 def _channel(p: POI, flavour: str) -> str:
-    """Incoherent amplitude an off-diagonal NSI parameter adds for ``flavour`` (e.g. 'e->mu')."""
-    pair = p.name.split(".")[2]  # emu, etau, mutau
+    """Incoherent amplitude an off-diagonal parameter (NSI, transition charge radius) adds for ``flavour`` (e.g.
+    'e->mu'); parameters of one flavour pair add in the same amplitude."""
+    pair = p.name.rsplit(".", 1)[1]  # emu, etau, mutau (eps.u.emu, r2_nu.emu)
     a = "e" if flavour == "nue" else "mu"
     other = pair.replace(a, "", 1) if pair.startswith(a) else pair[: len(pair) - len(a)]
     return f"{a}->{other}"
