@@ -1,0 +1,195 @@
+"""Tests written for surviving mutants of templates.py, response.py, sources/ and experiments/ (tools/mutation.py;
+docs/validation.md, "Mutation testing"): each kills a mutant that the module's fast test selection let through."""
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+from scipy.integrate import quad
+
+from cevnsfit.errors import DataError, InputError
+from cevnsfit.experiments.common import Experiment, PhysicsOptions, bin_events, recoil_grid, relative_delta
+from cevnsfit.parameters import DEFAULT
+from cevnsfit.physics.cross_section import FLAVOURS, max_recoil_mev
+from cevnsfit.physics.nuclei import get_nucleus
+from cevnsfit.response import DetectorResponse, Target, build_kernel
+from cevnsfit.sources.sns import SNSSource
+from cevnsfit.sources.spectra import BinnedSpectrum, pion_dar_spectra
+from cevnsfit.sources.timing import GRID_KEYS, AnalyticTiming, GridTiming
+from cevnsfit.templates import check_masses
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), [[1.0, 2.0]]])
+def test_bad_mediator_masses_are_named(bad):
+    """The error for a negative/NaN mass or a 2-d mass array (mutant: its wording; the selection never ran it)."""
+    with pytest.raises(InputError, match=r"^mediator masses must be non-negative numbers \(MeV\); inf means"):
+        check_masses(bad)
+    assert check_masses([0.0, 10.0, np.inf]).tolist() == [0.0, 10.0, np.inf]
+
+
+def test_target_is_an_immutable_value():
+    """A Target is shared by the cached response kernel and its experiment: it must not be changed in place
+    (mutant: frozen=False)."""
+    t = Target(get_nucleus("Ar40"), 1e28)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        t.count = 2e28  # type: ignore[misc]
+    assert hash(t) == hash(Target(get_nucleus("Ar40"), 1e28))
+
+
+def _tiny_detector() -> DetectorResponse:
+    """Ar40, three recoil nodes (MeV), one energy bin, one time bin: enough for build_kernel's options."""
+    t = np.array([0.005, 0.02, 0.04])  # E_min(0.04 MeV) = 27 MeV: below the 29.8 MeV nu_mu line
+    return DetectorResponse({"Ar40": Target(get_nucleus("Ar40"), 1e28)}, {"Ar40": t}, {"Ar40": np.ones((1, 3))},
+                            {f: np.ones(1) for f in FLAVOURS})
+
+
+def test_build_kernel_defaults_and_kinematics_error():
+    """build_kernel's defaults are physics.md's (Helm, radiative couplings, AC22 kinematics) and a bad kinematics
+    names the valid ones (mutants: the default scheme name; the separator of the error's list)."""
+    det, src = _tiny_detector(), SNSSource.for_experiment("lar2020")
+    default = build_kernel(det, src)
+    explicit = build_kernel(det, src, "helm", "radiative", "ac22")
+    for key in explicit.vector:
+        assert np.array_equal(default.vector[key], explicit.vector[key]) and default.vector[key].sum() > 0
+        assert np.array_equal(default.sm_charge[key], explicit.sm_charge[key])
+    assert not np.array_equal(build_kernel(det, src, couplings="tree").sm_charge[("nue", "Ar40")],
+                              default.sm_charge[("nue", "Ar40")])
+    with pytest.raises(InputError, match=r"^unknown kinematics 'bad'; choose one of ac22, exact$"):
+        build_kernel(det, src, kinematics="bad")
+
+
+def test_exact_kinematics_against_quadrature_over_the_spectra():
+    """kinematics="exact": dsigma/dT ~ 1 - T/E - (M T/2 - T^2/2)/E^2 (physics.md section 3) integrated over each
+    pi-DAR spectrum by adaptive quadrature (the delta line: evaluated at its energy), against the kernel, which uses
+    the spectral moments E^0, E^-1, E^-2; normalised to "ac22" (1 - M T/2E^2) computed the same way, so the common
+    prefactor drops out (mutants: every term of the exact factor and the moment orders; the selection runs ac22)."""
+    det, src = _tiny_detector(), SNSSource.for_experiment("lar2020")
+    exact, ac22 = build_kernel(det, src, kinematics="exact"), build_kernel(det, src, kinematics="ac22")
+    m = get_nucleus("Ar40").mass_mev
+    ratios = []
+    for f, spec in src.spectra.items():
+        for k, t in enumerate(det.recoil_mev["Ar40"]):
+            e_min = 0.5 * (t + math.sqrt(t * t + 2.0 * m * t))
+            full = lambda e: 1.0 - t / e - (0.5 * m * t - 0.5 * t * t) / e**2  # noqa: E731
+            short = lambda e: 1.0 - 0.5 * m * t / e**2  # noqa: E731
+            if hasattr(spec, "pdf"):
+                ref = [quad(lambda e: spec.pdf(e) * g(e), e_min, spec.max_energy_mev, epsabs=0, epsrel=1e-12)[0]
+                       for g in (full, short)]
+            else:
+                ref = [g(spec.energy_mev) for g in (full, short)]
+            assert ref[0] < ref[1]  # the T/E term lowers the rate
+            ratios.append((exact.vector[(f, "Ar40")][0, k] / ac22.vector[(f, "Ar40")][0, k]) / (ref[0] / ref[1]))
+    assert np.allclose(ratios, 1.0, rtol=1e-10, atol=0)
+
+
+def test_michel_spectra_end_at_half_the_muon_mass():
+    """The delayed nu_e and nu_mu-bar spectra end at m_mu/2 = 52.83 MeV: the support's upper edge is where the pdf
+    stops being positive (mutant: max_energy_mev = 1.5 m_mu, which the fast selection never read)."""
+    m_mu = DEFAULT["constants.m_mu"]
+    for f in ("nue", "numubar"):
+        spec = pion_dar_spectra()[f]
+        assert spec.max_energy_mev == 0.5 * m_mu == pytest.approx(52.83, abs=0.01)
+        e = spec.max_energy_mev
+        assert spec.pdf(e * (1 - 1e-6)) > 0 and spec.pdf(e * (1 + 1e-6)) == 0
+        assert quad(spec.pdf, 0.0, e, epsabs=0, epsrel=1e-12)[0] == pytest.approx(1.0, rel=1e-10, abs=0)
+
+
+def test_binned_spectrum_moments_by_hand():
+    """A histogram flux (CsI's binned option) puts weight w_b at its bin centre: m_k(E_min) = sum over centres
+    >= E_min of w_b E_b^k, here worked by hand for three bins (mutants of BinnedSpectrum.moment, which the fast
+    selection never ran)."""
+    spec = BinnedSpectrum(np.array([10.0, 20.0, 30.0]), np.array([0.2, 0.5, 0.3]))
+    e_min = np.array([[0.0, 15.0], [25.0, 40.0]])  # any shape: the moments keep it
+    assert np.allclose(spec.moment(0, e_min), [[1.0, 0.8], [0.3, 0.0]], rtol=1e-15, atol=0)
+    assert np.allclose(spec.moment(-1, e_min), [[0.02 + 0.025 + 0.01, 0.035], [0.01, 0.0]], rtol=1e-14, atol=0)
+    assert spec.moment(-2, np.array(0.0)) == pytest.approx(0.2 / 100 + 0.5 / 400 + 0.3 / 900, rel=1e-14, abs=0)
+    assert spec.max_energy_mev == 30.0
+
+
+def _flux_grid(path, edges_ns, rows):
+    hist = {k: np.ones((rows, 2)) for k in GRID_KEYS.values()}
+    np.savez(path, t_edges_ns=np.asarray(edges_ns, float), **hist)
+    return path
+
+
+def test_grid_timing_accepts_any_increasing_edges_and_names_the_expected_shape(tmp_path):
+    """Sub-ns grid bins are valid (mutant: `diff > 0` -> `diff > 1`); a histogram with the wrong number of time
+    rows is a DataError that states the expected (n_edges - 1, n_E) (mutant: its arithmetic)."""
+    fine = GridTiming.from_npz(_flux_grid(tmp_path / "fine.npz", [0.0, 0.5, 1.0], 2))
+    assert np.allclose(fine.probability["nue"], [0.5, 0.5], rtol=1e-15, atol=0)
+    with pytest.raises(DataError, match=r"t_edges_ns must be increasing"):
+        GridTiming.from_npz(_flux_grid(tmp_path / "flat.npz", [0.0, 1.0, 1.0], 2))
+    with pytest.raises(DataError, match=r"has shape \(3, 2\), expected \(2, n_E\)$"):
+        GridTiming.from_npz(_flux_grid(tmp_path / "rows.npz", [0.0, 1.0, 2.0], 3))
+
+
+def test_analytic_timing_with_efficiency_against_integration_by_parts():
+    """Efficiency-weighted arrival fractions, int_a^b eps dP, against eps(b)P(b) - eps(a)P(a) - int_a^b eps' P dt
+    (adaptive quadrature of the CDF) for a linear eps (mutants of the weighted branch, which the fast selection,
+    with eps = 1, never ran)."""
+    timing = AnalyticTiming.from_parameters(450.0, 150.0)
+    edges = np.array([0.0, 0.5, 1.0, 2.0, 6.0])  # us
+
+    def eff(t):
+        return 0.2 + 0.1 * t
+
+    for f in ("numu", "nue"):
+        cdf = lambda t: float(timing.cdf(f, np.array(t)))  # noqa: E731
+        ref = [eff(b) * cdf(b) - eff(a) * cdf(a) - 0.1 * quad(cdf, a, b, epsabs=0, epsrel=1e-12)[0]
+               for a, b in zip(edges[:-1], edges[1:])]
+        # the code sums dP eps(midpoint) on a 10 ns grid: 2e-5 relative at the 450 ns peak
+        assert np.allclose(timing.bin_fractions(f, edges, eff), ref, rtol=1e-4, atol=1e-12)
+
+
+def test_recoil_step_range_and_line_end_point_at_the_grid_end():
+    """recoil_step_kev is limited to (0, 0.1] keV (mutant: 1.1); a line end point equal to the grid's own end point
+    adds no node beyond it (mutant: `s < t_max` -> `<=`)."""
+    with pytest.raises(InputError, match=r"recoil_step_kev must be in \(0, 0\.1\] keV"):
+        PhysicsOptions(recoil_step_kev=0.5)
+    assert PhysicsOptions(recoil_step_kev=0.1).recoil_step_kev == 0.1
+    m = get_nucleus("Ar40").mass_mev
+    t_max = float(max_recoil_mev(30.0, m))
+    t, w = recoil_grid(m, 30.0, 0.1, steps_mev=[t_max, 0.5 * t_max])
+    assert t[-1] == t_max and w.sum() == pytest.approx(t_max, rel=1e-12, abs=0)
+    assert np.sum(np.abs(t - 0.5 * t_max) < 1e-9 * t_max) == 2 + (0.5 * t_max in t)  # the inner step is bracketed
+
+
+def test_bin_events_left_closed_by_hand_and_relative_delta():
+    """Left-closed bins [e_k, e_k+1) on both axes, events on the upper edge or outside dropped, counted by hand
+    (mutants: the bin index offsets, the upper bound on y); relative_delta by hand (mutant: its sign)."""
+    x = np.array([0.0, 0.5, 1.0, 1.5, 2.0, -0.1, 0.2])
+    y = np.array([0.0, 1.0, 0.5, 1.9, 0.1, 0.3, 2.0])
+    out = bin_events(x, y, [0.0, 1.0, 2.0], [0.0, 1.0, 2.0])
+    # (0,0)->[0,0]; (0.5,1)->[0,1]; (1,0.5)->[1,0]; (1.5,1.9)->[1,1]; x=2 and x=-0.1 and y=2 dropped
+    assert out.tolist() == [[1.0, 1.0], [1.0, 1.0]]
+    rel = relative_delta(np.array([1.1, 0.0, 3.0]), np.array([1.0, 0.0, 4.0]))
+    assert np.allclose(rel, [0.1, 0.0, -0.25], rtol=1e-12, atol=0)
+
+
+def test_sm_table_by_hand():
+    """The human-readable `cevnsfit sm` table from a summary document, formatted by hand (mutants of sm_table,
+    which only the CLI tests outside the fast selection read)."""
+    summary = {"observed": 121, "chi2_min": 3.14159, "n_bins": 12, "predicted": {"cevns": 100.04, "brn": 20.0},
+               "best_fit": {"cevns": 95.0, "brn": 21.26}, "nuisances": {"eta_cevns": -0.05, "eta_brn": 0.063}}
+    title, columns, rows, foot = Experiment.sm_table(summary)
+    assert title == f"{Experiment.name}: observed 121 events, chi2_min = 3.14 for 12 bins"
+    assert columns == ["component", "predicted [events]", "best fit [events]"]
+    assert rows == [["cevns", "100.0", "95.0"], ["brn", "20.0", "21.3"], ["total", "120.0", "116.3"]]
+    assert foot == "nuisances: eta_cevns = -0.050, eta_brn = +0.063"
+
+
+def test_check_inputs_reads_the_timing_file_too():
+    """`cevnsfit data check` relies on check_inputs reading the source and, where there is one, the timing file
+    (mutant: the timing read skipped)."""
+    calls = []
+
+    class Fake:
+        def source(self):
+            calls.append("source")
+
+        def timing(self):
+            calls.append("timing")
+
+    Experiment.check_inputs(Fake())
+    assert calls == ["source", "timing"]
