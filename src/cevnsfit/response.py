@@ -34,6 +34,7 @@ from .physics.cross_section import (
 )
 from .physics.nuclei import Nucleus
 from .sources.sns import SNSSource
+from .sources.spectra import MOMENT_ORDERS
 
 
 @dataclass(frozen=True)
@@ -52,11 +53,6 @@ class DetectorResponse:
     recoil_mev: dict  # nucleus name -> (n_recoil,)
     energy: dict  # nucleus name -> (n_energy, n_recoil), includes quadrature weights (MeV)
     time: dict  # flavour -> (n_time,)
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        first = next(iter(self.energy.values()))
-        return first.shape[0], next(iter(self.time.values())).shape[0]
 
 
 @dataclass
@@ -137,7 +133,7 @@ def build_kernel(
         _, fz, fn = ffs[name]
         for f in detector.time:  # the source's flavours (nue, numu, numubar at the SNS; nue, numu, nutau solar)
             spec = source.spectra[f]
-            m0, m1, m2 = (spec.moment(k, e_min) for k in (0, -1, -2))
+            m0, m1, m2 = (spec.moment(k, e_min) for k in MOMENT_ORDERS)
             if kinematics == "ac22":
                 kin = m0 - 0.5 * nuc.mass_mev * t * m2
             else:

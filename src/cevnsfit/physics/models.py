@@ -53,7 +53,6 @@ from ..parameters import DEFAULT, Parameters
 
 FLAVOUR_LEPTON = {"nue": "e", "numu": "mu", "numubar": "mu", "nutau": "tau"}
 LEPTONS = ("e", "mu", "tau")
-INTERFERENCE = ("destructive", "constructive", "none")
 
 # Input bounds.  Beyond g ~ 4 pi a coupling is non-perturbative and the tree-level and one-loop formulas used here
 # mean nothing.  U(1)' charges are O(1) numbers -- an overall factor belongs in g -- so |Q'| <= 100 loses no model
