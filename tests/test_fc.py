@@ -257,6 +257,18 @@ def test_raster_reports_fc_and_wilks_per_mass(raster):
     assert "| csi | 1000 |" in (out / "fc.md").read_text()
 
 
+@pytest.mark.slow  # a subprocess of the command line; the full suite (CI) runs it
+def test_cli_raster_equals_the_api_and_draws_the_figure(raster, tmp_path):
+    """README: `cevnsfit fc ... --masses M1,M2 --out DIR` -- the same numbers as the API run, and fc_plane.png."""
+    r = _cli(["fc", "--model", "B-L", "--dataset", "csi", "--masses", "10,1000", "--toys", "6", "--block", "3",
+              "--seed", "4", "--points-per-decade", "3", "--no-wilks-table", "--backend", "serial",
+              "--out", str(tmp_path)])
+    assert r.returncode == 0, r.stderr
+    doc = json.loads((tmp_path / "fc.json").read_text())
+    assert doc["raster"]["datasets"]["csi"] == raster[1]["raster"]["datasets"]["csi"]
+    assert (tmp_path / "fc_plane.png").read_bytes()[:4] == b"\x89PNG"
+
+
 def test_raster_masses_are_parsed_and_checked():
     np.testing.assert_allclose(parse_masses("1:100:3"), [1.0, 10.0, 100.0])
     np.testing.assert_allclose(parse_masses("5, 0.5"), [0.5, 5.0])

@@ -231,6 +231,17 @@ def test_project_command_writes_json(capsys, tmp_path):
     assert doc["results"][0]["detector"]["name"] == "test-Ar"
 
 
+def test_project_command_for_a_model_writes_json_and_figure(capsys, tmp_path):
+    """README: `cevnsfit project --detector NAME --model NAME --out DIR` with a shipped detector."""
+    code, out, err = run(capsys, "project", "--detector", "COH-Ge-1", "--model", "B-L", "--no-compare", "--json",
+                         "--out", str(tmp_path / "o"))
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["what"] == "B-L" and doc["results"][0]["detector"]["name"] == "COH-Ge-1"
+    pngs = list((tmp_path / "o").glob("*.png"))
+    assert pngs and all(p.read_bytes()[:4] == b"\x89PNG" for p in pngs)
+
+
 @pytest.mark.parametrize("change, args, words", [
     ({"baseline": None}, (), ("field 'baseline' is missing",)),
     ({"fiducial_mass": {"value": 100, "unit": "lb"}}, (), ("fiducial_mass", "unit 'lb'")),
