@@ -50,7 +50,7 @@ import numpy as np
 from . import __version__
 from .analysis import sm_summary
 from .errors import CevnsfitError, InputError
-from .experiments import DATA_SETS
+from .experiments import DATA_SETS, EXPERIMENTS
 from .io.atomic import atomic_path, check_writable_dir, stale_temporaries, write_text
 from .io.jsonio import NULL_MEANING, nulls_for_nonfinite, write_json
 from .io.results import data_checksums, scan_dataset, write_netcdf
@@ -67,13 +67,13 @@ AC22_REFERENCE = {
     ("L_mu-L_tau", "csi+lar"): (103e-5, 24.2e-3),
 }
 GM2_EPOCHS = ("2021", "2023", "2025")
-# The experiments of the AC22 reproduction, on the full (121 x 322) plane; the others (XENONnT) are profiled on every
-# COARSE_STEP-th mass and coupling of it (41 x 162 points incl. g = 0: its profiled chi^2 costs ~20x a COHERENT one,
-# benchmarks/bench_xenonnt.py), with the full M = 0 and M = inf lines, so every tabulated limit keeps the full
-# resolution and only the contours, verdicts and figures of the data sets that include them are coarser.
-FULL_PLANE_EXPERIMENTS = ("csi", "lar")
-COARSE_STEP = (3, 2)  # (masses, couplings)
-GM2_DATA_SETS = ("csi+lar", "coherent+xenonnt")  # verdicts: COHERENT (AC22's conclusion), and with XENONnT
+# The experiments whose registry entry asks for the full (121 x 322) plane; data sets with any other (XENONnT,
+# plane_step (3, 2): 41 x 162 points incl. g = 0, its profiled chi^2 costs ~20x a COHERENT one,
+# benchmarks/bench_xenonnt.py) are profiled on the coarser step, with the full M = 0 and M = inf lines, so every
+# tabulated limit keeps the full resolution and only the contours, verdicts and figures of those data sets are coarser.
+FULL_PLANE_EXPERIMENTS = tuple(n for n, e in EXPERIMENTS.items() if e.plane_step == (1, 1))
+COARSE_STEP = tuple(max(s) for s in zip(*(e.plane_step for e in EXPERIMENTS.values())))  # (masses, couplings)
+GM2_DATA_SETS = tuple(n for n, d in DATA_SETS.items() if d.gm2_verdict)  # COHERENT (AC22's conclusion), + XENONnT
 LOCK_NAME = ".cevnsfit-reproduce.lock"
 STAGING_PREFIX = ".staging-"
 COMMIT_PREFIX = ".commit-"

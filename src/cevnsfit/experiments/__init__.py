@@ -36,6 +36,9 @@ class ExperimentSpec:
     label: str  # short label for tables ("CsI")
     fetch: tuple[str, ...]  # data sets of cevnsfit.io.registry it reads
     collection: str = "coherent"  # top folder of the data root holding its files (cevnsfit.io.registry)
+    # `cevnsfit reproduce` profiles data sets with this experiment on every (n_mass, n_coupling)-th point of the
+    # full plane: (1, 1) = the full plane; larger for a costly chi^2 (XENONnT's morphed profile, ~20x a COHERENT one)
+    plane_step: tuple[int, int] = (1, 1)
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class DataSetSpec:
     colour: str
     fill_alpha: float
     line_width: float
+    gm2_verdict: bool = False  # `cevnsfit reproduce` writes its (g-2)_mu verdicts
 
 
 EXPERIMENTS: dict[str, ExperimentSpec] = {}
@@ -71,15 +75,16 @@ def register_data_set(spec: DataSetSpec) -> DataSetSpec:
 
 register_experiment(ExperimentSpec("csi", "csi2021", "CsI2021", "CsI", ("csi2021", "flux")))
 register_experiment(ExperimentSpec("lar", "lar2020", "LAr2020", "LAr", ("lar2020", "flux")))
-register_experiment(ExperimentSpec("xenonnt", "xenonnt", "XenonNT", "XENONnT", ("xenonnt",), "xenonnt_cevns"))
+register_experiment(ExperimentSpec("xenonnt", "xenonnt", "XenonNT", "XENONnT", ("xenonnt",), "xenonnt_cevns", (3, 2)))
 # table order: LAr, CsI, combined (AC22 Table 2)
 register_data_set(DataSetSpec("lar", ("lar",), "LAr", "COHERENT LAr (2020)", "#0571b0", 0.06, 1.1))
 register_data_set(DataSetSpec("csi", ("csi",), "CsI", "COHERENT CsI (2021)", "#e66101", 0.06, 1.1))
-register_data_set(DataSetSpec("csi+lar", ("csi", "lar"), "CsI+LAr", "COHERENT CsI + LAr", "#7b3294", 0.22, 1.8))
+register_data_set(DataSetSpec("csi+lar", ("csi", "lar"), "CsI+LAr", "COHERENT CsI + LAr", "#7b3294", 0.22, 1.8,
+                              gm2_verdict=True))
 # solar 8B on xenon alone, and with COHERENT (chi^2 summed: independent nuisances, the fluxes have no common part)
 register_data_set(DataSetSpec("xenonnt", ("xenonnt",), "XENONnT", "XENONnT 8B (SR0-SR2)", "#1a9641", 0.06, 1.1))
 register_data_set(DataSetSpec("coherent+xenonnt", ("csi", "lar", "xenonnt"), "COHERENT+XENONnT",
-                              "COHERENT + XENONnT", "#252525", 0.0, 1.8))
+                              "COHERENT + XENONnT", "#252525", 0.0, 1.8, gm2_verdict=True))
 
 
 def experiment_class(name: str):
