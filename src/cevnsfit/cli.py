@@ -391,10 +391,11 @@ def project(
 
             today = None
             if compare:
-                from .mediators import MediatorAnalysis
+                from .mediators import MediatorAnalysis, dataset_members
 
                 masses = [r.mass_mev for r in projections[0][1]["raster"]]
-                cont = MediatorAnalysis(data_dir).analyse(mdl, masses_mev=masses).contour("csi+lar", cl)
+                an = MediatorAnalysis(data_dir)  # today's COHERENT limit: its experiments only
+                cont = an.analyse(mdl, masses_mev=masses, experiments=dataset_members("csi+lar")).contour("csi+lar", cl)
                 today = {"mass_mev": cont["mass_mev"], "g_upper": cont["g_upper"], "label": "COHERENT CsI+LAr today (observed)"}
             save(projection_figure(mdl, projections, today, cl), out_dir / f"{stem}.png")
         write_json(doc, out_dir / f"{stem}.json")

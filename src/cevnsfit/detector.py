@@ -28,7 +28,7 @@ kernel.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -239,14 +239,6 @@ class DetectorConfig:
     backgrounds: tuple = ()
     path: str = ""
     citations: dict = field(default_factory=dict)
-
-    def scaled(self, factor: float) -> "DetectorConfig":
-        """The same detector with ``factor`` times the exposure (per-bin backgrounds scale with it)."""
-        if not (math.isfinite(factor) and factor > 0):
-            raise InputError(f"exposure scale must be positive, got {factor}")
-        bkg = tuple(replace(b, per_bin=tuple(x * factor for x in b.per_bin)) if b.per_bin is not None else b
-                    for b in self.backgrounds)
-        return replace(self, exposure=(self.exposure[0] * factor, self.exposure[1]), backgrounds=bkg)
 
     def quenching_for(self, nucleus: str) -> Quenching:
         return self.quenching.get(nucleus) or self.quenching["*"]

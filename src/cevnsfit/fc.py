@@ -25,7 +25,7 @@ import numpy as np
 
 from . import __version__
 from .errors import InputError
-from .io.atomic import atomic_path, check_writable_dir
+from .io.atomic import atomic_path, check_writable_dir, stale_temporaries
 from .io.jsonio import json_text
 from .mediators import (DATASETS, HIGH_MASS_G_OVER_M_MEV, LOW_MASS_G, MEV_PER_GEV, MediatorAnalysis, dataset_members,
                         line_limit, log_grid)
@@ -158,7 +158,7 @@ class Store:
         self.root = check_writable_dir(Path(root))
         self.manifest_path = self.root / "manifest.json"
         # temporary files of writes cut short (kill -9 between write and rename): never read, removed here
-        for tmp in self.root.glob("*/.*.npz"):
+        for tmp in stale_temporaries(self.root):
             tmp.unlink(missing_ok=True)
         self.lines = {}
         if self.manifest_path.exists():

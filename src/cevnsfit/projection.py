@@ -100,18 +100,10 @@ class Projection:
         reps = line.throw(0.0, rng, n_toys)
         on_grid = line.chi2_grid(reps)
         t = on_grid - line.minimum(reps, on_grid)[:, None]
-        limits = np.full(n_toys, np.inf)
-        for k in range(n_toys):
-            # the tabulated limit of `cevnsfit limits`: upper edge of the allowed interval containing g = 0 (an
-            # island beyond it, e.g. a sign-flip solution, does not count); 0 when the toy excludes g = 0 itself
-            above = np.flatnonzero(t[k] >= self.threshold)
-            if above.size and above[0] == 0:
-                limits[k] = 0.0
-            elif above.size:
-                j = above[0]
-                a, b, fa, fb = grid[j - 1], grid[j], t[k, j - 1], t[k, j]
-                frac = (self.threshold - fa) / (fb - fa)
-                limits[k] = b * frac if a == 0 else float(np.exp(np.log(a) + (np.log(b) - np.log(a)) * frac))
+        # the tabulated limit of `cevnsfit limits`: upper edge of the allowed interval containing g = 0 (an island
+        # beyond it does not count); 0 when the toy excludes g = 0 itself
+        limits = np.array([allowed_intervals(grid, t[k], self.threshold).limit for k in range(n_toys)])
+        limits = np.nan_to_num(limits, nan=0.0, posinf=np.inf)
         edges = {n: float(np.quantile(limits, norm.cdf(n))) for n in BAND_SIGMAS}
         mass = float(templates.masses_mev[mass_index])
         return ExpectedLimit(mass, "MeV^-1" if math.isinf(mass) else "1", edges)

@@ -188,6 +188,15 @@ def _part_of(dataset: str) -> str:
     return "full" if set(DATASETS[dataset]) <= set(FULL_PLANE_EXPERIMENTS) else "coarse"
 
 
+def _comparison_part() -> str | None:
+    """The plane part that holds every data set of the COHERENT-vs-XENONnT figure; None when one is not registered."""
+    from .plotting.compare import COMPARED
+
+    if not set(COMPARED) <= set(DATASETS):
+        return None
+    return "coarse" if any(_part_of(d) == "coarse" for d in COMPARED) else "full"
+
+
 def _analyse(an: MediatorAnalysis, model, masses: np.ndarray, couplings: np.ndarray) -> dict:
     """The model's grids: the full plane for FULL_PLANE_EXPERIMENTS; for the data sets with other experiments, a
     plane of every COARSE_STEP-th mass and coupling (a subset of the full one: the full-plane experiments' chi^2 is
@@ -489,7 +498,7 @@ def _planned_outputs(out: Path, models) -> list[Path]:
     paths = [out / f for f in (*RESULT_FILES, RUN_RECORD)]
     stems = [f"plane_{_slug(m.name)}" for m in models] + ["summary_csi+lar"]
     stems += [f"spectra_{n}" for n in data_set_experiments()]
-    if "coarse" in _parts():
+    if _comparison_part() is not None:
         stems.append("coherent_vs_xenonnt")
     paths += [out / "figures" / f"{stem}{suffix}" for stem in stems for suffix in (".png", ".pdf")]
     for m in models:
@@ -525,8 +534,9 @@ def _figures(folder: Path, results: dict, an: MediatorAnalysis, gm2_epochs, cl: 
     vectors = {n: r for n, r in full.items() if getattr(r.model, "kind", "vector") == "vector"}
     if vectors:
         both(lambda: summary_figure(vectors, "csi+lar", cl), "summary_csi+lar")
-    if "coarse" in _parts():
-        both(lambda: comparison_figure({n: parts["coarse"] for n, parts in results.items()}, cl), "coherent_vs_xenonnt")
+    part = _comparison_part()
+    if part is not None:
+        both(lambda: comparison_figure({n: parts[part] for n, parts in results.items()}, cl), "coherent_vs_xenonnt")
     for exp_name in data_set_experiments():
         exp = an.experiment(exp_name)
         both(lambda: experiment_figure(exp), f"spectra_{exp_name}")
