@@ -20,6 +20,7 @@ from machine import describe  # noqa: E402
 
 from cevnsfit.fc import LineSpec, _analysis, build_line, choose_grids, observe, run_task  # noqa: E402
 from cevnsfit.physics.models import model_names  # noqa: E402
+from cevnsfit.stats.compiled import available  # noqa: E402
 from cevnsfit.stats.toys import GOLDEN_STEPS, SUB_POINTS, Line, block_rng  # noqa: E402
 
 
@@ -75,15 +76,19 @@ def main() -> None:
     print(f"machine: {describe()}; load average {os.getloadavg()[0]:.1f} (other processes share the cores)")
     specs = {d: spec_for("B-L", d) for d in ("csi", "lar", "csi+lar")}
     rates = {}
+    compiled = os.environ.get("CEVNSFIT_COMPILED", "1")
     for d, spec in specs.items():
+        os.environ["CEVNSFIT_COMPILED"] = "0"  # the numpy paths
         ref = per_core(spec, args.toys, reference=True, repeat=args.repeat)
-        r = per_core(spec, args.toys, repeat=args.repeat)
+        r_np = per_core(spec, args.toys, repeat=args.repeat)
+        os.environ["CEVNSFIT_COMPILED"] = compiled  # the fast path with the compiled Poisson profile (numba)
+        r = per_core(spec, args.toys, repeat=args.repeat) if available() else r_np
         rates[d] = r
         print(f"B-L {d:8s} M -> 0: {len(spec.tested)} tested points, toy grid {len(spec.grid)}")
-        for label, x in (("reference", ref), ("fast", r)):
-            print(f"  {label:9s}: {x['evals']} fits per toy, {x['toys_per_s']:.0f} toys/s, {x['fits_per_s']:.0f} toy fits/s "
+        for label, x in (("reference", ref), ("fast numpy", r_np), ("fast" + (" compiled" if available() else ""), r)):
+            print(f"  {label:13s}: {x['evals']} fits per toy, {x['toys_per_s']:.0f} toys/s, {x['fits_per_s']:.0f} toy fits/s "
                   f"per core, {x['us_per_fit']:.1f} us per profiled fit (target <= 5 us)")
-        print(f"  speed-up per toy: {r['toys_per_s'] / ref['toys_per_s']:.2f}")
+        print(f"  speed-up per toy: {r['toys_per_s'] / ref['toys_per_s']:.2f} (numpy fast path {r_np['toys_per_s'] / ref['toys_per_s']:.2f})")
     spec = specs["csi"]
     for block in (25, 50, 100, 200):
         t0 = time.perf_counter()

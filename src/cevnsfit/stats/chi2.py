@@ -28,6 +28,7 @@ from typing import Mapping
 import numpy as np
 
 from ..errors import InputError
+from . import compiled
 
 SIGNAL = "cevns"
 
@@ -195,6 +196,9 @@ class PoissonChi2(BinnedCost):
         # solve of each row's Newton system); True: a_S S + a_B @ B and vectorised elimination (measured per row
         # on 5 400 CsI rows: chi^2 2.4 -> 1.6 us, solve 0.59 -> 0.39 us), equal to rounding (tests/test_fc_speed.py)
         self.structured = True
+        # compiled=True: batches of COMPILED_MIN_ROWS or more rows are profiled by the same Newton in compiled code
+        # when numba is installed (stats/compiled.py; 3-5x faster per row); False: always the numpy reference
+        self.compiled = True
         d = self.observed.ravel()
         self._d = d
         self._dlnd = _dlnd(d)
@@ -218,16 +222,15 @@ class PoissonChi2(BinnedCost):
         return dev + np.sum((scale - centre) ** 2 * self.inv_var, axis=1)
 
     def profile(self, signal: np.ndarray, eta0: np.ndarray | None = None, observed: np.ndarray | None = None,
-                centres: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(chi^2_min, eta_hat, templates) for a batch of signals (n, n_E, n_t); ``eta0`` warm-starts Newton.
+                centres: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(chi^2_min, eta_hat, templates or None) for a batch of signals (n, n_E, n_t); ``eta0`` warm-starts Newton.
 
         Newton iterates on the factors a_z = 1 + eta_z > 0.  A signal far above the data (absurd couplings) is
         profiled towards a_cevns -> 0 at the price of its pull: such points start where the scaled signal matches
         the observed excess, so that Newton needs a few steps.  ``observed`` (n, n_bins) and ``centres`` (n, n_z)
         replace the data and the pull centres row by row (replicated experiments; see ``replicas``).
         """
-        tpl = self._templates(signal)
-        n, nz, _ = tpl.shape
+        n, nz = signal.shape[0], len(self.components)
         if observed is None:
             d, dlnd, ctr = self._d[None, :], np.full(n, self._dlnd), np.ones((1, nz))
             row = lambda arr, i: arr  # noqa: E731 -- shared by every row
@@ -238,7 +241,7 @@ class PoissonChi2(BinnedCost):
         d_tot = d.sum(axis=1)
         if eta0 is None:
             a = np.ones((n, nz))
-            s_tot = tpl[:, 0, :].sum(axis=1)
+            s_tot = signal.reshape(n, -1).sum(axis=1)
             excess = np.maximum(d_tot - self.backgrounds.sum(), 1.0)
             huge = s_tot > 10.0 * d_tot
             a[huge, 0] = np.broadcast_to(excess, (n,))[huge] / s_tot[huge]
@@ -247,6 +250,11 @@ class PoissonChi2(BinnedCost):
             # 9/10 of the way to a = 0) of the other factors: such factors start cold, at a = 1
             a = 1.0 + np.array(eta0, dtype=float).reshape(n, nz)
             a[a < 1e-3] = 1.0
+        if self.compiled and n >= self.COMPILED_MIN_ROWS and compiled.available():  # the same Newton, compiled
+            chi, a = compiled.poisson_profile(signal.reshape(n, -1), self.backgrounds, d, dlnd, ctr, self.inv_var, a,
+                                              self.tol, self.PIN)
+            return chi, a - 1.0, None
+        tpl = self._templates(signal)
         chi = self._chi2(tpl, a, d, dlnd, ctr)
         bad = ~np.isfinite(chi)
         if bad.any():  # a warm start outside the domain: restart those from the nominal normalisations
@@ -302,6 +310,10 @@ class PoissonChi2(BinnedCost):
                 break
         return chi, a - 1.0, tpl
 
+    # the compiled kernel costs a ~0.5-1 s import of numba per process: worth it for grids and toys, not for the
+    # single fits and one-point refinements of a small job (benchmarks/bench_fc.py measures both paths)
+    COMPILED_MIN_ROWS = 64
+
     PIN = 1e-9  # a factor below this, pulled down, is at the bound a = 0 (chi^2 error < PIN * d chi^2/da)
 
     # Cold starts of the grid: one column in COLD_STRIDE; the others start from the nuisances of the nearest cold
@@ -351,7 +363,8 @@ class PoissonChi2(BinnedCost):
 
     def fit(self, signal) -> FitResult:
         batch, _ = _as_batch(self._signal(signal), self.shape)
-        chi, eta, tpl = self.profile(batch[:1])
+        chi, eta, _ = self.profile(batch[:1])
+        tpl = self._templates(batch[:1])
         fitted = {z: ((1.0 + eta[0, i]) * tpl[0, i]).reshape(self.shape) for i, z in enumerate(self.components)}
         return FitResult(float(chi[0]), {f"eta_{z}": float(eta[0, i]) for i, z in enumerate(self.components)}, fitted, self.n_bins)
 
@@ -507,13 +520,9 @@ class GaussianChi2(BinnedCost):
         g_fs = gram[:, free][:, :, signed]
         # free-column solutions of G_ff [y | z] = [G_fs | rhs_f]: theta_f = z - y theta_s
         y_z = np.linalg.solve(gram[:, free][:, :, free], np.concatenate([g_fs, rhs[:, free, None]], axis=2))
-        schur = np.zeros((n, n_signed + n_two, n_signed + n_two))
-        schur[:, :n_signed, :n_signed] = gram[:, signed][:, :, signed] - np.swapaxes(g_fs, 1, 2) @ y_z[:, :, :n_signed]
-        pad = np.arange(n_signed, n_signed + n_two)
-        schur[:, pad, pad] = 1.0  # a branch with eps_l = 0 picks padding slot l: identity row, zero rhs
         schur_rhs = np.zeros((n, n_signed + n_two))
         schur_rhs[:, :n_signed] = rhs[:, signed] - np.einsum("nfs,nf->ns", g_fs, y_z[:, :, n_signed])
-        eps = _solve_spd(schur[:, branch_cols[:, :, None], branch_cols[:, None, :]], schur_rhs[:, branch_cols])
+        eps = _solve_spd(self._branch_blocks(gram, g_fs, y_z[:, :, :n_signed]), schur_rhs[:, branch_cols])
         # chi^2 at each branch's minimum: c'Wc + theta_0'P theta_0 - rhs'theta (both blocks)
         chi = r0w - np.einsum("nf,nf->n", rhs[:, free], y_z[:, :, n_signed])[:, None] \
             - np.einsum("nkt,nkt->nk", schur_rhs[:, branch_cols], eps)
@@ -560,20 +569,25 @@ class GaussianChi2(BinnedCost):
         and each branch's inverse of its Schur block -- the elimination of ``profile``, once per template."""
         k = signals.shape[0]
         s = np.asarray(signals, float).reshape(k, -1)
-        gram = self._gram(s)[0]
-        col_scale = np.sqrt(np.einsum("kii->ki", gram))
-        gram /= col_scale[:, :, None] * col_scale[:, None, :]
-        free, signed, branch_cols = self._u, self._e, self._sel
-        n_signed, n_two = signed.size, branch_cols.shape[1]
+        gram, rhs = self._gram(s)
+        col_scale = _jacobi_scale(gram, rhs)  # the observed data's rhs, unused: replicas bring their own
+        free, signed = self._u, self._e
         ff_inv = np.linalg.inv(gram[:, free][:, :, free])
         g_fs = gram[:, free][:, :, signed]
         y = ff_inv @ g_fs
-        schur = np.zeros((k, n_signed + n_two, n_signed + n_two))
+        branch_inv = np.linalg.inv(self._branch_blocks(gram, g_fs, y))  # (k, branches, two-sided, two-sided)
+        return {"s": s, "col_scale": col_scale, "ff_inv": ff_inv, "g_fs": g_fs, "y": y, "branch_inv": branch_inv}
+
+    def _branch_blocks(self, gram: np.ndarray, g_fs: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Each branch's block of the Schur complement of the free columns, G_ss - G_fs' y (y = G_ff^-1 G_fs):
+        (n, branches, two-sided, two-sided); a branch with eps_l = 0 picks padding slot l (identity row)."""
+        signed, branch_cols = self._e, self._sel
+        n_signed, n_two = signed.size, branch_cols.shape[1]
+        schur = np.zeros((gram.shape[0], n_signed + n_two, n_signed + n_two))
         schur[:, :n_signed, :n_signed] = gram[:, signed][:, :, signed] - np.swapaxes(g_fs, 1, 2) @ y
         pad = np.arange(n_signed, n_signed + n_two)
         schur[:, pad, pad] = 1.0
-        branch_inv = np.linalg.inv(schur[:, branch_cols[:, :, None], branch_cols[:, None, :]])  # (k, br, two, two)
-        return {"s": s, "col_scale": col_scale, "ff_inv": ff_inv, "g_fs": g_fs, "y": y, "branch_inv": branch_inv}
+        return schur[:, branch_cols[:, :, None], branch_cols[:, None, :]]
 
     def replicas_grid(self, signals: np.ndarray, observed: np.ndarray, centres: np.ndarray | None = None,
                       factors: dict | None = None, exact: bool = False) -> np.ndarray:

@@ -1,0 +1,48 @@
+"""Compiled kernels (numba, optional): the profiled Poisson chi^2 of :class:`cevnsfit.stats.chi2.PoissonChi2`.
+
+The numpy profile (``PoissonChi2.profile``) runs Newton on whole batches: every iteration is a few dozen numpy calls
+over all rows, ~2 us of arithmetic per row buried under array temporaries and per-call overhead (12-17 us per
+profiled fit in the FC toys, docs/validation.md).  The kernel here runs *the same algorithm* row by row in
+compiled code -- the same start, the same damped projected Newton with the same active set, step limit, line
+search and stopping rule -- so its chi^2 equals the numpy path's to rounding (tests/test_compiled.py compares
+them; the numpy path stays the reference).
+
+It is used when numba is importable (``pip install 'cevnsfit[fast]'``) and the environment variable
+``CEVNSFIT_COMPILED`` is not ``0``.  Compiled functions are cached on disk (numba ``cache=True``), so only the
+first run on a machine pays the compilation (~2 s).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from functools import lru_cache
+
+import numpy as np
+
+__all__ = ["available", "poisson_profile"]
+
+
+def available() -> bool:
+    """True when the compiled kernels can be used (numba installed and ``CEVNSFIT_COMPILED`` != ``0``).  numba is
+    imported on the first profile, not here: a command that fits nothing does not pay its ~0.5 s import."""
+    return os.environ.get("CEVNSFIT_COMPILED", "1") != "0" and _installed()
+
+
+@lru_cache(maxsize=None)
+def _installed() -> bool:
+    return importlib.util.find_spec("numba") is not None
+
+
+def poisson_profile(signal, backgrounds, observed, dlnd, centres, inv_var, start, tol: float, pin: float):
+    """chi^2_min (n,) and factors a = 1 + eta (n, n_z) for a batch: ``signal`` (n, n_bins), ``backgrounds``
+    (n_z - 1, n_bins), ``observed`` (n or 1, n_bins), ``dlnd`` (n,), ``centres`` (n or 1, n_z) = 1 + pull centre,
+    ``start`` (n, n_z) the factors Newton starts from.  Requires :func:`available`."""
+    a = np.array(start, dtype=float, order="C")
+    chi = np.empty(a.shape[0])
+    from . import _kernels
+
+    _kernels.poisson_profile(np.ascontiguousarray(signal, float), np.ascontiguousarray(backgrounds, float),
+                     np.ascontiguousarray(observed, float), np.ascontiguousarray(dlnd, float),
+                     np.ascontiguousarray(centres, float), np.ascontiguousarray(inv_var, float), a, chi, tol, pin)
+    return chi, a
