@@ -143,3 +143,222 @@ def _solve_spd(h, g, m, r, out):
         out[i] = s / m[i, i]
     for i in range(k):
         out[i] = -out[i]
+
+
+@_jit
+def gaussian_profile(s, c, centre, sig_slope, fixed_cols, g_fixed, w, prior_col, col_param, col_sign, prior,
+                     active, n_free, chi_out, theta_out, branch_out):
+    """GaussianChi2.profile row by row (same mathematics, same branch rule; see its docstring).
+
+    s (n, bins) signals; c (n or 1, bins) residuals at zero signal; centre (n or 1, parameters) pull centres with
+    a = 1 for the signal; sig_slope (n_sig, bins): signal column j = sig_slope[j] * s; fixed_cols (n_col - n_sig,
+    bins); g_fixed: their Gram block with its prior; active (branches, k): each branch's columns, the n_free
+    columns common to all first, then its signed columns (-1: none).  Per row: the Gram matrix, Jacobi scaling,
+    the free columns eliminated once (Schur complement), then per branch a system of at most k - n_free."""
+    n, nb = s.shape
+    n_sig = sig_slope.shape[0]
+    n_col = n_sig + fixed_cols.shape[0]
+    n_par = prior.shape[0]
+    n_br, k_max = active.shape
+    nf = n_free
+    ne = n_col - nf
+    # the signed columns (not free), and each branch's picks among them as positions in that list
+    free = active[0, :nf]
+    is_free = np.zeros(n_col, dtype=np.bool_)
+    for q in range(nf):
+        is_free[free[q]] = True
+    signed = np.empty(ne, dtype=np.int64)
+    q = 0
+    for j in range(n_col):
+        if not is_free[j]:
+            signed[q] = j
+            q += 1
+    n_pick = k_max - nf
+    pick = np.full((n_br, n_pick), -1, dtype=np.int64)
+    for br in range(n_br):
+        for t in range(n_pick):
+            j = active[br, nf + t]
+            for e in range(ne):
+                if signed[e] == j:
+                    pick[br, t] = e
+    x_sig = np.empty((n_sig, nb))
+    wc = np.empty(nb)
+    g = np.empty((n_col, n_col))
+    rhs = np.empty(n_col)
+    scale = np.empty(n_col)
+    aug = np.empty((nf, ne + 1))  # G_ff^-1 [G_fs | rhs_f] = [y | z]
+    gff = np.empty((nf, nf))
+    schur = np.empty((ne, ne))
+    srhs = np.empty(ne)
+    m = np.empty((n_pick, n_pick))
+    r = np.empty(n_pick)
+    eps = np.empty(n_pick)
+    best_eps = np.empty(n_pick)
+    pivot = np.empty(max(nf, n_pick))
+    theta_col = np.empty(n_col)
+    theta = np.empty(n_par)
+    excess = np.empty(nb)
+    for i in range(n):
+        ci = c[i] if c.shape[0] > 1 else c[0]
+        cen = centre[i] if centre.shape[0] > 1 else centre[0]
+        for j in range(n_sig):
+            for b in range(nb):
+                x_sig[j, b] = sig_slope[j, b] * s[i, b]
+        for b in range(nb):
+            wc[b] = w[b] * ci[b]
+        # Gram matrix and right-hand side (the fixed block is the same for every row)
+        for j in range(n_sig):
+            for k in range(j + 1):
+                acc = 0.0
+                for b in range(nb):
+                    acc += x_sig[j, b] * x_sig[k, b] * w[b]
+                g[j, k] = acc
+                g[k, j] = acc
+            g[j, j] += prior_col[j] + 1e-12
+            for k in range(n_sig, n_col):
+                acc = 0.0
+                for b in range(nb):
+                    acc += x_sig[j, b] * fixed_cols[k - n_sig, b] * w[b]
+                g[j, k] = acc
+                g[k, j] = acc
+        for j in range(n_sig, n_col):
+            for k in range(n_sig, n_col):
+                g[j, k] = g_fixed[j - n_sig, k - n_sig]
+        for j in range(n_col):
+            acc = 0.0
+            if j < n_sig:
+                for b in range(nb):
+                    acc += x_sig[j, b] * wc[b]
+            else:
+                for b in range(nb):
+                    acc += fixed_cols[j - n_sig, b] * wc[b]
+            rhs[j] = acc + prior_col[j] * cen[col_param[j]]
+        for j in range(n_col):  # Jacobi scaling (a huge signal's columns are ~1e20 larger than the pulls')
+            scale[j] = 1.0 / math.sqrt(g[j, j])
+        for j in range(n_col):
+            rhs[j] *= scale[j]
+            for k in range(n_col):
+                g[j, k] *= scale[j] * scale[k]
+        # free columns: G_ff [y | z] = [G_fs | rhs_f] by elimination without pivoting (SPD)
+        for a in range(nf):
+            for b2 in range(nf):
+                gff[a, b2] = g[free[a], free[b2]]
+            for e in range(ne):
+                aug[a, e] = g[free[a], signed[e]]
+            aug[a, ne] = rhs[free[a]]
+        for a in range(nf):
+            pivot[a] = 1.0 / gff[a, a]
+            for b2 in range(a + 1, nf):
+                f = gff[b2, a] * pivot[a]
+                for l in range(a, nf):
+                    gff[b2, l] -= f * gff[a, l]
+                for l in range(ne + 1):
+                    aug[b2, l] -= f * aug[a, l]
+        for a in range(nf - 1, -1, -1):
+            for l in range(ne + 1):
+                acc = aug[a, l]
+                for b2 in range(a + 1, nf):
+                    acc -= gff[a, b2] * aug[b2, l]
+                aug[a, l] = acc * pivot[a]
+        # Schur complement of the signed columns and its right-hand side; chi^2 of the free part
+        base = 0.0
+        for a in range(nf):
+            base -= rhs[free[a]] * aug[a, ne]
+        for e in range(ne):
+            acc = rhs[signed[e]]
+            for a in range(nf):
+                acc -= g[free[a], signed[e]] * aug[a, ne]
+            srhs[e] = acc
+            for e2 in range(ne):
+                acc = g[signed[e], signed[e2]]
+                for a in range(nf):
+                    acc -= g[free[a], signed[e]] * aug[a, e2]
+                schur[e, e2] = acc
+        # every branch: its picked signed columns; chi^2 up to the row's constant; admissible signs
+        best, best_chi = -1, np.inf
+        for br in range(n_br):
+            kk = 0
+            for t in range(n_pick):
+                e = pick[br, t]
+                if e < 0:
+                    continue
+                r[kk] = srhs[e]
+                k2 = 0
+                for t2 in range(n_pick):
+                    e2 = pick[br, t2]
+                    if e2 < 0:
+                        continue
+                    m[kk, k2] = schur[e, e2]
+                    k2 += 1
+                kk += 1
+            for a in range(kk):
+                pivot[a] = 1.0 / m[a, a]
+                for b2 in range(a + 1, kk):
+                    f = m[b2, a] * pivot[a]
+                    for l in range(a, kk):
+                        m[b2, l] -= f * m[a, l]
+                    r[b2] -= f * r[a]
+            for a in range(kk - 1, -1, -1):
+                acc = r[a]
+                for l in range(a + 1, kk):
+                    acc -= m[a, l] * eps[l]
+                eps[a] = acc * pivot[a]
+            ch = base
+            ok = True
+            kk = 0
+            for t in range(n_pick):
+                e = pick[br, t]
+                if e < 0:
+                    continue
+                ch -= srhs[e] * eps[kk]
+                if col_sign[signed[e]] * eps[kk] * scale[signed[e]] < -1e-12:
+                    ok = False
+                kk += 1
+            if (ok and ch < best_chi) or (best < 0 and br == 0):  # none admissible: branch 0 (numpy's argmin)
+                if ok:
+                    best_chi = ch
+                best = br if ok else -1
+                for q in range(kk):
+                    best_eps[q] = eps[q]
+        chosen = best if best >= 0 else 0
+        # the chosen branch's parameters (theta_f = z - y theta_s), and its chi^2 from the residuals (exact)
+        for j in range(n_col):
+            theta_col[j] = 0.0
+        kk = 0
+        for t in range(n_pick):
+            e = pick[chosen, t]
+            if e < 0:
+                continue
+            theta_col[signed[e]] = best_eps[kk]
+            kk += 1
+        for a in range(nf):
+            acc = aug[a, ne]
+            for e in range(ne):
+                acc -= aug[a, e] * theta_col[signed[e]]
+            theta_col[free[a]] = acc
+        for p in range(n_par):
+            theta[p] = 0.0
+        for b in range(nb):
+            excess[b] = 0.0
+        for j in range(n_col):
+            t = theta_col[j] * scale[j]
+            if t == 0.0:
+                continue
+            theta[col_param[j]] += t
+            if j < n_sig:
+                for b in range(nb):
+                    excess[b] += t * x_sig[j, b]
+            else:
+                for b in range(nb):
+                    excess[b] += t * fixed_cols[j - n_sig, b]
+        ch = 0.0
+        for b in range(nb):
+            d = ci[b] - excess[b]
+            ch += d * d * w[b]
+        for p in range(n_par):
+            ch += (theta[p] - cen[p]) ** 2 * prior[p]
+        chi_out[i] = ch
+        for p in range(n_par):
+            theta_out[i, p] = theta[p]
+        theta_out[i, 0] -= 1.0
+        branch_out[i] = chosen

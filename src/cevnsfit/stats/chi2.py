@@ -196,8 +196,8 @@ class PoissonChi2(BinnedCost):
         # solve of each row's Newton system); True: a_S S + a_B @ B and vectorised elimination (measured per row
         # on 5 400 CsI rows: chi^2 2.4 -> 1.6 us, solve 0.59 -> 0.39 us), equal to rounding (tests/test_fc_speed.py)
         self.structured = True
-        # compiled=True: batches of COMPILED_MIN_ROWS or more rows are profiled by the same Newton in compiled code
-        # when numba is installed (stats/compiled.py; 3-5x faster per row); False: always the numpy reference
+        # compiled=True: large batches are profiled by the same Newton in compiled code when numba is installed
+        # (stats/compiled.py; 3-5x faster per row); False: always the numpy reference
         self.compiled = True
         d = self.observed.ravel()
         self._d = d
@@ -250,7 +250,7 @@ class PoissonChi2(BinnedCost):
             # 9/10 of the way to a = 0) of the other factors: such factors start cold, at a = 1
             a = 1.0 + np.array(eta0, dtype=float).reshape(n, nz)
             a[a < 1e-3] = 1.0
-        if self.compiled and n >= self.COMPILED_MIN_ROWS and compiled.available():  # the same Newton, compiled
+        if self.compiled and compiled.worth_it(n):  # the same Newton, compiled
             chi, a = compiled.poisson_profile(signal.reshape(n, -1), self.backgrounds, d, dlnd, ctr, self.inv_var, a,
                                               self.tol, self.PIN)
             return chi, a - 1.0, None
@@ -309,10 +309,6 @@ class PoissonChi2(BinnedCost):
             if not active.any():
                 break
         return chi, a - 1.0, tpl
-
-    # the compiled kernel costs a ~0.5-1 s import of numba per process: worth it for grids and toys, not for the
-    # single fits and one-point refinements of a small job (benchmarks/bench_fc.py measures both paths)
-    COMPILED_MIN_ROWS = 64
 
     PIN = 1e-9  # a factor below this, pulled down, is at the bound a = 0 (chi^2 error < PIN * d chi^2/da)
 
@@ -463,6 +459,11 @@ class GaussianChi2(BinnedCost):
                 sel[k, t] = hit[0] if hit else n_e + t  # padding slot t: identity row, zero right-hand side
         self._sel = sel
         self._sel_sign = np.concatenate([self._col_sign[self._e], np.zeros(two.size, int)])[sel]
+        # the compiled profile (stats/compiled.py): column arrays, and each branch's active columns (-1: unused)
+        self._sig_slope, self._fixed_cols = np.ascontiguousarray(sig), np.ascontiguousarray(fixed)
+        e_or_none = np.concatenate([self._e, np.full(two.size, -1)])[sel]
+        self._active = np.concatenate([np.broadcast_to(self._u, (sel.shape[0], self._u.size)), e_or_none], axis=1)
+        self.compiled = True  # False: always the numpy path (the reference)
 
     def sample(self, expected: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
         """``n`` replicated data sets (n, n_bins) with this chi^2's own fluctuations: D_b = expected_b + sigma_b z,
@@ -513,6 +514,11 @@ class GaussianChi2(BinnedCost):
         n = signal.shape[0]
         s = signal.reshape(n, -1)
         residual, centre, r0w = self._replica_data(n, observed, centres)
+        if self.compiled and compiled.worth_it(n):
+            nominal = np.zeros((1, self.prior.size))
+            nominal[0, 0] = 1.0  # a = 1
+            return compiled.gaussian_profile(self, s, self._c[None] if residual is None else residual,
+                                             nominal if centre is None else centre)
         gram, rhs = self._gram(s, residual, centre)
         col_scale = _jacobi_scale(gram, rhs)
         free, signed, branch_cols = self._u, self._e, self._sel

@@ -1,11 +1,13 @@
-"""Compiled kernels (numba, optional): the profiled Poisson chi^2 of :class:`cevnsfit.stats.chi2.PoissonChi2`.
+"""Compiled kernels (numba, optional): the profiles of :class:`cevnsfit.stats.chi2.PoissonChi2` and ``GaussianChi2``.
 
 The numpy profile (``PoissonChi2.profile``) runs Newton on whole batches: every iteration is a few dozen numpy calls
 over all rows, ~2 us of arithmetic per row buried under array temporaries and per-call overhead (12-17 us per
 profiled fit in the FC toys, docs/validation.md).  The kernel here runs *the same algorithm* row by row in
 compiled code -- the same start, the same damped projected Newton with the same active set, step limit, line
 search and stopping rule -- so its chi^2 equals the numpy path's to rounding (tests/test_compiled.py compares
-them; the numpy path stays the reference).
+them; the numpy path stays the reference).  The Gaussian profile solves each sign branch's normal equations
+directly (the numpy path eliminates the columns common to all branches once, a Schur complement): the same
+minimum, the same branch rule, the chi^2 of the chosen branch recomputed from its residuals as there.
 
 It is used when numba is importable (``pip install 'cevnsfit[fast]'``) and the environment variable
 ``CEVNSFIT_COMPILED`` is not ``0``.  Compiled functions are cached on disk (numba ``cache=True``), so only the
@@ -20,13 +22,23 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["available", "poisson_profile"]
+__all__ = ["available", "gaussian_profile", "poisson_profile"]
 
 
 def available() -> bool:
     """True when the compiled kernels can be used (numba installed and ``CEVNSFIT_COMPILED`` != ``0``).  numba is
     imported on the first profile, not here: a command that fits nothing does not pay its ~0.5 s import."""
     return os.environ.get("CEVNSFIT_COMPILED", "1") != "0" and _installed()
+
+
+# the kernels cost a ~0.5-1 s import of numba per process: worth it for grids and toys, not for the single fits
+# and one-point refinements of a small job (benchmarks/bench_fc.py measures both paths)
+MIN_ROWS = 64
+
+
+def worth_it(n_rows: int) -> bool:
+    """Profile a batch of ``n_rows`` compiled: available, and large enough to repay numba's import."""
+    return n_rows >= MIN_ROWS and available()
 
 
 @lru_cache(maxsize=None)
@@ -46,3 +58,18 @@ def poisson_profile(signal, backgrounds, observed, dlnd, centres, inv_var, start
                      np.ascontiguousarray(observed, float), np.ascontiguousarray(dlnd, float),
                      np.ascontiguousarray(centres, float), np.ascontiguousarray(inv_var, float), a, chi, tol, pin)
     return chi, a
+
+
+def gaussian_profile(cost, signal, residual, centre):
+    """(chi^2 (n,), theta (n, parameters) with eta_signal, branch (n,)) of ``GaussianChi2.profile`` for a batch:
+    ``signal`` (n, n_bins), ``residual`` (n or 1, n_bins) the data minus the nominal backgrounds, ``centre`` (n or
+    1, parameters) the pull centres with a = 1 for the signal.  Requires :func:`available`."""
+    from . import _kernels
+
+    n = signal.shape[0]
+    chi, theta, branch = np.empty(n), np.empty((n, cost.prior.size)), np.empty(n, dtype=np.int64)
+    arr = lambda a: np.ascontiguousarray(a, dtype=float)  # noqa: E731
+    _kernels.gaussian_profile(arr(signal), arr(residual), arr(centre), cost._sig_slope, cost._fixed_cols,
+                              cost._g_fixed, cost.w, cost._prior_col, cost._col_param, cost._col_sign, cost.prior,
+                              cost._active, cost._u.size, chi, theta, branch)
+    return chi, theta, branch
