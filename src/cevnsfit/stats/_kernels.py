@@ -362,3 +362,230 @@ def gaussian_profile(s, c, centre, sig_slope, fixed_cols, g_fixed, w, prior_col,
             theta_out[i, p] = theta[p]
         theta_out[i, 0] -= 1.0
         branch_out[i] = chosen
+
+
+@_jit
+def _spline(nodes, coef, x, out):
+    """Cardinal cubic splines at x (clamped to the nodes): out[0] = A_i(x), out[1] = A_i'(x), out[2] = A_i''(x)."""
+    nn = nodes.size
+    x = min(max(x, nodes[0]), nodes[nn - 1])
+    k = nn - 2
+    for q in range(nn - 1):  # searchsorted(nodes, x, side="right") - 1, at most nn - 2
+        if nodes[q + 1] > x:
+            k = q
+            break
+    t = x - nodes[k]
+    for i in range(nn):
+        c3, c2, c1, c0 = coef[k, 0, i], coef[k, 1, i], coef[k, 2, i], coef[k, 3, i]
+        out[0, i] = ((c3 * t + c2) * t + c1) * t + c0
+        out[1, i] = (3.0 * c3 * t + 2.0 * c2) * t + c1
+        out[2, i] = 6.0 * c3 * t + 2.0 * c2
+
+
+@_jit
+def _morph_eval(sig, bkg, fixed, i_m, i_f, d, dlnd, centre, inv_var, p, nx_nodes, x_coef, ny_nodes, y_coef,
+                sa, sb, part, m, mu):
+    """Morphed templates and derivatives m (6, n_morphed, bins) at p's (x, y), mu (bins), and chi^2 at p.
+    sig (grid, bins) the row's signal; bkg (n_morphed - 1, grid, bins); the six are (T, T_x, T_y, T_xx, T_xy, T_yy)."""
+    nx, ny = nx_nodes.size, ny_nodes.size
+    npar = p.size
+    nb = d.size
+    n_m = i_m.size
+    _spline(nx_nodes, x_coef, p[npar - 2], sa)
+    _spline(ny_nodes, y_coef, p[npar - 1], sb)
+    for z in range(n_m):
+        # separable: part[q][i, b] = sum_j B^(q)_j T_ij,b, then m = sum_i A^(r)_i part[q][i]
+        for q in range(3):
+            for i in range(nx):
+                for b in range(nb):
+                    part[q, i, b] = 0.0
+                for j in range(ny):
+                    wq = sb[q, j]
+                    gidx = i * ny + j
+                    if z == 0:
+                        for b in range(nb):
+                            part[q, i, b] += wq * sig[gidx, b]
+                    else:
+                        for b in range(nb):
+                            part[q, i, b] += wq * bkg[z - 1, gidx, b]
+        # (r, q) derivative orders of (A, B): T, T_x, T_y, T_xx, T_xy, T_yy
+        for o in range(6):
+            r = (0, 1, 0, 2, 1, 0)[o]
+            q = (0, 0, 1, 0, 1, 2)[o]
+            for b in range(nb):
+                m[o, z, b] = 0.0
+            for i in range(nx):
+                wa = sa[r, i]
+                for b in range(nb):
+                    m[o, z, b] += wa * part[q, i, b]
+    for b in range(nb):
+        acc = 0.0
+        for z in range(n_m):
+            acc += p[i_m[z]] * m[0, z, b]
+        for f in range(i_f.size):
+            acc += p[i_f[f]] * fixed[f, b]
+        mu[b] = acc
+    s_mu = 0.0
+    s_dl = 0.0
+    for b in range(nb):
+        s_mu += mu[b]
+        if d[b] != 0.0:
+            s_dl += d[b] * math.log(max(mu[b], 1e-300))
+    out = 2.0 * (s_mu - s_dl + dlnd)
+    for k in range(npar):
+        out += (p[k] - centre[k]) ** 2 * inv_var[k]
+    return out
+
+
+@_jit
+def morphed_profile(sig, bkg, fixed, i_m, i_f, d, dlnd, centre, inv_var, free, nx_nodes, x_coef, ny_nodes, y_coef,
+                    tol, p_io, chi_out):
+    """MorphedPoissonChi2.profile row by row: the same damped Newton (analytic gradient and Hessian, fixed
+    parameters, shape nuisances held at a grid edge, Levenberg shift where the Hessian is not positive definite,
+    step limit on the normalisations, backtracking by halvings up to 40), from the start in ``p_io``."""
+    n = sig.shape[0]
+    nb = d.size
+    npar = p_io.shape[1]
+    nc = npar - 2
+    n_m = i_m.size
+    nx, ny = nx_nodes.size, ny_nodes.size
+    lo_x, hi_x = nx_nodes[0], nx_nodes[nx - 1]
+    lo_y, hi_y = ny_nodes[0], ny_nodes[ny - 1]
+    sa = np.empty((3, nx))
+    sb = np.empty((3, ny))
+    part = np.empty((3, nx, nb))
+    m = np.empty((6, n_m, nb))
+    m_t = np.empty((6, n_m, nb))
+    mu = np.empty(nb)
+    mu_t = np.empty(nb)
+    dmu = np.empty((npar, nb))
+    w1 = np.empty(nb)
+    w2 = np.empty(nb)
+    grad = np.empty(npar)
+    hess = np.empty((npar, npar))
+    trial = np.empty(npar)
+    for row in range(n):
+        x = p_io[row]
+        s_row = sig[row]
+        c0 = _morph_eval(s_row, bkg, fixed, i_m, i_f, d, dlnd, centre, inv_var, x, nx_nodes, x_coef, ny_nodes,
+                         y_coef, sa, sb, part, m, mu)
+        for _ in range(100):
+            for b in range(nb):
+                inv = 1.0 / max(mu[b], 1e-300)
+                rb = d[b] * inv
+                w1[b] = 1.0 - rb
+                w2[b] = rb * inv
+            for k in range(npar):
+                for b in range(nb):
+                    dmu[k, b] = 0.0
+            for z in range(n_m):
+                for b in range(nb):
+                    dmu[i_m[z], b] = m[0, z, b]
+                    dmu[nc, b] += x[i_m[z]] * m[1, z, b]
+                    dmu[nc + 1, b] += x[i_m[z]] * m[2, z, b]
+            for f in range(i_f.size):
+                for b in range(nb):
+                    dmu[i_f[f], b] = fixed[f, b]
+            for k in range(npar):
+                acc = 0.0
+                for b in range(nb):
+                    acc += dmu[k, b] * w1[b]
+                grad[k] = 2.0 * acc + 2.0 * (x[k] - centre[k]) * inv_var[k]
+                for l in range(k + 1):
+                    acc = 0.0
+                    for b in range(nb):
+                        acc += dmu[k, b] * dmu[l, b] * w2[b]
+                    hess[k, l] = 2.0 * acc
+                    hess[l, k] = 2.0 * acc
+            # second derivatives of mu: d2/(da_z dx) = dT_z/dx (morphed z), d2/dx2 = sum a_z d2T_z/dx2, ...
+            sec0 = 0.0
+            sec1 = 0.0
+            sec2 = 0.0
+            for z in range(n_m):
+                cx = 0.0
+                cy = 0.0
+                s0 = 0.0
+                s1 = 0.0
+                s2 = 0.0
+                for b in range(nb):
+                    cx += m[1, z, b] * w1[b]
+                    cy += m[2, z, b] * w1[b]
+                    s0 += m[3, z, b] * w1[b]
+                    s1 += m[4, z, b] * w1[b]
+                    s2 += m[5, z, b] * w1[b]
+                k = i_m[z]
+                hess[k, nc] += 2.0 * cx
+                hess[nc, k] += 2.0 * cx
+                hess[k, nc + 1] += 2.0 * cy
+                hess[nc + 1, k] += 2.0 * cy
+                az = x[k]
+                sec0 += 2.0 * az * s0
+                sec1 += 2.0 * az * s1
+                sec2 += 2.0 * az * s2
+            hess[nc, nc] += sec0
+            hess[nc, nc + 1] += sec1
+            hess[nc + 1, nc] += sec1
+            hess[nc + 1, nc + 1] += sec2
+            for k in range(npar):
+                hess[k, k] += 2.0 * inv_var[k] + 1e-12
+            for k in range(npar):
+                if not free[k]:
+                    grad[k] = 0.0
+                    for l in range(npar):
+                        hess[k, l] = 0.0
+                        hess[l, k] = 0.0
+                    hess[k, k] = 1.0
+            # a shape nuisance at a grid edge whose gradient points outwards stays there (projected Newton)
+            for k, lo, hi in ((nc, lo_x, hi_x), (nc + 1, lo_y, hi_y)):
+                if (x[k] <= lo and grad[k] > 0.0) or (x[k] >= hi and grad[k] < 0.0):
+                    grad[k] = 0.0
+                    for l in range(npar):
+                        hess[k, l] = 0.0
+                        hess[l, k] = 0.0
+                    hess[k, k] = 1.0
+            step = -np.linalg.solve(hess, grad)
+            decrement = 0.0
+            gmax = 0.0
+            for k in range(npar):
+                decrement -= 0.5 * grad[k] * step[k]
+                gmax = max(gmax, abs(grad[k]))
+            if not (decrement > 0.0) and gmax > 0.0:  # Hessian not positive definite: Levenberg shift
+                eig_min = np.linalg.eigvalsh(hess)[0]
+                scale = 0.0
+                for k in range(npar):
+                    for l in range(npar):
+                        scale = max(scale, abs(hess[k, l]))
+                shift = max(1e-6 * scale - eig_min, 0.0)
+                for k in range(npar):
+                    hess[k, k] += shift
+                step = -np.linalg.solve(hess, grad)
+                decrement = 0.0
+                for k in range(npar):
+                    decrement -= 0.5 * grad[k] * step[k]
+            if decrement < max(tol, 1e-13 * c0):
+                break
+            lam = 1.0
+            for k in range(nc):
+                if step[k] < 0.0:
+                    lam = min(lam, -0.9 * x[k] / step[k])
+            moved = False
+            frac = 1.0
+            for _h in range(40):
+                for k in range(npar):
+                    trial[k] = x[k] + lam * frac * step[k]
+                trial[nc] = min(max(trial[nc], lo_x), hi_x)
+                trial[nc + 1] = min(max(trial[nc + 1], lo_y), hi_y)
+                c = _morph_eval(s_row, bkg, fixed, i_m, i_f, d, dlnd, centre, inv_var, trial, nx_nodes, x_coef,
+                                ny_nodes, y_coef, sa, sb, part, m_t, mu_t)
+                if c <= c0 + 1e-12:
+                    moved = c0 - c >= 1e-12  # else clamped at the grid edge, or converged to rounding
+                    for k in range(npar):
+                        x[k] = trial[k]
+                    c0 = c
+                    m[:] = m_t
+                    mu[:] = mu_t
+                    break
+                frac *= 0.5
+            if not moved:
+                break
+        chi_out[row] = c0

@@ -1,4 +1,5 @@
-"""Compiled kernels (numba, optional): the profiles of :class:`cevnsfit.stats.chi2.PoissonChi2` and ``GaussianChi2``.
+"""Compiled kernels (numba, optional): the profiles of :class:`cevnsfit.stats.chi2.PoissonChi2`, ``GaussianChi2`` and
+:class:`cevnsfit.stats.morphing.MorphedPoissonChi2`.
 
 The numpy profile (``PoissonChi2.profile``) runs Newton on whole batches: every iteration is a few dozen numpy calls
 over all rows, ~2 us of arithmetic per row buried under array temporaries and per-call overhead (12-17 us per
@@ -22,7 +23,7 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["available", "gaussian_profile", "poisson_profile"]
+__all__ = ["available", "gaussian_profile", "morphed_profile", "poisson_profile", "worth_it"]
 
 
 def available() -> bool:
@@ -73,3 +74,19 @@ def gaussian_profile(cost, signal, residual, centre):
                               cost._g_fixed, cost.w, cost._prior_col, cost._col_param, cost._col_sign, cost.prior,
                               cost._active, cost._u.size, chi, theta, branch)
     return chi, theta, branch
+
+
+def morphed_profile(cost, signal, start):
+    """(chi^2 (n,), parameters (n, n_comp + 2)) of ``MorphedPoissonChi2.profile`` for a reduced signal batch
+    (n, n_grid, n_bins') from ``start`` (n, n_comp + 2).  Requires :func:`available`."""
+    from . import _kernels
+
+    p = np.array(start, dtype=float, order="C")
+    chi = np.empty(p.shape[0])
+    arr = lambda a: np.ascontiguousarray(a, dtype=float)  # noqa: E731
+    _kernels.morphed_profile(arr(signal), arr(cost._bkg_morphed), arr(cost._fixed),
+                             np.ascontiguousarray(cost._i_morphed, np.int64), np.ascontiguousarray(cost._i_fixed, np.int64),
+                             arr(cost._d), float(cost._dlnd), arr(cost._centre), arr(cost.inv_var),
+                             np.ascontiguousarray(cost.free), arr(cost.morph.x.nodes), arr(cost.morph.x._c),
+                             arr(cost.morph.y.nodes), arr(cost.morph.y._c), float(cost.tol), p, chi)
+    return chi, p

@@ -32,6 +32,7 @@ import numpy as np
 from scipy.interpolate import CubicSpline
 
 from ..errors import InputError
+from . import compiled
 from .chi2 import SIGNAL, BinnedCost, FitResult, _as_batch
 
 
@@ -127,6 +128,7 @@ class MorphedPoissonChi2(BinnedCost):
         self.tol = tol
         self._dlnd = np.sum(np.where(d > 0, d * np.log(np.where(d > 0, d, 1.0)), 0.0)) - d.sum()
         self.observed = d
+        self.compiled = True  # large batches profiled by the compiled kernel when numba is installed; False: numpy
 
     # ---- pieces --------------------------------------------------------------------------------------------
     def _compress(self, a: np.ndarray) -> np.ndarray:
@@ -206,6 +208,9 @@ class MorphedPoissonChi2(BinnedCost):
             excess = max(self._d.sum() - self._bkg_morphed.mean(axis=1).sum() - self._fixed.sum(), 1.0)
             huge = (s_tot > 10.0 * self._d.sum()) & self.free[0]
             p[huge, 0] = excess / s_tot[huge]
+        if self.compiled and compiled.worth_it(n):  # the same Newton, row by row in compiled code
+            chi, p = compiled.morphed_profile(self, tpl, p)
+            return chi, p, tpl
         mu_all, m_all = self._mu(tpl, p, 6)
         chi = self._value(mu_all, p)
         d = self._d
