@@ -1,11 +1,13 @@
-"""The compiled profiles (stats/compiled.py, numba) against the numpy reference paths of PoissonChi2 and GaussianChi2.
+"""The compiled profiles (stats/compiled.py, numba) against the numpy reference paths of PoissonChi2, GaussianChi2
+and MorphedPoissonChi2.
 
 Poisson: both run the same damped projected Newton to |decrement| < 1e-9, so their minima agree to about that:
 measured max |Delta chi^2| 9e-12 on the B-L grid (322 couplings, 0 .. 10, CsI data) and on 2000 replicas with
-randomised pull centres.  Stated tolerance 1e-8 (as tests/test_fc_speed.py for the fast toy path).  Gaussian: the
-same normal equations solved in another order, the same branch, the chi^2 recomputed from the residuals: measured
-max |Delta chi^2| 9e-14 (LAr, three models, 322 couplings; 2000 replicas); stated 1e-10.  Skipped where numba is
-not installed (it is an optional dependency, ``cevnsfit[fast]``; the test extra installs it).
+randomised pull centres; stated tolerance 1e-8 (as tests/test_fc_speed.py for the fast toy path).  Gaussian (LAr):
+the same normal equations solved in another order, the same branch, the chi^2 recomputed from the residuals:
+measured max |Delta chi^2| 9e-14 (three models, 322 couplings; 2000 replicas); stated 1e-10.  Morphed Poisson
+(XENONnT): the same Newton; measured 3e-13, stated 1e-10.  Skipped where numba is not installed (an optional
+dependency, ``cevnsfit[fast]``; the test extra installs it, so CI runs these).
 """
 
 import numpy as np
@@ -137,3 +139,19 @@ def test_gaussian_replicas_with_random_centres():
     s = sig[rng.integers(80, 200, n)]
     ref, out = both(cost, lambda: cost.replicas(s, d, c))
     np.testing.assert_allclose(out, ref, rtol=0, atol=GAUSS_TOL)
+
+
+def test_morphed_grid_equals_numpy_path():
+    """XENONnT's morphed cost: B-L couplings 0 .. 10 (the signal from nothing to ~1e9 x the data), cold and warm
+    started (the next mass from the previous row's parameters, as a scan does); measured max |Delta chi^2| 3e-13."""
+    an = MediatorAnalysis()
+    cost = an.cost("xenonnt")
+    g = np.concatenate([[0.0], default_couplings()])[::2]
+    tpl = an.templates("B-L", [0.0, 30.0], "xenonnt").mapped(cost.reduce)
+    sig0, sig1 = tpl.counts(g, 0), tpl.counts(g, 1)
+    assert compiled.worth_it(sig0.shape[0])
+    (chi_ref, p_ref, _), (chi, p, _) = both(cost, lambda: cost.profile(sig0))
+    np.testing.assert_allclose(chi, chi_ref, rtol=0, atol=GAUSS_TOL)
+    np.testing.assert_allclose(p[:100], p_ref[:100], rtol=0, atol=1e-8)
+    (warm_ref, _, _), (warm, _, _) = both(cost, lambda: cost.profile(sig1, p_ref))
+    np.testing.assert_allclose(warm, warm_ref, rtol=0, atol=GAUSS_TOL)

@@ -383,31 +383,29 @@ def _spline(nodes, coef, x, out):
 
 
 @_jit
-def _morph_eval(sig, bkg, fixed, i_m, i_f, d, dlnd, centre, inv_var, p, nx_nodes, x_coef, ny_nodes, y_coef,
+def _morph_eval(tg, fixed, i_m, i_f, d, dlnd, centre, inv_var, p, nx_nodes, x_coef, ny_nodes, y_coef,
                 sa, sb, part, m, mu):
     """Morphed templates and derivatives m (6, n_morphed, bins) at p's (x, y), mu (bins), and chi^2 at p.
-    sig (grid, bins) the row's signal; bkg (n_morphed - 1, grid, bins); the six are (T, T_x, T_y, T_xx, T_xy, T_yy)."""
-    nx, ny = nx_nodes.size, ny_nodes.size
+    tg (n_morphed, n_x, n_y, bins): the row's grid templates, signal first; the six are (T, T_x, T_y, T_xx, T_xy,
+    T_yy)."""
+    n_m, nx, ny, nb = tg.shape
     npar = p.size
-    nb = d.size
-    n_m = i_m.size
     _spline(nx_nodes, x_coef, p[npar - 2], sa)
     _spline(ny_nodes, y_coef, p[npar - 1], sb)
     for z in range(n_m):
         # separable: part[q][i, b] = sum_j B^(q)_j T_ij,b, then m = sum_i A^(r)_i part[q][i]
-        for q in range(3):
-            for i in range(nx):
+        for i in range(nx):
+            for b in range(nb):
+                part[0, i, b] = 0.0
+                part[1, i, b] = 0.0
+                part[2, i, b] = 0.0
+            for j in range(ny):
+                w0, w1, w2 = sb[0, j], sb[1, j], sb[2, j]
                 for b in range(nb):
-                    part[q, i, b] = 0.0
-                for j in range(ny):
-                    wq = sb[q, j]
-                    gidx = i * ny + j
-                    if z == 0:
-                        for b in range(nb):
-                            part[q, i, b] += wq * sig[gidx, b]
-                    else:
-                        for b in range(nb):
-                            part[q, i, b] += wq * bkg[z - 1, gidx, b]
+                    t = tg[z, i, j, b]
+                    part[0, i, b] += w0 * t
+                    part[1, i, b] += w1 * t
+                    part[2, i, b] += w2 * t
         # (r, q) derivative orders of (A, B): T, T_x, T_y, T_xx, T_xy, T_yy
         for o in range(6):
             r = (0, 1, 0, 2, 1, 0)[o]
@@ -464,10 +462,17 @@ def morphed_profile(sig, bkg, fixed, i_m, i_f, d, dlnd, centre, inv_var, free, n
     grad = np.empty(npar)
     hess = np.empty((npar, npar))
     trial = np.empty(npar)
+    tg = np.empty((n_m, nx, ny, nb))  # the row's grid templates (signal, morphed backgrounds), (i, j) axes
+    for z in range(1, n_m):
+        for i in range(nx):
+            for j in range(ny):
+                tg[z, i, j] = bkg[z - 1, i * ny + j]
     for row in range(n):
         x = p_io[row]
-        s_row = sig[row]
-        c0 = _morph_eval(s_row, bkg, fixed, i_m, i_f, d, dlnd, centre, inv_var, x, nx_nodes, x_coef, ny_nodes,
+        for i in range(nx):
+            for j in range(ny):
+                tg[0, i, j] = sig[row, i * ny + j]
+        c0 = _morph_eval(tg, fixed, i_m, i_f, d, dlnd, centre, inv_var, x, nx_nodes, x_coef, ny_nodes,
                          y_coef, sa, sb, part, m, mu)
         for _ in range(100):
             for b in range(nb):
@@ -575,8 +580,8 @@ def morphed_profile(sig, bkg, fixed, i_m, i_f, d, dlnd, centre, inv_var, free, n
                     trial[k] = x[k] + lam * frac * step[k]
                 trial[nc] = min(max(trial[nc], lo_x), hi_x)
                 trial[nc + 1] = min(max(trial[nc + 1], lo_y), hi_y)
-                c = _morph_eval(s_row, bkg, fixed, i_m, i_f, d, dlnd, centre, inv_var, trial, nx_nodes, x_coef,
-                                ny_nodes, y_coef, sa, sb, part, m_t, mu_t)
+                c = _morph_eval(tg, fixed, i_m, i_f, d, dlnd, centre, inv_var, trial, nx_nodes, x_coef, ny_nodes,
+                                y_coef, sa, sb, part, m_t, mu_t)
                 if c <= c0 + 1e-12:
                     moved = c0 - c >= 1e-12  # else clamped at the grid edge, or converged to rounding
                     for k in range(npar):
