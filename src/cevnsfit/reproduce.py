@@ -38,7 +38,6 @@ import os
 import platform
 import secrets
 import shutil
-import signal
 import time
 import zipfile
 from importlib import resources
@@ -51,7 +50,7 @@ from . import __version__
 from .analysis import sm_summary
 from .errors import CevnsfitError, InputError
 from .experiments import DATA_SETS, EXPERIMENTS
-from .io.atomic import atomic_path, check_writable_dir, stale_temporaries, write_text
+from .io.atomic import atomic_path, check_writable_dir, signals_held, stale_temporaries, write_text
 from .io.jsonio import NULL_MEANING, nulls_for_nonfinite, write_json
 from .io.results import data_checksums, scan_dataset, write_netcdf
 from .io.tables import csv_text, latex, markdown
@@ -467,13 +466,10 @@ def _recover(out: Path) -> None:
 
 def _commit(out: Path, stage: Path) -> None:
     commit = out / (COMMIT_PREFIX + stage.name[len(STAGING_PREFIX):])
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGINT, signal.SIGTERM))
-    try:  # a few renames: a Ctrl-C now is acted on once the folder holds the complete new run
+    with signals_held():  # a few renames: a Ctrl-C now is acted on once the folder holds the complete new run
         check_interrupted()  # one a library swallowed earlier: the staged run is not committed
         os.replace(stage, commit)  # from here on the run is complete; a killed move is rolled forward
         _move_into_place(out, commit)
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def _move_into_place(out: Path, commit: Path) -> None:
