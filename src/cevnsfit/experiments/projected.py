@@ -34,6 +34,16 @@ def with_projection_parameters(params: Parameters = DEFAULT) -> Parameters:
     return with_parameter_file(params, "projection.yaml")
 
 
+def compound_atoms(compound: str, params: Parameters) -> dict[str, float]:
+    """Nuclei per formula unit of a compound of data/projection.yaml; an entry that is a parameter key (natural
+    argon: ``argon_isotopes.Ar36``) reads that parameter, so the abundances have one source and its overrides."""
+    out = {}
+    for nucleus in params["compounds"][compound]:
+        value = params[f"compounds.{compound}.{nucleus}"]
+        out[nucleus] = float(params[value] if isinstance(value, str) else value)
+    return out
+
+
 class ProjectedExperiment(Experiment):
     """A detector file made into an experiment (see the module docstring); ``observed`` is the Asimov data set."""
 
@@ -62,7 +72,7 @@ class ProjectedExperiment(Experiment):
             if d.compound not in compounds:
                 raise InputError(f"{d.path}: unknown target compound '{d.compound}'; choose one of {', '.join(compounds)} "
                                  "or give {nucleus: atoms per formula unit}")
-            per_unit = {n: float(p[f"compounds.{d.compound}.{n}"]) for n in compounds[d.compound]}
+            per_unit = compound_atoms(d.compound, p)
         nuclei = {n: get_nucleus(n, p) for n in per_unit}
         for n in d.quenching:
             if n != "*" and n not in nuclei:
