@@ -56,6 +56,39 @@ def test_serial_run_reports_fc_beside_wilks(serial):
     assert sorted({a.size for a in arrays.values()}) == [2, 5]
 
 
+def test_a_passed_analysis_is_used_and_gives_identical_numbers(serial, tmp_path, monkeypatch):
+    import cevnsfit.fc as fc
+    import cevnsfit.mediators as mediators
+    from cevnsfit.mediators import MediatorAnalysis
+
+    an = MediatorAnalysis()
+    an.cost("csi")  # loaded before: run_fc must not load an experiment again (reproduce --fc passes its analysis)
+    loads = []
+    real = mediators.load_experiment
+    monkeypatch.setattr(mediators, "load_experiment", lambda *a, **k: loads.append(a[0]) or real(*a, **k))
+    monkeypatch.setattr(fc, "_ANALYSES", {})
+    doc = run_fc(out=tmp_path, backend="serial", analysis=an, **SMALL)
+    assert loads == []
+    assert fc._ANALYSES[None] is an  # the serial tasks built their lines on it too
+    assert _t_values(doc) == _t_values(serial[1]) and doc["limits"] == serial[1]["limits"]
+    from cevnsfit.parameters import load_parameters
+
+    with pytest.raises(InputError, match="default parameters"):
+        run_fc(out=tmp_path / "other", backend="serial", analysis=MediatorAnalysis(params=load_parameters(
+            {"csi2021.pot": 1e23})), **SMALL)
+
+
+def test_observe_reads_the_analysis_fixed_mass_limit(serial):
+    from cevnsfit.fc import _analysis, observe
+
+    an = _analysis(None)
+    obs = observe(an, "B-L", "csi", "low_mass", "2sigma")
+    lim = an.fixed_mass_limit("B-L", "csi", 0.0, "1dof", regime="low_mass")
+    assert (obs.chi2_min, obs.best) == (lim.chi2_min, lim.best_coupling) and lim.regime == "low_mass"
+    np.testing.assert_array_equal(obs.fine, lim.grid.couplings)
+    np.testing.assert_array_equal(obs.delta, lim.grid.dataset_chi2("csi")[0][0] - lim.chi2_min)
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.slow  # subprocesses of the command line; the full suite (CI) runs it
 def test_dask_local_cluster_is_bit_identical_to_serial(serial, tmp_path, workers):

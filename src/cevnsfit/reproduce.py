@@ -316,7 +316,7 @@ def _run(out, stage, an, exps, models, curves, checksums, masses, couplings, gm2
     if fc is not None:
         from .fc import with_fc_columns
 
-        fc_rows = _fc_rows(out, models, fc)
+        fc_rows = _fc_rows(out, an, models, fc)
         rows = with_fc_columns(rows, fc_rows)
         tick("Feldman-Cousins toys")
 
@@ -350,15 +350,16 @@ def _run(out, stage, an, exps, models, curves, checksums, masses, couplings, gm2
     return {"out": str(out), "wall_time_s": wall, "figures": figures, "verdicts": verdicts, "run": run_id}
 
 
-def _fc_rows(out: Path, models, fc: dict) -> dict:
-    """(model, data set) -> fc.json row of both asymptotic lines (store: out/cache/fc/<model>, resumable)."""
+def _fc_rows(out: Path, an: MediatorAnalysis, models, fc: dict) -> dict:
+    """(model, data set) -> fc.json row of both asymptotic lines (store: out/cache/fc/<model>, resumable); ``an``
+    is the run's analysis (its experiments are not loaded again)."""
     from .fc import REGIMES, run_fc, toy_data_sets
 
     rows = {}
     for model in models:
         doc = run_fc(model.name, toy_data_sets(), REGIMES["both"], fc["toys"], 0, "2sigma",
                      out / "cache" / "fc" / _slug(model.name), backend=fc["backend"], data_dir=fc["data_dir"],
-                     with_table=False)
+                     with_table=False, analysis=an)
         rows.update({(r["model"], r["dataset"]): r for r in doc["limits"]})
     return rows
 
