@@ -78,6 +78,12 @@ def test_a_passed_analysis_is_used_and_gives_identical_numbers(serial, tmp_path,
             {"csi2021.pot": 1e23})), **SMALL)
 
 
+def test_a_data_set_whose_cost_has_no_replicas_is_refused_before_any_work(tmp_path):
+    with pytest.raises(InputError, match=r"no toys for data set 'coherent\+xenonnt': the cost of xenonnt"):
+        run_fc(out=tmp_path, backend="serial", **dict(SMALL, datasets=["coherent+xenonnt"]))
+    assert not (tmp_path / "store").exists()
+
+
 def test_observe_reads_the_analysis_fixed_mass_limit(serial):
     from cevnsfit.fc import _analysis, observe
 
@@ -161,6 +167,8 @@ def test_cli_writes_the_reports_and_matches_the_api(serial, tmp_path):
     (["--model", "B-L", "--backend", "serial", "--scheduler", "tcp://127.0.0.1:1"], "--scheduler needs"),
     (["--model", "B-L", "--dataset", "csi", "--masses", "5:1:3"], "--masses wants"),
     (["--model", "B-L", "--dataset", "all", "--masses", "1,2"], "one data set"),
+    (["--model", "B-L", "--dataset", "nope"], "unknown data set 'nope'"),
+    (["--model", "B-L", "--dataset", "xenonnt", "--backend", "serial"], "no toys for data set 'xenonnt'"),
 ])
 @pytest.mark.slow  # subprocesses of the command line; the full suite (CI) runs it
 def test_cli_bad_input_is_one_line(tmp_path, args, message):

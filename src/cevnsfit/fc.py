@@ -29,6 +29,7 @@ from .io.atomic import atomic_path, check_writable_dir, stale_temporaries
 from .io.jsonio import json_text
 from .mediators import DATASETS, MEV_PER_GEV, MediatorAnalysis, dataset_members
 from .parameters import DEFAULT
+from .stats.chi2 import ReplicaCost
 from .stats.intervals import allowed_intervals
 from .stats.toys import (CONSTRUCTIONS, Line, LineMember, block_rng, confidence_level, critical_band,
                          critical_value, p_value, significance, wilks_threshold)
@@ -91,12 +92,17 @@ def line_mass(regime: str, mass: float | None = None) -> float:
     return 0.0 if regime == "low_mass" else float("inf")
 
 
-def toy_data_sets() -> list[str]:
-    """The registered data sets whose every experiment can throw replicas (``Experiment.toys``; XENONnT's
-    morphed cost cannot yet), in registry order."""
-    from .experiments import experiment_class
+def without_replicas(analysis: MediatorAnalysis, dataset: str) -> list[str]:
+    """The experiments of ``dataset`` whose cost cannot throw replicas (not a :class:`ReplicaCost`: XENONnT's
+    morphed cost); empty when the data set can have toys."""
+    return [n for n in dataset_members(dataset) if not isinstance(analysis.cost(n), ReplicaCost)]
 
-    return [d for d in DATASETS if all(getattr(experiment_class(n), "toys", True) for n in DATASETS[d])]
+
+def toy_data_sets(analysis: MediatorAnalysis | None = None) -> list[str]:
+    """The registered data sets whose every cost can throw replicas, in registry order; decided from the costs
+    of ``analysis`` (default: the analysis of the default data folder), so every registered experiment is loaded."""
+    an = analysis if analysis is not None else _analysis(None)
+    return [d for d in DATASETS if not without_replicas(an, d)]
 
 
 def parse_masses(text: str) -> np.ndarray:
@@ -337,6 +343,11 @@ def run_fc(model: str, datasets, regimes, n_toys: int, seed: int, cl: str, out: 
                              "toy tasks rebuild it from data_dir)")
         _ANALYSES[key] = analysis
     an = _analysis(key)
+    for d in datasets:
+        lacking = without_replicas(an, d)
+        if lacking:
+            raise InputError(f"no toys for data set '{d}': the cost of {', '.join(lacking)} has no replica path yet; "
+                             f"choose {', '.join(toy_data_sets(an))}")
     store = Store(Path(out) / "store")
     specs, observed, tasks, results = [], {}, [], {}
     for d in datasets:

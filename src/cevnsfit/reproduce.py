@@ -357,7 +357,7 @@ def _fc_rows(out: Path, an: MediatorAnalysis, models, fc: dict) -> dict:
 
     rows = {}
     for model in models:
-        doc = run_fc(model.name, toy_data_sets(), REGIMES["both"], fc["toys"], 0, "2sigma",
+        doc = run_fc(model.name, toy_data_sets(an), REGIMES["both"], fc["toys"], 0, "2sigma",
                      out / "cache" / "fc" / _slug(model.name), backend=fc["backend"], data_dir=fc["data_dir"],
                      with_table=False, analysis=an)
         rows.update({(r["model"], r["dataset"]): r for r in doc["limits"]})
