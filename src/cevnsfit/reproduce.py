@@ -73,6 +73,10 @@ GM2_EPOCHS = ("2021", "2023", "2025")
 FULL_PLANE_EXPERIMENTS = tuple(n for n, e in EXPERIMENTS.items() if e.plane_step == (1, 1))
 COARSE_STEP = tuple(max(s) for s in zip(*(e.plane_step for e in EXPERIMENTS.values())))  # (masses, couplings)
 GM2_DATA_SETS = tuple(n for n, d in DATA_SETS.items() if d.gm2_verdict)  # COHERENT (AC22's conclusion), + XENONnT
+# The report's Standard-Model table is AC22's (Table 1: the COHERENT fits): the experiments that the data sets use
+# and whose data are COHERENT releases.  Not every experiment with an SM summary: XENONnT's is an 8B flux fit with
+# its own document (`cevnsfit sm --experiment xenonnt`), not a row of that table.
+SM_EXPERIMENTS = tuple(n for n in data_set_experiments() if EXPERIMENTS[n].collection == "coherent")
 LOCK_NAME = ".cevnsfit-reproduce.lock"
 STAGING_PREFIX = ".staging-"
 COMMIT_PREFIX = ".commit-"
@@ -289,7 +293,7 @@ def _run(out, stage, an, exps, models, curves, checksums, masses, couplings, gm2
             progress(label, step, steps)
 
     # Standard Model
-    sm = {name: sm_summary(an.experiment(name)) for name in ("csi", "lar")}
+    sm = {name: sm_summary(an.experiment(name)) for name in SM_EXPERIMENTS}
     tick("Standard-Model fits")
 
     results, rows, rows_1dof, verdicts, keys = {}, [], [], [], {}
