@@ -3,7 +3,7 @@
 A *toy* is one replicated experiment at one tested coupling: its profiled chi^2 on the whole toy grid (one batched
 call) plus the golden-section refinement of its minimum; a *toy fit* is one profiled chi^2 evaluation.
 Issue 10 targets: >= 200 000 profiled toy fits per second per core (stretch), 1 -> 2 workers efficiency >= 80 %.
-The reference path (``Line(reference=True)``: every pair of the grid through ``BinnedCost.replicas_grid``, cold
+The reference path (``Line(reference=True)``: every pair of the grid through ``ReplicaCost.replicas_grid``, cold
 Newton starts, golden-section refinement) and the fast path (Gaussian profiled once per template, Poisson warm
 starts along the grid, sampled-bracket + parabola refinement) are timed in the same run, on the same toys.
 Run: python benchmarks/bench_fc.py [--toys N] [--repeat R]

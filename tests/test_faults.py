@@ -586,3 +586,23 @@ def test_atomic_write_interrupted_leaves_no_temporary(tmp_path):
     assert list(tmp_path.iterdir()) == []
     (tmp_path / ".x.txt.part-abc.txt").write_text("left by a killed process")
     assert stale_temporaries(tmp_path) == [tmp_path / ".x.txt.part-abc.txt"]
+
+
+def test_signals_held_defers_sigterm_to_the_end_of_the_block():
+    # the helper reproduce._commit holds its renames in: a SIGTERM sent inside arrives only after the block
+    from cevnsfit.io.atomic import signals_held
+
+    seen = []
+    old = signal.signal(signal.SIGTERM, lambda signum, frame: seen.append(signum))
+    try:
+        with signals_held():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)
+            assert seen == []
+        deadline = time.monotonic() + 5
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert seen == [signal.SIGTERM]
+        assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, [])  # the mask is restored
+    finally:
+        signal.signal(signal.SIGTERM, old)

@@ -56,6 +56,45 @@ def test_serial_run_reports_fc_beside_wilks(serial):
     assert sorted({a.size for a in arrays.values()}) == [2, 5]
 
 
+def test_a_passed_analysis_is_used_and_gives_identical_numbers(serial, tmp_path, monkeypatch):
+    import cevnsfit.fc as fc
+    import cevnsfit.mediators as mediators
+    from cevnsfit.mediators import MediatorAnalysis
+
+    an = MediatorAnalysis()
+    an.cost("csi")  # loaded before: run_fc must not load an experiment again (reproduce --fc passes its analysis)
+    loads = []
+    real = mediators.load_experiment
+    monkeypatch.setattr(mediators, "load_experiment", lambda *a, **k: loads.append(a[0]) or real(*a, **k))
+    monkeypatch.setattr(fc, "_ANALYSES", {})
+    doc = run_fc(out=tmp_path, backend="serial", analysis=an, **SMALL)
+    assert loads == []
+    assert fc._ANALYSES[None] is an  # the serial tasks built their lines on it too
+    assert _t_values(doc) == _t_values(serial[1]) and doc["limits"] == serial[1]["limits"]
+    from cevnsfit.parameters import load_parameters
+
+    with pytest.raises(InputError, match="default parameters"):
+        run_fc(out=tmp_path / "other", backend="serial", analysis=MediatorAnalysis(params=load_parameters(
+            {"csi2021.pot": 1e23})), **SMALL)
+
+
+def test_a_data_set_whose_cost_has_no_replicas_is_refused_before_any_work(tmp_path):
+    with pytest.raises(InputError, match=r"no toys for data set 'coherent\+xenonnt': the cost of xenonnt"):
+        run_fc(out=tmp_path, backend="serial", **dict(SMALL, datasets=["coherent+xenonnt"]))
+    assert not (tmp_path / "store").exists()
+
+
+def test_observe_reads_the_analysis_fixed_mass_limit(serial):
+    from cevnsfit.fc import _analysis, observe
+
+    an = _analysis(None)
+    obs = observe(an, "B-L", "csi", "low_mass", "2sigma")
+    lim = an.fixed_mass_limit("B-L", "csi", 0.0, "1dof", regime="low_mass")
+    assert (obs.chi2_min, obs.best) == (lim.chi2_min, lim.best_coupling) and lim.regime == "low_mass"
+    np.testing.assert_array_equal(obs.fine, lim.grid.couplings)
+    np.testing.assert_array_equal(obs.delta, lim.grid.dataset_chi2("csi")[0][0] - lim.chi2_min)
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.slow  # subprocesses of the command line; the full suite (CI) runs it
 def test_dask_local_cluster_is_bit_identical_to_serial(serial, tmp_path, workers):
@@ -128,6 +167,8 @@ def test_cli_writes_the_reports_and_matches_the_api(serial, tmp_path):
     (["--model", "B-L", "--backend", "serial", "--scheduler", "tcp://127.0.0.1:1"], "--scheduler needs"),
     (["--model", "B-L", "--dataset", "csi", "--masses", "5:1:3"], "--masses wants"),
     (["--model", "B-L", "--dataset", "all", "--masses", "1,2"], "one data set"),
+    (["--model", "B-L", "--dataset", "nope"], "unknown data set 'nope'"),
+    (["--model", "B-L", "--dataset", "xenonnt", "--backend", "serial"], "no toys for data set 'xenonnt'"),
 ])
 @pytest.mark.slow  # subprocesses of the command line; the full suite (CI) runs it
 def test_cli_bad_input_is_one_line(tmp_path, args, message):

@@ -14,7 +14,7 @@ import pytest
 from scipy.optimize import minimize
 
 from cevnsfit.fc import POINTS_PER_DECADE, LineSpec, _lattice, build_line
-from cevnsfit.stats.chi2 import BinnedCost, PoissonChi2
+from cevnsfit.stats.chi2 import PoissonChi2, ReplicaCost
 from cevnsfit.stats.toys import Line, block_rng
 
 GRID_TOL = 1e-8
@@ -39,7 +39,7 @@ def test_grid_of_replicas_equals_the_pairwise_reference(lines, dataset):
     cost, sig = line.members[0].cost, line._grid_signals[0]
     for point in (1, len(tested) - 1):
         rep = line.throw(tested[point], block_rng(5, (point,)), 12)[0]
-        ref = BinnedCost.replicas_grid(cost, sig, rep.observed, rep.centres)
+        ref = ReplicaCost.replicas_grid(cost, sig, rep.observed, rep.centres)
         fast = cost.replicas_grid(sig, rep.observed, rep.centres)
         assert ref.shape == fast.shape == (12, sig.shape[0])
         np.testing.assert_allclose(fast, ref, rtol=0, atol=GRID_TOL)
@@ -60,9 +60,9 @@ def test_structured_poisson_arithmetic_equals_the_reference(lines):
     rep = line.throw(tested[3], block_rng(7, (3,)), 8)[0]
     cost.compiled = False  # both numpy paths (the compiled kernel is compared in tests/test_compiled.py)
     try:
-        fast = BinnedCost.replicas_grid(cost, sig, rep.observed, rep.centres)
+        fast = ReplicaCost.replicas_grid(cost, sig, rep.observed, rep.centres)
         cost.structured = False
-        ref = BinnedCost.replicas_grid(cost, sig, rep.observed, rep.centres)
+        ref = ReplicaCost.replicas_grid(cost, sig, rep.observed, rep.centres)
     finally:
         cost.structured = cost.compiled = True
     np.testing.assert_allclose(fast, ref, rtol=0, atol=GRID_TOL)
@@ -105,4 +105,4 @@ def test_poisson_profile_reaches_a_free_normalisation_on_its_bound():
     # the warm-started grid path reaches it too, from any nearby start
     sig = np.stack([s * f for f in np.linspace(0.5, 1.5, 9)])
     grid = cost.replicas_grid(sig, obs.reshape(1, -1))
-    np.testing.assert_allclose(grid, BinnedCost.replicas_grid(cost, sig, obs.reshape(1, -1)), rtol=0, atol=GRID_TOL)
+    np.testing.assert_allclose(grid, ReplicaCost.replicas_grid(cost, sig, obs.reshape(1, -1)), rtol=0, atol=GRID_TOL)

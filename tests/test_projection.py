@@ -201,6 +201,31 @@ def test_expected_parameter_interval_is_centred_on_the_sm():
 
 
 # ---- shipped files and the command line ---------------------------------------------------------------------------
+def test_natural_abundances_have_one_source_and_overrides_reach_projected_targets():
+    from cevnsfit.parameters import DEFAULT, load_parameters
+
+    base = project()
+    atoms = {n: t.count for n, t in base.targets().items()}
+    total = sum(atoms.values())
+    # the natural-argon compound reads parameters.yaml argon_isotopes (the LAr fit's numbers), not a copy of them
+    for n in ("Ar36", "Ar38", "Ar40"):
+        assert atoms[n] / total == pytest.approx(DEFAULT[f"argon_isotopes.{n}"], rel=1e-12)  # they sum to 1
+    shifted = ProjectedExperiment(parse_detector(detector_doc()),
+                                  load_parameters({"argon_isotopes.Ar36": 0.01, "argon_isotopes.Ar40": 0.989371}))
+    got = {n: t.count for n, t in shifted.targets().items()}
+    assert got["Ar36"] / got["Ar40"] == pytest.approx(0.01 / 0.989371, rel=1e-12)
+    assert got["Ar36"] / atoms["Ar36"] > 2.9  # 0.01 instead of 0.003336 per atom (same mass: per-atom share)
+    # germanium: the abundance of each nucleus in data/projection.yaml is the one source
+    from cevnsfit.experiments.projected import with_projection_parameters
+
+    ge = parse_detector(detector_doc(name="test-Ge", target="Ge"))
+    params = with_projection_parameters().with_overrides({"nuclei.Ge76.abundance": 0.5})
+    counts = {n: t.count for n, t in ProjectedExperiment(ge, params).targets().items()}
+    nominal = {n: t.count for n, t in ProjectedExperiment(ge).targets().items()}
+    assert counts["Ge76"] / counts["Ge70"] == pytest.approx(0.5 / 0.2057, rel=1e-12)
+    assert nominal["Ge76"] / nominal["Ge70"] == pytest.approx(0.0773 / 0.2057, rel=1e-12)
+
+
 def test_shipped_detectors_load():
     names = shipped_detectors()
     assert {"COH-Ar-750", "COH-CryoCsI", "COH-NaI-2", "COH-Ge-1", "ESS-CryoCsI"} <= set(names)

@@ -180,3 +180,33 @@ def test_a_free_normalisation_has_no_randomised_centre():
     line = Line([LineMember(cost, lambda g: S[None] * (1.0 + np.asarray(g, float)[:, None, None]))], np.array([0.0, 0.5, 1.0]))
     rep = line.throw(0.5, np.random.default_rng(2), 40)[0]
     assert np.all(rep.centres[:, 0] == 0) and np.std(rep.centres[:, 1]) > 0
+
+
+def test_replica_contract_is_a_type_the_morphed_cost_does_not_have():
+    """Toys need the ReplicaCost half of the cost contract: the COHERENT costs implement it, the morphed XENONnT
+    cost does not, and a toy line built on it is refused with a one-line reason (not an AttributeError deep in a
+    task)."""
+    from cevnsfit.stats.chi2 import BinnedCost, ReplicaCost
+    from cevnsfit.stats.morphing import MorphedPoissonChi2
+
+    assert issubclass(PoissonChi2, ReplicaCost) and issubclass(GaussianChi2, ReplicaCost)
+    grid = (np.array([-1.5, -0.5, 0.5, 1.5]), np.array([-2.0, -1.0, 0.0, 1.0, 2.0]))
+    morphed = MorphedPoissonChi2("xe", np.array([9.0, 5.0, 2.0]), {"b": np.array([2.0, 1.0, 1.0])},
+                                 {"cevns": None, "b": 0.2}, grid)
+    assert isinstance(morphed, BinnedCost) and not isinstance(morphed, ReplicaCost)
+    for method in ("sample", "replicas", "replicas_grid", "expected", "nominal"):
+        assert not hasattr(morphed, method)
+    signal = lambda g: np.multiply.outer(np.asarray(g, float), np.ones((20, 3)))  # noqa: E731
+    with pytest.raises(InputError, match=r"xe \(MorphedPoissonChi2\) cannot throw replicas"):
+        Line([LineMember(morphed, signal)], np.array([0.0, 0.5, 1.0]))
+
+
+def test_toy_data_sets_are_decided_by_the_costs():
+    from cevnsfit.experiments import DATA_SETS
+    from cevnsfit.fc import _analysis, toy_data_sets, without_replicas
+
+    an = _analysis(None)
+    # the COHERENT data sets (Poisson and Gaussian costs), not those with XENONnT's morphed cost
+    assert toy_data_sets(an) == toy_data_sets() == ["lar", "csi", "csi+lar"]
+    for d, spec in DATA_SETS.items():
+        assert without_replicas(an, d) == [n for n in spec.members if n == "xenonnt"]

@@ -38,6 +38,26 @@ def test_data_sets_are_registered_combinations_of_registered_experiments():
     assert set(widest.members) == set(data_set_experiments())
 
 
+def test_figure_and_report_lists_come_from_the_registry(monkeypatch):
+    """The plane figures' default data sets, the comparison figure's and the report's SM experiments are read off
+    the registry (DataSetSpec.plane_order / compared, ExperimentSpec.collection), in the order they had as literals."""
+    import cevnsfit.experiments as registry
+    from cevnsfit.experiments import DataSetSpec, compared_data_sets, plane_data_sets
+    from cevnsfit.plotting.compare import COMPARED
+    from cevnsfit.plotting.planes import PLANE_DATA_SETS
+    from cevnsfit.reproduce import SM_EXPERIMENTS
+
+    assert PLANE_DATA_SETS == plane_data_sets() == ("csi", "lar", "csi+lar")  # drawing order, not table order
+    assert COMPARED == compared_data_sets() == ("csi+lar", "xenonnt", "coherent+xenonnt")
+    assert SM_EXPERIMENTS == ("csi", "lar")
+    # a data set registered with those fields joins the lists where its field puts it
+    monkeypatch.setattr(registry, "DATA_SETS", dict(DATA_SETS))
+    registry.register_data_set(DataSetSpec("lar+x", ("lar",), "L", "L", "#000000", 0.1, 1.0, plane_order=-1,
+                                           compared=True))
+    assert plane_data_sets() == ("lar+x", "csi", "lar", "csi+lar")
+    assert compared_data_sets()[-1] == "lar+x"
+
+
 @pytest.fixture(scope="module")
 def an(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
@@ -165,10 +185,9 @@ def test_plot_spectra_xenonnt(tmp_path, capsys):
 def test_fc_refuses_a_data_set_without_toys(tmp_path, capsys):
     """`fc --dataset all` keeps the data sets whose experiments can throw replicas; naming another is one error."""
     from cevnsfit import cli
-    from cevnsfit.experiments import experiment_class
+    from cevnsfit.fc import toy_data_sets
 
-    no_toys = [d for d, spec in DATA_SETS.items()
-               if not all(getattr(experiment_class(n), "toys", True) for n in spec.members)]
+    no_toys = [d for d in DATA_SETS if d not in toy_data_sets()]
     assert no_toys, "every data set supports toys now: drop this test's premise"
     with pytest.raises(SystemExit) as exc:
         cli.main(["fc", "-m", "B-L", "-d", no_toys[0], "--out", str(tmp_path / "fc")])

@@ -543,16 +543,12 @@ def fc(
     import time
 
     from .fc import REGIMES, parse_masses, run_fc, toy_data_sets, write_reports
-    from .mediators import DATASETS
+    from .mediators import DATASETS, MediatorAnalysis
+    from .physics.models import get_model
+    from .stats.toys import confidence_level
 
-    with_toys = toy_data_sets()
-    datasets = with_toys if dataset == "all" else [dataset]
-    for d in datasets:
-        if d not in DATASETS:
-            raise InputError(f"unknown data set '{d}'; choose {', '.join(with_toys)} or all")
-        if d not in with_toys:
-            raise InputError(f"no toys for data set '{d}': the XENONnT morphed cost has no replica path yet; choose "
-                             f"{', '.join(with_toys)} or all")
+    if dataset != "all" and dataset not in DATASETS:
+        raise InputError(f"unknown data set '{dataset}'; choose {', '.join(DATASETS)} or all")
     if regime not in REGIMES:
         raise InputError(f"unknown regime '{regime}'; choose low, high or both")
     if toys < 1 or toys > 10_000_000 or block < 1 or not 2 <= per_decade <= 1000:
@@ -562,8 +558,14 @@ def fc(
     if scheduler is not None and backend != "dask":
         raise InputError("--scheduler needs --backend dask")
     mass_list = None if masses is None else parse_masses(masses)
+    get_model(model)
+    confidence_level(cl)
+    # which data sets can have toys is a property of their costs (stats.chi2.ReplicaCost): 'all' loads every
+    # experiment once, here; run_fc reuses the analysis and refuses a data set whose costs cannot throw replicas
+    an = MediatorAnalysis(data_dir)
+    datasets = toy_data_sets(an) if dataset == "all" else [dataset]
     if mass_list is not None and len(datasets) != 1:
-        raise InputError("--masses makes the raster of one data set: choose csi, lar or csi+lar")
+        raise InputError(f"--masses makes the raster of one data set: choose one of {', '.join(datasets)}")
     progress, task = _fc_progress()
     state = {"toys": 0, "t0": time.perf_counter()}
 
@@ -579,7 +581,7 @@ def fc(
     with progress:
         doc = run_fc(model, datasets, REGIMES[regime] if mass_list is None else (), toys, seed, cl, out_dir, backend,
                      scheduler, workers, construction, block, per_decade, data_dir=data_dir, progress=report,
-                     with_table=with_table, masses=mass_list)
+                     with_table=with_table, masses=mass_list, analysis=an)
     write_reports(doc, out_dir)
     out.print(f"wrote {out_dir}/fc.json, fc.md, fc.csv ({toys} toys per point, {doc['cl']})")
     if mass_list is not None and figure:

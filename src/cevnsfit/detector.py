@@ -36,6 +36,7 @@ import numpy as np
 import yaml
 
 from .errors import InputError, finite_float
+from .experiments.common import linear_quenching_kevee, logistic_efficiency, polynomial_quenching_kevee
 
 MASS_UNITS = {"kg": 1.0, "t": 1e3, "g": 1e-3}
 EXPOSURE_UNITS = ("POT", "GWh", "years")
@@ -86,10 +87,9 @@ class Quenching:
         if self.model == "constant":  # E_ee = q T
             return c[0] * t
         if self.model == "linear":  # Q = a + b T (COHERENT LAr-2020: LArParametersAnlA.yaml)
-            return (c[0] + c[1] * t) * t
+            return linear_quenching_kevee(t, c[0], c[1])
         if self.model == "polynomial":  # E_ee [MeVee] = sum_i c_i T^i, T in MeVnr (COHERENT CsI-2021 release form)
-            x = t * 1e-3
-            return 1e3 * sum(ci * x ** (i + 1) for i, ci in enumerate(c))
+            return polynomial_quenching_kevee(t * 1e-3, c)
         # Lindhard et al., Mat. Fys. Medd. Dan. Vid. Selsk. 33 (1963) 10: Q = k g / (1 + k g),
         # g = 3 eps^0.15 + 0.7 eps^0.6 + eps, eps = 11.5 Z^(-7/3) T[keV]; k = 0.133 Z^(2/3) A^(-1/2) unless given
         k = c[0] if c else 0.133 * z ** (2.0 / 3.0) / math.sqrt(a)
@@ -138,7 +138,7 @@ class Efficiency:
         e = np.asarray(e_kevee, dtype=float)
         if self.x0 is None:
             return np.full_like(e, self.plateau)
-        return np.clip(self.plateau / (1.0 + np.exp(-self.k * (e - self.x0))) + self.offset, 0.0, 1.0)
+        return logistic_efficiency(e, self.plateau, self.k, self.x0, self.offset, upper=1.0)
 
 
 def _efficiency(where: str, doc) -> Efficiency:

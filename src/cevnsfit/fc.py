@@ -27,8 +27,9 @@ from . import __version__
 from .errors import InputError
 from .io.atomic import atomic_path, check_writable_dir, stale_temporaries
 from .io.jsonio import json_text
-from .mediators import (DATASETS, HIGH_MASS_G_OVER_M_MEV, LOW_MASS_G, MEV_PER_GEV, MediatorAnalysis, dataset_members,
-                        line_limit, log_grid)
+from .mediators import DATASETS, MEV_PER_GEV, MediatorAnalysis, dataset_members
+from .parameters import DEFAULT
+from .stats.chi2 import ReplicaCost
 from .stats.intervals import allowed_intervals
 from .stats.toys import (CONSTRUCTIONS, Line, LineMember, block_rng, confidence_level, critical_band,
                          critical_value, p_value, significance, wilks_threshold)
@@ -91,12 +92,17 @@ def line_mass(regime: str, mass: float | None = None) -> float:
     return 0.0 if regime == "low_mass" else float("inf")
 
 
-def toy_data_sets() -> list[str]:
-    """The registered data sets whose every experiment can throw replicas (``Experiment.toys``; XENONnT's
-    morphed cost cannot yet), in registry order."""
-    from .experiments import experiment_class
+def without_replicas(analysis: MediatorAnalysis, dataset: str) -> list[str]:
+    """The experiments of ``dataset`` whose cost cannot throw replicas (not a :class:`ReplicaCost`: XENONnT's
+    morphed cost); empty when the data set can have toys."""
+    return [n for n in dataset_members(dataset) if not isinstance(analysis.cost(n), ReplicaCost)]
 
-    return [d for d in DATASETS if all(getattr(experiment_class(n), "toys", True) for n in DATASETS[d])]
+
+def toy_data_sets(analysis: MediatorAnalysis | None = None) -> list[str]:
+    """The registered data sets whose every cost can throw replicas, in registry order; decided from the costs
+    of ``analysis`` (default: the analysis of the default data folder), so every registered experiment is loaded."""
+    an = analysis if analysis is not None else _analysis(None)
+    return [d for d in DATASETS if not without_replicas(an, d)]
 
 
 def parse_masses(text: str) -> np.ndarray:
@@ -243,12 +249,11 @@ class Observed:
 
 
 def observe(an: MediatorAnalysis, model, dataset: str, regime: str, cl: str, mass: float | None = None) -> Observed:
-    """Asymptotic path on the line (fine grid of mediators.py, minimum refined with Brent's method); ``mass``
-    (MeV) for the regime ``fixed_mass`` (coupling g on the grid of the light limit)."""
-    mass = line_mass(regime, mass)
-    fine = np.concatenate([[0.0], log_grid(*(HIGH_MASS_G_OVER_M_MEV if regime == "high_mass" else LOW_MASS_G))])
-    grid = an.grid(model, [mass], fine, dataset_members(dataset))
-    lim = line_limit(an, grid, dataset, "1dof", regime=regime)
+    """Asymptotic path on the line (:meth:`MediatorAnalysis.fixed_mass_limit`: the fine grid of mediators.py,
+    minimum refined with Brent's method); ``mass`` (MeV) for the regime ``fixed_mass`` (coupling g on the grid of
+    the light limit)."""
+    lim = an.fixed_mass_limit(model, dataset, line_mass(regime, mass), "1dof", regime=regime)
+    grid, fine = lim.grid, lim.grid.couplings
     chi, _ = grid.dataset_chi2(dataset)
     f = an.chi2_function(grid, dataset, 0)
     wilks = allowed_intervals(fine, chi[0] - lim.chi2_min, wilks_threshold(cl), refine=lambda x: f(x) - lim.chi2_min)
@@ -306,10 +311,14 @@ class LineResult:
 def run_fc(model: str, datasets, regimes, n_toys: int, seed: int, cl: str, out: Path, backend: str = "dask",
            scheduler: str | None = None, workers: int | None = None, construction: str = "profile",
            block: int = DEFAULT_BLOCK, per_decade: int = POINTS_PER_DECADE, data_dir=None,
-           progress: Callable | None = None, with_table: bool = True, masses=None) -> dict:
+           progress: Callable | None = None, with_table: bool = True, masses=None,
+           analysis: MediatorAnalysis | None = None) -> dict:
     """FC lines of ``model`` on every data set and regime; returns the fc.json document (and writes the store).
 
     ``masses`` (MeV): also the fixed-mass raster, one line in g per mass and data set (the ``raster`` section).
+    ``analysis``: an analysis already built on ``data_dir`` with the default parameters (``cevnsfit reproduce``
+    passes its own), so that the experiments are not loaded a second time; the serial backend's tasks use it too
+    (Dask's worker processes build their own from ``data_dir``, which is why other parameters are refused).
 
     ``progress(total_tasks)`` is called once first, then ``progress(None, toys)`` per finished task.
     """
@@ -327,7 +336,18 @@ def run_fc(model: str, datasets, regimes, n_toys: int, seed: int, cl: str, out: 
         dataset_members(d)
     masses = [] if masses is None else [line_mass("fixed_mass", m) for m in np.atleast_1d(np.asarray(masses, float))]
     model = get_model(model).name
-    an = _analysis(None if data_dir is None else str(data_dir))
+    key = None if data_dir is None else str(data_dir)
+    if analysis is not None:
+        if analysis.params != DEFAULT or key != (None if analysis.data_dir is None else str(analysis.data_dir)):
+            raise InputError("run_fc(analysis=...) needs an analysis of data_dir with the default parameters (the "
+                             "toy tasks rebuild it from data_dir)")
+        _ANALYSES[key] = analysis
+    an = _analysis(key)
+    for d in datasets:
+        lacking = without_replicas(an, d)
+        if lacking:
+            raise InputError(f"no toys for data set '{d}': the cost of {', '.join(lacking)} has no replica path yet; "
+                             f"choose {', '.join(toy_data_sets(an))}")
     store = Store(Path(out) / "store")
     specs, observed, tasks, results = [], {}, [], {}
     for d in datasets:

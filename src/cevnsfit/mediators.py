@@ -63,6 +63,7 @@ class Limit:
     best_coupling: float
     allowed: AllowedIntervals
     unit: str  # unit of the coupling variable: "1" or "MeV^-1"
+    grid: Grid | None = field(default=None, repr=False, compare=False)  # the single-mass chi^2 it was read from
 
     @property
     def value(self) -> float:
@@ -153,12 +154,15 @@ class MediatorAnalysis:
         return f
 
     # ---- limits ---------------------------------------------------------------------------------------------
-    def fixed_mass_limit(self, model, dataset: str, mass_mev: float, cl: str = "1dof", couplings=None) -> Limit:
-        """Limit at one mass from the minimum along that mass (0: light limit on g; inf: contact limit on g/M)."""
+    def fixed_mass_limit(self, model, dataset: str, mass_mev: float, cl: str = "1dof", couplings=None,
+                         regime: str = "fixed_mass") -> Limit:
+        """Limit at one mass from the minimum along that mass (0: light limit on g; inf: contact limit on g/M), on
+        ``couplings`` (default: the asymptotic lines' grid) plus g = 0; ``regime`` labels the limit.  The line's
+        chi^2 is kept in ``Limit.grid``."""
         if couplings is None:
             couplings = log_grid(*(HIGH_MASS_G_OVER_M_MEV if np.isinf(mass_mev) else LOW_MASS_G))
         grid = self.grid(model, [mass_mev], np.concatenate([[0.0], np.asarray(couplings, float)]), dataset_members(dataset))
-        return line_limit(self, grid, dataset, cl)
+        return line_limit(self, grid, dataset, cl, regime=regime)
 
     def analyse(self, model, masses_mev=None, couplings=None, experiments=None,
                 progress: Callable | None = None) -> "ModelAnalysis":
@@ -203,7 +207,7 @@ def line_limit(analysis: MediatorAnalysis, grid: Grid, dataset: str, cl: str, re
     allowed = allowed_intervals(grid.couplings, chi - ref, thr, refine=lambda x: f(x) - ref)
     mass = float(grid.masses_mev[0])
     return Limit(grid.model.name, dataset, regime, mass, cl, float(chi_sm), float(ref), float(best_g), allowed,
-                 "MeV^-1" if np.isinf(mass) else "1")
+                 "MeV^-1" if np.isinf(mass) else "1", grid)
 
 
 def default_masses(lo: float = 1e-2, hi: float = 1e4, n: int = 121) -> np.ndarray:

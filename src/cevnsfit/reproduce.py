@@ -38,7 +38,6 @@ import os
 import platform
 import secrets
 import shutil
-import signal
 import time
 import zipfile
 from importlib import resources
@@ -51,7 +50,7 @@ from . import __version__
 from .analysis import sm_summary
 from .errors import CevnsfitError, InputError
 from .experiments import DATA_SETS, EXPERIMENTS
-from .io.atomic import atomic_path, check_writable_dir, stale_temporaries, write_text
+from .io.atomic import atomic_path, check_writable_dir, signals_held, stale_temporaries, write_text
 from .io.jsonio import NULL_MEANING, nulls_for_nonfinite, write_json
 from .io.results import data_checksums, scan_dataset, write_netcdf
 from .io.tables import csv_text, latex, markdown
@@ -74,6 +73,10 @@ GM2_EPOCHS = ("2021", "2023", "2025")
 FULL_PLANE_EXPERIMENTS = tuple(n for n, e in EXPERIMENTS.items() if e.plane_step == (1, 1))
 COARSE_STEP = tuple(max(s) for s in zip(*(e.plane_step for e in EXPERIMENTS.values())))  # (masses, couplings)
 GM2_DATA_SETS = tuple(n for n, d in DATA_SETS.items() if d.gm2_verdict)  # COHERENT (AC22's conclusion), + XENONnT
+# The report's Standard-Model table is AC22's (Table 1: the COHERENT fits): the experiments that the data sets use
+# and whose data are COHERENT releases.  Not every experiment with an SM summary: XENONnT's is an 8B flux fit with
+# its own document (`cevnsfit sm --experiment xenonnt`), not a row of that table.
+SM_EXPERIMENTS = tuple(n for n in data_set_experiments() if EXPERIMENTS[n].collection == "coherent")
 LOCK_NAME = ".cevnsfit-reproduce.lock"
 STAGING_PREFIX = ".staging-"
 COMMIT_PREFIX = ".commit-"
@@ -290,7 +293,7 @@ def _run(out, stage, an, exps, models, curves, checksums, masses, couplings, gm2
             progress(label, step, steps)
 
     # Standard Model
-    sm = {name: sm_summary(an.experiment(name)) for name in ("csi", "lar")}
+    sm = {name: sm_summary(an.experiment(name)) for name in SM_EXPERIMENTS}
     tick("Standard-Model fits")
 
     results, rows, rows_1dof, verdicts, keys = {}, [], [], [], {}
@@ -317,7 +320,7 @@ def _run(out, stage, an, exps, models, curves, checksums, masses, couplings, gm2
     if fc is not None:
         from .fc import with_fc_columns
 
-        fc_rows = _fc_rows(out, models, fc)
+        fc_rows = _fc_rows(out, an, models, fc)
         rows = with_fc_columns(rows, fc_rows)
         tick("Feldman-Cousins toys")
 
@@ -351,15 +354,16 @@ def _run(out, stage, an, exps, models, curves, checksums, masses, couplings, gm2
     return {"out": str(out), "wall_time_s": wall, "figures": figures, "verdicts": verdicts, "run": run_id}
 
 
-def _fc_rows(out: Path, models, fc: dict) -> dict:
-    """(model, data set) -> fc.json row of both asymptotic lines (store: out/cache/fc/<model>, resumable)."""
+def _fc_rows(out: Path, an: MediatorAnalysis, models, fc: dict) -> dict:
+    """(model, data set) -> fc.json row of both asymptotic lines (store: out/cache/fc/<model>, resumable); ``an``
+    is the run's analysis (its experiments are not loaded again)."""
     from .fc import REGIMES, run_fc, toy_data_sets
 
     rows = {}
     for model in models:
-        doc = run_fc(model.name, toy_data_sets(), REGIMES["both"], fc["toys"], 0, "2sigma",
+        doc = run_fc(model.name, toy_data_sets(an), REGIMES["both"], fc["toys"], 0, "2sigma",
                      out / "cache" / "fc" / _slug(model.name), backend=fc["backend"], data_dir=fc["data_dir"],
-                     with_table=False)
+                     with_table=False, analysis=an)
         rows.update({(r["model"], r["dataset"]): r for r in doc["limits"]})
     return rows
 
@@ -467,13 +471,10 @@ def _recover(out: Path) -> None:
 
 def _commit(out: Path, stage: Path) -> None:
     commit = out / (COMMIT_PREFIX + stage.name[len(STAGING_PREFIX):])
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGINT, signal.SIGTERM))
-    try:  # a few renames: a Ctrl-C now is acted on once the folder holds the complete new run
+    with signals_held():  # a few renames: a Ctrl-C now is acted on once the folder holds the complete new run
         check_interrupted()  # one a library swallowed earlier: the staged run is not committed
         os.replace(stage, commit)  # from here on the run is complete; a killed move is rolled forward
         _move_into_place(out, commit)
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def _move_into_place(out: Path, commit: Path) -> None:

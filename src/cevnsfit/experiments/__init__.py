@@ -23,7 +23,7 @@ from importlib import import_module
 from ..errors import InputError
 
 __all__ = ["ExperimentSpec", "DataSetSpec", "EXPERIMENTS", "DATA_SETS", "register_experiment", "register_data_set",
-           "load_experiment", "experiment_class", "data_set_members"]
+           "load_experiment", "experiment_class", "data_set_members", "plane_data_sets", "compared_data_sets"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,10 @@ class DataSetSpec:
     fill_alpha: float
     line_width: float
     gm2_verdict: bool = False  # `cevnsfit reproduce` writes its (g-2)_mu verdicts
+    # position of its region on the per-model (M, g) plane figures by default (drawing and legend order, so not
+    # the table order); None: not drawn there unless asked for
+    plane_order: int | None = None
+    compared: bool = False  # a curve of the COHERENT-vs-XENONnT figure (registry order, the last one dashed)
 
 
 EXPERIMENTS: dict[str, ExperimentSpec] = {}
@@ -77,14 +81,27 @@ register_experiment(ExperimentSpec("csi", "csi2021", "CsI2021", "CsI", ("csi2021
 register_experiment(ExperimentSpec("lar", "lar2020", "LAr2020", "LAr", ("lar2020", "flux")))
 register_experiment(ExperimentSpec("xenonnt", "xenonnt", "XenonNT", "XENONnT", ("xenonnt",), "xenonnt_cevns", (3, 2)))
 # table order: LAr, CsI, combined (AC22 Table 2)
-register_data_set(DataSetSpec("lar", ("lar",), "LAr", "COHERENT LAr (2020)", "#0571b0", 0.06, 1.1))
-register_data_set(DataSetSpec("csi", ("csi",), "CsI", "COHERENT CsI (2021)", "#e66101", 0.06, 1.1))
+# (the plane figures draw CsI, LAr, then their combination on top: AC22's figures)
+register_data_set(DataSetSpec("lar", ("lar",), "LAr", "COHERENT LAr (2020)", "#0571b0", 0.06, 1.1, plane_order=1))
+register_data_set(DataSetSpec("csi", ("csi",), "CsI", "COHERENT CsI (2021)", "#e66101", 0.06, 1.1, plane_order=0))
 register_data_set(DataSetSpec("csi+lar", ("csi", "lar"), "CsI+LAr", "COHERENT CsI + LAr", "#7b3294", 0.22, 1.8,
-                              gm2_verdict=True))
+                              gm2_verdict=True, plane_order=2, compared=True))
 # solar 8B on xenon alone, and with COHERENT (chi^2 summed: independent nuisances, the fluxes have no common part)
-register_data_set(DataSetSpec("xenonnt", ("xenonnt",), "XENONnT", "XENONnT 8B (SR0-SR2)", "#1a9641", 0.06, 1.1))
+register_data_set(DataSetSpec("xenonnt", ("xenonnt",), "XENONnT", "XENONnT 8B (SR0-SR2)", "#1a9641", 0.06, 1.1,
+                              compared=True))
 register_data_set(DataSetSpec("coherent+xenonnt", ("csi", "lar", "xenonnt"), "COHERENT+XENONnT",
-                              "COHERENT + XENONnT", "#252525", 0.0, 1.8, gm2_verdict=True))
+                              "COHERENT + XENONnT", "#252525", 0.0, 1.8, gm2_verdict=True, compared=True))
+
+
+def plane_data_sets() -> tuple[str, ...]:
+    """The data sets the per-model (M, g) plane figures draw by default, in drawing order (``plane_order``)."""
+    return tuple(sorted((d for d, s in DATA_SETS.items() if s.plane_order is not None),
+                        key=lambda d: DATA_SETS[d].plane_order))
+
+
+def compared_data_sets() -> tuple[str, ...]:
+    """The data sets of the COHERENT-vs-XENONnT figure (``compared``), in registry order."""
+    return tuple(d for d, s in DATA_SETS.items() if s.compared)
 
 
 def experiment_class(name: str):

@@ -1,10 +1,12 @@
-"""Pieces shared by the experiment modules: recoil grids, event binning, per-bin relative shape deltas."""
+"""Pieces shared by the experiment modules: recoil grids, event binning, per-bin relative shape deltas, and the
+detector-response formulas that several data sets use (quenching, logistic acceptance, Gaussian smearing into bins)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import ndtr
 
 from ..errors import InputError
 from ..io.datadir import resolve_collection
@@ -66,6 +68,66 @@ def bin_events(x: np.ndarray, y: np.ndarray, x_edges, y_edges) -> np.ndarray:
     ok = (ix >= 0) & (ix < x_edges.size - 1) & (iy >= 0) & (iy < y_edges.size - 1)
     out = np.zeros((x_edges.size - 1, y_edges.size - 1))
     np.add.at(out, (ix[ok], iy[ok]), 1.0)
+    return out
+
+
+def linear_quenching_kevee(recoil_kevnr: np.ndarray, a: float, b: float) -> np.ndarray:
+    """E_ee = (a + b T') T' in keVee for a recoil T' in keVnr (the COHERENT LAr-2020 form, LArParametersAnlA.yaml)."""
+    t = np.asarray(recoil_kevnr, dtype=float)
+    return (a + b * t) * t
+
+
+def polynomial_quenching_kevee(recoil_mev: np.ndarray, coefficients) -> np.ndarray:
+    """E_ee [keVee] = 1e3 sum_i c_i x^(i+1), x = T' in MeVnr, E_ee sum in MeVee (the COHERENT CsI-2021 release
+    form, ``scintRespCoefficients.txt``)."""
+    x = np.asarray(recoil_mev, dtype=float)
+    return 1e3 * sum(c * x ** (i + 1) for i, c in enumerate(coefficients))
+
+
+def logistic_efficiency(x: np.ndarray, plateau: float, k: float, x0: float, offset: float,
+                        upper: float | None = None) -> np.ndarray:
+    """Acceptance a/(1 + exp(-k (x - x0))) + d, clipped below at 0 (and above at ``upper`` if given); x in the
+    unit of x0 and 1/k (PE for CsI-2021's ``effCoefficients.txt``, keVee for a projected detector)."""
+    return np.clip(plateau / (1.0 + np.exp(-k * (np.asarray(x, float) - x0))) + offset, 0.0, upper)
+
+
+def gaussian_response_matrix(mean_kevee: np.ndarray, sigma_kevee: np.ndarray, bin_nodes, efficiency,
+                             linear: bool = True) -> np.ndarray:
+    """P(reconstructed E in bin i and accepted | true E), shape (n_bins, n_energies), for E ~ N(mean, sigma).
+
+    ``bin_nodes``: per bin, the increasing energies (keVee) that split it into sub-intervals (None or fewer than
+    two: the bin accepts nothing); ``efficiency``: acceptance as a function of the reconstructed energy.  With
+    ``linear`` the acceptance is taken linear between nodes, and the integral is exact for a piecewise-linear one
+    whose kinks are nodes: int (c0 + c1 E) N(E; mu, s) dE = c0 dPhi + c1 (mu dPhi - s dphi); without it, constant
+    at its midpoint value on each sub-interval (a midpoint rule for a smooth acceptance).  sigma = 0 (perfect
+    resolution) is a step at the mean.
+    """
+    mu = np.asarray(mean_kevee, dtype=float)
+    s = np.broadcast_to(np.asarray(sigma_kevee, dtype=float), mu.shape)
+    positive = s > 0
+    safe = np.where(positive, s, 1.0)
+    out = np.zeros((len(bin_nodes), mu.size))
+    for i, nodes in enumerate(bin_nodes):
+        if nodes is None or len(nodes) < 2:
+            continue
+        nodes = np.asarray(nodes, dtype=float)
+        if linear:
+            eff = efficiency(nodes)
+            d = np.diff(nodes)
+            keep = d > 0
+            slope = np.where(keep, np.diff(eff) / np.where(keep, d, 1.0), 0.0)
+            icpt = eff[:-1] - slope * nodes[:-1]
+        else:
+            icpt = efficiency(0.5 * (nodes[1:] + nodes[:-1]))
+        z = (nodes[:, None] - mu[None, :]) / safe[None, :]
+        cdf = np.where(positive[None, :], ndtr(z), (nodes[:, None] >= mu[None, :]).astype(float))
+        d_cdf = np.diff(cdf, axis=0)
+        if not linear:
+            out[i] = (icpt[:, None] * d_cdf).sum(axis=0)
+            continue
+        pdf = np.where(positive[None, :], np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi), 0.0)
+        d_pdf = np.diff(pdf, axis=0)
+        out[i] = (icpt[:, None] * d_cdf + slope[:, None] * (mu[None, :] * d_cdf - s[None, :] * d_pdf)).sum(axis=0)
     return out
 
 

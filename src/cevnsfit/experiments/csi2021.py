@@ -33,7 +33,7 @@ from ..sources.sns import SNSSource
 from ..sources.spectra import BinnedSpectrum, pion_line_energy_mev
 from ..sources.timing import AnalyticTiming, GridTiming
 from ..stats.chi2 import PoissonChi2
-from .common import Experiment, PhysicsOptions, bin_events
+from .common import Experiment, PhysicsOptions, bin_events, logistic_efficiency, polynomial_quenching_kevee
 
 NAME = "csi"
 LABEL = "CsI[Na] 2021"
@@ -102,9 +102,9 @@ def time_efficiency(t_us: np.ndarray, params: Parameters = DEFAULT) -> np.ndarra
 
 
 def pe_efficiency(pe: np.ndarray, coeffs: np.ndarray) -> np.ndarray:
-    """eps_E(x) = a/(1 + exp(-k (x - x0))) + d at reconstructed PE x, clipped at 0."""
+    """eps_E(x) = a/(1 + exp(-k (x - x0))) + d at reconstructed PE x, clipped at 0 (coefficients: a k x0 d)."""
     a, k, x0, d = coeffs
-    return np.clip(a / (1.0 + np.exp(-k * (np.asarray(pe, float) - x0))) + d, 0.0, None)
+    return logistic_efficiency(pe, a, k, x0, d)
 
 
 def efficiency_zero_pe(coeffs: np.ndarray) -> float:
@@ -113,13 +113,6 @@ def efficiency_zero_pe(coeffs: np.ndarray) -> float:
     if d >= 0 or a + d <= 0:
         return -np.inf
     return float(x0 - np.log(a / (-d) - 1.0) / k)
-
-
-def quenched_energy_kevee(recoil_mev: np.ndarray, coeffs: np.ndarray) -> np.ndarray:
-    """Electron-equivalent energy (keVee) of a nuclear recoil (MeV) from the release's quartic response."""
-    x = np.asarray(recoil_mev, dtype=float)
-    a, b, c, d = coeffs
-    return 1e3 * (a * x + b * x**2 + c * x**3 + d * x**4)
 
 
 def pe_response_matrix(
@@ -280,7 +273,7 @@ class CsI2021(Experiment):
     def recoil_response(self, nucleus: str, recoil_mev: np.ndarray) -> np.ndarray:
         """P(PE bin, accepted | recoil): quenching, Gamma-distributed PE, PE efficiency."""
         o, p = self.options, self.params
-        return pe_response_matrix(quenched_energy_kevee(recoil_mev, self.quenching_coeffs), o.pe_edges,
+        return pe_response_matrix(polynomial_quenching_kevee(recoil_mev, self.quenching_coeffs), o.pe_edges,
                                   self.efficiency_coeffs, p["csi2021.light_yield_pe_per_kevee"],
                                   p["csi2021.resolution_a"], p["csi2021.resolution_b"], o.pe_node_step)
 

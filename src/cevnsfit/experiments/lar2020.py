@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.special import ndtr
 
 from ..errors import DataError, InputError
 from ..io.datadir import read_table
@@ -24,7 +23,7 @@ from ..physics.nuclei import get_nucleus
 from ..response import Target
 from ..sources.timing import AnalyticTiming
 from ..stats.chi2 import GaussianChi2
-from .common import Experiment, PhysicsOptions, relative_delta
+from .common import Experiment, PhysicsOptions, gaussian_response_matrix, linear_quenching_kevee, relative_delta
 
 NAME = "lar"
 LABEL = "LAr (CENNS-10) 2020"
@@ -109,12 +108,6 @@ def read_3d(path: Path, counts: bool = False) -> np.ndarray:
     return table[:, 3].reshape(12, N_F90, 10).sum(axis=1)
 
 
-def quenched_energy_kevee(recoil_kevnr: np.ndarray, a: float, b: float) -> np.ndarray:
-    """E_ee = (a + b T') T' in keVee for recoil T' in keVnr (LAr quenching of the release)."""
-    t = np.asarray(recoil_kevnr, dtype=float)
-    return (a + b * t) * t
-
-
 class Efficiency:
     """Acceptance vs reconstructed keVee: the release table interpolated linearly, held constant beyond it."""
 
@@ -137,29 +130,17 @@ class Efficiency:
         return np.interp(e_kevee, self.nodes, self.values)
 
 
-def gaussian_response_matrix(e_true_kevee: np.ndarray, edges_kevee, efficiency: Efficiency, res_a: float) -> np.ndarray:
-    """P(reconstructed E in bin i and accepted | E_true) for a Gaussian of sigma = res_a sqrt(E_true).
-
-    Exact for a piecewise-linear efficiency: int (c0 + c1 E) N(E; mu, s) dE = c0 dPhi + c1 (mu dPhi - s dphi).
-    """
-    mu = np.asarray(e_true_kevee, dtype=float)
-    s = np.maximum(res_a * np.sqrt(np.maximum(mu, 0.0)), 1e-6)
+def bin_nodes(edges_kevee, efficiency: Efficiency) -> list[np.ndarray]:
+    """Per energy bin: its edges and the efficiency table's nodes inside it (where the acceptance has kinks), so
+    that :func:`.common.gaussian_response_matrix` integrates the piecewise-linear acceptance exactly."""
     edges = np.asarray(edges_kevee, dtype=float)
-    out = np.zeros((edges.size - 1, mu.size))
-    for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
-        inner = efficiency.nodes[(efficiency.nodes > lo) & (efficiency.nodes < hi)]
-        nodes = np.concatenate([[lo], inner, [hi]])
-        eff = efficiency(nodes)
-        d = np.diff(nodes)
-        keep = d > 0
-        slope = np.where(keep, np.diff(eff) / np.where(keep, d, 1.0), 0.0)
-        icpt = eff[:-1] - slope * nodes[:-1]
-        z = (nodes[:, None] - mu[None, :]) / s[None, :]
-        cdf = ndtr(z)
-        pdf = np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi)
-        d_cdf, d_pdf = np.diff(cdf, axis=0), np.diff(pdf, axis=0)
-        out[i] = (icpt[:, None] * d_cdf + slope[:, None] * (mu[None, :] * d_cdf - s[None, :] * d_pdf)).sum(axis=0)
-    return out
+    return [np.concatenate([[lo], efficiency.nodes[(efficiency.nodes > lo) & (efficiency.nodes < hi)], [hi]])
+            for lo, hi in zip(edges[:-1], edges[1:])]
+
+
+def resolution_sigma_kevee(e_true_kevee: np.ndarray, res_a: float) -> np.ndarray:
+    """sigma = res_a sqrt(E_true) (keVee), floored at 1e-6 keVee (no step function at E_true = 0)."""
+    return np.maximum(res_a * np.sqrt(np.maximum(np.asarray(e_true_kevee, float), 0.0)), 1e-6)
 
 
 class LAr2020(Experiment):
@@ -231,8 +212,9 @@ class LAr2020(Experiment):
     def recoil_response(self, nucleus: str, recoil_mev: np.ndarray) -> np.ndarray:
         """P(keVee bin, accepted | recoil): linear quenching, Gaussian resolution, acceptance."""
         p = self.params
-        e_ee = quenched_energy_kevee(recoil_mev * 1e3, p["lar2020.qf_a"], p["lar2020.qf_b"])
-        return gaussian_response_matrix(e_ee, E_EDGES_KEVEE, self.efficiency, p["lar2020.resolution_a"])
+        e_ee = linear_quenching_kevee(recoil_mev * 1e3, p["lar2020.qf_a"], p["lar2020.qf_b"])
+        return gaussian_response_matrix(e_ee, resolution_sigma_kevee(e_ee, p["lar2020.resolution_a"]),
+                                        bin_nodes(E_EDGES_KEVEE, self.efficiency), self.efficiency)
 
     def time_fractions(self, flavour: str) -> np.ndarray:
         return self.timing().bin_fractions(flavour, np.asarray(T_EDGES_US))

@@ -14,7 +14,6 @@ chi^2 of the SM prediction is 0 and the expected sensitivity is read off Delta c
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import ndtr
 
 from ..detector import DetectorConfig
 from ..errors import InputError
@@ -25,7 +24,7 @@ from ..sources.facilities import PionDARFacility
 from ..sources.sns import SNSSource
 from ..sources.sun import with_parameter_file
 from ..stats.chi2 import PoissonChi2
-from .common import Experiment, PhysicsOptions
+from .common import Experiment, PhysicsOptions, gaussian_response_matrix
 
 SUBSTEPS = 16  # reconstructed-energy sub-intervals per bin where the efficiency is evaluated (midpoint rule)
 
@@ -33,6 +32,16 @@ SUBSTEPS = 16  # reconstructed-energy sub-intervals per bin where the efficiency
 def with_projection_parameters(params: Parameters = DEFAULT) -> Parameters:
     """``params`` plus data/projection.yaml (Na and Ge nuclei, target compounds, pi-DAR facilities)."""
     return with_parameter_file(params, "projection.yaml")
+
+
+def compound_atoms(compound: str, params: Parameters) -> dict[str, float]:
+    """Nuclei per formula unit of a compound of data/projection.yaml; an entry that is a parameter key (natural
+    argon: ``argon_isotopes.Ar36``) reads that parameter, so the abundances have one source and its overrides."""
+    out = {}
+    for nucleus in params["compounds"][compound]:
+        value = params[f"compounds.{compound}.{nucleus}"]
+        out[nucleus] = float(params[value] if isinstance(value, str) else value)
+    return out
 
 
 class ProjectedExperiment(Experiment):
@@ -63,7 +72,7 @@ class ProjectedExperiment(Experiment):
             if d.compound not in compounds:
                 raise InputError(f"{d.path}: unknown target compound '{d.compound}'; choose one of {', '.join(compounds)} "
                                  "or give {nucleus: atoms per formula unit}")
-            per_unit = {n: float(p[f"compounds.{d.compound}.{n}"]) for n in compounds[d.compound]}
+            per_unit = compound_atoms(d.compound, p)
         nuclei = {n: get_nucleus(n, p) for n in per_unit}
         for n in d.quenching:
             if n != "*" and n not in nuclei:
@@ -114,19 +123,12 @@ class ProjectedExperiment(Experiment):
         nuc = self._targets[nucleus].nucleus
         t_kev = np.asarray(recoil_mev, float) * 1e3
         e_ee = d.quenching_for(nucleus).electron_equivalent_kev(t_kev, nuc.Z, nuc.A)
-        sigma = d.resolution.sigma_kevee(e_ee)
         thr, kind = d.threshold
         edges = self.energy_edges
-        lo_cut = thr if kind == "keVee" else -np.inf
-        out = np.zeros((edges.size - 1, t_kev.size))
-        for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
-            lo = max(lo, lo_cut)
-            if hi <= lo:
-                continue
-            sub = np.linspace(lo, hi, SUBSTEPS + 1)
-            eff = d.efficiency(0.5 * (sub[1:] + sub[:-1]))
-            cdf = _gauss_cdf(sub[:, None], e_ee[None, :], sigma[None, :])
-            out[i] = (eff[:, None] * np.diff(cdf, axis=0)).sum(axis=0)
+        lo_cut = thr if kind == "keVee" else -np.inf  # a keVee threshold cuts the reconstructed energy
+        nodes = [np.linspace(max(lo, lo_cut), hi, SUBSTEPS + 1) if hi > max(lo, lo_cut) else None
+                 for lo, hi in zip(edges[:-1], edges[1:])]
+        out = gaussian_response_matrix(e_ee, d.resolution.sigma_kevee(e_ee), nodes, d.efficiency, linear=False)
         if kind == "keVnr":
             out[:, t_kev < thr] = 0.0
         out[:, t_kev <= 0] = 0.0  # no light without a recoil
@@ -174,8 +176,3 @@ class ProjectedExperiment(Experiment):
                 "cevns_events_per_bin": sm[:, 0].tolist(),
                 "background_events": {k: float(v.sum()) for k, v in self.backgrounds.items()}}
 
-
-def _gauss_cdf(x: np.ndarray, mean: np.ndarray, sigma: np.ndarray) -> np.ndarray:
-    """P(X < x) for X ~ N(mean, sigma); a step at the mean where sigma = 0 (perfect resolution)."""
-    safe = np.where(sigma > 0, sigma, 1.0)
-    return np.where(sigma > 0, ndtr((x - mean) / safe), (x >= mean).astype(float))

@@ -349,7 +349,6 @@ class XenonNT(Experiment):
     files = {**{f"{r}_events": f"data/{r}.csv" for r in RUNS}, **{f"{r}_binning": f"binning/{r}.yaml" for r in RUNS}}
     energy_label = "bin (run, cS2, shadow, S1 BDT, S2 BDT)"
     spectra_kind = "observables"  # `cevnsfit plot spectra`: projections of the four observables
-    toys = False  # the morphed cost has no replica path (`cevnsfit fc` skips data sets with XENONnT)
 
     def _parameters(self, params: Parameters) -> Parameters:
         return with_xenonnt_parameters(params)

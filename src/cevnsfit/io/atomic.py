@@ -89,6 +89,17 @@ def _unblock_signals(held) -> None:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
+@contextmanager
+def signals_held():
+    """Hold SIGINT/SIGTERM back for the body (a few renames that must not stop half-way); a signal that arrives
+    meanwhile is delivered when the body ends (cevnsfit.process then raises it as an exception)."""
+    held = _block_signals()
+    try:
+        yield
+    finally:
+        _unblock_signals(held)
+
+
 def is_temporary(path: str | os.PathLike) -> bool:
     """True for a file name made by :func:`atomic_path` (".<name>.part-<random><suffix>")."""
     name = Path(path).name

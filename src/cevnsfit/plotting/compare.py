@@ -12,11 +12,11 @@ import math
 
 import numpy as np
 
-from ..experiments import DATA_SETS
+from ..experiments import DATA_SETS, compared_data_sets
 from ..stats.intervals import threshold
 from .style import STYLE, plt
 
-COMPARED = ("csi+lar", "xenonnt", "coherent+xenonnt")  # COHERENT alone, XENONnT alone, both
+COMPARED = compared_data_sets()  # COHERENT alone, XENONnT alone, both (DataSetSpec.compared)
 DOMINANT = ("xenonnt", "csi+lar")  # shaded where the first is stronger than the second
 
 

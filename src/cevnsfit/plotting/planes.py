@@ -25,7 +25,7 @@ from matplotlib.patches import Patch, PathPatch
 from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullLocator
 
 from ..errors import DataError, InputError
-from ..experiments import DATA_SETS
+from ..experiments import DATA_SETS, plane_data_sets
 from ..mediators import dataset_members
 from ..physics.gm2 import band_has_lower_edge, favoured_band, get_epoch
 from ..stats.intervals import CONVENTIONS, threshold
@@ -41,6 +41,7 @@ MASS_RANGE_MEV = (1e-2, 1e4)  # the x axis covers at least this range
 
 # colour, fill alpha, line width, legend label -- from the data-set registry
 DATASET_STYLE = {n: (d.colour, d.fill_alpha, d.line_width, d.legend) for n, d in DATA_SETS.items()}
+PLANE_DATA_SETS = plane_data_sets()  # drawn by default (DataSetSpec.plane_order): CsI, LAr, CsI+LAr
 GM2_COLOURS = {"2021": "#1a9641", "2023": "#66c2a5", "2025": "#00441b"}
 
 _GREEK = {"mu": r"\mu", "tau": r"\tau"}
@@ -248,7 +249,7 @@ def _island_inset(ax, geos: dict, dataset: str, xlim, busy=None, half_width_deca
     return ins
 
 
-def draw_plane(ax, res, gm2_epochs=("2021",), curves=None, datasets=("csi", "lar", "csi+lar"), cl: str = "2dof",
+def draw_plane(ax, res, gm2_epochs=("2021",), curves=None, datasets=PLANE_DATA_SETS, cl: str = "2dof",
                ylim=None, label_curves: bool = True, legend: bool = True, inset="auto", overlay=None) -> dict:
     """Draw one model's (M, g) plane into ``ax``.
 
@@ -343,7 +344,7 @@ def draw_plane(ax, res, gm2_epochs=("2021",), curves=None, datasets=("csi", "lar
     return info
 
 
-def plane_figure(res, gm2_epochs=("2021",), curves=None, datasets=("csi", "lar", "csi+lar"), cl: str = "2dof",
+def plane_figure(res, gm2_epochs=("2021",), curves=None, datasets=PLANE_DATA_SETS, cl: str = "2dof",
                  ylim=None, label_curves: bool = True, inset="auto", figsize=(6.4, 5.6), overlay=None):
     """Figure of one model's (M, g) plane: CEvNS 2 sigma exclusions, (g-2)_mu band(s), other experiments.
 

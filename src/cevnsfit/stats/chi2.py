@@ -13,7 +13,8 @@ knows what a neutrino is: it sees observed counts, component templates, pull wid
   is profiled *exactly* by solving the normal equations on every sign branch (3 branches per two-sided
   systematic: +, -, and eps = 0) and keeping the best admissible solution.
 
-Replicated experiments (toys, :mod:`cevnsfit.stats.toys`) use the same objects: ``sample`` draws data as the
+Replicated experiments (toys, :mod:`cevnsfit.stats.toys`) use the same objects, through the replica half of the
+contract (:class:`ReplicaCost`, which both costs here implement): ``sample`` draws data as the
 chi^2 assumes them, ``replicas`` profiles a batch whose rows carry their own data and pull centres (the pull
 terms become ((eta - eta_0)/sigma)^2), ``expected`` gives the counts at the nuisances profiled for a signal.
 """
@@ -121,6 +122,21 @@ class BinnedCost(Cost):
         neighbouring batch returned) as a warm start; here the profile is direct and the state None."""
         return self(signal), None
 
+
+class ReplicaCost(BinnedCost):
+    """The replica (toy) half of the :class:`BinnedCost` contract, what :mod:`cevnsfit.stats.toys` calls: a cost
+    that implements it can throw replicated data sets (``sample``) and profile them (``replicas``,
+    ``replicas_grid``) at the counts and nuisances a signal favours (``expected``, ``nominal``).  ``pull_sigmas``
+    (n_parameters,) gives the units of the pull centres.  A cost without it (the morphed XENONnT cost) is a plain
+    :class:`BinnedCost`: toys and ``cevnsfit fc`` recognise it by its type, not by a flag.
+    """
+
+    pull_sigmas: np.ndarray
+
+    @abstractmethod
+    def sample(self, expected: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` replicated data sets (n, n_bins) drawn about ``expected`` (n_bins,) as the chi^2 assumes them."""
+
     def replicas(self, signal: np.ndarray, observed: np.ndarray, centres: np.ndarray | None = None) -> np.ndarray:
         """Profiled chi^2 (n,) of replicated data sets: row k pairs signal[k] with observed[k] (n, n_bins) and
         pull centres[k] (n, n_parameters, in the units of ``pull_sigmas``; None = the nominal 0).  The same
@@ -180,7 +196,7 @@ class SumCost(Cost):
         return {c.name: c.fit(signals[c.name]) for c in self.costs}
 
 
-class PoissonChi2(BinnedCost):
+class PoissonChi2(ReplicaCost):
     """Poisson chi^2 with Gaussian pulls on the component normalisations (CsI, AC22).
 
     ``backgrounds``: component -> template; ``sigmas``: component -> relative pull width (``None`` = free
@@ -365,7 +381,7 @@ class PoissonChi2(BinnedCost):
         return FitResult(float(chi[0]), {f"eta_{z}": float(eta[0, i]) for i, z in enumerate(self.components)}, fitted, self.n_bins)
 
 
-class GaussianChi2(BinnedCost):
+class GaussianChi2(ReplicaCost):
     """Gaussian chi^2 with normalisation pulls and shape nuisances (LAr, AC22).
 
     ``shape_deltas``: name -> (component, Delta_plus, Delta_minus or None) relative per-bin variations.

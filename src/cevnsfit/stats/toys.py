@@ -35,7 +35,7 @@ from scipy.stats import chi2 as chi2_dist
 from scipy.stats import norm
 
 from ..errors import InputError
-from .chi2 import BinnedCost, Cost
+from .chi2 import Cost, ReplicaCost
 
 # Confidence levels: 2 sigma is the two-sided Gaussian 95.45 %, as the limits table uses.
 CONFIDENCE_LEVELS = {"2sigma": float(2.0 * norm.cdf(2.0) - 1.0), "90": 0.90}
@@ -90,7 +90,7 @@ class Replicas:
 class LineMember:
     """One data set on the line: its profiled cost and the signal templates as a function of g."""
 
-    cost: Cost
+    cost: ReplicaCost
     signal: Callable[[np.ndarray], np.ndarray]  # g (n,) -> templates (n, *cost.shape)
 
 
@@ -99,7 +99,7 @@ class Line:
 
     ``grid``: increasing values of g (starting at 0) on which every replica's chi^2 is evaluated in one batched
     call; tested values must belong to it.  ``reference=True``: every fit from a cold start and every grid pair
-    through ``BinnedCost.replicas_grid`` (the plain path that the fast one is tested against).
+    through ``ReplicaCost.replicas_grid`` (the plain path that the fast one is tested against).
     """
 
     def __init__(self, members: Sequence[LineMember], grid: np.ndarray, reference: bool = False):
@@ -107,6 +107,10 @@ class Line:
         if grid.ndim != 1 or grid.size < 3 or grid[0] != 0 or np.any(np.diff(grid) <= 0):
             raise InputError("a toy grid needs at least 3 increasing couplings starting at 0")
         self.members = list(members)
+        for m in self.members:
+            if not isinstance(m.cost, ReplicaCost):  # e.g. the morphed XENONnT cost: no sample/replicas
+                raise InputError(f"cost {m.cost.name} ({type(m.cost).__name__}) cannot throw replicas: it does not "
+                                 "implement the ReplicaCost half of the cost contract")
         self.grid = grid
         self.reference = reference
         self._grid_signals = [m.signal(grid) for m in self.members]
@@ -142,7 +146,7 @@ class Line:
     def chi2_grid(self, replicas: Sequence[Replicas]) -> np.ndarray:
         """chi^2 (n, n_grid) of every replica at every grid value: one ``replicas_grid`` call per data set."""
         if self.reference:
-            return sum(BinnedCost.replicas_grid(m.cost, sig, r.observed, r.centres)
+            return sum(ReplicaCost.replicas_grid(m.cost, sig, r.observed, r.centres)
                        for m, r, sig in zip(self.members, replicas, self._grid_signals))
         return sum(m.cost.replicas_grid(sig, r.observed, r.centres, factors=f)
                    for m, r, sig, f in zip(self.members, replicas, self._grid_signals, self._grid_factors))
