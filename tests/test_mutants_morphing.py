@@ -128,18 +128,34 @@ def test_fixed_pull_stays_fixed_and_the_rest_is_profiled():
     assert chi2[0] == pytest.approx(ref, abs=1e-9, rel=0)
 
 
+def _data_beyond_the_corner(scale):
+    """Counts made at (x, y) = (2.5, -3), beyond the grid's (1.5, -2) corner: signal times ``scale`` plus bkg."""
+    return np.round(scale * np.array([5.0, 3.0, 2.0, 4.0]) * np.exp(np.array([0.3, -0.2, 0.1, 0.25]) * 2.5
+                                                                    + np.array([-0.1, 0.2, 0.15, -0.3]) * -3.0
+                                                                    - 0.05 * 7.5) + np.array([2.0, 1.0, 1.0, 0.5]))
+
+
 def test_minimum_on_the_grid_edges():
     """Data made at (x, y) = (2.5, -3), outside the grid: the minimum lies on the upper x edge and the lower y edge,
     where profile pins the nuisances (projected Newton).  Cold and warm (started on the y edge with the gradient
     pointing out) starts must reach the minimum L-BFGS-B finds in the grid box (mutants of the edges: nodes[-2] as
     the upper end, `<` for `<=` at the lower one).  Achieved: 1.2e-11 in chi^2; tolerance: Newton's 1e-9.  (Ten
     times more data, 3565 against L-BFGS-B's 39.36 from the cold start: Newton stalls there -- docs/validation.md.)"""
-    obs = np.round(10.0 * np.array([5.0, 3.0, 2.0, 4.0]) * np.exp(np.array([0.3, -0.2, 0.1, 0.25]) * 2.5
-                                                                 + np.array([-0.1, 0.2, 0.15, -0.3]) * -3.0
-                                                                 - 0.05 * 7.5) + np.array([2.0, 1.0, 1.0, 0.5]))
-    cost = _curved_cost(observed=obs)
+    cost = _curved_cost(observed=_data_beyond_the_corner(10.0))
     ref = _brute_force_minimum(cost, [[1.0, 1.0, 1.0, 0.0, 0.0], [3.0, 1.0, 1.0, 1.5, -2.0]])
     for start in (None, np.array([[2.0, 1.0, 1.0, 1.0, -2.0]])):
         chi2, p, _ = cost.profile(CURVED_SIGNAL, start)
         assert p[0, 3] == GRID[0][-1] and p[0, 4] == GRID[1][0]
         assert chi2[0] == pytest.approx(ref, abs=1e-9, rel=0)
+
+
+def test_minimum_just_inside_the_grid_edge():
+    """Less signal than above (scale 4): the minimum lies at x = 1.46, just inside the upper edge 1.5, y on the
+    lower edge.  Started on the x edge, where the gradient points inwards (+0.52), x must leave the edge (a
+    mutant pinned it for gradients below 1: chi^2 10.5514 instead of 10.5476).  Achieved: 5e-12; tolerance:
+    Newton's 1e-9."""
+    cost = _curved_cost(observed=_data_beyond_the_corner(4.0))
+    ref = _brute_force_minimum(cost, [[1.0, 1.0, 1.0, 0.0, 0.0], [4.8, 1.0, 1.0, 1.5, -2.0]])
+    chi2, p, _ = cost.profile(CURVED_SIGNAL, np.array([[4.8, 1.0, 1.0, 1.5, -2.0]]))
+    assert 1.4 < p[0, 3] < GRID[0][-1] and p[0, 4] == GRID[1][0]
+    assert chi2[0] == pytest.approx(ref, abs=1e-9, rel=0)
