@@ -29,10 +29,10 @@ needs_release = pytest.mark.skipif(ROOT is None, reason="XENONnT release not ava
 
 
 @pytest.fixture(scope="module")
-def xe01(tmp_path_factory):
-    # the release cache goes to a temporary folder (not the user's cache) for the whole module
+def xe01(xenonnt_cache):
+    # the release cache goes to a temporary folder (not the user's cache), shared by the session (conftest.py)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CEVNSFIT_CACHE", str(tmp_path_factory.mktemp("cache")))
+        mp.setenv("CEVNSFIT_CACHE", str(xenonnt_cache))
         yield XenonNT(runs=("sr0", "sr1"))
 
 
@@ -215,7 +215,7 @@ def test_cache_is_used_and_equal(xe01, monkeypatch):
 
     import cevnsfit.experiments.xenonnt as xmod
 
-    assert len(list(Path(os.environ["CEVNSFIT_CACHE"]).glob("xenonnt_*.npz"))) == 1  # written by the fixture
+    assert len(list(Path(os.environ["CEVNSFIT_CACHE"]).glob("xenonnt_*.npz"))) == 1  # written by a fixture
 
     def no_hdf5(*args, **kwargs):
         raise AssertionError("an HDF5 template was read although the cache matches")

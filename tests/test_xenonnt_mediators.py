@@ -39,9 +39,9 @@ def test_data_sets_are_registered_combinations_of_registered_experiments():
 
 
 @pytest.fixture(scope="module")
-def an(tmp_path_factory):
+def an(xenonnt_cache):
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CEVNSFIT_CACHE", str(tmp_path_factory.mktemp("cache")))
+        mp.setenv("CEVNSFIT_CACHE", str(xenonnt_cache))  # shared with test_xenonnt.py (conftest.py)
         a = MediatorAnalysis()
         a.cost("xenonnt")
         yield a
