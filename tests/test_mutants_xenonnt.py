@@ -57,17 +57,20 @@ def test_flux_weighted_cross_section_in_the_summary_against_published(tmp_path, 
 def test_negative_entry_in_a_response_grid_template_names_the_file(monkeypatch):
     """The rg counterpart of test_xenonnt.py's NaN-in-a-mono-template test: a negative entry in one rg template
     (tly = -1, tqy = 2: an asymmetric grid point, so swapped indices name another file) is a DataError naming that
-    file (mutants of the rg key and of `stack < 0`)."""
+    file, while a zero entry in an earlier file (tly = tqy = -3, the first grid point) is a valid template (mutants
+    of the rg key, of `stack < 0` and `<=`)."""
     import numpy as np
 
     import cevnsfit.experiments.xenonnt as xn
 
-    real, target = xn._read_fast, "rg_cevns_tly_-1.0_tqy_2.0.h5"
+    real, target, zero = xn._read_fast, "rg_cevns_tly_-1.0_tqy_2.0.h5", "rg_cevns_tly_-3.0_tqy_-3.0.h5"
 
     def poisoned(path, out):
         real(path, out)
         if path.name.endswith(target):
             out[2, 0, 1, 1] = -1e-3
+        elif path.name.endswith(zero):
+            out[0, 1, 2, 0] = 0.0
 
     monkeypatch.setattr(xn, "_read_fast", poisoned)
     with pytest.raises(DataError, match=rf"{re.escape(target)}: template has NaN, infinite or negative entries$"):

@@ -176,6 +176,26 @@ def test_b8_flux_and_significance_sr0_sr1(summary01):
 
 
 @needs_release
+def test_sm_totals_and_table_sr0_sr1(xe01, summary01):
+    """The `sm` document's totals are the sums of its runs and of the prediction, and the human-readable table shows
+    them (mutants of the total keys and of sm_table, which only slow tests read)."""
+    runs = summary01["per_run"]
+    pred = xe01.sm_prediction()
+    assert summary01["expected_signal"] == pytest.approx(pred["cevns"].sum(), rel=1e-12, abs=0)
+    assert summary01["expected_signal"] == pytest.approx(sum(v["expected_signal"] for v in runs.values()),
+                                                         rel=1e-12, abs=0)
+    assert summary01["expected_background"] == pytest.approx(sum(v["expected_background"] for v in runs.values()),
+                                                             rel=1e-12, abs=0)
+    title, cols, rows, foot = XenonNT.sm_table(summary01)
+    sigma, (lo, hi) = summary01["significance_sigma"], summary01["b8_flux_interval_1sigma"]
+    assert title == f"xenonnt: sr0+sr1, observed 37 events, background-only rejected at {sigma:.2f} sigma"
+    assert len(cols) == 4 and [r[0] for r in rows] == ["sr0", "sr1", "total"]
+    for row, v in zip(rows, [runs["sr0"], runs["sr1"], summary01]):
+        assert row[1:] == [str(v["observed"]), f"{v['expected_background']:.2f}", f"{v['expected_signal']:.2f}"]
+    assert f"1 sigma [{lo:.3g}, {hi:.3g}]" in foot and f"best fit {summary01['b8_flux_best_fit']:.3g}" in foot
+
+
+@needs_release
 def test_sm_rate_against_independent_quadrature(xe01):
     """Kernel path (spectral moments, node folding) vs scipy quadrature of dR/dT through the efficiency nodes."""
     k = xe01.kernel
