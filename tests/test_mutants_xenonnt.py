@@ -59,8 +59,6 @@ def test_negative_entry_in_a_response_grid_template_names_the_file(monkeypatch):
     (tly = -1, tqy = 2: an asymmetric grid point, so swapped indices name another file) is a DataError naming that
     file, while a zero entry in an earlier file (tly = tqy = -3, the first grid point) is a valid template (mutants
     of the rg key, of `stack < 0` and `<=`)."""
-    import numpy as np
-
     import cevnsfit.experiments.xenonnt as xn
 
     real, target, zero = xn._read_fast, "rg_cevns_tly_-1.0_tqy_2.0.h5", "rg_cevns_tly_-3.0_tqy_-3.0.h5"
