@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from cevnsfit.errors import InputError
-from cevnsfit.experiments.csi2021 import CsI2021, pe_efficiency, pe_response_matrix, time_efficiency
+from cevnsfit.experiments.csi2021 import (CsI2021, pe_efficiency, pe_response_matrix, quenched_energy_kevee,
+                                          time_efficiency)
 
 
 def test_observed_and_steady_state_counts(csi):
@@ -52,6 +53,20 @@ def test_pe_response_is_a_probability():
     resp = pe_response_matrix(e_ee, edges, flat, 13.35, 0.0749, 9.56, 0.5)
     mean = (0.5 * (edges[1:] + edges[:-1]))[:, None] * resp
     np.testing.assert_allclose(mean.sum(axis=0), 13.35 * e_ee, rtol=1e-3)
+
+
+def test_recoil_response_is_the_pe_response_memoised(csi):
+    """recoil_response reuses the PE response of identical inputs (a kernel at other radii skips ~1.5 s): the memo
+    equals pe_response_matrix computed now, is read-only, and other inputs (a recoil grid) get their own."""
+    p, o = csi.params, csi.options
+    recoil = np.linspace(1e-3, 3e-2, 7)
+    direct = pe_response_matrix(quenched_energy_kevee(recoil, csi.quenching_coeffs), np.asarray(o.pe_edges, float),
+                                csi.efficiency_coeffs, p["csi2021.light_yield_pe_per_kevee"], p["csi2021.resolution_a"],
+                                p["csi2021.resolution_b"], o.pe_node_step)
+    first, again = csi.recoil_response("Cs133", recoil), csi.recoil_response("Cs133", recoil.copy())
+    assert again is first and np.array_equal(first, direct) and not first.flags.writeable
+    other = csi.recoil_response("Cs133", recoil[:-1])
+    assert other is not first and np.array_equal(other, direct[:, :-1])
 
 
 def test_sm_prediction_cross_check(csi):

@@ -81,7 +81,10 @@ def test_closed_stdout_is_refused_before_any_work(name, tmp_path):
     assert list(tmp_path.iterdir()) == []  # no file was opened in place of descriptor 1, nothing written
 
 
-@pytest.mark.parametrize("name", ["version", "models", "gm2-json", "sm-json", "help"])
+# the JSON commands compute first (~1.5 s each): slow lane; the broken pipe is handled once for every command
+# (cevnsfit.process), and version / models / help check it in the fast lane
+@pytest.mark.parametrize("name", ["version", "models", pytest.param("gm2-json", marks=pytest.mark.slow),
+                                  pytest.param("sm-json", marks=pytest.mark.slow), "help"])
 def test_closed_pipe_is_silent(name, tmp_path):
     read_end, write_end = os.pipe()
     os.close(read_end)  # the reader is gone before the first write: EPIPE on every write
@@ -141,7 +144,9 @@ SWALLOW = textwrap.dedent('''
 ''')
 
 
-@pytest.mark.parametrize("where", ["import", "write"])
+# "write" runs a scan to its output (~4 s): slow lane; the fast lane keeps "import" (interrupt swallowed before
+# any work) and test_atomic_write_after_a_swallowed_interrupt_commits_nothing (the same check, in-process)
+@pytest.mark.parametrize("where", ["import", pytest.param("write", marks=pytest.mark.slow)])
 def test_swallowed_interrupt_commits_nothing(where, tmp_path):
     out = tmp_path / "scan.nc"
     res = subprocess.run([sys.executable, "-c", SWALLOW, where, "scan", "--model", "B-L", "--dataset", "lar",
@@ -573,6 +578,19 @@ def test_blocked_templates_equal_one_block(monkeypatch, lar):
         monkeypatch.undo()
         np.testing.assert_allclose(blocked.n1, whole.n1, rtol=1e-12, atol=0)
         np.testing.assert_allclose(blocked.n2, whole.n2, rtol=1e-12, atol=0)
+
+
+def test_atomic_write_after_a_swallowed_interrupt_commits_nothing(tmp_path, monkeypatch):
+    """In-process version of test_swallowed_interrupt_commits_nothing[write] (slow lane): the handler has recorded
+    SIGTERM but a library swallowed its exception, so the block ends normally -- the file must not be committed."""
+    from cevnsfit import process
+    from cevnsfit.io.atomic import atomic_path
+
+    with pytest.raises(process.Interrupted):
+        with atomic_path(tmp_path / "scan.nc") as tmp:
+            tmp.write_text("finished, but the run was interrupted")
+            monkeypatch.setattr(process, "_received", signal.SIGTERM)  # what _handler records before raising
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_atomic_write_interrupted_leaves_no_temporary(tmp_path):

@@ -51,3 +51,25 @@ def test_flux_weighted_cross_section_in_the_summary_against_published(tmp_path, 
     assert title == f"xenonnt: sr0+sr1, observed 37 events, background-only rejected at {sigma:.2f} sigma"
     assert [r[:2] for r in rows] == [["sr0", str(s["per_run"]["sr0"]["observed"])],
                                      ["sr1", str(s["per_run"]["sr1"]["observed"])], ["total", "37"]]
+
+
+@pytest.mark.skipif(_release() is None, reason="XENONnT release not available")
+def test_negative_entry_in_a_response_grid_template_names_the_file(monkeypatch):
+    """The rg counterpart of test_xenonnt.py's NaN-in-a-mono-template test: a negative entry in one rg template
+    (tly = -1, tqy = 2: an asymmetric grid point, so swapped indices name another file) is a DataError naming that
+    file, while a zero entry in an earlier file (tly = tqy = -3, the first grid point) is a valid template (mutants
+    of the rg key, of `stack < 0` and `<=`)."""
+    import cevnsfit.experiments.xenonnt as xn
+
+    real, target, zero = xn._read_fast, "rg_cevns_tly_-1.0_tqy_2.0.h5", "rg_cevns_tly_-3.0_tqy_-3.0.h5"
+
+    def poisoned(path, out):
+        real(path, out)
+        if path.name.endswith(target):
+            out[2, 0, 1, 1] = -1e-3
+        elif path.name.endswith(zero):
+            out[0, 1, 2, 0] = 0.0
+
+    monkeypatch.setattr(xn, "_read_fast", poisoned)
+    with pytest.raises(DataError, match=rf"{re.escape(target)}: template has NaN, infinite or negative entries$"):
+        xn.read_run(_release(), "sr1")

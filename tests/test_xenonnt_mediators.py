@@ -59,9 +59,9 @@ def test_figure_and_report_lists_come_from_the_registry(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def an(tmp_path_factory):
+def an(xenonnt_cache):
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CEVNSFIT_CACHE", str(tmp_path_factory.mktemp("cache")))
+        mp.setenv("CEVNSFIT_CACHE", str(xenonnt_cache))  # shared with test_xenonnt.py (conftest.py)
         a = MediatorAnalysis()
         a.cost("xenonnt")
         yield a

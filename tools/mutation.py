@@ -58,10 +58,12 @@ TESTS = {
     "sources/spectra.py": "tests/test_physics_core.py tests/test_reference_integration.py",
     "sources/timing.py": "tests/test_reference_integration.py",
     "experiments/common.py": "tests/test_reference_integration.py tests/test_reference_mediators.py",
-    "stats/morphing.py": "tests/test_xenonnt.py -k 'hat_weights or folded or morphing or morphed or bad_templates "
-    "or missing'",
-    "sources/sun.py": "tests/test_sun.py",
-    "experiments/xenonnt.py": "tests/test_xenonnt.py",
+    # the last three with the tests written for their survivors (-k also matches module names: "mutants_morphing"
+    # keeps every test of test_mutants_morphing.py)
+    "stats/morphing.py": "tests/test_mutants_morphing.py tests/test_xenonnt.py -k 'hat_weights or folded or "
+    "morphing or morphed or bad_templates or missing or mutants_morphing'",
+    "sources/sun.py": "tests/test_sun.py tests/test_mutants_sun.py",
+    "experiments/xenonnt.py": "tests/test_xenonnt.py tests/test_mutants_xenonnt.py",
 }
 STATUS_WORD = {OK_KILLED: "killed", BAD_SURVIVED: "survived", BAD_TIMEOUT: "timeout"}
 

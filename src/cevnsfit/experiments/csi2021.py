@@ -18,6 +18,7 @@ from the anti-coincidence sample.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -155,6 +156,18 @@ def pe_response_matrix(
     return out
 
 
+@lru_cache(maxsize=8)
+def _pe_response_cached(e_ee: bytes, pe_edges: bytes, eff_coeffs: bytes, light_yield: float, res_a: float,
+                        res_b: float, node_step: float) -> np.ndarray:
+    """:func:`pe_response_matrix` memoised on its inputs (arrays as float64 bytes), read-only.  The PE response is
+    the costliest part of a CsI kernel (~0.7 s per nucleus) and does not depend on the nuclear radii, couplings or
+    flux: a kernel at other such parameters (a fit of R_n, say) reuses it."""
+    out = pe_response_matrix(np.frombuffer(e_ee), np.frombuffer(pe_edges), np.frombuffer(eff_coeffs), light_yield,
+                             res_a, res_b, node_step)
+    out.setflags(write=False)
+    return out
+
+
 def _binned_pdf(path: Path, edges) -> np.ndarray:
     """Sum of a 1-PE-bin spectrum file into analysis PE bins (bin centres decide membership)."""
     table, lines = read_table(path, ncols=2, min_rows=60, with_lines=True)
@@ -273,9 +286,14 @@ class CsI2021(Experiment):
     def recoil_response(self, nucleus: str, recoil_mev: np.ndarray) -> np.ndarray:
         """P(PE bin, accepted | recoil): quenching, Gamma-distributed PE, PE efficiency."""
         o, p = self.options, self.params
-        return pe_response_matrix(polynomial_quenching_kevee(recoil_mev, self.quenching_coeffs), o.pe_edges,
-                                  self.efficiency_coeffs, p["csi2021.light_yield_pe_per_kevee"],
-                                  p["csi2021.resolution_a"], p["csi2021.resolution_b"], o.pe_node_step)
+
+        def raw(a) -> bytes:
+            return np.ascontiguousarray(a, dtype=float).ravel().tobytes()
+
+        return _pe_response_cached(raw(polynomial_quenching_kevee(recoil_mev, self.quenching_coeffs)), raw(o.pe_edges),
+                                   raw(self.efficiency_coeffs), float(p["csi2021.light_yield_pe_per_kevee"]),
+                                   float(p["csi2021.resolution_a"]), float(p["csi2021.resolution_b"]),
+                                   float(o.pe_node_step))
 
     def time_fractions(self, flavour: str) -> np.ndarray:
         """Fraction of ``flavour`` per analysis time bin, weighted by the time efficiency eps_T."""

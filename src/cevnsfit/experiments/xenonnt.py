@@ -289,8 +289,9 @@ def read_run(root: Path, run: str) -> dict:
             _read_fast(files[("rg", x, y)], rg[i, j])
             for k, e in enumerate(MONO_KEV):
                 _read_fast(files[("mono", e, x, y)], mono[i, j, k])
-    for what, stack, key in (("rg", rg, lambda i: ("rg", GRID[i[0]], GRID[i[1]])),
-                             ("mono", mono, lambda i: ("mono", MONO_KEV[i[2]], GRID[i[0]], GRID[i[1]]))):
+    # each stack with the file key of an index into it (the first bad entry names its file)
+    for stack, key in ((rg, lambda i: ("rg", GRID[i[0]], GRID[i[1]])),
+                       (mono, lambda i: ("mono", MONO_KEV[i[2]], GRID[i[0]], GRID[i[1]]))):
         bad = ~np.isfinite(stack) | (stack < 0)
         if bad.any():
             first = np.argwhere(bad)[0]

@@ -188,6 +188,38 @@ class MorphedPoissonChi2(BinnedCost):
         """chi^2 (n,) at parameters p (n, n_comp + 2) for a signal batch (full or reduced), nothing profiled."""
         return self._value(self._mu(self._reduced(sig), p)[0], p)
 
+    def _derivatives(self, x: np.ndarray, mu: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Analytic gradient (n, n_comp + 2) and Hessian (n, n_comp + 2, n_comp + 2) of chi^2 at parameters ``x``,
+        from mu and the morphed templates with their derivatives ``m`` (n, 6, n_morphed, n_bins') that
+        :meth:`_mu` returns with k = 6 -- every parameter free, no grid edge (:meth:`profile` applies those).  The
+        Hessian's diagonal carries 1e-12 more than chi^2's (keeps a flat direction solvable)."""
+        nc = len(self.components)
+        im = self._i_morphed
+        am = x[:, im]
+        dmu = np.empty((x.shape[0], nc + 2, self._nr))
+        dmu[:, im] = m[:, 0]
+        dmu[:, self._i_fixed] = self._fixed
+        dmu[:, nc:] = np.matmul(am[:, None, None, :], m[:, 1:3])[:, :, 0]
+        inv_mu = 1.0 / np.maximum(mu, 1e-300)
+        r = self._d * inv_mu
+        w1 = 1.0 - r
+        grad = 2.0 * np.matmul(dmu, w1[..., None])[..., 0] + 2.0 * (x - self._centre) * self.inv_var
+        hess = 2.0 * np.matmul(dmu * (r * inv_mu)[:, None, :], np.swapaxes(dmu, 1, 2))
+        # second derivatives of mu: d2/(da_z dx) = dT_z/dx (morphed z), d2/dx2 = sum a_z d2T_z/dx2, ...
+        cross = 2.0 * np.matmul(m[:, 1:3], w1[:, None, :, None])[..., 0]  # (n, 2, n_morphed)
+        sec = 2.0 * np.matmul(am[:, None, None, :], np.matmul(m[:, 3:6], w1[:, None, :, None]))[:, :, 0, 0]
+        hess[:, im, nc] += cross[:, 0]
+        hess[:, im, nc + 1] += cross[:, 1]
+        hess[:, nc, im] += cross[:, 0]
+        hess[:, nc + 1, im] += cross[:, 1]
+        hess[:, nc, nc] += sec[:, 0]
+        hess[:, nc, nc + 1] += sec[:, 1]
+        hess[:, nc + 1, nc] += sec[:, 1]
+        hess[:, nc + 1, nc + 1] += sec[:, 2]
+        diag = np.arange(nc + 2)
+        hess[:, diag, diag] += 2.0 * self.inv_var + 1e-12
+        return grad, hess
+
     # ---- profile -------------------------------------------------------------------------------------------
     def profile(self, signal: np.ndarray, p0: np.ndarray | None = None):
         """(chi^2_min, parameters (n, n_comp + 2) = (a_z..., x, y), reduced signal batch) for a batch of signals
@@ -196,7 +228,6 @@ class MorphedPoissonChi2(BinnedCost):
         n = tpl.shape[0]
         nc = len(self.components)
         npar = nc + 2
-        im, fx = self._i_morphed, self._i_fixed
         lo_x, hi_x = self.morph.x.nodes[0], self.morph.x.nodes[-1]
         lo_y, hi_y = self.morph.y.nodes[0], self.morph.y.nodes[-1]
         p = np.zeros((n, npar))
@@ -213,10 +244,8 @@ class MorphedPoissonChi2(BinnedCost):
             return chi, p, tpl
         mu_all, m_all = self._mu(tpl, p, 6)
         chi = self._value(mu_all, p)
-        d = self._d
         fixed_idx = np.flatnonzero(~self.free)
         diag = np.arange(npar)
-        prior2 = 2.0 * self.inv_var + 1e-12
         active = np.ones(n, dtype=bool)
         for _ in range(100):
             if active.all():  # views, not copies of the (n, n_grid, ...) templates
@@ -226,28 +255,7 @@ class MorphedPoissonChi2(BinnedCost):
                 idx = np.flatnonzero(active)
                 t, x, c0, mu, m = tpl[idx], p[idx], chi[idx], mu_all[idx], m_all[idx]
             k = idx.size
-            am = x[:, im]
-            dmu = np.empty((k, npar, self._nr))
-            dmu[:, im] = m[:, 0]
-            dmu[:, fx] = self._fixed
-            dmu[:, nc:] = np.matmul(am[:, None, None, :], m[:, 1:3])[:, :, 0]
-            inv_mu = 1.0 / np.maximum(mu, 1e-300)
-            r = d * inv_mu
-            w1 = 1.0 - r
-            grad = 2.0 * np.matmul(dmu, w1[..., None])[..., 0] + 2.0 * (x - self._centre) * self.inv_var
-            hess = 2.0 * np.matmul(dmu * (r * inv_mu)[:, None, :], np.swapaxes(dmu, 1, 2))
-            # second derivatives of mu: d2/(da_z dx) = dT_z/dx (morphed z), d2/dx2 = sum a_z d2T_z/dx2, ...
-            cross = 2.0 * np.matmul(m[:, 1:3], w1[:, None, :, None])[..., 0]  # (k, 2, n_morphed)
-            sec = 2.0 * np.matmul(am[:, None, None, :], np.matmul(m[:, 3:6], w1[:, None, :, None]))[:, :, 0, 0]
-            hess[:, im, nc] += cross[:, 0]
-            hess[:, im, nc + 1] += cross[:, 1]
-            hess[:, nc, im] += cross[:, 0]
-            hess[:, nc + 1, im] += cross[:, 1]
-            hess[:, nc, nc] += sec[:, 0]
-            hess[:, nc, nc + 1] += sec[:, 1]
-            hess[:, nc + 1, nc] += sec[:, 1]
-            hess[:, nc + 1, nc + 1] += sec[:, 2]
-            hess[:, diag, diag] += prior2
+            grad, hess = self._derivatives(x, mu, m)
             if fixed_idx.size:
                 grad[:, fixed_idx] = 0.0
                 hess[:, fixed_idx, :] = 0.0
