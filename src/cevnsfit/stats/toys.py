@@ -35,7 +35,7 @@ from scipy.stats import chi2 as chi2_dist
 from scipy.stats import norm
 
 from ..errors import InputError
-from .chi2 import Cost, ReplicaCost
+from .chi2 import ReplicaCost
 
 # Confidence levels: 2 sigma is the two-sided Gaussian 95.45 %, as the limits table uses.
 CONFIDENCE_LEVELS = {"2sigma": float(2.0 * norm.cdf(2.0) - 1.0), "90": 0.90}
