@@ -31,6 +31,15 @@ def csi():
     return cost, an.templates("B-L", [0.0], "csi").counts(g, 0)
 
 
+def replicas(cost, sig, rng, n, rows):
+    """``n`` replicas thrown at the nuisances profiled for template ``sig[rows[0]]`` (pull centres randomised with
+    their widths), each paired with a template drawn from ``sig[rows[0]:rows[1]]``: (templates, data, centres)."""
+    expected, _ = cost.expected(sig[rows[0]])
+    d = cost.sample(expected, rng, n)
+    widths = np.where(np.isfinite(cost.pull_sigmas), cost.pull_sigmas, 0.0)
+    return sig[rng.integers(*rows, n)], d, rng.standard_normal((n, widths.size)) * widths
+
+
 def both(cost, fn):
     cost.compiled = False
     try:
@@ -55,12 +64,8 @@ def test_grid_equals_numpy_path(csi):
 def test_replicas_with_random_centres_and_warm_starts(csi):
     cost, sig = csi
     rng = np.random.default_rng(3)
-    expected, _ = cost.expected(sig[150])
     n = 300
-    d = cost.sample(expected, rng, n)
-    widths = np.where(np.isfinite(cost.pull_sigmas), cost.pull_sigmas, 0.0)
-    c = rng.standard_normal((n, widths.size)) * widths
-    s = sig[rng.integers(100, 250, n)]  # g from 3e-5 (near the limit) to 0.2 (signal ~1e6 x the data)
+    s, d, c = replicas(cost, sig, rng, n, (100, 250))  # g from 3e-5 (near the limit) to 0.2 (signal ~1e6 x data)
     ref, out = both(cost, lambda: cost.replicas(s, d, c))
     np.testing.assert_allclose(out, ref, rtol=0, atol=TOL)
     # warm starts as a scan makes them (a neighbour's nuisances), and factors below 1e-3 restarted from a = 1.
@@ -130,13 +135,7 @@ def test_gaussian_replicas_with_random_centres():
     cost = an.cost("lar")
     g = np.concatenate([[0.0], default_couplings()])
     sig = an.templates("B-L", [0.0], "lar").counts(g, 0)
-    rng = np.random.default_rng(8)
-    expected, _ = cost.expected(sig[120])
-    n = 400
-    d = cost.sample(expected, rng, n)
-    widths = np.where(np.isfinite(cost.pull_sigmas), cost.pull_sigmas, 0.0)
-    c = rng.standard_normal((n, widths.size)) * widths
-    s = sig[rng.integers(80, 200, n)]
+    s, d, c = replicas(cost, sig, np.random.default_rng(8), 400, (80, 200))
     ref, out = both(cost, lambda: cost.replicas(s, d, c))
     np.testing.assert_allclose(out, ref, rtol=0, atol=GAUSS_TOL)
 

@@ -10,6 +10,73 @@ _jit = numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "arcp
 
 
 @_jit
+def _hold(hess, grad, k):
+    """Hold parameter k where it is: zero gradient, its Hessian row and column replaced by the identity's."""
+    grad[k] = 0.0
+    for l in range(grad.size):
+        hess[k, l] = 0.0
+        hess[l, k] = 0.0
+    hess[k, k] = 1.0
+
+
+@_jit
+def _deviance(mu, d, dlnd, x, centre, inv_var):
+    """Poisson chi^2 2 sum[mu - D ln mu] + 2 dlnd (dlnd = sum[D ln D - D]) plus the pulls sum (x - centre)^2 / sigma^2."""
+    s_mu = 0.0
+    s_dl = 0.0
+    for b in range(mu.size):
+        s_mu += mu[b]
+        if d[b] != 0.0:
+            s_dl += d[b] * math.log(max(mu[b], 1e-300))
+    out = 2.0 * (s_mu - s_dl + dlnd)
+    for k in range(x.size):
+        out += (x[k] - centre[k]) ** 2 * inv_var[k]
+    return out
+
+
+@_jit
+def _poisson_derivatives(jac, mu, d, x, centre, inv_var, w1, w2, grad, hess):
+    """Gradient and Hessian of 2 sum[mu - D ln mu] + sum (x - centre)^2 / sigma^2 in parameters whose derivatives of
+    mu are ``jac`` (k, bins): grad = 2 J (1 - D/mu) + pulls, hess = 2 J diag(D/mu^2) J' (the term of mu's second
+    derivatives and the pulls' 2/sigma^2 are the caller's).  Leaves w1 = 1 - D/mu for the caller."""
+    for b in range(mu.size):
+        inv = 1.0 / max(mu[b], 1e-300)
+        ratio = d[b] * inv
+        w1[b] = 1.0 - ratio
+        w2[b] = ratio * inv
+    for k in range(jac.shape[0]):
+        acc = 0.0
+        for b in range(mu.size):
+            acc += jac[k, b] * w1[b]
+        grad[k] = 2.0 * acc + 2.0 * (x[k] - centre[k]) * inv_var[k]
+        for l in range(k + 1):
+            acc = 0.0
+            for b in range(mu.size):
+                acc += jac[k, b] * jac[l, b] * w2[b]
+            hess[k, l] = 2.0 * acc
+            hess[l, k] = 2.0 * acc
+
+
+@_jit
+def _decrement(grad, step):
+    """Newton decrement: the chi^2 decrease that the quadratic model predicts for ``step``, -grad.step / 2."""
+    out = 0.0
+    for k in range(grad.size):
+        out -= 0.5 * grad[k] * step[k]
+    return out
+
+
+@_jit
+def _positive_step(x, step, n):
+    """Largest fraction <= 1 of ``step`` that keeps x[:n] positive, stopping at 9/10 of the way to 0."""
+    lam = 1.0
+    for k in range(n):
+        if step[k] < 0.0:
+            lam = min(lam, -0.9 * x[k] / step[k])
+    return lam
+
+
+@_jit
 def poisson_profile(sig, bkg, d, dlnd, ctr, inv_var, a, chi, tol, pin):
     """Profile row i: signal sig[i] (n_bins,), backgrounds bkg (n_z - 1, n_bins), data d[i or 0], constant
     dlnd[i], pull centres ctr[i or 0] (= 1 + centre), factors a[i] (start in, minimum out), chi[i] (out)."""
@@ -22,8 +89,9 @@ def poisson_profile(sig, bkg, d, dlnd, ctr, inv_var, a, chi, tol, pin):
     grad = np.empty(nz)
     hess = np.empty((nz, nz))
     m = np.empty((nz, nz))
-    r = np.empty(nz)
+    r = np.empty((nz, 1))
     step = np.empty(nz)
+    piv = np.empty(nz)
     trial = np.empty(nz)
     for z in range(1, nz):
         t[z] = bkg[z - 1]
@@ -38,51 +106,22 @@ def poisson_profile(sig, bkg, d, dlnd, ctr, inv_var, a, chi, tol, pin):
                 x[z] = 1.0
             c0 = _chi2(t, x, di, dlnd[i], ci, inv_var, mu)
         for _ in range(60):
-            # gradient and Hessian of the deviance, plus the pull terms; loops over bins innermost (vectorised)
-            for b in range(nb):
-                mu[b] = 0.0
+            # gradient and Hessian at x (``mu`` holds x's expected counts: the last chi^2 evaluated was x's)
+            _poisson_derivatives(t, mu, di, x, ci, inv_var, w1, w2, grad, hess)
             for z in range(nz):
-                xz = x[z]
-                for b in range(nb):
-                    mu[b] += xz * t[z, b]
-            for b in range(nb):
-                ratio = di[b] / mu[b]
-                w1[b] = 1.0 - ratio
-                w2[b] = ratio / mu[b]
-            for z in range(nz):
-                s1 = 0.0
-                for b in range(nb):
-                    s1 += t[z, b] * w1[b]
-                grad[z] = 2.0 * s1 + 2.0 * (x[z] - ci[z]) * inv_var[z]
-                for y in range(z + 1):
-                    s2 = 0.0
-                    for b in range(nb):
-                        s2 += t[z, b] * t[y, b] * w2[b]
-                    hess[z, y] = 2.0 * s2
-                    hess[y, z] = hess[z, y]
                 hess[z, z] += 2.0 * inv_var[z] + 1e-300
-            _solve_spd(hess, grad, m, r, step)
+            _solve_spd(hess, grad, m, r, piv, step)
             # active set: a factor at its bound pulled down is held there (projected Newton, as the numpy path)
             any_pinned = False
             for z in range(nz):
                 if x[z] < pin and (grad[z] > 0.0 or step[z] < 0.0):
                     any_pinned = True
-                    grad[z] = 0.0
-                    for y in range(nz):
-                        hess[z, y] = 0.0
-                        hess[y, z] = 0.0
-                    hess[z, z] = 1.0
+                    _hold(hess, grad, z)
             if any_pinned:
-                _solve_spd(hess, grad, m, r, step)
-            decrement = 0.0
-            for z in range(nz):
-                decrement -= 0.5 * grad[z] * step[z]
-            if decrement < max(tol, 1e-13 * c0):
+                _solve_spd(hess, grad, m, r, piv, step)
+            if _decrement(grad, step) < max(tol, 1e-13 * c0):
                 break
-            lam = 1.0
-            for z in range(nz):
-                if step[z] < 0.0:
-                    lam = min(lam, -0.9 * x[z] / step[z])
+            lam = _positive_step(x, step, nz)
             moved = False
             for _ in range(30):
                 for z in range(nz):
@@ -110,39 +149,41 @@ def _chi2(t, x, d, dlnd, ctr, inv_var, mu):
         xz = x[z]
         for b in range(nb):
             mu[b] += xz * t[z, b]
-    s_mu = 0.0
-    s_dl = 0.0
-    for b in range(nb):
-        s_mu += mu[b]
-        if d[b] != 0.0:
-            s_dl += d[b] * math.log(max(mu[b], 1e-300))
-    out = 2.0 * (s_mu - s_dl + dlnd)
-    for z in range(nz):
-        out += (x[z] - ctr[z]) ** 2 * inv_var[z]
-    return out
+    return _deviance(mu, d, dlnd, x, ctr, inv_var)
 
 
 @_jit
-def _solve_spd(h, g, m, r, out):
-    """out = -h^-1 g by Gaussian elimination without pivoting (h symmetric positive definite; as chi2._solve_spd)."""
+def _eliminate(m, r, k, pivot, out):
+    """Solve m[:k, :k] out[:k] = r[:k] (r, out: (>= k, n_rhs); ``out`` may be ``r``) by Gaussian elimination
+    without pivoting (m symmetric positive definite; as chi2._solve_spd), overwriting m and r; pivot = 1/diagonal."""
+    n_rhs = r.shape[1]
+    for a in range(k):
+        pivot[a] = 1.0 / m[a, a]
+        for b in range(a + 1, k):
+            f = m[b, a] * pivot[a]
+            for l in range(a, k):
+                m[b, l] -= f * m[a, l]
+            for q in range(n_rhs):
+                r[b, q] -= f * r[a, q]
+    for a in range(k - 1, -1, -1):
+        for q in range(n_rhs):
+            acc = r[a, q]
+            for l in range(a + 1, k):
+                acc -= m[a, l] * out[l, q]
+            out[a, q] = acc * pivot[a]
+
+
+@_jit
+def _solve_spd(h, g, m, r, pivot, out):
+    """out = -h^-1 g (h symmetric positive definite; m (k, k), r (k, 1), pivot (k,): work arrays)."""
     k = h.shape[0]
     for i in range(k):
-        r[i] = g[i]
+        r[i, 0] = g[i]
         for j in range(k):
             m[i, j] = h[i, j]
+    _eliminate(m, r, k, pivot, r)
     for i in range(k):
-        for j in range(i + 1, k):
-            f = m[j, i] / m[i, i]
-            for l in range(i, k):
-                m[j, l] -= f * m[i, l]
-            r[j] -= f * r[i]
-    for i in range(k - 1, -1, -1):
-        s = r[i]
-        for l in range(i + 1, k):
-            s -= m[i, l] * out[l]
-        out[i] = s / m[i, i]
-    for i in range(k):
-        out[i] = -out[i]
+        out[i] = -r[i, 0]
 
 
 @_jit
@@ -191,8 +232,8 @@ def gaussian_profile(s, c, centre, sig_slope, fixed_cols, g_fixed, w, prior_col,
     schur = np.empty((ne, ne))
     srhs = np.empty(ne)
     m = np.empty((n_pick, n_pick))
-    r = np.empty(n_pick)
-    eps = np.empty(n_pick)
+    r = np.empty((n_pick, 1))
+    eps = np.empty((n_pick, 1))
     best_eps = np.empty(n_pick)
     pivot = np.empty(max(nf, n_pick))
     theta_col = np.empty(n_col)
@@ -246,20 +287,7 @@ def gaussian_profile(s, c, centre, sig_slope, fixed_cols, g_fixed, w, prior_col,
             for e in range(ne):
                 aug[a, e] = g[free[a], signed[e]]
             aug[a, ne] = rhs[free[a]]
-        for a in range(nf):
-            pivot[a] = 1.0 / gff[a, a]
-            for b2 in range(a + 1, nf):
-                f = gff[b2, a] * pivot[a]
-                for l in range(a, nf):
-                    gff[b2, l] -= f * gff[a, l]
-                for l in range(ne + 1):
-                    aug[b2, l] -= f * aug[a, l]
-        for a in range(nf - 1, -1, -1):
-            for l in range(ne + 1):
-                acc = aug[a, l]
-                for b2 in range(a + 1, nf):
-                    acc -= gff[a, b2] * aug[b2, l]
-                aug[a, l] = acc * pivot[a]
+        _eliminate(gff, aug, nf, pivot, aug)
         # Schur complement of the signed columns and its right-hand side; chi^2 of the free part
         base = 0.0
         for a in range(nf):
@@ -282,7 +310,7 @@ def gaussian_profile(s, c, centre, sig_slope, fixed_cols, g_fixed, w, prior_col,
                 e = pick[br, t]
                 if e < 0:
                     continue
-                r[kk] = srhs[e]
+                r[kk, 0] = srhs[e]
                 k2 = 0
                 for t2 in range(n_pick):
                     e2 = pick[br, t2]
@@ -291,18 +319,7 @@ def gaussian_profile(s, c, centre, sig_slope, fixed_cols, g_fixed, w, prior_col,
                     m[kk, k2] = schur[e, e2]
                     k2 += 1
                 kk += 1
-            for a in range(kk):
-                pivot[a] = 1.0 / m[a, a]
-                for b2 in range(a + 1, kk):
-                    f = m[b2, a] * pivot[a]
-                    for l in range(a, kk):
-                        m[b2, l] -= f * m[a, l]
-                    r[b2] -= f * r[a]
-            for a in range(kk - 1, -1, -1):
-                acc = r[a]
-                for l in range(a + 1, kk):
-                    acc -= m[a, l] * eps[l]
-                eps[a] = acc * pivot[a]
+            _eliminate(m, r, kk, pivot, eps)
             ch = base
             ok = True
             kk = 0
@@ -310,8 +327,8 @@ def gaussian_profile(s, c, centre, sig_slope, fixed_cols, g_fixed, w, prior_col,
                 e = pick[br, t]
                 if e < 0:
                     continue
-                ch -= srhs[e] * eps[kk]
-                if col_sign[signed[e]] * eps[kk] * scale[signed[e]] < -1e-12:
+                ch -= srhs[e] * eps[kk, 0]
+                if col_sign[signed[e]] * eps[kk, 0] * scale[signed[e]] < -1e-12:
                     ok = False
                 kk += 1
             if (ok and ch < best_chi) or (best < 0 and br == 0):  # none admissible: branch 0 (numpy's argmin)
@@ -319,7 +336,7 @@ def gaussian_profile(s, c, centre, sig_slope, fixed_cols, g_fixed, w, prior_col,
                     best_chi = ch
                 best = br if ok else -1
                 for q in range(kk):
-                    best_eps[q] = eps[q]
+                    best_eps[q] = eps[q, 0]
         chosen = best if best >= 0 else 0
         # the chosen branch's parameters (theta_f = z - y theta_s), and its chi^2 from the residuals (exact)
         for j in range(n_col):
@@ -423,16 +440,7 @@ def _morph_eval(tg, fixed, i_m, i_f, d, dlnd, centre, inv_var, p, nx_nodes, x_co
         for f in range(i_f.size):
             acc += p[i_f[f]] * fixed[f, b]
         mu[b] = acc
-    s_mu = 0.0
-    s_dl = 0.0
-    for b in range(nb):
-        s_mu += mu[b]
-        if d[b] != 0.0:
-            s_dl += d[b] * math.log(max(mu[b], 1e-300))
-    out = 2.0 * (s_mu - s_dl + dlnd)
-    for k in range(npar):
-        out += (p[k] - centre[k]) ** 2 * inv_var[k]
-    return out
+    return _deviance(mu, d, dlnd, p, centre, inv_var)
 
 
 @_jit
@@ -475,11 +483,6 @@ def morphed_profile(sig, bkg, fixed, i_m, i_f, d, dlnd, centre, inv_var, free, n
         c0 = _morph_eval(tg, fixed, i_m, i_f, d, dlnd, centre, inv_var, x, nx_nodes, x_coef, ny_nodes,
                          y_coef, sa, sb, part, m, mu)
         for _ in range(100):
-            for b in range(nb):
-                inv = 1.0 / max(mu[b], 1e-300)
-                rb = d[b] * inv
-                w1[b] = 1.0 - rb
-                w2[b] = rb * inv
             for k in range(npar):
                 for b in range(nb):
                     dmu[k, b] = 0.0
@@ -491,17 +494,7 @@ def morphed_profile(sig, bkg, fixed, i_m, i_f, d, dlnd, centre, inv_var, free, n
             for f in range(i_f.size):
                 for b in range(nb):
                     dmu[i_f[f], b] = fixed[f, b]
-            for k in range(npar):
-                acc = 0.0
-                for b in range(nb):
-                    acc += dmu[k, b] * w1[b]
-                grad[k] = 2.0 * acc + 2.0 * (x[k] - centre[k]) * inv_var[k]
-                for l in range(k + 1):
-                    acc = 0.0
-                    for b in range(nb):
-                        acc += dmu[k, b] * dmu[l, b] * w2[b]
-                    hess[k, l] = 2.0 * acc
-                    hess[l, k] = 2.0 * acc
+            _poisson_derivatives(dmu, mu, d, x, centre, inv_var, w1, w2, grad, hess)
             # second derivatives of mu: d2/(da_z dx) = dT_z/dx (morphed z), d2/dx2 = sum a_z d2T_z/dx2, ...
             sec0 = 0.0
             sec1 = 0.0
@@ -535,24 +528,15 @@ def morphed_profile(sig, bkg, fixed, i_m, i_f, d, dlnd, centre, inv_var, free, n
                 hess[k, k] += 2.0 * inv_var[k] + 1e-12
             for k in range(npar):
                 if not free[k]:
-                    grad[k] = 0.0
-                    for l in range(npar):
-                        hess[k, l] = 0.0
-                        hess[l, k] = 0.0
-                    hess[k, k] = 1.0
+                    _hold(hess, grad, k)
             # a shape nuisance at a grid edge whose gradient points outwards stays there (projected Newton)
             for k, lo, hi in ((nc, lo_x, hi_x), (nc + 1, lo_y, hi_y)):
                 if (x[k] <= lo and grad[k] > 0.0) or (x[k] >= hi and grad[k] < 0.0):
-                    grad[k] = 0.0
-                    for l in range(npar):
-                        hess[k, l] = 0.0
-                        hess[l, k] = 0.0
-                    hess[k, k] = 1.0
+                    _hold(hess, grad, k)
             step = -np.linalg.solve(hess, grad)
-            decrement = 0.0
+            decrement = _decrement(grad, step)
             gmax = 0.0
             for k in range(npar):
-                decrement -= 0.5 * grad[k] * step[k]
                 gmax = max(gmax, abs(grad[k]))
             if not (decrement > 0.0) and gmax > 0.0:  # Hessian not positive definite: Levenberg shift
                 eig_min = np.linalg.eigvalsh(hess)[0]
@@ -564,15 +548,10 @@ def morphed_profile(sig, bkg, fixed, i_m, i_f, d, dlnd, centre, inv_var, free, n
                 for k in range(npar):
                     hess[k, k] += shift
                 step = -np.linalg.solve(hess, grad)
-                decrement = 0.0
-                for k in range(npar):
-                    decrement -= 0.5 * grad[k] * step[k]
+                decrement = _decrement(grad, step)
             if decrement < max(tol, 1e-13 * c0):
                 break
-            lam = 1.0
-            for k in range(nc):
-                if step[k] < 0.0:
-                    lam = min(lam, -0.9 * x[k] / step[k])
+            lam = _positive_step(x, step, nc)
             moved = False
             frac = 1.0
             for _h in range(40):
