@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from cevnsfit.errors import InputError
-from cevnsfit.experiments.csi2021 import (CsI2021, pe_efficiency, pe_response_matrix, quenched_energy_kevee,
-                                          time_efficiency)
+from cevnsfit.experiments.common import polynomial_quenching_kevee
+from cevnsfit.experiments.csi2021 import CsI2021, pe_efficiency, pe_response_matrix, time_efficiency
 
 
 def test_observed_and_steady_state_counts(csi):
@@ -60,7 +60,7 @@ def test_recoil_response_is_the_pe_response_memoised(csi):
     equals pe_response_matrix computed now, is read-only, and other inputs (a recoil grid) get their own."""
     p, o = csi.params, csi.options
     recoil = np.linspace(1e-3, 3e-2, 7)
-    direct = pe_response_matrix(quenched_energy_kevee(recoil, csi.quenching_coeffs), np.asarray(o.pe_edges, float),
+    direct = pe_response_matrix(polynomial_quenching_kevee(recoil, csi.quenching_coeffs), np.asarray(o.pe_edges, float),
                                 csi.efficiency_coeffs, p["csi2021.light_yield_pe_per_kevee"], p["csi2021.resolution_a"],
                                 p["csi2021.resolution_b"], o.pe_node_step)
     first, again = csi.recoil_response("Cs133", recoil), csi.recoil_response("Cs133", recoil.copy())

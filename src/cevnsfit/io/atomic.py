@@ -92,7 +92,9 @@ def _unblock_signals(held) -> None:
 @contextmanager
 def signals_held():
     """Hold SIGINT/SIGTERM back for the body (a few renames that must not stop half-way); a signal that arrives
-    meanwhile is delivered when the body ends (cevnsfit.process then raises it as an exception)."""
+    meanwhile is delivered when the body ends (cevnsfit.process then raises it as an exception).  The mask is the
+    calling thread's (pthread_sigmask): a signal sent to the process can still be taken by another thread that
+    does not block it, so commit from the thread that runs the command."""
     held = _block_signals()
     try:
         yield
