@@ -1,4 +1,5 @@
-"""The whole Feldman-Cousins table: every registered model x (csi, lar, csi+lar) x both asymptotic lines.
+"""The whole Feldman-Cousins table: every registered model x every data set with toys (csi, lar, csi+lar) x both
+asymptotic lines.
 
 One Dask LocalCluster for all models (``--workers``, default 2); the store of each model lies in
 ``OUT/<model>/store`` (rerunning resumes).  Writes ``OUT/fc_table.md`` (Wilks | FC | toy error per number) and
@@ -18,8 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import describe  # noqa: E402
 
-from cevnsfit.fc import REGIMES, run_fc  # noqa: E402
-from cevnsfit.mediators import DATASETS  # noqa: E402
+from cevnsfit.fc import REGIMES, run_fc, toy_data_sets  # noqa: E402
 from cevnsfit.physics.models import model_names  # noqa: E402
 
 
@@ -50,11 +50,12 @@ def main() -> None:
 
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
+    datasets = toy_data_sets()  # the data sets whose costs throw replicas (not XENONnT's morphed cost)
     t0 = time.perf_counter()
     with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         for model in args.models or model_names():
             t1 = time.perf_counter()
-            doc = run_fc(model, list(DATASETS), REGIMES["both"], args.toys, 0, "2sigma",
+            doc = run_fc(model, datasets, REGIMES["both"], args.toys, 0, "2sigma",
                          args.out / model.replace("/", "_"), backend="dask", scheduler=cluster.scheduler_address,
                          with_table=False)
             rows += doc["limits"]
