@@ -1,18 +1,17 @@
 """Compiled kernels (numba, optional): the profiles of :class:`cevnsfit.stats.chi2.PoissonChi2`, ``GaussianChi2`` and
 :class:`cevnsfit.stats.morphing.MorphedPoissonChi2`.
 
-The numpy profile (``PoissonChi2.profile``) runs Newton on whole batches: every iteration is a few dozen numpy calls
-over all rows, ~2 us of arithmetic per row buried under array temporaries and per-call overhead (12-17 us per
-profiled fit in the FC toys, docs/validation.md).  The kernel here runs *the same algorithm* row by row in
-compiled code -- the same start, the same damped projected Newton with the same active set, step limit, line
-search and stopping rule -- so its chi^2 equals the numpy path's to rounding (tests/test_compiled.py compares
-them; the numpy path stays the reference).  The Gaussian profile solves each sign branch's normal equations
-directly (the numpy path eliminates the columns common to all branches once, a Schur complement): the same
-minimum, the same branch rule, the chi^2 of the chosen branch recomputed from its residuals as there.
+The numpy profiles run on whole batches: every iteration is a few dozen numpy calls over all rows, a few us of
+arithmetic per row buried under array temporaries and per-call overhead.  The kernels here run *the same
+algorithms* row by row in compiled code: the Poisson and morphed-Poisson Newton iterations step for step (the same
+start, active set, Levenberg shift, step limit, line search and stopping rule), the Gaussian branch solutions by
+the same elimination (the columns common to all sign branches once per row, a Schur complement, then each
+branch's small block; the chosen branch's chi^2 recomputed from its residuals).  So their chi^2 equal the numpy
+paths' to rounding (tests/test_compiled.py compares them; the numpy paths stay the reference).
 
-It is used when numba is importable (``pip install 'cevnsfit[fast]'``) and the environment variable
-``CEVNSFIT_COMPILED`` is not ``0``.  Compiled functions are cached on disk (numba ``cache=True``), so only the
-first run on a machine pays the compilation (~2 s).
+They are used for batches of :data:`MIN_ROWS` rows or more when numba is importable (``pip install
+'cevnsfit[fast]'``) and the environment variable ``CEVNSFIT_COMPILED`` is not ``0``.  Compiled functions are cached on disk (numba ``cache=True``), so only the
+first run on a machine pays the compilation (~10-30 s for the three kernels).
 """
 
 from __future__ import annotations
