@@ -10,8 +10,9 @@ branch's small block; the chosen branch's chi^2 recomputed from its residuals). 
 paths' to rounding (tests/test_compiled.py compares them; the numpy paths stay the reference).
 
 They are used for batches of :data:`MIN_ROWS` rows or more when numba is importable (``pip install
-'cevnsfit[fast]'``) and the environment variable ``CEVNSFIT_COMPILED`` is not ``0``.  Compiled functions are cached on disk (numba ``cache=True``), so only the
-first run on a machine pays the compilation (~10-30 s for the three kernels).
+'cevnsfit[fast]'``) and the environment variable ``CEVNSFIT_COMPILED`` is not ``0``.  Compiled functions are
+cached on disk (numba ``cache=True``), so only the first run on a machine pays the compilation (~10-30 s for the
+three kernels).
 """
 
 from __future__ import annotations
