@@ -523,8 +523,9 @@ def _figures(folder: Path, results: dict, an: MediatorAnalysis, gm2_epochs, cl: 
     paths = []
 
     def both(fig_fn, stem):
+        fig = fig_fn()  # built once, saved in both formats
         for suffix in (".png", ".pdf"):
-            save(fig_fn(), folder / f"{stem}{suffix}")
+            save(fig, folder / f"{stem}{suffix}", close=suffix == ".pdf")
             paths.append(str(folder / f"{stem}{suffix}"))
 
     full = {n: parts["full"] for n, parts in results.items()}

@@ -30,12 +30,16 @@ FORMATS = (".png", ".pdf", ".svg")
 OTHER_FACE, OTHER_EDGE, OTHER_TEXT = "0.85", "0.62", "0.25"
 
 
-def save(fig, out: str | Path) -> Path:
-    """Save atomically; the suffix decides the format (png, pdf or svg)."""
+def save(fig, out: str | Path, close: bool = True) -> Path:
+    """Save atomically; the suffix decides the format (png, pdf or svg).  ``close=False`` keeps the figure open
+    (to save it again in another format: building it once is most of the cost)."""
     out = Path(out)
     if out.suffix.lower() not in FORMATS:
         raise InputError(f"cannot write a figure as '{out.suffix or out.name}': use one of {', '.join(FORMATS)}")
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format=out.suffix.lower()[1:])
-    plt.close(fig)
+    try:
+        with atomic_path(out) as tmp:
+            fig.savefig(tmp, format=out.suffix.lower()[1:])
+    finally:
+        if close:
+            plt.close(fig)
     return out
