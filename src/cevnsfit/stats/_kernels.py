@@ -188,40 +188,21 @@ def _solve_spd(h, g, m, r, pivot, out):
 
 @_jit
 def gaussian_profile(s, c, centre, sig_slope, fixed_cols, g_fixed, w, prior_col, col_param, col_sign, prior,
-                     active, n_free, chi_out, theta_out, branch_out):
+                     free, signed, pick, chi_out, theta_out, branch_out):
     """GaussianChi2.profile row by row (same mathematics, same branch rule; see its docstring).
 
     s (n, bins) signals; c (n or 1, bins) residuals at zero signal; centre (n or 1, parameters) pull centres with
     a = 1 for the signal; sig_slope (n_sig, bins): signal column j = sig_slope[j] * s; fixed_cols (n_col - n_sig,
-    bins); g_fixed: their Gram block with its prior; active (branches, k): each branch's columns, the n_free
-    columns common to all first, then its signed columns (-1: none).  Per row: the Gram matrix, Jacobi scaling,
-    the free columns eliminated once (Schur complement), then per branch a system of at most k - n_free."""
+    bins); g_fixed: their Gram block with its prior; free, signed: the union columns common to all sign branches
+    and the others; pick (branches, two-sided): each branch's signed columns as positions in ``signed`` (-1: none,
+    eps = 0).  Per row: the Gram matrix, Jacobi scaling, the free columns eliminated once (Schur complement), then
+    per branch a system of at most two-sided x two-sided."""
     n, nb = s.shape
     n_sig = sig_slope.shape[0]
     n_col = n_sig + fixed_cols.shape[0]
     n_par = prior.shape[0]
-    n_br, k_max = active.shape
-    nf = n_free
-    ne = n_col - nf
-    # the signed columns (not free), and each branch's picks among them as positions in that list
-    free = active[0, :nf]
-    is_free = np.zeros(n_col, dtype=np.bool_)
-    for q in range(nf):
-        is_free[free[q]] = True
-    signed = np.empty(ne, dtype=np.int64)
-    q = 0
-    for j in range(n_col):
-        if not is_free[j]:
-            signed[q] = j
-            q += 1
-    n_pick = k_max - nf
-    pick = np.full((n_br, n_pick), -1, dtype=np.int64)
-    for br in range(n_br):
-        for t in range(n_pick):
-            j = active[br, nf + t]
-            for e in range(ne):
-                if signed[e] == j:
-                    pick[br, t] = e
+    n_br, n_pick = pick.shape
+    nf, ne = free.size, signed.size
     x_sig = np.empty((n_sig, nb))
     wc = np.empty(nb)
     g = np.empty((n_col, n_col))

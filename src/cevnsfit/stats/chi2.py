@@ -213,7 +213,7 @@ class PoissonChi2(ReplicaCost):
         # on 5 400 CsI rows: chi^2 2.4 -> 1.6 us, solve 0.59 -> 0.39 us), equal to rounding (tests/test_fc_speed.py)
         self.structured = True
         # compiled=True: large batches are profiled by the same Newton in compiled code when numba is installed
-        # (stats/compiled.py; 3-5x faster per row); False: always the numpy reference
+        # (stats/compiled.py; 2-4x faster per row); False: always the numpy reference
         self.compiled = True
         d = self.observed.ravel()
         self._d = d
@@ -475,10 +475,11 @@ class GaussianChi2(ReplicaCost):
                 sel[k, t] = hit[0] if hit else n_e + t  # padding slot t: identity row, zero right-hand side
         self._sel = sel
         self._sel_sign = np.concatenate([self._col_sign[self._e], np.zeros(two.size, int)])[sel]
-        # the compiled profile (stats/compiled.py): column arrays, and each branch's active columns (-1: unused)
+        # the compiled profile (stats/compiled.py): the column arrays, each branch's signed columns (-1: a padding
+        # slot, eps = 0) and the nominal pull centres (a = 1, every other parameter 0)
         self._sig_slope, self._fixed_cols = np.ascontiguousarray(sig), np.ascontiguousarray(fixed)
-        e_or_none = np.concatenate([self._e, np.full(two.size, -1)])[sel]
-        self._active = np.concatenate([np.broadcast_to(self._u, (sel.shape[0], self._u.size)), e_or_none], axis=1)
+        self._pick = np.where(sel < n_e, sel, -1)
+        self._nominal_centre = (np.arange(self.prior.size) == 0).astype(float)[None, :]
         self.compiled = True  # False: always the numpy path (the reference)
 
     def sample(self, expected: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -531,10 +532,8 @@ class GaussianChi2(ReplicaCost):
         s = signal.reshape(n, -1)
         residual, centre, r0w = self._replica_data(n, observed, centres)
         if self.compiled and compiled.worth_it(n):
-            nominal = np.zeros((1, self.prior.size))
-            nominal[0, 0] = 1.0  # a = 1
             return compiled.gaussian_profile(self, s, self._c[None] if residual is None else residual,
-                                             nominal if centre is None else centre)
+                                             self._nominal_centre if centre is None else centre)
         gram, rhs = self._gram(s, residual, centre)
         col_scale = _jacobi_scale(gram, rhs)
         free, signed, branch_cols = self._u, self._e, self._sel

@@ -72,7 +72,7 @@ def gaussian_profile(cost, signal, residual, centre):
     arr = lambda a: np.ascontiguousarray(a, dtype=float)  # noqa: E731
     _kernels.gaussian_profile(arr(signal), arr(residual), arr(centre), cost._sig_slope, cost._fixed_cols,
                               cost._g_fixed, cost.w, cost._prior_col, cost._col_param, cost._col_sign, cost.prior,
-                              cost._active, cost._u.size, chi, theta, branch)
+                              cost._u, cost._e, cost._pick, chi, theta, branch)
     return chi, theta, branch
 
 
