@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from cevnsfit.errors import InputError
-from cevnsfit.fc import LineSpec, parse_masses, run_fc, write_reports
+from cevnsfit.fc import LineSpec, _analysis, build_line, parse_masses, run_fc, write_reports
 from cevnsfit.stats.toys import significance
 
 SMALL = dict(model="B-L", datasets=["csi"], regimes=["low_mass"], n_toys=12, seed=3, cl="2sigma", block=5,
@@ -395,3 +395,16 @@ def test_reproduce_with_fc_adds_the_columns(tmp_path):
     assert json.loads((out / "run.json").read_text())["options"]["fc_toys"] == 3
     assert any((out / "cache" / "fc" / "B-L" / "store").rglob("*.npz"))
     assert (out / "figures" / "plane_B-L.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_raster_lines_at_masses_sharing_a_grid_throw_their_own_templates():
+    """Neighbouring raster masses often snap to the same grid of couplings: the per-process line cache must still
+    give each mass its own templates (it once returned the first mass's line for the next ones)."""
+    grid = (0.0, 1e-4, 1e-3)
+    specs = [LineSpec("B-L", "csi", "fixed_mass", grid[1:], grid, 0, 10, mass=m) for m in (10.0, 300.0)]
+    lines = [build_line(sp) for sp in specs]
+    an = _analysis(None)
+    for sp, line in zip(specs, lines):
+        direct = an.templates("B-L", [sp.mass_mev], "csi").counts(np.asarray(grid), 0)
+        np.testing.assert_array_equal(line._grid_signals[0], direct)
+    assert not np.allclose(lines[0]._grid_signals[0][1:], lines[1]._grid_signals[0][1:], rtol=1e-3, atol=0)

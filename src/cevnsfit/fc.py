@@ -135,8 +135,9 @@ def _analysis(data_dir) -> MediatorAnalysis:
 
 
 def build_line(spec: LineSpec) -> Line:
-    """The toy line of ``spec`` (kept per process: templates and costs are built once per worker)."""
-    key = (spec.model, spec.dataset, spec.regime, spec.grid, spec.data_dir)
+    """The toy line of ``spec`` (kept per process: templates and costs are built once per worker).  Keyed by the
+    line's mass too: raster lines at neighbouring masses often share their snapped grid of couplings."""
+    key = (spec.model, spec.dataset, spec.regime, spec.mass_mev, spec.grid, spec.data_dir)
     if key not in _LINES:
         an = _analysis(spec.data_dir)
         members = []
