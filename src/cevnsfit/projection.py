@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import InputError
+from .io.jsonio import nulls_for_nonfinite
 from .mediators import HIGH_MASS_G_OVER_M_MEV, LOW_MASS_G, MEV_PER_GEV, default_couplings, log_grid
 from .physics.models import get_model
 from .stats.intervals import allowed_intervals, threshold
@@ -97,9 +98,7 @@ class Projection:
         grid = np.concatenate([[0.0], np.asarray(couplings, float)])
         line = Line([LineMember(self.cost, lambda g: templates.counts(g, mass_index))], grid)
         rng = block_rng(seed, ("projection", self.experiment.name, mass_index))
-        reps = line.throw(0.0, rng, n_toys)
-        on_grid = line.chi2_grid(reps)
-        t = on_grid - line.minimum(reps, on_grid)[:, None]
+        t = line.t_grid(line.throw(0.0, rng, n_toys))
         # the tabulated limit of `cevnsfit limits`: upper edge of the allowed interval containing g = 0 (an island
         # beyond it does not count); 0 when the toy excludes g = 0 itself
         limits = np.array([allowed_intervals(grid, t[k], self.threshold).limit for k in range(n_toys)])
@@ -129,24 +128,20 @@ class Projection:
 
     def mediator_document(self, result: dict) -> dict:
         """JSON document of :meth:`mediator` (g/M in GeV^-1 as in ``cevnsfit limits``; null = no limit)."""
-        def clean(x):
-            return None if x is None or not math.isfinite(x) else float(x)
-
         raster = result["raster"]
-        return {
+        return nulls_for_nonfinite({
             "model": result["model"], "cl": self.cl, "delta_chi2": self.threshold, "bands": BANDS_METHOD,
             "units": {"mass": "MeV", "g": "1", "g_over_M": "GeV^-1"},
-            "g_low_mass": {k: _clean_tree(v, clean) for k, v in result["low_mass"].document().items()},
-            "g_over_M_high_mass": {k: _clean_tree(v, clean) for k, v in result["high_mass"].document(MEV_PER_GEV).items()},
+            "g_low_mass": result["low_mass"].document(),
+            "g_over_M_high_mass": result["high_mass"].document(MEV_PER_GEV),
             **({"toys": {"method": "quantiles of the limits of replicas thrown at the SM (stats/toys.py Line, profile "
                                    "construction), fixed seed",
-                         "g_low_mass": {k: _clean_tree(v, clean) for k, v in result["low_mass_toys"].document().items()},
-                         "g_over_M_high_mass": {k: _clean_tree(v, clean) for k, v in
-                                                result["high_mass_toys"].document(MEV_PER_GEV).items()}}}
+                         "g_low_mass": result["low_mass_toys"].document(),
+                         "g_over_M_high_mass": result["high_mass_toys"].document(MEV_PER_GEV)}}
                if "low_mass_toys" in result else {}),
             "raster": {"mass_mev": [r.mass_mev for r in raster],
-                       **{f"g_{_band_key(n)}": [clean(r.edges[n]) for r in raster] for n in BAND_SIGMAS}},
-        }
+                       **{f"g_{_band_key(n)}": [r.edges[n] for r in raster] for n in BAND_SIGMAS}},
+        })
 
     def parameter(self, name: str, points: int | None = None) -> dict:
         """Expected intervals (1 sigma, 90 %, 2 sigma) of a registered parameter from the Asimov Delta chi^2."""
@@ -176,5 +171,3 @@ def _band_key(n: int) -> str:
     return "median" if n == 0 else f"{'minus' if n < 0 else 'plus'}{abs(n)}sigma"
 
 
-def _clean_tree(value, clean):
-    return [clean(v) for v in value] if isinstance(value, list) else clean(value)

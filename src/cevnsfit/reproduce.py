@@ -518,15 +518,18 @@ def _figures(folder: Path, results: dict, an: MediatorAnalysis, gm2_epochs, cl: 
     from .plotting.fc import asymptote_overlay
     from .plotting.planes import plane_figure, summary_figure
     from .plotting.spectra import experiment_figure
-    from .plotting.style import save
+    from .plotting.style import plt, save
 
     paths = []
 
     def both(fig_fn, stem):
         fig = fig_fn()  # built once, saved in both formats
-        for suffix in (".png", ".pdf"):
-            save(fig, folder / f"{stem}{suffix}", close=suffix == ".pdf")
-            paths.append(str(folder / f"{stem}{suffix}"))
+        try:
+            for suffix in (".png", ".pdf"):
+                save(fig, folder / f"{stem}{suffix}", close=False)
+                paths.append(str(folder / f"{stem}{suffix}"))
+        finally:
+            plt.close(fig)
 
     full = {n: parts["full"] for n, parts in results.items()}
     for name, res in full.items():

@@ -217,14 +217,19 @@ class Line:
         j = np.flatnonzero(self.grid == g)
         if j.size != 1:
             raise InputError(f"tested value {g} is not on the toy grid")
-        reps = self.throw(g, rng, n, construction)
-        t = np.empty(n)
-        # fit in chunks of CHUNK replicas: a chunk's work arrays (CHUNK x grid x bins) stay in cache
+        return np.maximum(self.t_grid(self.throw(g, rng, n, construction))[:, j[0]], 0.0)
+
+    def t_grid(self, reps: list) -> np.ndarray:
+        """chi^2(g) - min_{g' >= 0} chi^2(g') (n, grid) of replicas ``reps`` at every grid coupling, fitted in chunks
+        of CHUNK replicas: a chunk's work arrays (CHUNK x grid x bins) stay in cache, and memory stays bounded
+        whatever the number of replicas."""
+        n = reps[0].observed.shape[0]
+        t = np.empty((n, self.grid.size))
         for start in range(0, n, CHUNK):
             rows = slice(start, min(start + CHUNK, n))
             part = [r.take(rows) for r in reps]
             on_grid = self.chi2_grid(part)
-            t[rows] = np.maximum(on_grid[:, j[0]] - self.minimum(part, on_grid), 0.0)
+            t[rows] = on_grid - self.minimum(part, on_grid)[:, None]
         return t
 
 
