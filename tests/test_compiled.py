@@ -1,9 +1,10 @@
 """The compiled profiles (stats/compiled.py, numba) against the numpy reference paths of PoissonChi2, GaussianChi2
 and MorphedPoissonChi2.
 
-Poisson: both run the same damped projected Newton to |decrement| < 1e-9, so their minima agree to about that:
-measured max |Delta chi^2| 9e-12 on the B-L grid (322 couplings, 0 .. 10, CsI data) and on 2000 replicas with
-randomised pull centres; stated tolerance 1e-8 (as tests/test_fc_speed.py for the fast toy path).  Gaussian (LAr):
+Poisson: both run the projected Newton to |decrement| < 1e-9 -- the compiled one takes the steps that
+self-concordance certifies without a line search, and warm-starts a replica's fits along a line -- so their minima
+agree to about that: measured max |Delta chi^2| 9e-12 on the B-L grid (322 couplings, 0 .. 10, CsI data) and on 2000
+replicas with randomised pull centres; stated tolerance 1e-8 (as tests/test_fc_speed.py for the fast toy path).  Gaussian (LAr):
 the same normal equations solved in another order, the same branch, the chi^2 recomputed from the residuals:
 measured max |Delta chi^2| 9e-14 (three models, 322 couplings; 2000 replicas); stated 1e-10.  Morphed Poisson
 (XENONnT): the same Newton; measured 3e-13, stated 1e-10.  Skipped where numba is not installed (an optional
@@ -17,7 +18,7 @@ pytest.importorskip("numba")
 
 from cevnsfit.mediators import MediatorAnalysis, default_couplings  # noqa: E402
 from cevnsfit.stats import compiled  # noqa: E402
-from cevnsfit.stats.chi2 import PoissonChi2  # noqa: E402
+from cevnsfit.stats.chi2 import PoissonChi2, ReplicaCost  # noqa: E402
 
 TOL = 1e-8
 GAUSS_TOL = 1e-10
@@ -68,15 +69,55 @@ def test_replicas_with_random_centres_and_warm_starts(csi):
     s, d, c = replicas(cost, sig, rng, n, (100, 250))  # g from 3e-5 (near the limit) to 0.2 (signal ~1e6 x data)
     ref, out = both(cost, lambda: cost.replicas(s, d, c))
     np.testing.assert_allclose(out, ref, rtol=0, atol=TOL)
-    # warm starts as a scan makes them (a neighbour's nuisances), and factors below 1e-3 restarted from a = 1.
-    # Couplings up to 3e-4 only: far above, a restarted signal factor (a = 1 against a signal 1e6 x the data)
-    # needs more than the 60 Newton steps, and both paths stop at different upper bounds of the minimum
-    s = sig[rng.integers(100, 140, n)]
+    # warm starts as a scan makes them (a neighbour's nuisances; factors below 1e-3 start on the bound a = 0), and
+    # starts outside the domain (rows 0-4: every factor negative, no expected counts) restarted from a = 1.
+    # Couplings up to 10 (signals up to ~1e9 x the data): both paths reach the cold-start minimum.  (They used not
+    # to: a factor counted as on its bound below a = 1e-9 whatever its template -- a signal 1e9 x the data is not
+    # -- and a factor held by its Newton step while its gradient pointed up was never released.)
+    s = sig[rng.integers(100, 322, n)]
+    (cold, _, _), _ = both(cost, lambda: cost.profile(s, None, d, c))
     _, eta, _ = cost.profile(s, None, d, c)
     start = eta + rng.normal(0.0, 0.05, eta.shape)
     start[:5] = -2.0
     (chi_ref, _, _), (chi, _, _) = both(cost, lambda: cost.profile(s, start, d, c))
     np.testing.assert_allclose(chi, chi_ref, rtol=0, atol=TOL)
+    np.testing.assert_allclose(chi, cold, rtol=0, atol=TOL)
+
+
+def test_replica_lines_equal_cold_fits(csi):
+    """``replicas_grid`` compiled (each replica's fits warm-started along the whole line, from g = 0 to g = 10 where
+    the signal is ~1e9 x the data) against cold numpy fits of every (replica, coupling) pair."""
+    cost, sig = csi
+    rng = np.random.default_rng(11)
+    _, d, c = replicas(cost, sig, rng, 12, (120, 121))
+    line = sig[::4]
+    cost.compiled = False
+    try:
+        ref = ReplicaCost.replicas_grid(cost, line, d, c)
+    finally:
+        cost.compiled = True
+    out = cost.replicas_grid(line, d, c)
+    assert line[-1].sum() > 1e6 * d.sum(axis=1).max()  # up to a signal far above the data (a -> 0, pull-limited)
+    assert np.ptp(ref) > 50
+    np.testing.assert_allclose(out, ref, rtol=0, atol=TOL)
+
+
+def test_chained_rows_and_fractional_counts(csi):
+    """Rows that repeat a replica's data (the refinement's samples along a line) start from the previous row's
+    solution; data with counts below 1/2 (an Asimov projection; the blind Newton steps are not certified there)
+    take line-searched steps.  Both against the numpy path."""
+    cost, sig = csi
+    rng = np.random.default_rng(12)
+    _, d, c = replicas(cost, sig, rng, 10, (110, 111))
+    s = sig[100:160:4]
+    m = s.shape[0]
+    rows = np.tile(s, (10, 1, 1)), np.repeat(d, m, axis=0), np.repeat(c, m, axis=0)
+    ref, out = both(cost, lambda: cost.replicas(*rows))
+    np.testing.assert_allclose(out, ref, rtol=0, atol=TOL)
+    frac = np.where(rng.random(d.shape) < 0.3, 0.3, d * 0.37)  # many bins at 0.3, none integer
+    rows = np.tile(s, (10, 1, 1)), np.repeat(frac, m, axis=0), np.repeat(c, m, axis=0)
+    ref, out = both(cost, lambda: cost.replicas(*rows))
+    np.testing.assert_allclose(out, ref, rtol=0, atol=TOL)
 
 
 def test_bound_and_free_normalisations():
@@ -137,6 +178,47 @@ def test_gaussian_replicas_with_random_centres():
     sig = an.templates("B-L", [0.0], "lar").counts(g, 0)
     s, d, c = replicas(cost, sig, np.random.default_rng(8), 400, (80, 200))
     ref, out = both(cost, lambda: cost.replicas(s, d, c))
+    np.testing.assert_allclose(out, ref, rtol=0, atol=GAUSS_TOL)
+
+
+def test_gaussian_replica_lines_equal_numpy_paths():
+    """LAr ``replicas_grid`` compiled (the template-side factors once, then replica by replica) against its numpy
+    matrix form and against ``replicas`` of every pair (the per-row profile), couplings 0 .. 10."""
+    an = MediatorAnalysis()
+    cost = an.cost("lar")
+    g = np.concatenate([[0.0], default_couplings()])[::3]
+    sig = an.templates("L_mu-L_tau", [0.0], "lar").counts(g, 0)
+    _, d, c = replicas(cost, sig, np.random.default_rng(9), 30, (60, 61))
+    factors = cost.grid_factors(sig)
+    ref, out = both(cost, lambda: cost.replicas_grid(sig, d, c, factors=factors))
+    np.testing.assert_allclose(out, ref, rtol=0, atol=GAUSS_TOL)
+    k = sig.shape[0]
+    pairs = cost.replicas(np.tile(sig, (30, 1, 1)), np.repeat(d, k, axis=0), np.repeat(c, k, axis=0)).reshape(30, k)
+    np.testing.assert_allclose(out, pairs, rtol=0, atol=GAUSS_TOL)
+    assert np.ptp(out) > 100
+
+
+@pytest.mark.parametrize("model", ["B-L", "L_mu-L_tau", "scalar"])
+def test_gaussian_signals_linear_in_a_basis(model):
+    """LAr profiled from the basis products (``profile_linear``, ``replicas_linear``: the signal rows of the Gram
+    matrix from N0, N1, N2 once per line) against the numpy profile of the signals themselves: couplings 0 .. 10 at
+    M = 0 and 10 MeV (measured max |Delta chi^2| 9e-14)."""
+    an = MediatorAnalysis()
+    cost = an.cost("lar")
+    g = np.concatenate([[0.0], default_couplings()])
+    tpl = an.templates(model, [0.0, 10.0], "lar")
+    coef = tpl.coefficients(g)
+    for i in (0, 1):
+        cost.compiled = False
+        try:
+            ref = cost(tpl.counts(g, i))
+        finally:
+            cost.compiled = True
+        np.testing.assert_allclose(cost.profile_linear(coef, tpl.basis(i))[0], ref, rtol=0, atol=GAUSS_TOL)
+    s, d, c = replicas(cost, tpl.counts(g, 0), np.random.default_rng(10), 200, (60, 200))
+    rows = np.random.default_rng(1).integers(60, 200, 200)
+    ref, _ = both(cost, lambda: cost.replicas(tpl.counts(g[rows], 0), d, c))
+    out = cost.replicas_linear(coef[rows], tpl.basis(0), d, c)
     np.testing.assert_allclose(out, ref, rtol=0, atol=GAUSS_TOL)
 
 

@@ -143,7 +143,7 @@ def build_line(spec: LineSpec) -> Line:
         members = []
         for name in dataset_members(spec.dataset):
             tpl = an.templates(spec.model, [spec.mass_mev], name)
-            members.append(LineMember(an.cost(name), lambda g, t=tpl: t.counts(np.asarray(g, float), 0)))
+            members.append(LineMember.linear(an.cost(name), tpl.coefficients, tpl.basis(0)))
         _LINES[key] = Line(members, np.asarray(spec.grid))
     return _LINES[key]
 

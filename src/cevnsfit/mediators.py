@@ -130,8 +130,9 @@ class MediatorAnalysis:
             # the bins the cost reads, and an iterative profile starts each mass row from the previous row's fit
             # (same couplings, a neighbouring mass: the warm start of benchmarks/bench_xenonnt.py)
             reduced, start = tpl.mapped(cost.reduce), None
+            coefficients = reduced.coefficients(couplings)
             for i in range(masses.size):
-                out[i], start = cost.profile_warm(reduced.counts(couplings, i), start)
+                out[i], start = cost.profile_linear(coefficients, reduced.basis(i), start)
                 if progress is not None:
                     progress(1)
             if not np.all(np.isfinite(out)):  # guards the output files against NaN tables, whatever the input

@@ -96,7 +96,7 @@ class Projection:
         from .stats.toys import Line, LineMember, block_rng
 
         grid = np.concatenate([[0.0], np.asarray(couplings, float)])
-        line = Line([LineMember(self.cost, lambda g: templates.counts(g, mass_index))], grid)
+        line = Line([LineMember.linear(self.cost, templates.coefficients, templates.basis(mass_index))], grid)
         rng = block_rng(seed, ("projection", self.experiment.name, mass_index))
         t = line.t_grid(line.throw(0.0, rng, n_toys))
         # the tabulated limit of `cevnsfit limits`: upper edge of the allowed interval containing g = 0 (an island

@@ -39,9 +39,18 @@ class Templates:
         if g2.ndim == 0:
             return self.n0 + g2 * self.n1[mass_index] + g2 * g2 * self.n2[mass_index]
         # one (n_g, 3) @ (3, n_E n_t) product: [1, g^2, g^4] against the stacked templates of this mass
-        basis = np.stack((self.n0, self.n1[mass_index], self.n2[mass_index])).reshape(3, -1)
-        coef = np.stack((np.ones_like(g2), g2, g2 * g2), axis=1)
-        return (coef @ basis).reshape(g2.size, *self.n0.shape)
+        basis = self.basis(mass_index)
+        return (self.coefficients(g) @ basis.reshape(3, -1)).reshape(g2.size, *self.n0.shape)
+
+    def basis(self, mass_index: int) -> np.ndarray:
+        """(N0, N1, N2) at one mass, (3, n_E, n_t): the counts are ``coefficients(g) @ basis``, linear in it."""
+        return np.stack((self.n0, self.n1[mass_index], self.n2[mass_index]))
+
+    @staticmethod
+    def coefficients(g: np.ndarray) -> np.ndarray:
+        """(1, g^2, g^4) per coupling, (n_g, 3) (g in the templates' units: 1, or MeV^-1 for g/M at M = inf)."""
+        g2 = np.atleast_1d(np.asarray(g, dtype=float)) ** 2
+        return np.stack((np.ones_like(g2), g2, g2 * g2), axis=1)
 
     def mapped(self, f) -> "Templates":
         """The templates with a linear map ``f`` applied to N0, N1, N2 (exact: counts(g) is linear in them), e.g. a

@@ -122,6 +122,12 @@ class BinnedCost(Cost):
         neighbouring batch returned) as a warm start; here the profile is direct and the state None."""
         return self(signal), None
 
+    def profile_linear(self, coefficients: np.ndarray, basis: np.ndarray, start=None) -> tuple[np.ndarray, object]:
+        """``profile_warm`` of the signals coefficients @ basis: ``coefficients`` (n, K), ``basis`` (K, *shape) --
+        e.g. a mediator's templates N0 + g^2 N1 + g^4 N2 along a line of couplings.  A cost may use the basis to
+        form its template-side products once instead of once per signal (:class:`GaussianChi2` does)."""
+        return self.profile_warm(linear_signals(coefficients, basis), start)
+
 
 class ReplicaCost(BinnedCost):
     """The replica (toy) half of the :class:`BinnedCost` contract, what :mod:`cevnsfit.stats.toys` calls: a cost
@@ -132,10 +138,25 @@ class ReplicaCost(BinnedCost):
     """
 
     pull_sigmas: np.ndarray
+    compiled: bool = True  # False: always the numpy path (the reference); see stats/compiled.py
+
+    def _compile(self, n_rows: int, replicas: bool) -> bool:
+        """Profile compiled: when switched on and worth it -- always for replicas (toys: the process fits many
+        batches, and whether a batch is compiled must not depend on what the process did before)."""
+        return self.compiled and (compiled.available() if replicas else compiled.worth_it(n_rows))
 
     @abstractmethod
     def sample(self, expected: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
         """``n`` replicated data sets (n, n_bins) drawn about ``expected`` (n_bins,) as the chi^2 assumes them."""
+
+    def linear_factors(self, basis: np.ndarray):
+        """Whatever ``replicas_linear`` can precompute from a signal basis (K, *shape) alone; None: nothing."""
+        return None
+
+    def replicas_linear(self, coefficients: np.ndarray, basis: np.ndarray, observed: np.ndarray,
+                        centres: np.ndarray | None = None, factors=None) -> np.ndarray:
+        """``replicas`` of the signals coefficients (n, K) @ basis (K, *shape); ``factors``: ``linear_factors``."""
+        return self.replicas(linear_signals(coefficients, basis), observed, centres)
 
     def replicas(self, signal: np.ndarray, observed: np.ndarray, centres: np.ndarray | None = None) -> np.ndarray:
         """Profiled chi^2 (n,) of replicated data sets: row k pairs signal[k] with observed[k] (n, n_bins) and
@@ -262,22 +283,26 @@ class PoissonChi2(ReplicaCost):
             huge = s_tot > 10.0 * d_tot
             a[huge, 0] = np.broadcast_to(excess, (n,))[huge] / s_tot[huge]
         else:
-            # a factor profiled onto its boundary (a -> 0) would block the positivity-keeping steps (each at most
-            # 9/10 of the way to a = 0) of the other factors: such factors start cold, at a = 1
+            # a factor profiled onto its boundary (a -> 0) starts on it, at a = 0: the active set holds it there while
+            # the data push it down (a factor a little above 0 would cut every step of the others to 9/10 of its way
+            # to 0, and one restarted at 1 would walk back down in steps of 10x)
             a = 1.0 + np.array(eta0, dtype=float).reshape(n, nz)
-            a[a < 1e-3] = 1.0
-        if self.compiled and compiled.worth_it(n):  # the same Newton, compiled
+            a[a < 1e-3] = 0.0
+        if self._compile(n, observed is not None):  # the same Newton compiled (certified steps without line search)
             chi, a = compiled.poisson_profile(signal.reshape(n, -1), self.backgrounds, d, dlnd, ctr, self.inv_var, a,
                                               self.tol, self.PIN)
             return chi, a - 1.0, None
         tpl = self._templates(signal)
         chi = self._chi2(tpl, a, d, dlnd, ctr)
-        bad = ~np.isfinite(chi)
-        if bad.any():  # a warm start outside the domain: restart those from the nominal normalisations
+        bad = ~np.isfinite(chi) | np.any((self._mu(tpl, a) <= 0) & (d > 0), axis=1)
+        if bad.any():  # a warm start outside the domain (no expected counts where data are): restart those from the
+            # nominal normalisations
             a[bad] = 1.0
             chi[bad] = self._chi2(tpl[bad], a[bad], row(d, bad), dlnd[bad], row(ctr, bad))
         diag = np.arange(nz)
         active = np.ones(n, dtype=bool)
+        pins = self.PIN / np.maximum(tpl.sum(axis=2), 1.0)  # a factor is at its bound when its counts are < PIN
+        released = np.zeros((n, nz), dtype=bool)
         for _ in range(60):
             idx = np.flatnonzero(active)
             sel = slice(None) if idx.size == n else idx  # views while every row is active (no copies)
@@ -291,7 +316,10 @@ class PoissonChi2(ReplicaCost):
             # active set: a factor at its bound (a < PIN) that the gradient or the Newton step drives down is held
             # there and the step recomputed without it; else every step of the others would be cut to 9/10 of its
             # ever shorter way to 0 and Newton would stall (projected Newton, Bertsekas 1982)
-            pinned = (x < self.PIN) & ((grad > 0) | (step < 0))
+            pinned = (x < pins[sel]) & ((grad > 0) | (step < 0))
+            # held by its step while the gradient points into the allowed region: optimal on the face a_z = 0 is
+            # then not optimal (the KKT condition fails); at convergence such a factor restarts from 1, once
+            wrong_side = pinned & (grad < 0) & ~released[sel]
             if pinned.any():
                 rows, cols = np.nonzero(pinned)
                 grad[rows, cols] = 0.0
@@ -302,6 +330,13 @@ class PoissonChi2(ReplicaCost):
             # Newton decrement = predicted chi^2 decrease; the floor follows the resolution of large chi^2
             decrement = -0.5 * np.sum(grad * step, axis=1)
             done = decrement < np.maximum(self.tol, 1e-13 * c0)
+            restart = done & wrong_side.any(axis=1)
+            if restart.any():
+                rows = idx[restart]
+                released[rows] |= wrong_side[restart]
+                a[rows] = np.where(wrong_side[restart], 1.0, a[rows])
+                chi[rows] = self._chi2(tpl[rows], a[rows], row(d, rows), dlnd[rows], row(ctr, rows))
+                done &= ~restart
             # largest step keeping every factor positive (stop at 1/10 of the distance to the boundary)
             with np.errstate(divide="ignore", invalid="ignore"):
                 limit = np.where(step < 0, -0.9 * x / step, np.inf).min(axis=1)
@@ -318,15 +353,24 @@ class PoissonChi2(ReplicaCost):
                 new_chi[sub[better]] = c[better]
                 lam[sub[~better]] *= 0.5
                 todo[sub[better]] = False
-            moved = np.isfinite(new_chi)
+            moved = np.isfinite(new_chi) & ~restart
             a[idx[moved]] = x[moved] + lam[moved, None] * step[moved]
             chi[idx[moved]] = new_chi[moved]
-            active[idx[done | ~moved]] = False
+            active[idx[done | ~(moved | restart)]] = False
             if not active.any():
                 break
+        # factors held at their bound end a few 1e-10 above it: set them to exactly 0 where chi^2 does not rise
+        low = np.any((a > 0) & (a < pins), axis=1)
+        if low.any():
+            rows = np.flatnonzero(low)
+            snapped = np.where(a[rows] < pins[rows], 0.0, a[rows])
+            c = self._chi2(tpl[rows], snapped, row(d, rows), dlnd[rows], row(ctr, rows))
+            better = c <= chi[rows]
+            a[rows[better]], chi[rows[better]] = snapped[better], c[better]
         return chi, a - 1.0, tpl
 
-    PIN = 1e-9  # a factor below this, pulled down, is at the bound a = 0 (chi^2 error < PIN * d chi^2/da)
+    # a factor whose counts a_z sum_b N_zb are below PIN, pulled down, is at the bound a = 0 (chi^2 error ~ 2 PIN)
+    PIN = 1e-9
 
     # Cold starts of the grid: one column in COLD_STRIDE; the others start from the nuisances of the nearest cold
     # column below (12 % steps in g on the FC grids: Newton then needs ~2 iterations instead of ~4-5).
@@ -341,6 +385,9 @@ class PoissonChi2(ReplicaCost):
         n = np.asarray(observed).shape[0]
         d = np.asarray(observed, float).reshape(n, self.n_bins)
         c = np.zeros((n, self.pull_sigmas.size)) if centres is None else np.asarray(centres, float)
+        if self._compile(n * k, True):  # compiled: every template warm-started from the previous one's fit
+            return compiled.poisson_grid(signals.reshape(k, -1), self.backgrounds, d, _dlnd(d), 1.0 + c, self.inv_var,
+                                         self.tol, self.PIN)
         cold = np.arange(0, k, self.COLD_STRIDE)
         warm = np.setdiff1d(np.arange(k), cold)
         out = np.empty((n, k))
@@ -368,7 +415,8 @@ class PoissonChi2(ReplicaCost):
     @staticmethod
     def _derivatives(t: np.ndarray, x: np.ndarray, d: np.ndarray):
         """Gradient and Hessian of the Poisson deviance in the factors a (without the pull terms)."""
-        mu = np.matmul(x[:, None, :], t)[:, 0, :]
+        # mu >= 1e-300 as in the compiled kernel: a bin with nothing expected nor seen (factors on their bound)
+        mu = np.maximum(np.matmul(x[:, None, :], t)[:, 0, :], 1e-300)
         ratio = d / mu
         grad = 2.0 * np.matmul(t, (1.0 - ratio)[..., None])[..., 0]
         return grad, 2.0 * np.matmul(t * (ratio / mu)[:, None, :], np.swapaxes(t, 1, 2))
@@ -511,7 +559,8 @@ class GaussianChi2(ReplicaCost):
             h += self._prior_col * centres[:, self._col_param]
         return g, h
 
-    def profile(self, signal: np.ndarray, observed: np.ndarray | None = None, centres: np.ndarray | None = None):
+    def profile(self, signal: np.ndarray, observed: np.ndarray | None = None, centres: np.ndarray | None = None,
+                gram_sig: np.ndarray | None = None):
         """(chi^2_min, theta_hat with eta_signal = a - 1, chosen branch) for a batch of signals; ``observed``
         (n, bins) and ``centres`` (n, parameters) replace the data and the pull centres row by row (replicas).
 
@@ -527,13 +576,16 @@ class GaussianChi2(ReplicaCost):
         Solving.  The columns that every branch uses ("free": normalisations and one-sided systematics) are
         eliminated once per row (Schur complement), leaving per branch a (number of two-sided systematics)^2
         system over the "signed" columns, solved for every row and branch at once by vectorised elimination.
+
+        ``gram_sig`` (n, signal columns, columns): the signal columns' rows of G without their prior, when the
+        caller formed them from a basis (``linear_factors``); only the compiled path uses them (numpy recomputes).
         """
         n = signal.shape[0]
         s = signal.reshape(n, -1)
         residual, centre, r0w = self._replica_data(n, observed, centres)
-        if self.compiled and compiled.worth_it(n):
+        if self._compile(n, observed is not None):
             return compiled.gaussian_profile(self, s, self._c[None] if residual is None else residual,
-                                             self._nominal_centre if centre is None else centre)
+                                             self._nominal_centre if centre is None else centre, gram_sig)
         gram, rhs = self._gram(s, residual, centre)
         col_scale = _jacobi_scale(gram, rhs)
         free, signed, branch_cols = self._u, self._e, self._sel
@@ -585,6 +637,44 @@ class GaussianChi2(ReplicaCost):
         theta[:, 0] -= 1.0  # report eta_signal
         return chi, theta, best
 
+    def linear_factors(self, basis: np.ndarray) -> dict:
+        """Gram products of a signal basis B (K, *shape): signal column j of the signal c @ B is
+        sum_k c_k slope_j B_k, so its Gram rows are quadratic in c -- G_jl = sum_kk' c_k c_k' Q[k, k', j, l] with
+        the other signal columns and sum_k c_k L[k, j, m] with the background columns m.  Q and L cost one pass
+        over the bins per basis instead of per signal (the per-row Gram products are most of the row's cost)."""
+        b = np.asarray(basis, dtype=float).reshape(-1, self.n_bins)
+        x = b[:, None, :] * self._sig_slope[None]  # (K, n_sig, bins): the signal columns of each basis template
+        xw = x * self.w
+        return {"q": np.einsum("kjb,lmb->kljm", xw, x), "l": np.einsum("kjb,mb->kjm", xw, self._fixed_cols)}
+
+    def _gram_sig(self, coefficients: np.ndarray, factors: dict) -> np.ndarray:
+        """The signal rows (n, n_sig, n_col) of the Gram matrix (no prior) for signals coefficients @ basis."""
+        c = np.asarray(coefficients, dtype=float)
+        n, k = c.shape
+        q, lin = factors["q"], factors["l"]
+        ns = q.shape[2]
+        g_ss = ((c[:, :, None] * c[:, None, :]).reshape(n, k * k) @ q.reshape(k * k, -1)).reshape(n, ns, ns)
+        return np.concatenate([g_ss, (c @ lin.reshape(k, -1)).reshape(n, ns, -1)], axis=2)
+
+    def profile_linear(self, coefficients: np.ndarray, basis: np.ndarray, start=None) -> tuple[np.ndarray, object]:
+        n = np.shape(coefficients)[0]
+        if not self._compile(n, False):
+            return super().profile_linear(coefficients, basis, start)
+        gram = self._gram_sig(coefficients, self.linear_factors(basis))
+        return self.profile(linear_signals(coefficients, basis), gram_sig=gram)[0], None
+
+    def replicas_linear(self, coefficients: np.ndarray, basis: np.ndarray, observed: np.ndarray,
+                        centres: np.ndarray | None = None, factors=None) -> np.ndarray:
+        n = np.shape(coefficients)[0]
+        if not self._compile(n, True):
+            return super().replicas_linear(coefficients, basis, observed, centres)
+        f = self.linear_factors(basis) if factors is None else factors
+        d = np.asarray(observed, dtype=float).reshape(n, self.n_bins)
+        c = np.zeros((n, self.pull_sigmas.size)) if centres is None else np.asarray(centres, dtype=float)
+        if c.shape != (n, self.pull_sigmas.size):
+            raise InputError(f"pull centres have shape {c.shape}, expected ({n}, {self.pull_sigmas.size})")
+        return self.profile(linear_signals(coefficients, basis), d, c, gram_sig=self._gram_sig(coefficients, f))[0]
+
     def grid_factors(self, signals: np.ndarray) -> dict:
         """The template side of ``replicas_grid`` (k templates): scaled Gram matrices, G_ff^-1, y = G_ff^-1 G_fs
         and each branch's inverse of its Schur block -- the elimination of ``profile``, once per template."""
@@ -628,6 +718,8 @@ class GaussianChi2(ReplicaCost):
         d = np.asarray(observed, dtype=float).reshape(-1, self.n_bins)
         n = d.shape[0]
         residual, centre, r0w = self._replica_data(n, d, centres)
+        if not exact and self._compile(n * k, True):
+            return compiled.gaussian_grid(self, f, residual, centre, r0w[:, 0])
         free, signed, branch_cols = self._u, self._e, self._sel
         n_signed, n_two = signed.size, branch_cols.shape[1]
         # rhs (k, n, columns) = X'Wc + P theta_0, scaled: signal columns per template, the others per replica
@@ -704,6 +796,13 @@ def _jacobi_scale(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     gram /= scale[:, :, None] * scale[:, None, :]
     rhs /= scale
     return scale
+
+
+def linear_signals(coefficients: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """Signals (n, *shape) = coefficients (n, K) @ basis (K, *shape)."""
+    basis = np.asarray(basis, dtype=float)
+    out = np.asarray(coefficients, dtype=float) @ basis.reshape(basis.shape[0], -1)
+    return out.reshape(-1, *basis.shape[1:])
 
 
 def _dlnd(d: np.ndarray) -> np.ndarray | float:

@@ -23,7 +23,7 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["available", "gaussian_profile", "morphed_profile", "poisson_profile", "worth_it"]
+__all__ = ["available", "gaussian_grid", "gaussian_profile", "morphed_profile", "poisson_grid", "poisson_profile", "worth_it"]
 
 
 def available() -> bool:
@@ -50,30 +50,67 @@ def _installed() -> bool:
 def poisson_profile(signal, backgrounds, observed, dlnd, centres, inv_var, start, tol: float, pin: float):
     """chi^2_min (n,) and factors a = 1 + eta (n, n_z) for a batch: ``signal`` (n, n_bins), ``backgrounds``
     (n_z - 1, n_bins), ``observed`` (n or 1, n_bins), ``dlnd`` (n,), ``centres`` (n or 1, n_z) = 1 + pull centre,
-    ``start`` (n, n_z) the factors Newton starts from.  Requires :func:`available`."""
+    ``start`` (n, n_z) the factors Newton starts from -- except a row with the previous row's data and centres (a
+    replica's points along a line), which starts from that row's solution.  Requires :func:`available`."""
     a = np.array(start, dtype=float, order="C")
     chi = np.empty(a.shape[0])
+    observed, centres = np.ascontiguousarray(observed, float), np.ascontiguousarray(centres, float)
+    chain = np.zeros(a.shape[0], dtype=bool)
+    if observed.shape[0] > 1:
+        chain[1:] = np.all(observed[1:] == observed[:-1], axis=1)
+        if centres.shape[0] > 1:
+            chain[1:] &= np.all(centres[1:] == centres[:-1], axis=1)
     from . import _kernels
 
     _kernels.poisson_profile(np.ascontiguousarray(signal, float), np.ascontiguousarray(backgrounds, float),
-                     np.ascontiguousarray(observed, float), np.ascontiguousarray(dlnd, float),
-                     np.ascontiguousarray(centres, float), np.ascontiguousarray(inv_var, float), a, chi, tol, pin)
+                             observed, np.ascontiguousarray(dlnd, float), centres,
+                             np.ascontiguousarray(inv_var, float), a, chi, tol, pin, chain)
     return chi, a
 
 
-def gaussian_profile(cost, signal, residual, centre):
+def poisson_grid(signals, backgrounds, observed, dlnd, centres, inv_var, tol: float, pin: float) -> np.ndarray:
+    """chi^2_min (n, k) of replica i (``observed`` (n, n_bins), ``dlnd`` (n,), ``centres`` (n, n_z) = 1 + pull
+    centre) at signal template j (``signals`` (k, n_bins), ordered along a line: each fit starts from the previous
+    template's).  Requires :func:`available`."""
+    from . import _kernels
+
+    arr = lambda a: np.ascontiguousarray(a, dtype=float)  # noqa: E731
+    chi = np.empty((np.shape(observed)[0], np.shape(signals)[0]))
+    _kernels.poisson_grid(arr(signals), arr(backgrounds), arr(observed), arr(dlnd), arr(centres), arr(inv_var),
+                          tol, pin, chi)
+    return chi
+
+
+def gaussian_profile(cost, signal, residual, centre, gram_sig=None):
     """(chi^2 (n,), theta (n, parameters) with eta_signal, branch (n,)) of ``GaussianChi2.profile`` for a batch:
     ``signal`` (n, n_bins), ``residual`` (n or 1, n_bins) the data minus the nominal backgrounds, ``centre`` (n or
-    1, parameters) the pull centres with a = 1 for the signal.  Requires :func:`available`."""
+    1, parameters) the pull centres with a = 1 for the signal; ``gram_sig`` (n, n_sig, n_col) the signal rows of
+    the Gram matrix when known (see ``GaussianChi2.linear_factors``).  Requires :func:`available`."""
     from . import _kernels
 
     n = signal.shape[0]
+    gram_sig = np.zeros((0, cost._n_sig, cost._n_col)) if gram_sig is None else np.ascontiguousarray(gram_sig, float)
     chi, theta, branch = np.empty(n), np.empty((n, cost.prior.size)), np.empty(n, dtype=np.int64)
     arr = lambda a: np.ascontiguousarray(a, dtype=float)  # noqa: E731
     _kernels.gaussian_profile(arr(signal), arr(residual), arr(centre), cost._sig_slope, cost._fixed_cols,
                               cost._g_fixed, cost.w, cost._prior_col, cost._col_param, cost._col_sign, cost.prior,
-                              cost._u, cost._e, cost._pick, chi, theta, branch)
+                              cost._u, cost._e, cost._pick, gram_sig, chi, theta, branch)
     return chi, theta, branch
+
+
+def gaussian_grid(cost, factors: dict, residual, centre, r0w) -> np.ndarray:
+    """chi^2 (n, k) of ``GaussianChi2.replicas_grid`` (without ``exact``) from its ``factors`` (``grid_factors``)
+    and the replicas' ``residual`` (n, n_bins), pull ``centre`` (n, parameters) and r0w (n,).  Requires
+    :func:`available`."""
+    from . import _kernels
+
+    arr = lambda a: np.ascontiguousarray(a, dtype=float)  # noqa: E731
+    f = factors
+    chi = np.empty((residual.shape[0], f["s"].shape[0]))
+    _kernels.gaussian_grid(arr(f["s"]), arr(residual), arr(centre), arr(r0w), cost._sig_w, cost._fixed_w,
+                           cost._prior_col, cost._col_param, arr(f["col_scale"]), arr(f["ff_inv"]), arr(f["g_fs"]),
+                           arr(f["branch_inv"]), cost._u, cost._e, cost._sel, cost._sel_sign, chi)
+    return chi
 
 
 def morphed_profile(cost, signal, start):

@@ -35,7 +35,7 @@ from scipy.stats import chi2 as chi2_dist
 from scipy.stats import norm
 
 from ..errors import InputError
-from .chi2 import ReplicaCost
+from .chi2 import ReplicaCost, linear_signals
 
 # Confidence levels: 2 sigma is the two-sided Gaussian 95.45 %, as the limits table uses.
 CONFIDENCE_LEVELS = {"2sigma": float(2.0 * norm.cdf(2.0) - 1.0), "90": 0.90}
@@ -88,10 +88,28 @@ class Replicas:
 
 @dataclass
 class LineMember:
-    """One data set on the line: its profiled cost and the signal templates as a function of g."""
+    """One data set on the line: its profiled cost and the signal templates as a function of g.
+
+    ``basis`` and ``coefficients``, when given: the templates are linear in a fixed basis, signal(g) =
+    coefficients(g) (n, K) @ basis (K, *cost.shape) -- the cost then profiles off-grid points from basis products
+    formed once per line (``ReplicaCost.replicas_linear``).  Build such a member with :meth:`linear`."""
 
     cost: ReplicaCost
     signal: Callable[[np.ndarray], np.ndarray]  # g (n,) -> templates (n, *cost.shape)
+    basis: np.ndarray | None = None
+    coefficients: Callable[[np.ndarray], np.ndarray] | None = None
+
+    @classmethod
+    def linear(cls, cost: ReplicaCost, coefficients: Callable[[np.ndarray], np.ndarray], basis: np.ndarray) -> "LineMember":
+        """A member whose templates are coefficients(g) @ basis."""
+        basis = np.asarray(basis, dtype=float)
+        return cls(cost, lambda g: linear_signals(coefficients(np.asarray(g, float)), basis), basis, coefficients)
+
+    def chi2(self, g: np.ndarray, replicas: "Replicas", factors=None) -> np.ndarray:
+        """Profiled chi^2 (n,) of replica k at g[k]; ``factors``: the cost's ``linear_factors`` of the basis."""
+        if self.basis is not None and factors is not None:
+            return self.cost.replicas_linear(self.coefficients(g), self.basis, replicas.observed, replicas.centres, factors)
+        return self.cost.replicas(self.signal(g), replicas.observed, replicas.centres)
 
 
 class Line:
@@ -117,6 +135,9 @@ class Line:
         # template-side work of the grid fits, done once per line (LAr: the Gram eliminations)
         self._grid_factors = [None if reference else m.cost.grid_factors(sig)
                               for m, sig in zip(self.members, self._grid_signals)]
+        # and of the off-grid points (the refinement of the minimum), for members linear in a basis
+        self._linear_factors = [None if reference or m.basis is None else m.cost.linear_factors(m.basis)
+                                for m in self.members]
 
     def throw(self, g: float, rng: np.random.Generator, n: int, construction: str = "profile") -> list[Replicas]:
         """``n`` replicas of every data set at the tested value ``g`` (see the module docstring)."""
@@ -141,7 +162,7 @@ class Line:
     def chi2(self, g: np.ndarray, replicas: Sequence[Replicas]) -> np.ndarray:
         """chi^2 (n,) of replica k at g[k] (one batched call per data set)."""
         g = np.asarray(g, dtype=float)
-        return sum(m.cost.replicas(m.signal(g), r.observed, r.centres) for m, r in zip(self.members, replicas))
+        return sum(m.chi2(g, r, f) for m, r, f in zip(self.members, replicas, self._linear_factors))
 
     def chi2_grid(self, replicas: Sequence[Replicas]) -> np.ndarray:
         """chi^2 (n, n_grid) of every replica at every grid value: one ``replicas_grid`` call per data set."""
