@@ -264,7 +264,10 @@ class PoissonChi2(ReplicaCost):
 
         Newton iterates on the factors a_z = 1 + eta_z > 0.  A signal far above the data (absurd couplings) is
         profiled towards a_cevns -> 0 at the price of its pull: such points start where the scaled signal matches
-        the observed excess, so that Newton needs a few steps.  ``observed`` (n, n_bins) and ``centres`` (n, n_z)
+        the observed excess, so that Newton needs a few steps.  A factor whose counts a_z sum_b N_zb fall below
+        ``PIN`` while the gradient or the step pulls it down is held on its bound (projected Newton); at
+        convergence a held factor whose gradient points up (the KKT condition fails) is restarted from 1, once,
+        and factors left just above their bound are set to 0 where this does not raise chi^2.  ``observed`` (n, n_bins) and ``centres`` (n, n_z)
         replace the data and the pull centres row by row (replicated experiments; see ``replicas``).
         """
         n, nz = signal.shape[0], len(self.components)
@@ -272,7 +275,7 @@ class PoissonChi2(ReplicaCost):
             d, dlnd, ctr = self._d[None, :], np.full(n, self._dlnd), np.ones((1, nz))
             row = lambda arr, i: arr  # noqa: E731 -- shared by every row
         else:
-            d, dlnd = observed, _dlnd(observed)
+            d, dlnd = observed, _dlnd_rows(observed)
             ctr = 1.0 + (np.zeros((n, nz)) if centres is None else centres)
             row = lambda arr, i: arr[i]  # noqa: E731
         d_tot = d.sum(axis=1)
@@ -808,6 +811,14 @@ def linear_signals(coefficients: np.ndarray, basis: np.ndarray) -> np.ndarray:
 def _dlnd(d: np.ndarray) -> np.ndarray | float:
     """Constant part of the Poisson deviance, sum[D ln D - D] over the last axis (0 ln 0 = 0)."""
     return np.sum(np.where(d > 0, d * np.log(np.where(d > 0, d, 1.0)), 0.0), axis=-1) - d.sum(axis=-1)
+
+
+def _dlnd_rows(d: np.ndarray) -> np.ndarray:
+    """``_dlnd`` per row (n, bins) -> (n,); a row equal to the one before it (a replica's points along a line)
+    reuses its value instead of taking its logarithms again."""
+    new = np.ones(d.shape[0], dtype=bool)
+    new[1:] = np.any(d[1:] != d[:-1], axis=1)
+    return _dlnd(d[new])[np.cumsum(new) - 1]
 
 
 def _solve_spd(m: np.ndarray, r: np.ndarray) -> np.ndarray:

@@ -2,14 +2,17 @@
 :class:`cevnsfit.stats.morphing.MorphedPoissonChi2`.
 
 The numpy profiles run on whole batches: every iteration is a few dozen numpy calls over all rows, a few us of
-arithmetic per row buried under array temporaries and per-call overhead.  The kernels here run *the same
-algorithms* row by row in compiled code: the Poisson and morphed-Poisson Newton iterations step for step (the same
-start, active set, Levenberg shift, step limit, line search and stopping rule), the Gaussian branch solutions by
-the same elimination (the columns common to all sign branches once per row, a Schur complement, then each
-branch's small block; the chosen branch's chi^2 recomputed from its residuals).  So their chi^2 equal the numpy
-paths' to rounding (tests/test_compiled.py compares them; the numpy paths stay the reference).
+arithmetic per row buried under array temporaries and per-call overhead.  The kernels here run the same
+mathematics row by row in compiled code.  The Gaussian branch solutions use the same elimination (the columns
+common to all sign branches once per row, a Schur complement, then each branch's small block; the chosen branch's
+chi^2 recomputed from its residuals), so their chi^2 equal numpy's to rounding.  The Poisson Newton has the numpy
+path's start, active set, step limit, KKT check and stopping rule, and in addition takes the steps that
+self-concordance certifies without a line search (no logarithms; see ``_kernels.BLIND_DECREMENT``) and
+warm-starts a replica's fits along a line; its minima agree with numpy's to the Newton tolerance (1e-9).
+tests/test_compiled.py compares every kernel with its numpy path, which stays the reference.
 
-They are used for batches of :data:`MIN_ROWS` rows or more when numba is importable (``pip install
+They are used for replicated data sets (toys) and for other batches of :data:`MIN_ROWS` rows or more when numba
+is importable (``pip install
 'cevnsfit[fast]'``) and the environment variable ``CEVNSFIT_COMPILED`` is not ``0``.  Compiled functions are
 cached on disk (numba ``cache=True``), so only the first run on a machine pays the compilation (~10-30 s for the
 three kernels).
