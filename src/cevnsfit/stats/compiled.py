@@ -12,8 +12,7 @@ warm-starts a replica's fits along a line; its minima agree with numpy's to the 
 tests/test_compiled.py compares every kernel with its numpy path, which stays the reference.
 
 They are used for replicated data sets (toys) and for other batches of :data:`MIN_ROWS` rows or more when numba
-is importable (``pip install
-'cevnsfit[fast]'``) and the environment variable ``CEVNSFIT_COMPILED`` is not ``0``.  Compiled functions are
+is importable (``pip install 'cevnsfit[fast]'``) and the environment variable ``CEVNSFIT_COMPILED`` is not ``0``.  Compiled functions are
 cached on disk (numba ``cache=True``), so only the first run on a machine pays the compilation (~10-30 s for the
 three kernels).
 """
