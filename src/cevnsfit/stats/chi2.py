@@ -244,6 +244,24 @@ class PoissonChi2(ReplicaCost):
         """``n`` replicated data sets (n, n_bins) of the counts this chi^2 assumes: D_b ~ Poisson(expected_b)."""
         return rng.poisson(np.asarray(expected, float), size=(n, self.n_bins)).astype(float)
 
+    def profile_warm(self, signal: np.ndarray, start=None) -> tuple[np.ndarray, object]:
+        """(chi^2 (n,), (eta_hat, signal totals)) for a batch, each row started from ``start``, what the previous
+        batch returned for the same row (a scan's neighbouring mass at the same coupling).  Where that fit
+        suppressed the signal (a < 1/2: the data fix its counts, not its factor), the factor starts where it keeps
+        those counts, a_prev S_prev / S: a signal 1e9 times the data needs a ~ 1e-9, which Newton would otherwise
+        reach in factors of 10 per step."""
+        n = signal.shape[0]
+        s_tot = signal.reshape(n, -1).sum(axis=1)
+        eta0 = None
+        if start is not None:
+            eta_prev, s_prev = start
+            a0 = 1.0 + eta_prev[:, 0]
+            ratio = np.divide(s_prev, s_tot, out=np.ones(n), where=s_tot > 0)
+            eta0 = np.array(eta_prev, dtype=float)
+            eta0[:, 0] = np.where(a0 < 0.5, a0 * ratio, a0) - 1.0
+        chi, eta, _ = self.profile(signal, eta0)
+        return chi, (eta, s_tot)
+
     def _templates(self, signal: np.ndarray) -> np.ndarray:
         n = signal.shape[0]
         return np.concatenate([signal.reshape(n, 1, -1), np.broadcast_to(self.backgrounds, (n, *self.backgrounds.shape))], axis=1)
@@ -286,11 +304,12 @@ class PoissonChi2(ReplicaCost):
             huge = s_tot > 10.0 * d_tot
             a[huge, 0] = np.broadcast_to(excess, (n,))[huge] / s_tot[huge]
         else:
-            # a factor profiled onto its boundary (a -> 0) starts on it, at a = 0: the active set holds it there while
-            # the data push it down (a factor a little above 0 would cut every step of the others to 9/10 of its way
-            # to 0, and one restarted at 1 would walk back down in steps of 10x)
+            # a factor profiled onto its boundary starts on it (the rule of stats._kernels.WARM_FLOOR: counts below
+            # 1e-3; one restarted at 1 would walk back down in steps of 10x)
             a = 1.0 + np.array(eta0, dtype=float).reshape(n, nz)
-            a[a < 1e-3] = 0.0
+            totals = np.concatenate([signal.reshape(n, -1).sum(axis=1)[:, None],
+                                     np.broadcast_to(self.backgrounds.sum(axis=1), (n, nz - 1))], axis=1)
+            a[a * totals < self.WARM_FLOOR] = 0.0
         if self._compile(n, observed is not None):  # the same Newton compiled (certified steps without line search)
             chi, a = compiled.poisson_profile(signal.reshape(n, -1), self.backgrounds, d, dlnd, ctr, self.inv_var, a,
                                               self.tol, self.PIN)
@@ -374,6 +393,7 @@ class PoissonChi2(ReplicaCost):
 
     # a factor whose counts a_z sum_b N_zb are below PIN, pulled down, is at the bound a = 0 (chi^2 error ~ 2 PIN)
     PIN = 1e-9
+    WARM_FLOOR = 1e-3  # see stats._kernels.WARM_FLOOR (the same rule for warm starts)
 
     # Cold starts of the grid: one column in COLD_STRIDE; the others start from the nuisances of the nearest cold
     # column below (12 % steps in g on the FC grids: Newton then needs ~2 iterations instead of ~4-5).
