@@ -175,8 +175,9 @@ def pe_response_matrix(
 def _pe_response_cached(e_ee: bytes, pe_edges: bytes, eff_coeffs: bytes, light_yield: float, res_a: float,
                         res_b: float, node_step: float) -> np.ndarray:
     """:func:`pe_response_matrix` memoised on its inputs (arrays as float64 bytes), read-only.  The PE response is
-    the costliest part of a CsI kernel (~0.4 s per nucleus, one per nucleus: Cs and I have their own recoil grids) and does not depend on the nuclear radii, couplings or
-    flux: a kernel at other such parameters (a fit of R_n, say) reuses it."""
+    the costliest part of a CsI kernel (~0.4 s per nucleus; Cs and I each have theirs: their recoil grids differ) and
+    does not depend on the nuclear radii, couplings or flux: a kernel at other such parameters (a fit of R_n, say)
+    reuses it."""
     out = pe_response_matrix(np.frombuffer(e_ee), np.frombuffer(pe_edges), np.frombuffer(eff_coeffs), light_yield,
                              res_a, res_b, node_step)
     out.setflags(write=False)
