@@ -38,13 +38,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 
 import numpy as np
-import yaml
 
 from .errors import InputError, finite_float
-from .parameters import DEFAULT, Parameters
+from .parameters import DEFAULT, Parameters, package_yaml
 from .physics.cross_section import FLAVOURS, min_energy_mev, sm_couplings
 from .physics.form_factors import form_factor
 
@@ -101,7 +99,7 @@ class POI:
 
 @lru_cache(maxsize=1)
 def _registry_tree() -> dict:
-    return yaml.safe_load(resources.files("cevnsfit.data").joinpath("poi.yaml").read_text())
+    return package_yaml("poi.yaml")
 
 
 def _float_or_none(x):

@@ -42,14 +42,12 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
-from importlib import resources
 from typing import Mapping
 
 import numpy as np
-import yaml
 
 from ..errors import InputError, finite_float
-from ..parameters import DEFAULT, Parameters
+from ..parameters import DEFAULT, Parameters, package_yaml
 
 FLAVOUR_LEPTON = {"nue": "e", "numu": "mu", "numubar": "mu", "nutau": "tau"}
 LEPTONS = ("e", "mu", "tau")
@@ -209,9 +207,8 @@ Model = VectorModel | ScalarModel
 
 @lru_cache(maxsize=1)
 def _load_registry() -> dict[str, Model]:
-    text = resources.files("cevnsfit.data").joinpath("models.yaml").read_text()
     out: dict[str, Model] = {}
-    for name, entry in yaml.safe_load(text)["models"].items():
+    for name, entry in package_yaml("models.yaml")["models"].items():
         if entry["kind"] == "scalar":
             out[name] = ScalarModel(name, entry["description"], entry["source"])
         else:
