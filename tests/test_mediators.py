@@ -357,3 +357,16 @@ def test_custom_charges_cli_matches_registry():
                                     capture_output=True, text=True, timeout=300).stdout)["limits"][0]
     assert custom["g_low_mass"] == pytest.approx(ref["g_low_mass"], rel=1e-9, abs=0)
     assert custom["g_over_M_high_mass"] == pytest.approx(ref["g_over_M_high_mass"], rel=1e-9, abs=0)
+
+
+def test_coupling_unit_of_every_regime():
+    """One rule for the unit of the coupling variable (limits, projections, the mediator POI): g/M in MeV^-1 in the
+    contact limit only."""
+    from cevnsfit.poi import mediator_poi
+    from cevnsfit.projection import ExpectedLimit
+    from cevnsfit.templates import Templates, coupling_unit
+
+    assert coupling_unit(np.inf) == "MeV^-1" and coupling_unit(0.0) == coupling_unit(5.0) == "1"
+    tpl = Templates("x", None, np.array([0.0, 3.0, np.inf]), np.zeros((1, 1)), np.zeros((3, 1, 1)), np.zeros((3, 1, 1)))
+    assert [ExpectedLimit.at(tpl, i, {}).unit for i in range(3)] == ["1", "1", "MeV^-1"]
+    assert mediator_poi("B-L", np.inf).unit == "MeV^-1" and mediator_poi("B-L", 0.0).unit == "1"

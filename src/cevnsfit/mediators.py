@@ -22,7 +22,7 @@ from .experiments import DATA_SETS, EXPERIMENTS, data_set_members, load_experime
 from .parameters import DEFAULT, Parameters
 from .physics.models import ScalarModel, check_couplings, get_model
 from .stats.intervals import CONVENTIONS, AllowedIntervals, allowed_intervals, threshold
-from .templates import TemplateBasis, Templates
+from .templates import TemplateBasis, Templates, coupling_unit
 
 DATASETS = {name: spec.members for name, spec in DATA_SETS.items()}  # data set -> experiments (the registry's)
 MEV_PER_GEV = 1e3
@@ -212,7 +212,7 @@ def line_limit(analysis: MediatorAnalysis, grid: Grid, dataset: str, cl: str, re
     allowed = allowed_intervals(grid.couplings, chi - ref, thr, refine=lambda x: f(x) - ref)
     mass = float(grid.masses_mev[0])
     return Limit(grid.model.name, dataset, regime, mass, cl, float(chi_sm), float(ref), float(best_g), allowed,
-                 "MeV^-1" if np.isinf(mass) else "1", grid)
+                 coupling_unit(mass), grid)
 
 
 def default_masses(lo: float = 1e-2, hi: float = 1e4, n: int = 121) -> np.ndarray:

@@ -69,6 +69,12 @@ def _propagators(q2: np.ndarray, masses_mev: np.ndarray) -> np.ndarray:
     return out
 
 
+def coupling_unit(mass_mev: float) -> str:
+    """Unit of the coupling variable at mediator mass ``mass_mev`` (MeV): "MeV^-1" in the contact limit M = inf,
+    where the templates are per (g/M)^2, else "1" (g)."""
+    return "MeV^-1" if np.isinf(mass_mev) else "1"
+
+
 def check_masses(masses_mev) -> np.ndarray:
     m = np.atleast_1d(np.asarray(masses_mev, dtype=float))
     if m.ndim != 1 or np.any(np.isnan(m)) or np.any(m < 0):
