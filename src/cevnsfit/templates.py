@@ -105,6 +105,7 @@ class TemplateBasis:
 
     def _start(self) -> None:
         self.kernel = self.experiment.kernel
+        self._left = _common_left(self.kernel)
         self._bases: dict = {}  # (nucleus, basis) -> B_b on the recoil grid (MeV^2)
         self._folded: dict = {}  # masses (bytes) -> {term: (n_flavour, n_E, n_M)}
         self._n0 = None
@@ -125,8 +126,8 @@ class TemplateBasis:
         {term: (n_flavour, n_E, n_M)}."""
         k = self.kernel
         flavours = k.flavours
-        n_e = self.experiment.shape[0]
-        out = {t: np.zeros((len(flavours), n_e, masses.size)) for t in terms}
+        n_rows = self.experiment.shape[0] if self._left is None else self._left.shape[1]
+        out = {t: np.zeros((len(flavours), n_rows, masses.size)) for t in terms}
         for x in k.nuclei:
             q, _, _ = k.form_factors[x]
             q2 = q * q
@@ -151,7 +152,7 @@ class TemplateBasis:
                 for t, mats in scaled:
                     p = prop if t[0] == 1 else prop2
                     for i, m in enumerate(mats):
-                        out[t][i, :, cols] += m @ p
+                        out[t][i, :, cols] += m @ p if self._left is None else m.right_product(p)
         return out
 
     def folded(self, masses: np.ndarray, terms: list) -> dict:
@@ -166,6 +167,15 @@ class TemplateBasis:
             del self._folded[next(iter(self._folded))]
         return {t: have[t] for t in terms}
 
+    def _with_time(self, per_flavour: np.ndarray) -> np.ndarray:
+        """(n_flavour, n_rows, n_M) counts per energy row -> (n_M, n_E, n_t) with each flavour's time fractions (and
+        the common left factor, applied once per time bin to the flavours' sum)."""
+        time = np.stack([self.kernel.detector.time[f] for f in self.kernel.flavours])
+        if self._left is None:
+            return np.einsum("fem,ft->met", per_flavour, time)
+        nodes = np.einsum("fnm,ft->tnm", per_flavour, time)
+        return np.ascontiguousarray((self._left @ nodes).transpose(2, 1, 0))
+
     def templates(self, model, masses_mev) -> Templates:
         """Templates of ``model`` (a VectorModel or the ScalarModel) at the given masses (MeV)."""
         masses = check_masses(masses_mev)
@@ -173,8 +183,8 @@ class TemplateBasis:
             self._start()
         k = self.kernel
         flavours = k.flavours
-        n_e, n_t = self.experiment.shape
-        n1_e = np.zeros((len(flavours), n_e, masses.size))
+        n_rows = self.experiment.shape[0] if self._left is None else self._left.shape[1]
+        n1_e = np.zeros((len(flavours), n_rows, masses.size))
         if isinstance(model, ScalarModel):
             n2_e = self.folded(masses, [(2, "scalar")])[(2, "scalar")]
         elif isinstance(model, VectorModel):
@@ -191,15 +201,25 @@ class TemplateBasis:
                         n2_e[i] += (1.0 if b == c else 2.0) * w[b] * w[c] * folded[(2, b, c)][i]
         else:
             raise InputError(f"no templates for model {model!r}")
-        time = np.stack([k.detector.time[f] for f in flavours])
-        n1 = np.einsum("fem,ft->met", n1_e, time)
-        n2 = np.einsum("fem,ft->met", n2_e, time)
+        n1, n2 = self._with_time(n1_e), self._with_time(n2_e)
         if self._n0 is None:
             self._n0 = k.sm_counts()
         # the experiment's analysis template is linear in the computed counts (identity, or LAr release ratio)
         sig = self.experiment.signal
         return Templates(self.experiment.name, model, masses, sig(self._n0.copy()), sig(n1),
                          sig(n2) if np.any(n2) else n2)
+
+
+def _common_left(kernel):
+    """The left factor that every response of ``kernel`` shares when they are kept factorised as left @ right
+    diag(d) (XENONnT's :class:`~cevnsfit.experiments.xenonnt.FoldedMatrix`: 11 907 rows, 46 nodes), else None.
+    With one, the terms are folded into the nodes and the left factor is applied to each model's sum over
+    flavours: a folded term holds 3 x 46 x n_M values instead of 3 x 11 907 x n_M (35 MB for the 121-mass plane)."""
+    responses = [*kernel.vector.values(), *kernel.scalar.values()]
+    left = getattr(responses[0], "left", None)
+    if left is None or any(getattr(m, "left", None) is not left for m in responses):
+        return None
+    return left
 
 
 KEPT_MASS_SETS = 4  # mass sets whose folded terms a TemplateBasis keeps (a plane and its two asymptotic lines)
