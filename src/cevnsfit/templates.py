@@ -107,8 +107,13 @@ class TemplateBasis:
         self.kernel = self.experiment.kernel
         self._left = _common_left(self.kernel)
         self._bases: dict = {}  # (nucleus, basis) -> B_b on the recoil grid (MeV^2)
-        self._folded: dict = {}  # masses (bytes) -> {term: (n_flavour, n_E, n_M)}
+        self._folded: dict = {}  # masses (bytes) -> {term: (n_flavour, rows, n_M)}
         self._n0 = None
+
+    @property
+    def _rows(self) -> int:
+        """Rows of a folded term: the energy bins, or the nodes of the shared left factor."""
+        return self.experiment.shape[0] if self._left is None else self._left.shape[1]
 
     def _basis(self, x: str, b: str) -> np.ndarray:
         if (x, b) not in self._bases:
@@ -123,11 +128,10 @@ class TemplateBasis:
 
     def _fold(self, masses: np.ndarray, terms: list) -> dict:
         """Fold ``terms`` ((1, b): linear in B_b; (2, b, b'): B_b B_b'; (2, "scalar")) with the kernel at every mass:
-        {term: (n_flavour, n_E, n_M)}."""
+        {term: (n_flavour, rows, n_M)}."""
         k = self.kernel
         flavours = k.flavours
-        n_rows = self.experiment.shape[0] if self._left is None else self._left.shape[1]
-        out = {t: np.zeros((len(flavours), n_rows, masses.size)) for t in terms}
+        out = {t: np.zeros((len(flavours), self._rows, masses.size)) for t in terms}
         for x in k.nuclei:
             q, _, _ = k.form_factors[x]
             q2 = q * q
@@ -183,8 +187,7 @@ class TemplateBasis:
             self._start()
         k = self.kernel
         flavours = k.flavours
-        n_rows = self.experiment.shape[0] if self._left is None else self._left.shape[1]
-        n1_e = np.zeros((len(flavours), n_rows, masses.size))
+        n1_e = np.zeros((len(flavours), self._rows, masses.size))
         if isinstance(model, ScalarModel):
             n2_e = self.folded(masses, [(2, "scalar")])[(2, "scalar")]
         elif isinstance(model, VectorModel):
