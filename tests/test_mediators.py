@@ -37,6 +37,65 @@ def test_templates_equal_direct_path(csi, lar):
             np.testing.assert_allclose(fast, direct, rtol=1e-6, atol=1e-9 * direct.max())
 
 
+# models whose shift numerator mixes several bases: proton and neutron terms of opposite signs (they cancel in
+# part) with unequal lepton charges and an uncharged nu_e; a loop model with both the e and the mu loop and a tau
+# charge; a model charging the u quark only (proton 2, neutron 1)
+MIXED_MODELS = (("p-n", 1, -1, 0, 2, -1), ("e-mu-tau loop", 0, 0, 1, -3, 2), ("u only", 1, 0, 2, 1, 0))
+
+
+@pytest.mark.parametrize("experiment", ["csi", "lar"])
+def test_template_basis_equals_direct_path_for_every_regime(experiment, request):
+    """The shared-basis templates (C = sum_b w_b B_b folded term by term) equal the direct path -- Q^2 built on the
+    recoil grid at one (M, g) and folded -- at couplings where g^2 N1 and g^4 N2 both move the counts by O(10 %),
+    for every registered model, models with mixed charges, and M = 0, finite and the contact limit."""
+    from cevnsfit.physics.models import custom_vector_model
+
+    exp = request.getfixturevalue(experiment)
+    masses = [0.0, 0.7, 40.0, 1e3, np.inf]
+    models = [get_model(n) for n in model_names()] + [custom_vector_model(*m) for m in MIXED_MODELS]
+    for model in models:
+        tpl = build_templates(exp, model, masses)
+        for i, mass in enumerate(masses):
+            n0 = np.abs(tpl.n0).sum()
+            # |g^2 N1| ~ 0.1 N0 (vector), g^4 N2 ~ 0.1 N0 (scalar)
+            g = (0.1 * n0 / np.abs(tpl.n1[i]).sum()) ** 0.5 if np.any(tpl.n1[i]) else (0.1 * n0 / tpl.n2[i].sum()) ** 0.25
+            direct = direct_counts(exp, model, mass, g)
+            assert np.abs(direct - tpl.n0).sum() > 0.01 * n0  # the test has teeth: the mediator moves the counts
+            np.testing.assert_allclose(tpl.counts(g, i), direct, rtol=1e-11, atol=1e-13 * direct.max(),
+                                       err_msg=f"{model.name} at M = {mass}")
+
+
+def test_template_basis_is_shared_across_models_and_mass_sets(lar, monkeypatch):
+    """MediatorAnalysis.templates folds each term once per mass set and reuses it: its templates equal a fresh
+    build_templates to the last bit, whatever models and mass sets came before (and after a mass set was evicted);
+    a rebuilt kernel is not served from the old folds."""
+    from dataclasses import replace
+
+    from cevnsfit.templates import KEPT_MASS_SETS
+
+    an = MediatorAnalysis()
+    an._experiments = {"lar": lar}
+    sets = [np.geomspace(1e-2, 1e4, 9), [0.0], [np.inf]] + [[float(m)] for m in range(1, KEPT_MASS_SETS + 1)]
+    order = [("B-L", 0), ("L_mu-L_tau", 0), ("scalar", 0), ("universal", 1), ("L_e-L_tau", 2)]
+    order += [("B-L", j) for j in range(3, len(sets))] + [("L_e-L_mu", 0), ("B-3L_mu", 0), ("scalar", 1)]
+    for name, j in order:
+        shared = an.templates(name, sets[j], "lar")
+        fresh = build_templates(lar, get_model(name), sets[j])
+        for a in ("n0", "n1", "n2"):
+            np.testing.assert_array_equal(getattr(shared, a), getattr(fresh, a), err_msg=f"{name} {a} on set {j}")
+    basis = an._template_bases["lar"]
+    assert len(basis._folded) == KEPT_MASS_SETS
+    # another kernel (twice the vector response): the basis starts again instead of serving the old folds
+    before = an.templates("B-L", sets[0], "lar")
+    k = lar.kernel
+    monkeypatch.setattr(lar, "_kernel", replace(k, vector={key: 2.0 * v for key, v in k.vector.items()},
+                                                sm_charge={key: 0.5 * v for key, v in k.sm_charge.items()}))
+    after, fresh = an.templates("B-L", sets[0], "lar"), build_templates(lar, get_model("B-L"), sets[0])
+    for a in ("n0", "n1", "n2"):
+        np.testing.assert_array_equal(getattr(after, a), getattr(fresh, a))
+    assert not np.allclose(after.n2, before.n2, rtol=0.1)
+
+
 def test_zero_coupling_is_the_standard_model(csi, lar):
     for exp in (csi, lar):
         for name in ("B-L", "L_mu-L_tau", "scalar"):
@@ -298,3 +357,16 @@ def test_custom_charges_cli_matches_registry():
                                     capture_output=True, text=True, timeout=300).stdout)["limits"][0]
     assert custom["g_low_mass"] == pytest.approx(ref["g_low_mass"], rel=1e-9, abs=0)
     assert custom["g_over_M_high_mass"] == pytest.approx(ref["g_over_M_high_mass"], rel=1e-9, abs=0)
+
+
+def test_coupling_unit_of_every_regime():
+    """One rule for the unit of the coupling variable (limits, projections, the mediator POI): g/M in MeV^-1 in the
+    contact limit only."""
+    from cevnsfit.poi import mediator_poi
+    from cevnsfit.projection import ExpectedLimit
+    from cevnsfit.templates import Templates, coupling_unit
+
+    assert coupling_unit(np.inf) == "MeV^-1" and coupling_unit(0.0) == coupling_unit(5.0) == "1"
+    tpl = Templates("x", None, np.array([0.0, 3.0, np.inf]), np.zeros((1, 1)), np.zeros((3, 1, 1)), np.zeros((3, 1, 1)))
+    assert [ExpectedLimit.at(tpl, i, {}).unit for i in range(3)] == ["1", "1", "MeV^-1"]
+    assert mediator_poi("B-L", np.inf).unit == "MeV^-1" and mediator_poi("B-L", 0.0).unit == "1"

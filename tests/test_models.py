@@ -267,6 +267,27 @@ def test_loop_model_shift_is_ac22_formula(name):
     assert np.all(vector_shift_numerator(name, "nue", Q, 0, N_CS, FZ, FN) == 0.0)
 
 
+def test_shift_weights_and_bases_rebuild_the_numerator():
+    """C = sum_b w_b B_b (what the templates fold term by term): the weights are the charges' products, zero ones
+    left out, and the bases rebuild C of every registered model and flavour."""
+    from cevnsfit.physics.models import vector_shift_basis, vector_shift_weights
+
+    assert vector_shift_weights("B-L", "nue") == {"proton": -1.0, "neutron": -1.0}
+    assert vector_shift_weights("L_mu-L_tau", "numubar") == {"loop_mu": 1.0}
+    assert vector_shift_weights("L_mu-L_tau", "nue") == {}
+    assert vector_shift_weights("L_e-L_mu", "numu") == {"loop_e": -1.0, "loop_mu": 1.0}
+    for name in TABLE:
+        for flavour in ("nue", "numu"):
+            rebuilt = sum(w * vector_shift_basis(b, Q, Z_CS, N_CS, FZ, FN)
+                          for b, w in vector_shift_weights(name, flavour).items())
+            np.testing.assert_allclose(rebuilt, vector_shift_numerator(name, flavour, Q, Z_CS, N_CS, FZ, FN), rtol=1e-14,
+                                       atol=0)
+    with pytest.raises(InputError, match="unknown shift basis"):
+        vector_shift_basis("loop_tau", Q, Z_CS, N_CS, FZ, FN)
+    with pytest.raises(InputError, match="not a vector model"):
+        vector_shift_weights("scalar", "nue")
+
+
 def test_loop_prefactor_of_physics_md():
     """sqrt2 alpha/(pi G_F) = 2.8164e8 MeV^2 (§2): C/(eps Z F_Z) for L_mu - L_tau."""
     c = vector_shift_numerator("L_mu-L_tau", "numu", 0.0, 1, 0, 1.0, 1.0)

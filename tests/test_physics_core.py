@@ -167,3 +167,21 @@ def test_coupling_and_kinematics_options_by_name():
         xs.sm_couplings("loop")
     with pytest.raises(InputError, match="choose one of ac22, exact"):
         xs.vector_kinematic_factor(e, t, m, "relativistic")
+
+
+def test_package_yaml_reads_what_safe_load_reads():
+    """The packaged YAML files are read with libyaml's parser (parameters.package_yaml): the same trees, types
+    included (YAML 1.1: "3.198e23" stays a string for _coerce_numbers), as yaml.safe_load."""
+    from importlib import resources
+
+    import yaml
+
+    from cevnsfit.parameters import package_yaml
+
+    data = resources.files("cevnsfit.data")
+    names = [p.name for p in data.iterdir() if p.name.endswith(".yaml")]
+    assert {"parameters.yaml", "models.yaml", "poi.yaml", "gm2.yaml", "solar.yaml"} <= set(names)
+    for name in names:
+        fast, slow = package_yaml(name), yaml.safe_load(data.joinpath(name).read_text())
+        assert fast == slow, name
+        assert repr(fast) == repr(slow), name  # same types (1 vs 1.0, strings) and key order

@@ -60,6 +60,27 @@ def test_asimov_data_are_the_sm_prediction_and_its_chi2_is_zero():
     assert pr.delta_chi2(tpl, 0, 1e-4) > 1.0
 
 
+def test_projected_experiment_builds_through_the_base_and_its_backgrounds_once(monkeypatch):
+    """The constructor is Experiment's (options, parameters with projection.yaml, no data folder), nothing builds a
+    kernel until asked, and the backgrounds (one a fraction of the SM template) are computed once: every access
+    returns the same arrays, and the kernel's SM counts are evaluated once for backgrounds and Asimov data."""
+    from cevnsfit.experiments.common import Experiment, PhysicsOptions
+    from cevnsfit.response import ResponseKernel
+
+    exp = project()
+    assert isinstance(exp, Experiment) and exp.options == PhysicsOptions() and exp.data_dir is None
+    assert exp.paths == {} and exp._kernel is None and "compounds" in exp.params.tree
+    assert exp.name == "test-Ar" and exp.components == ("cevns", "ss", "brn")
+    exp.kernel  # built now; count the SM evaluations from here
+    calls = []
+    original = ResponseKernel.sm_counts
+    monkeypatch.setattr(ResponseKernel, "sm_counts", lambda self: calls.append(1) or original(self))
+    first = exp.backgrounds
+    assert exp.backgrounds is first and exp.backgrounds["brn"] is first["brn"]
+    observed = exp.observed
+    assert exp.observed is observed and len(calls) == 2  # one for the brn fraction, one for the Asimov data
+
+
 def test_counts_match_an_independent_integration_of_the_cross_section():
     """One wide bin, perfect resolution, constant quenching: counts = N_target Phi sum_flavour int dE f(E)
     int_{T_th}^{T_max} dsigma/dT dT, integrated here with scipy quad on the textbook cross section."""

@@ -293,6 +293,28 @@ def test_mediator_templates_reuse_the_kernel(xe01):
 
 
 @needs_release
+def test_template_basis_folds_into_the_efficiency_nodes(xe01):
+    """Every XENONnT response shares its left factor (the efficiency rows of FoldedMatrix): the shared basis folds
+    the terms into the nodes (a term holds flavours x nodes x masses, not x 7 938 rows) and applies the left factor
+    once per model; the templates equal those of the full-row fold (what a response without the shared factor
+    gets) to rounding."""
+    from cevnsfit.physics.models import get_model
+    from cevnsfit.templates import TemplateBasis
+
+    masses = np.array([0.0, 10.0, np.inf])
+    nodes, full = TemplateBasis(xe01), TemplateBasis(xe01)
+    assert nodes._left is xe01.kernel.vector[("nue", next(iter(xe01.kernel.nuclei)))].left
+    full._left = None  # fold with the whole responses (their @), as for an unfactorised kernel
+    for name in ("L_e-L_tau", "B-L", "scalar"):
+        a, b = nodes.templates(get_model(name), masses), full.templates(get_model(name), masses)
+        for attr in ("n1", "n2"):
+            np.testing.assert_allclose(getattr(a, attr), getattr(b, attr), rtol=1e-12,
+                                       atol=1e-14 * np.abs(getattr(b, attr)).max())
+    held = next(iter(nodes._folded.values()))
+    assert all(v.shape == (3, nodes._left.shape[1], 3) for v in held.values())
+
+
+@needs_release
 def test_nan_in_one_of_the_bulk_templates_names_the_file(monkeypatch):
     import cevnsfit.experiments.xenonnt as xn
 

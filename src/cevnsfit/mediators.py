@@ -22,7 +22,7 @@ from .experiments import DATA_SETS, EXPERIMENTS, data_set_members, load_experime
 from .parameters import DEFAULT, Parameters
 from .physics.models import ScalarModel, check_couplings, get_model
 from .stats.intervals import CONVENTIONS, AllowedIntervals, allowed_intervals, threshold
-from .templates import Templates, build_templates
+from .templates import TemplateBasis, Templates, coupling_unit
 
 DATASETS = {name: spec.members for name, spec in DATA_SETS.items()}  # data set -> experiments (the registry's)
 MEV_PER_GEV = 1e3
@@ -94,6 +94,7 @@ class MediatorAnalysis:
         self.params = params
         self._experiments: dict = {}
         self._costs: dict = {}
+        self._template_bases: dict = {}
 
     def experiment(self, name: str):
         if name not in self._experiments:
@@ -107,7 +108,11 @@ class MediatorAnalysis:
 
     # ---- chi^2 on grids -------------------------------------------------------------------------------------
     def templates(self, model, masses_mev, name: str) -> Templates:
-        return build_templates(self.experiment(name), get_model(model), masses_mev, self.params)
+        """Templates of ``model`` on experiment ``name`` at ``masses_mev`` (MeV); every model shares the experiment's
+        folded terms (:class:`~cevnsfit.templates.TemplateBasis`): `cevnsfit limits` builds 11 models x 3 mass sets."""
+        if name not in self._template_bases:
+            self._template_bases[name] = TemplateBasis(self.experiment(name), self.params)
+        return self._template_bases[name].templates(get_model(model), masses_mev)
 
     def grid(self, model, masses_mev, couplings, experiments=None, progress: Callable | None = None) -> Grid:
         """chi^2(M, g) for every mass and coupling of the grid (nuisances profiled at every point), for the
@@ -208,7 +213,7 @@ def line_limit(analysis: MediatorAnalysis, grid: Grid, dataset: str, cl: str, re
     allowed = allowed_intervals(grid.couplings, chi - ref, thr, refine=lambda x: f(x) - ref)
     mass = float(grid.masses_mev[0])
     return Limit(grid.model.name, dataset, regime, mass, cl, float(chi_sm), float(ref), float(best_g), allowed,
-                 "MeV^-1" if np.isinf(mass) else "1", grid)
+                 coupling_unit(mass), grid)
 
 
 def default_masses(lo: float = 1e-2, hi: float = 1e4, n: int = 121) -> np.ndarray:

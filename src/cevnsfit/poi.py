@@ -38,13 +38,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 
 import numpy as np
-import yaml
 
 from .errors import InputError, finite_float
-from .parameters import DEFAULT, Parameters
+from .parameters import DEFAULT, Parameters, package_yaml
 from .physics.cross_section import FLAVOURS, min_energy_mev, sm_couplings
 from .physics.form_factors import form_factor
 
@@ -101,7 +99,7 @@ class POI:
 
 @lru_cache(maxsize=1)
 def _registry_tree() -> dict:
-    return yaml.safe_load(resources.files("cevnsfit.data").joinpath("poi.yaml").read_text())
+    return package_yaml("poi.yaml")
 
 
 def _float_or_none(x):
@@ -162,7 +160,7 @@ def mediator_poi(model, mass_mev: float) -> POI:
     the quadratic templates with delta = g^2; M = inf is the contact limit (then the parameter is g/M in MeV^-1).
     """
     from .physics.models import VectorModel, get_model
-    from .templates import check_masses
+    from .templates import check_masses, coupling_unit
 
     model = get_model(model)
     if not isinstance(model, VectorModel):
@@ -171,7 +169,7 @@ def mediator_poi(model, mass_mev: float) -> POI:
     contact = math.isinf(mass)
     # a starting range around the CEvNS reach (|q| ~ 50 MeV): widened automatically when the 2 sigma region is open
     hi = 1e-4 if contact else 1e-3 * max(1.0, math.sqrt(mass * mass + 50.0**2) / 50.0)
-    return POI(name="g", label=f"g ({model.name}, M = {mass:g} MeV)", unit="MeV^-1" if contact else "1", sm=0.0,
+    return POI(name="g", label=f"g ({model.name}, M = {mass:g} MeV)", unit=coupling_unit(mass), sm=0.0,
                low=0.0, high=4.0 * math.pi, open_ends=(), scan=(0.0, hi), kind="mediator",
                formula="Q -> Q + g^2 C(|q|) / (|q|^2 + M^2), delta = g^2", source="AC22 (physics spec 10.2, 10.3)",
                flavours=FLAVOURS, model=model, mass_mev=mass)

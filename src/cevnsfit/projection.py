@@ -30,7 +30,7 @@ from .io.jsonio import nulls_for_nonfinite
 from .mediators import HIGH_MASS_G_OVER_M_MEV, LOW_MASS_G, MEV_PER_GEV, default_couplings, log_grid
 from .physics.models import get_model
 from .stats.intervals import allowed_intervals, threshold
-from .templates import build_templates
+from .templates import build_templates, coupling_unit
 
 BAND_SIGMAS = (-2, -1, 0, 1, 2)
 BANDS_METHOD = ("Asimov (Wald) approximation, Cowan et al. EPJC 71 (2011) 1554 eq. (89): band N at "
@@ -51,6 +51,12 @@ class ExpectedLimit:
     mass_mev: float
     unit: str
     edges: dict
+
+    @classmethod
+    def at(cls, templates, mass_index: int, edges: dict) -> "ExpectedLimit":
+        """The limit with ``edges`` at mass index ``mass_index`` of ``templates`` (its unit from the mass)."""
+        mass = float(templates.masses_mev[mass_index])
+        return cls(mass, coupling_unit(mass), edges)
 
     @property
     def median(self) -> float:
@@ -82,8 +88,7 @@ class Projection:
         f = (lambda x: float(self.delta_chi2(templates, mass_index, x))) if refine else None
         edges = {n: (0.0 if level <= 0 else allowed_intervals(g, delta, level, refine=f).limit)
                  for n, level in band_levels(self.threshold).items()}
-        mass = float(templates.masses_mev[mass_index])
-        return ExpectedLimit(mass, "MeV^-1" if math.isinf(mass) else "1", edges)
+        return ExpectedLimit.at(templates, mass_index, edges)
 
     def toy_limit(self, templates, mass_index: int, couplings, n_toys: int = 500, seed: int = 0) -> ExpectedLimit:
         """Band edges from replicated experiments instead of the Asimov approximation: ``n_toys`` replicas thrown
@@ -104,8 +109,7 @@ class Projection:
         limits = np.array([allowed_intervals(grid, t[k], self.threshold).limit for k in range(n_toys)])
         limits = np.nan_to_num(limits, nan=0.0, posinf=np.inf)
         edges = {n: float(np.quantile(limits, norm.cdf(n))) for n in BAND_SIGMAS}
-        mass = float(templates.masses_mev[mass_index])
-        return ExpectedLimit(mass, "MeV^-1" if math.isinf(mass) else "1", edges)
+        return ExpectedLimit.at(templates, mass_index, edges)
 
     def mediator(self, model, masses_mev=None, toys: int = 0, seed: int = 0) -> dict:
         """Median expected limits with bands: light (M = 0, on g), contact (M = inf, on g/M) and a mass raster.

@@ -157,7 +157,8 @@ class Experiment:
     def __init__(self, data_dir=None, params: Parameters = DEFAULT, options=None, **kwargs):
         self.options = options if options is not None else self.options_class(**kwargs)
         self.params = self._parameters(params)
-        self.data_dir = resolve_collection(self.collection, data_dir)
+        # a data set without files (a projected detector: collection "") has no folder to find
+        self.data_dir = resolve_collection(self.collection, data_dir) if self.collection else None
         self.paths = {k: self.data_dir / v for k, v in self.files.items()}
         self._kernel: ResponseKernel | None = None
         self._load()

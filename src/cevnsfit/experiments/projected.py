@@ -13,6 +13,8 @@ chi^2 of the SM prediction is 0 and the expected sensitivity is read off Delta c
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 
 from ..detector import DetectorConfig
@@ -48,20 +50,24 @@ class ProjectedExperiment(Experiment):
     """A detector file made into an experiment (see the module docstring); ``observed`` is the Asimov data set."""
 
     section = "projection"
-    collection = ""
+    collection = ""  # no data files: the detector file and the parameters say everything
+    options_class = PhysicsOptions
 
     def __init__(self, detector: DetectorConfig, params: Parameters = DEFAULT, options: PhysicsOptions | None = None,
                  facility: PionDARFacility | None = None):
         self.detector = detector
-        self.name, self.label = detector.name, detector.label
-        self.options = options if options is not None else PhysicsOptions()
-        self.params = with_projection_parameters(params)
-        self.facility = facility or PionDARFacility.from_parameters(detector.source, self.params)
-        self.components = ("cevns", *(b.name for b in detector.backgrounds))
-        self.data_dir, self.paths, self.files = None, {}, {}
-        self._kernel = None
+        self.facility = facility  # None: the detector's source, from the parameters (in _load)
+        super().__init__(None, params, options)
+
+    def _parameters(self, params: Parameters) -> Parameters:
+        return with_projection_parameters(params)
+
+    def _load(self) -> None:
+        d = self.detector
+        self.name, self.label = d.name, d.label
+        self.facility = self.facility or PionDARFacility.from_parameters(d.source, self.params)
+        self.components = ("cevns", *(b.name for b in d.backgrounds))
         self._targets = self._resolve_targets()
-        self._asimov = None
 
     # ---- configuration -------------------------------------------------------------------------------------------
     def _resolve_targets(self) -> dict:
@@ -138,9 +144,10 @@ class ProjectedExperiment(Experiment):
         return np.ones(1)  # one time bin: every neutrino of the exposure
 
     # ---- Asimov data and cost -----------------------------------------------------------------------------------
-    @property
+    @cached_property
     def backgrounds(self) -> dict:
-        """Background templates (n_E, 1): per-bin events, or a fraction of the SM CEvNS template."""
+        """Background templates (n_E, 1): per-bin events, or a fraction of the SM CEvNS template (computed once,
+        with the kernel: not when the detector is only checked)."""
         out = {}
         for b in self.detector.backgrounds:
             if b.per_bin is not None:
@@ -149,12 +156,10 @@ class ProjectedExperiment(Experiment):
                 out[b.name] = b.fraction_of_signal * self.kernel.sm_counts()
         return out
 
-    @property
+    @cached_property
     def observed(self) -> np.ndarray:
         """The Asimov data set: SM CEvNS plus every background at its nominal normalisation."""
-        if self._asimov is None:
-            self._asimov = self.kernel.sm_counts() + sum(self.backgrounds.values(), np.zeros(self.shape))
-        return self._asimov
+        return self.kernel.sm_counts() + sum(self.backgrounds.values(), np.zeros(self.shape))
 
     def cost(self, free_signal: bool = False) -> PoissonChi2:
         """Poisson chi^2 of the Asimov data with Gaussian pulls on every normalisation (the CsI cost's form)."""

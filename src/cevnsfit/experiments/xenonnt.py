@@ -107,9 +107,12 @@ class FoldedMatrix:
     __rmul__ = __mul__
 
     def __matmul__(self, x):
+        return self.left @ self.right_product(x)
+
+    def right_product(self, x) -> np.ndarray:
+        """``right @ diag(d) @ x``: the product without its left factor (rows = the nodes)."""
         x = np.asarray(x, dtype=float)
-        dx = self.diag * x if x.ndim == 1 else self.diag[:, None] * x
-        return self.left @ (self.right @ dx)
+        return self.right @ (self.diag * x if x.ndim == 1 else self.diag[:, None] * x)
 
     def toarray(self) -> np.ndarray:
         return (self.left @ self.right) * self.diag

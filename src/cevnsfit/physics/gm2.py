@@ -23,13 +23,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 
 import numpy as np
-import yaml
 
 from ..errors import DataError, InputError
-from ..parameters import DEFAULT, Parameters
+from ..parameters import DEFAULT, Parameters, package_yaml
 
 KINDS = ("vector", "scalar")
 
@@ -218,8 +216,7 @@ def _read_leaf(node: dict, key: str, epoch: str) -> tuple[float, float, str]:
 
 @lru_cache(maxsize=1)
 def _epochs() -> dict[str, Gm2Epoch]:
-    text = resources.files("cevnsfit.data").joinpath("gm2.yaml").read_text()
-    tree = yaml.safe_load(text)
+    tree = package_yaml("gm2.yaml")
     if not isinstance(tree, dict) or not isinstance(tree.get("epochs"), dict):
         raise DataError("gm2.yaml: missing top-level 'epochs' mapping")
     out = {}

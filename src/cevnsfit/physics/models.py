@@ -42,14 +42,12 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
-from importlib import resources
 from typing import Mapping
 
 import numpy as np
-import yaml
 
 from ..errors import InputError, finite_float
-from ..parameters import DEFAULT, Parameters
+from ..parameters import DEFAULT, Parameters, package_yaml
 
 FLAVOUR_LEPTON = {"nue": "e", "numu": "mu", "numubar": "mu", "nutau": "tau"}
 LEPTONS = ("e", "mu", "tau")
@@ -209,9 +207,8 @@ Model = VectorModel | ScalarModel
 
 @lru_cache(maxsize=1)
 def _load_registry() -> dict[str, Model]:
-    text = resources.files("cevnsfit.data").joinpath("models.yaml").read_text()
     out: dict[str, Model] = {}
-    for name, entry in yaml.safe_load(text)["models"].items():
+    for name, entry in package_yaml("models.yaml")["models"].items():
         if entry["kind"] == "scalar":
             out[name] = ScalarModel(name, entry["description"], entry["source"])
         else:
@@ -344,27 +341,61 @@ def _vector(model) -> VectorModel:
     return model
 
 
+# C_l(|q|) is linear in a few model-independent functions of |q| (the shift bases): C_l = sum_b w_b B_b(|q|), with
+# weights w_b that depend on the model and the flavour only.  The tree-level form is Q'_l/(sqrt2 G_F) times
+# (2Q'_u + Q'_d) Z F_Z + (Q'_u + 2Q'_d) N F_N: bases "proton" and "neutron"; the one-loop form carries
+# E = Q'_e eps_tau,e + Q'_mu eps_tau,mu (loop_charge_sum; eps_tau,tau = 0): bases "loop_e" and "loop_mu".  The
+# templates fold each basis (and each product of two) with the response once and reuse it for every model
+# (templates.TemplateBasis).
+SHIFT_BASES = ("proton", "neutron", "loop_e", "loop_mu")
+
+
+def vector_shift_weights(model: VectorModel | str, flavour: str) -> dict[str, float]:
+    """{basis: w_b} with C_l = sum_b w_b :func:`vector_shift_basis` (b) for the lepton l of ``flavour``
+    (dimensionless; bases with w_b = 0 are left out, so a flavour without U(1)' charge gives {})."""
+    model = _vector(model)
+    charge = model.lepton_charge(flavour)
+    if model.is_leptophilic:
+        weights = {"loop_e": charge * model.q_e, "loop_mu": charge * model.q_mu}
+    else:
+        weights = {"proton": charge * (2.0 * model.q_u + model.q_d),  # quark content uud
+                   "neutron": charge * (model.q_u + 2.0 * model.q_d)}  # udd
+    return {b: w for b, w in weights.items() if w != 0.0}
+
+
+def vector_shift_basis(basis: str, q_mev, Z: float, N: float, FZ, FN, params: Parameters = DEFAULT) -> np.ndarray:
+    """B_b(|q|) in MeV^2 (module docstring; b in :data:`SHIFT_BASES`), broadcast over ``q_mev``, ``FZ``, ``FN``:
+
+    * ``proton`` = Z F_Z / (sqrt2 G_F), ``neutron`` = N F_N / (sqrt2 G_F) (tree level);
+    * ``loop_e``, ``loop_mu`` = sqrt2 alpha / (pi G_F) eps_tau,l(|q|) Z F_Z (one-loop gamma-Z' mixing, §10.3).
+    """
+    q = _momentum(q_mev)
+    FZ, FN = np.asarray(FZ, dtype=float), np.asarray(FN, dtype=float)
+    ones = np.ones(np.broadcast_shapes(q.shape, FZ.shape, FN.shape))
+    g_f = params["constants.G_F"]
+    if basis == "proton":
+        return Z * FZ / (math.sqrt(2.0) * g_f) * ones
+    if basis == "neutron":
+        return N * FN / (math.sqrt(2.0) * g_f) * ones
+    if basis in ("loop_e", "loop_mu"):
+        m = _lepton_masses(params)
+        eps = np.asarray(loop_mixing(m["tau"], m[basis[5:]], q))
+        return math.sqrt(2.0) * params["constants.alpha"] / (math.pi * g_f) * eps * Z * FZ * ones
+    raise InputError(f"unknown shift basis {basis!r}; choose one of {', '.join(SHIFT_BASES)}")
+
+
 def vector_shift_numerator(model: VectorModel | str, flavour: str, q_mev, Z: float, N: float, FZ, FN,
                            params: Parameters = DEFAULT) -> np.ndarray:
     """C_l(|q|) in MeV^2 such that Q_l = Q_l,SM + g^2 C_l / (|q|^2 + M^2) (formulas in the module docstring).
 
     ``q_mev`` is |q| in MeV; ``FZ``, ``FN`` the proton/neutron form factors at |q| (broadcastable to it).
     """
-    model = _vector(model)
-    charge = model.lepton_charge(flavour)
+    weights = vector_shift_weights(model, flavour)
     q = _momentum(q_mev)
-    FZ, FN = np.asarray(FZ, dtype=float), np.asarray(FN, dtype=float)
-    g_f = params["constants.G_F"]
-    if model.is_leptophilic:
-        if charge == 0.0:
-            return np.zeros(np.broadcast_shapes(q.shape, FZ.shape, FN.shape))
-        loop = loop_charge_sum(model, q, params)
-        c = math.sqrt(2.0) * params["constants.alpha"] / (math.pi * g_f) * charge * loop * Z * FZ
-        return c * np.ones_like(FN)
-    proton = 2.0 * model.q_u + model.q_d  # quark content uud
-    neutron = model.q_u + 2.0 * model.q_d  # udd
-    c = charge / (math.sqrt(2.0) * g_f) * (proton * Z * FZ + neutron * N * FN)
-    return c * np.ones_like(q)
+    c = np.zeros(np.broadcast_shapes(q.shape, np.shape(FZ), np.shape(FN)))
+    for basis, w in weights.items():
+        c = c + w * vector_shift_basis(basis, q, Z, N, FZ, FN, params)
+    return c
 
 
 def vector_shift(model: VectorModel | str, flavour: str, q_mev, mass_mev: float, g: float, Z: float, N: float,

@@ -36,13 +36,11 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 
 import numpy as np
-import yaml
 
 from ..errors import InputError
-from ..parameters import DEFAULT, Parameters, _coerce_numbers
+from ..parameters import DEFAULT, Parameters, _coerce_numbers, package_yaml
 
 SOLAR_FLAVOURS = ("nue", "numu", "nutau")
 ALPHA_MASS_MEV = 3727.379  # CODATA 2018 alpha-particle mass
@@ -51,7 +49,7 @@ FLUX_CHOICES = ("sno", "ssm")
 
 @lru_cache(maxsize=None)
 def _yaml_tree(filename: str) -> dict:
-    return _coerce_numbers(yaml.safe_load(resources.files("cevnsfit.data").joinpath(filename).read_text()))
+    return _coerce_numbers(package_yaml(filename))
 
 
 def with_parameter_file(params: Parameters, filename: str) -> Parameters:

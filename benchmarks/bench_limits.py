@@ -1,0 +1,155 @@
+"""Benchmark: `cevnsfit limits` cold (a fresh process) at a base revision and at this tree, in one run, and the
+parts that the `limits-speed` work changed: templates of every model, the CsI PE response, the import of the
+mediator layer.
+
+Target (issue "limits speed", 2-core machine): `cevnsfit limits` (all models, CsI, LAr and CsI+LAr) <= 5 s cold.
+Run: python benchmarks/bench_limits.py [--base REV] [--repeat 3] [--dataset csi+lar]   (REV: default the merge base
+with main)
+
+The base revision's ``src/`` is exported with ``git archive`` to a temporary folder and both trees run alternately
+as ``python -m cevnsfit.cli limits`` (one BLAS thread, as the console script sets), best of ``--repeat`` wall times
+after one warm-up run per tree that compiles and caches the numba kernels (so "cold" = a fresh process with the
+kernels' cache present, what a user sees from the second run on; no other on-disk cache exists).  Both trees' tables
+must be identical.  The parts are timed in fresh processes too (best of ``--repeat``), so that nothing is memoised.
+The 1-minute load average is printed with every number: the test machine's 2 cores are shared.
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from machine import describe  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+# the parts, in a fresh process per tree (the API used exists at the base revision too)
+PARTS = r"""
+import json, sys, time
+t0 = time.process_time()
+import cevnsfit.mediators
+t_import = time.process_time() - t0
+import numpy as np
+from cevnsfit.experiments.common import polynomial_quenching_kevee
+from cevnsfit.experiments.csi2021 import pe_response_matrix
+from cevnsfit.mediators import MediatorAnalysis, default_masses
+from cevnsfit.physics.models import model_names
+an = MediatorAnalysis()
+names = sys.argv[1].split(",")
+for n in names:
+    an.experiment(n).kernel
+t0 = time.process_time()
+for n in names:
+    for masses in (default_masses(), [0.0], [np.inf]):
+        for m in model_names():
+            an.templates(m, masses, n)
+t_tpl = time.process_time() - t0
+pe = {}
+if "csi" in names:
+    csi = an.experiment("csi"); p, o = csi.params, csi.options
+    for nucleus, recoil in csi.kernel.detector.recoil_mev.items():
+        t0 = time.process_time()
+        pe_response_matrix(polynomial_quenching_kevee(recoil, csi.quenching_coeffs), np.asarray(o.pe_edges, float),
+                           csi.efficiency_coeffs, p["csi2021.light_yield_pe_per_kevee"], p["csi2021.resolution_a"],
+                           p["csi2021.resolution_b"], o.pe_node_step)
+        pe[nucleus] = time.process_time() - t0
+print(json.dumps({"import": t_import, "templates": t_tpl, "pe": pe}))
+"""
+
+
+def _env(src: Path) -> dict:
+    return {**os.environ, "PYTHONPATH": str(src), "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1"}
+
+
+def _cpu_of_children() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _limits(src: Path, dataset: str) -> tuple[float, float, str]:
+    """(wall, CPU time [s], JSON output) of `cevnsfit limits` in a fresh process."""
+    t0, c0 = time.perf_counter(), _cpu_of_children()
+    res = subprocess.run([sys.executable, "-m", "cevnsfit.cli", "limits", "--dataset", dataset, "--json"],
+                         capture_output=True, text=True, env=_env(src), cwd=REPO)
+    wall, cpu = time.perf_counter() - t0, _cpu_of_children() - c0
+    if res.returncode != 0:
+        raise SystemExit(f"limits failed with {src}: {res.stderr.strip()}")
+    return wall, cpu, res.stdout
+
+
+def _max_relative_difference(a, b) -> float:
+    """Largest |a - b| / max(|a|, |b|) over the numbers of two JSON trees of the same shape (inf if they differ)."""
+    if isinstance(a, dict) and isinstance(b, dict) and a.keys() == b.keys():
+        return max((_max_relative_difference(a[k], b[k]) for k in a), default=0.0)
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return max((_max_relative_difference(x, y) for x, y in zip(a, b)), default=0.0)
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return 0.0 if a == b else abs(a - b) / max(abs(a), abs(b))
+    return 0.0 if a == b else float("inf")
+
+
+def _parts(src: Path, experiments: str) -> dict:
+    res = subprocess.run([sys.executable, "-c", PARTS, experiments], capture_output=True, text=True, env=_env(src),
+                         cwd=REPO, check=True)
+    return json.loads(res.stdout)
+
+
+def _load() -> str:
+    return f"load {os.getloadavg()[0]:.2f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--base", default=None, help="git revision to compare with (default: where HEAD left main)")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--dataset", default="csi+lar")
+    args = ap.parse_args()
+    if args.base is None:
+        args.base = subprocess.run(["git", "merge-base", "main", "HEAD"], capture_output=True, text=True, cwd=REPO,
+                                   check=True).stdout.strip()
+    base_rev = subprocess.run(["git", "rev-parse", "--short", args.base], capture_output=True, text=True, cwd=REPO,
+                              check=True).stdout.strip()
+    head_rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO,
+                              check=True).stdout.strip()
+    print(f"machine: {describe()}; {_load()}; one BLAS thread")
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = subprocess.run(["git", "archive", args.base, "src"], capture_output=True, cwd=REPO, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+        trees = {f"base {base_rev}": Path(tmp) / "src", f"this tree (HEAD {head_rev} + changes)": REPO / "src"}
+        outputs = {}
+        for label, src in trees.items():  # warm-up: numba compiles and caches its kernels beside each tree
+            outputs[label] = _limits(src, args.dataset)[2]
+        docs = [json.loads(o)["limits"] for o in outputs.values()]
+        print(f"`limits --dataset {args.dataset} --json`: largest relative difference between the trees "
+              f"{_max_relative_difference(*docs):.1e}")
+        times = {label: [] for label in trees}
+        parts = {label: [] for label in trees}
+        for _ in range(args.repeat):
+            for label, src in trees.items():
+                wall, cpu, _ = _limits(src, args.dataset)
+                times[label].append((wall, cpu))
+                print(f"  {label}: limits {wall:.2f} s wall, {cpu:.2f} s CPU ({_load()})")
+        experiments = ",".join(sorted({"csi", "lar"} if args.dataset == "csi+lar" else {args.dataset}))
+        for _ in range(args.repeat):
+            for label, src in trees.items():
+                parts[label].append(_parts(src, experiments))
+        print(f"\nbest of {args.repeat}, fresh processes ({_load()}); the parts in CPU time:")
+        for label in trees:
+            best = {k: min(p[k] for p in parts[label]) for k in ("import", "templates")}
+            pe = {n: min(p["pe"][n] for p in parts[label]) for n in parts[label][0]["pe"]}
+            pe_text = ", ".join(f"{n} {t:.2f} s" for n, t in pe.items())
+            wall, cpu = min(t[0] for t in times[label]), min(t[1] for t in times[label])
+            print(f"  {label}: `limits --dataset {args.dataset}` {wall:.2f} s wall, {cpu:.2f} s CPU | templates of "
+                  f"all models x 3 mass sets {best['templates']:.2f} s | CsI PE response {pe_text or '-'} | import "
+                  f"cevnsfit.mediators {best['import']:.2f} s")
+
+
+if __name__ == "__main__":
+    main()
