@@ -80,6 +80,7 @@ class Grid:
     chi2: dict  # experiment -> (n_M, n_g)
     chi2_sm: dict  # experiment -> float (g = 0)
     templates: dict = field(default_factory=dict)
+    line_minima: dict = field(default_factory=dict, repr=False)  # data set -> line_minimum (single-mass grids)
 
     def dataset_chi2(self, dataset: str) -> tuple[np.ndarray, float]:
         names = dataset_members(dataset)
@@ -184,7 +185,14 @@ class MediatorAnalysis:
 
 
 def line_minimum(analysis: MediatorAnalysis, grid: Grid, dataset: str) -> tuple[float, float]:
-    """(coupling, chi^2) at the minimum along a single-mass grid, refined between grid points by Brent's method."""
+    """(coupling, chi^2) at the minimum along a single-mass grid, refined between grid points by Brent's method;
+    kept on the grid (the global minimum and each limit of a line ask for it: one refinement, not two)."""
+    if dataset not in grid.line_minima:
+        grid.line_minima[dataset] = _refined_minimum(analysis, grid, dataset)
+    return grid.line_minima[dataset]
+
+
+def _refined_minimum(analysis: MediatorAnalysis, grid: Grid, dataset: str) -> tuple[float, float]:
     chi = grid.dataset_chi2(dataset)[0][0]
     k = int(np.argmin(chi))
     best_g, line_min = float(grid.couplings[k]), float(chi[k])
