@@ -138,8 +138,8 @@ def _final_step(dec, floor):
 
 
 @_jit
-def _expected(t, x, d, mu):
-    """Expected counts mu = sum_z x_z t_z (bins); False when a bin with data has mu <= 0 (outside the domain)."""
+def _fill_mu(t, x, mu):
+    """Expected counts mu = sum_z x_z t_z (bins)."""
     nz, nb = t.shape
     for b in range(nb):
         mu[b] = 0.0
@@ -147,7 +147,13 @@ def _expected(t, x, d, mu):
         xz = x[z]
         for b in range(nb):
             mu[b] += xz * t[z, b]
-    for b in range(nb):
+
+
+@_jit
+def _expected(t, x, d, mu):
+    """Expected counts mu (``_fill_mu``); False when a bin with data has mu <= 0 (outside the domain)."""
+    _fill_mu(t, x, mu)
+    for b in range(mu.size):
         if d[b] > 0.0 and not mu[b] > 0.0:
             return False
     return True
@@ -406,13 +412,7 @@ def poisson_grid(sig, bkg, d, dlnd, ctr, inv_var, tol, pin, chi):
 @_jit
 def _chi2(t, x, d, dlnd, ctr, inv_var, mu):
     """chi^2 at factors x (PoissonChi2._chi2 for one row); leaves the expected counts in ``mu``."""
-    nz, nb = t.shape
-    for b in range(nb):
-        mu[b] = 0.0
-    for z in range(nz):
-        xz = x[z]
-        for b in range(nb):
-            mu[b] += xz * t[z, b]
+    _fill_mu(t, x, mu)
     return _deviance(mu, d, dlnd, x, ctr, inv_var)
 
 
