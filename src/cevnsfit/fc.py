@@ -616,6 +616,6 @@ def write_reports(doc: dict, out: Path) -> list[Path]:
     return paths
 
 
-__all__ = ["run_fc", "DaskSession", "toy_data_sets", "write_reports", "LineSpec", "Store", "run_task", "observe", "choose_grids", "REGIMES",
-           "parse_masses", "line_mass", "raster_figure",
+__all__ = ["run_fc", "toy_data_sets", "write_reports", "LineSpec", "Store", "run_task", "observe", "choose_grids", "REGIMES",
+           "DaskSession", "parse_masses", "line_mass", "raster_figure",
            "with_fc_columns", "fc_columns_markdown"]
