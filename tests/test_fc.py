@@ -105,6 +105,62 @@ def test_dask_local_cluster_is_bit_identical_to_serial(serial, tmp_path, workers
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow  # a local cluster (seconds to start)
+def test_one_dask_session_serves_several_runs_bit_identically(serial, tmp_path):
+    from cevnsfit.fc import DaskSession
+
+    out, doc = serial
+    with DaskSession(workers=2) as dask:
+        first = run_fc(out=tmp_path / "a", backend="dask", dask=dask, **SMALL)
+        second = run_fc(out=tmp_path / "b", backend="dask", dask=dask, **SMALL)
+        assert dask.started == 1
+    for d in (first, second):
+        assert json.dumps(d, sort_keys=True) == json.dumps(doc, sort_keys=True)
+
+
+def test_a_dask_session_starts_no_cluster_when_every_toy_is_stored(serial, monkeypatch):
+    import cevnsfit.fc as fc
+
+    monkeypatch.setattr(fc, "_connect", lambda *a: pytest.fail("a cluster was started"))
+    out, doc = serial
+    with fc.DaskSession() as dask:
+        again = run_fc(out=out, backend="dask", dask=dask, **SMALL)  # the serial run's store: nothing to run
+        assert dask.started == 0
+    assert json.dumps(again, sort_keys=True) == json.dumps(doc, sort_keys=True)
+
+
+def test_reproduce_runs_every_model_on_one_dask_cluster(monkeypatch, tmp_path):
+    """reproduce --fc (dask): one cluster for the whole run, not one per model; closed at the end."""
+    import cevnsfit.fc as fc
+    from cevnsfit import reproduce as rp
+    from cevnsfit.physics.models import get_model
+
+    made, closed, sessions = [], [], []
+
+    class Client:
+        def close(self):
+            closed.append(self)
+
+    def connect(scheduler, workers):
+        made.append(Client())
+        return made[-1], None
+
+    def fake_run_fc(model, *args, dask=None, **kwargs):
+        assert kwargs["backend"] == "dask"
+        dask.client()  # every model has toys to run
+        sessions.append(dask)
+        return {"limits": [{"model": model, "dataset": "csi"}]}
+
+    monkeypatch.setattr(fc, "_connect", connect)
+    monkeypatch.setattr(fc, "run_fc", fake_run_fc)
+    monkeypatch.setattr(fc, "toy_data_sets", lambda an: ["csi"])
+    models = [get_model(m) for m in ("B-L", "L_mu-L_tau", "scalar")]
+    rows = rp._fc_rows(tmp_path, None, models, {"toys": 3, "backend": "dask", "data_dir": None})
+    assert set(rows) == {(m.name, "csi") for m in models}
+    assert len(made) == 1 and len(set(map(id, sessions))) == 1
+    assert closed == made
+
+
 def test_resume_computes_only_missing_tasks_with_identical_numbers(serial, tmp_path):
     out, doc = serial
     first = run_fc(out=tmp_path, backend="serial", **SMALL)

@@ -226,3 +226,36 @@ def test_save_png_and_pdf(results, tmp_path):
     plt.close(fig)
     assert not (tmp_path / "plane.jpg").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plane.pdf", "plane.png"]
+
+
+def test_labels_are_placed_against_the_drawn_inset(results):
+    """The other experiments' labels are placed without rendering the figure: the inset must already be where it
+    is drawn (its locator applied after the layout), and every label inside the axes, clear of the others, of the
+    inset and of the drawn lines -- checked on the figure as rendered."""
+    from cevnsfit.errors import DataError
+    from cevnsfit.limits.catalog import curves_for_model
+    from cevnsfit.plotting.placement import obstacle_hit
+
+    try:
+        curves = curves_for_model("L_mu-L_tau")
+    except DataError:
+        pytest.skip("shared/data/limits not available")
+    fig = plane_figure(results["L_mu-L_tau"], curves=curves, inset=True)
+    try:
+        ax = fig.axes[0]
+        (ins,) = ax.child_axes
+        placed = ins.get_position().bounds
+        labels = list(ax.texts)
+        assert labels, "no experiment labelled"
+        fig.canvas.draw()
+        np.testing.assert_allclose(ins.get_position().bounds, placed, rtol=0, atol=1e-12)
+        renderer = fig.canvas.get_renderer()
+        frame = ax.get_window_extent(renderer)
+        boxes = [t.get_window_extent(renderer) for t in labels]
+        lines = [ln for ln in ax.get_lines() if str(ln.get_gid()).startswith("cevns-")]
+        for k, bb in enumerate(boxes):
+            assert frame.contains(bb.x0, bb.y0) and frame.contains(bb.x1, bb.y1)
+            assert not any(bb.overlaps(o) for o in boxes[:k])
+            assert not obstacle_hit(bb, [ins.patch, *lines])
+    finally:
+        plt.close(fig)

@@ -209,31 +209,69 @@ def _serial(tasks, on_result):
         on_result(spec, point, block, run_task(spec, point, block, n))
 
 
-def _dask(tasks, on_result, scheduler: str | None, workers: int | None):
+class DaskSession:
+    """One Dask client for one or several :func:`run_fc` calls (``cevnsfit reproduce --fc``: every model), started
+    by the first call that has toys to run, so a run whose toys are all stored starts no cluster.
+
+    ``scheduler``: address of a running scheduler (tcp://HOST:PORT), else a local cluster of ``workers``
+    single-threaded processes (default one per core).  ``close()`` (or leaving a ``with`` block) closes the
+    client and the local cluster."""
+
+    def __init__(self, scheduler: str | None = None, workers: int | None = None):
+        self.scheduler, self.workers = scheduler, workers
+        self._client = self._cluster = None
+        self.started = 0  # clusters (or connections) made: at most one
+
+    def client(self):
+        if self._client is None:
+            self._client, self._cluster = _connect(self.scheduler, self.workers)
+            self.started += 1
+        return self._client
+
+    def close(self) -> None:
+        client, cluster, self._client, self._cluster = self._client, self._cluster, None, None
+        try:
+            if client is not None:
+                client.close()
+        finally:
+            if cluster is not None:
+                cluster.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _connect(scheduler: str | None, workers: int | None):
+    """(client, local cluster or None)."""
     try:
-        from dask.distributed import Client, LocalCluster, as_completed
+        from dask.distributed import Client, LocalCluster
     except ImportError:  # pragma: no cover - dask is a dependency
         raise InputError("the dask backend needs dask.distributed: pip install 'dask[distributed]'") from None
     if scheduler:
         try:
-            client = Client(scheduler)  # waits distributed.comm.timeouts.connect (Dask configuration)
+            return Client(scheduler), None  # waits distributed.comm.timeouts.connect (Dask configuration)
         except (OSError, TimeoutError) as exc:
             raise InputError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
-        cluster = None
-    else:
-        n = workers or os.cpu_count() or 1
-        # one single-threaded process per core: the toy fits are numpy-bound and hold the GIL
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
-        client = Client(cluster)
+    n = workers or os.cpu_count() or 1
+    # one single-threaded process per core: the toy fits are numpy-bound and hold the GIL
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
     try:
-        futures = {client.submit(run_task, spec, p, b, n, pure=False): (spec, p, b) for spec, p, b, n in tasks}
-        for fut in as_completed(futures):
-            spec, p, b = futures[fut]
-            on_result(spec, p, b, fut.result())
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        return Client(cluster), cluster
+    except BaseException:
+        cluster.close()
+        raise
+
+
+def _dask(tasks, on_result, client):
+    from dask.distributed import as_completed
+
+    futures = {client.submit(run_task, spec, p, b, n, pure=False): (spec, p, b) for spec, p, b, n in tasks}
+    for fut in as_completed(futures):
+        spec, p, b = futures[fut]
+        on_result(spec, p, b, fut.result())
 
 
 @dataclass
@@ -313,13 +351,16 @@ def run_fc(model: str, datasets, regimes, n_toys: int, seed: int, cl: str, out: 
            scheduler: str | None = None, workers: int | None = None, construction: str = "profile",
            block: int = DEFAULT_BLOCK, per_decade: int = POINTS_PER_DECADE, data_dir=None,
            progress: Callable | None = None, with_table: bool = True, masses=None,
-           analysis: MediatorAnalysis | None = None) -> dict:
+           analysis: MediatorAnalysis | None = None, dask: DaskSession | None = None) -> dict:
     """FC lines of ``model`` on every data set and regime; returns the fc.json document (and writes the store).
 
     ``masses`` (MeV): also the fixed-mass raster, one line in g per mass and data set (the ``raster`` section).
     ``analysis``: an analysis already built on ``data_dir`` with the default parameters (``cevnsfit reproduce``
     passes its own), so that the experiments are not loaded a second time; the serial backend's tasks use it too
     (Dask's worker processes build their own from ``data_dir``, which is why other parameters are refused).
+
+    ``dask``: a :class:`DaskSession` shared with other calls (the dask backend; ``scheduler`` and ``workers`` are
+    then the session's); without one the call starts its own and closes it before returning.
 
     ``progress(total_tasks)`` is called once first, then ``progress(None, toys)`` per finished task.
     """
@@ -382,8 +423,11 @@ def run_fc(model: str, datasets, regimes, n_toys: int, seed: int, cl: str, out: 
     if tasks:
         if backend == "serial":
             _serial(tasks, on_result)
+        elif dask is not None:
+            _dask(tasks, on_result, dask.client())
         else:
-            _dask(tasks, on_result, scheduler, workers)
+            with DaskSession(scheduler, workers) as own:
+                _dask(tasks, on_result, own.client())
     lines = {}
     for spec in specs:
         t = [np.concatenate([results[(spec, p, b)] for b in range(len(spec.blocks(n_toys)))]) for p in range(len(spec.tested))]
@@ -573,5 +617,5 @@ def write_reports(doc: dict, out: Path) -> list[Path]:
 
 
 __all__ = ["run_fc", "toy_data_sets", "write_reports", "LineSpec", "Store", "run_task", "observe", "choose_grids", "REGIMES",
-           "parse_masses", "line_mass", "raster_figure",
+           "DaskSession", "parse_masses", "line_mass", "raster_figure",
            "with_fc_columns", "fc_columns_markdown"]

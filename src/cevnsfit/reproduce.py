@@ -356,15 +356,17 @@ def _run(out, stage, an, exps, models, curves, checksums, masses, couplings, gm2
 
 def _fc_rows(out: Path, an: MediatorAnalysis, models, fc: dict) -> dict:
     """(model, data set) -> fc.json row of both asymptotic lines (store: out/cache/fc/<model>, resumable); ``an``
-    is the run's analysis (its experiments are not loaded again)."""
-    from .fc import REGIMES, run_fc, toy_data_sets
+    is the run's analysis (its experiments are not loaded again).  The dask backend runs every model on one
+    local cluster (started by the first model with toys to run: a cluster costs seconds to start)."""
+    from .fc import REGIMES, DaskSession, run_fc, toy_data_sets
 
     rows = {}
-    for model in models:
-        doc = run_fc(model.name, toy_data_sets(an), REGIMES["both"], fc["toys"], 0, "2sigma",
-                     out / "cache" / "fc" / _slug(model.name), backend=fc["backend"], data_dir=fc["data_dir"],
-                     with_table=False, analysis=an)
-        rows.update({(r["model"], r["dataset"]): r for r in doc["limits"]})
+    with DaskSession() as dask:
+        for model in models:
+            doc = run_fc(model.name, toy_data_sets(an), REGIMES["both"], fc["toys"], 0, "2sigma",
+                         out / "cache" / "fc" / _slug(model.name), backend=fc["backend"], data_dir=fc["data_dir"],
+                         with_table=False, analysis=an, dask=dask)
+            rows.update({(r["model"], r["dataset"]): r for r in doc["limits"]})
     return rows
 
 

@@ -20,7 +20,8 @@ from matplotlib.path import Path as MplPath
 from .style import OTHER_TEXT
 
 __all__ = ["family_label", "envelope_labels", "label_other_experiments", "inset_position", "busy_points",
-           "nice_log_ticks", "axes_sample", "grey_sample", "gm2_fill_points", "obstacle_hit", "INSET_SIZE"]
+           "nice_log_ticks", "axes_sample", "grey_sample", "gm2_fill_points", "obstacle_hit", "settle_insets",
+           "INSET_SIZE"]
 
 
 _FAMILY_TEX = {"(g-2)_e": r"$(g-2)_e$"}
@@ -212,9 +213,23 @@ def obstacle_hit(bbox, artists) -> bool:
     return False
 
 
+def settle_insets(ax, renderer) -> None:
+    """Move the inset axes of ``ax`` to where they will be drawn.
+
+    An inset takes its position from its locator only when it is drawn, so after a layout change (tight_layout)
+    its patch -- an obstacle for the labels -- is still where the inset was created.  Applying the locators here
+    settles the positions without rendering the figure: a full Agg draw only for that cost ~0.2 s per plane and
+    was then thrown away (the figure is drawn again when it is saved)."""
+    for child in ax.child_axes:
+        locator = child.get_axes_locator()
+        if locator is not None:
+            child.apply_aspect(locator(child, renderer))
+
+
 def label_other_experiments(ax, info: dict) -> list:
-    """Small labels of the experiments that set the lowest visible other-experiment limit (call after layout)."""
+    """Small labels of the experiments that set the lowest visible other-experiment limit (call after layout:
+    text extents are measured in display units)."""
     if not info.get("polys"):
         return []
-    ax.figure.canvas.draw()  # layout settled, so text extents are right
+    settle_insets(ax, ax.figure.canvas.get_renderer())
     return envelope_labels(ax, info["curves"], info["polys"], ax.get_xlim(), ax.get_ylim(), info["obstacles"])
