@@ -249,6 +249,7 @@ class ModelAnalysis:
     low: Grid
     high: Grid
     _chi2_min: dict = field(default_factory=dict, repr=False)
+    _contours: dict = field(default_factory=dict, repr=False)
 
     def chi2_min(self, dataset: str) -> float:
         """Global minimum over the plane and both asymptotic lines (g = 0, the SM, included).
@@ -275,7 +276,13 @@ class ModelAnalysis:
         return line_limit(self.analysis, grid, dataset, cl, ref, regime)
 
     def contour(self, dataset: str, cl: str = "2dof") -> dict:
-        """Allowed coupling intervals at every mass of the plane: upper edge of the one containing g = 0, islands."""
+        """Allowed coupling intervals at every mass of the plane: upper edge of the one containing g = 0, islands.
+        Kept per (data set, CL): the limits rows, scans, (g-2) verdicts and figures all ask for it."""
+        if (dataset, cl) not in self._contours:
+            self._contours[dataset, cl] = self._contour(dataset, cl)
+        return self._contours[dataset, cl]
+
+    def _contour(self, dataset: str, cl: str) -> dict:
         thr = threshold(cl)
         chi, _ = self.plane.dataset_chi2(dataset)
         ref_plane = self.chi2_min(dataset)
