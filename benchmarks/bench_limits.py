@@ -27,6 +27,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import describe  # noqa: E402
 
+from cevnsfit.mediators import data_set_experiments, dataset_members  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 
 # the parts, in a fresh process per tree (the API used exists at the base revision too)
@@ -136,7 +138,8 @@ def main() -> None:
                 wall, cpu, _ = _limits(src, args.dataset)
                 times[label].append((wall, cpu))
                 print(f"  {label}: limits {wall:.2f} s wall, {cpu:.2f} s CPU ({_load()})")
-        experiments = ",".join(sorted({"csi", "lar"} if args.dataset == "csi+lar" else {args.dataset}))
+        members = data_set_experiments() if args.dataset == "all" else dataset_members(args.dataset)
+        experiments = ",".join(sorted(members))
         for _ in range(args.repeat):
             for label, src in trees.items():
                 parts[label].append(_parts(src, experiments))
