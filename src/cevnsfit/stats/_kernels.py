@@ -159,20 +159,15 @@ def _expected(t, x, d, mu):
     return True
 
 
-# A warm-started factor whose counts a_z sum_b t_zb are below this starts on its bound, a = 0 (the projected
-# Newton holds it there while the data push it down; a factor a little above 0 would cut every step of the others
-# to 9/10 of its way to 0).  In counts, not in a: a signal 1e9 times the data is well fitted at a = 1e-10.
-WARM_FLOOR = 1e-3
-
-
 @_jit
-def _warm_start(t, x):
-    """Apply the rule of ``WARM_FLOOR`` to a start x of templates t (n_z, bins)."""
+def _warm_start(t, x, floor):
+    """A start x of templates t (n_z, bins) with every factor of fewer than ``floor`` counts put on its bound, a = 0
+    (``PoissonChi2.WARM_FLOOR``)."""
     for z in range(x.size):
         tz = 0.0
         for b in range(t.shape[1]):
             tz += t[z, b]
-        if x[z] * tz < WARM_FLOOR:
+        if x[z] * tz < floor:
             x[z] = 0.0
 
 
@@ -345,7 +340,7 @@ def _work(nz, nb):
 
 
 @_jit
-def poisson_profile(sig, bkg, d, dlnd, ctr, inv_var, a, chi, tol, pin, chain):
+def poisson_profile(sig, bkg, d, dlnd, ctr, inv_var, a, chi, tol, pin, warm_floor, chain):
     """Profile row i: signal sig[i] (n_bins,), backgrounds bkg (n_z - 1, n_bins), data d[i or 0], constant
     dlnd[i], pull centres ctr[i or 0] (= 1 + centre), factors a[i] (start in, minimum out), chi[i] (out).
     chain[i] (i >= 1): row i has row i - 1's data and centres, and starts from its solution instead of a[i]."""
@@ -360,13 +355,13 @@ def poisson_profile(sig, bkg, d, dlnd, ctr, inv_var, a, chi, tol, pin, chain):
         if i > 0 and chain[i]:
             for z in range(nz):
                 a[i, z] = a[i - 1, z]
-            _warm_start(t, a[i])
+            _warm_start(t, a[i], warm_floor)
         chi[i] = _poisson_newton(t, a[i], d[i] if d.shape[0] > 1 else d[0], dlnd[i], ctr[i] if ctr.shape[0] > 1 else ctr[0],
                          inv_var, tol, pin, wk)
 
 
 @_jit
-def poisson_grid(sig, bkg, d, dlnd, ctr, inv_var, tol, pin, chi):
+def poisson_grid(sig, bkg, d, dlnd, ctr, inv_var, tol, pin, warm_floor, chi):
     """chi[i, j]: replica i (data d[i], constant dlnd[i], pull centres ctr[i] = 1 + centre) at signal template j
     (sig (k, n_bins), ordered along a line of couplings).
 
@@ -402,7 +397,7 @@ def poisson_grid(sig, bkg, d, dlnd, ctr, inv_var, tol, pin, chi):
                     if ok:
                         for z in range(nz):
                             x[z] = trial[z]
-                _warm_start(t, x)
+                _warm_start(t, x, warm_floor)
             chi[i, j] = _poisson_newton(t, x, d[i], dlnd[i], ctr[i], inv_var, tol, pin, wk)
             for z in range(nz):
                 x2[z] = x1[z]

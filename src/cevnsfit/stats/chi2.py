@@ -138,7 +138,9 @@ class ReplicaCost(BinnedCost):
     """
 
     pull_sigmas: np.ndarray
-    compiled: bool = True  # False: always the numpy path (the reference); see stats/compiled.py
+    # True: replicas and large batches are profiled in compiled code when numba is installed (stats/compiled.py);
+    # False (per instance): always the numpy path, the reference
+    compiled: bool = True
 
     def _compile(self, n_rows: int, replicas: bool) -> bool:
         """Profile compiled: when switched on and worth it -- always for replicas (toys: the process fits many
@@ -233,9 +235,6 @@ class PoissonChi2(ReplicaCost):
         # solve of each row's Newton system); True: a_S S + a_B @ B and vectorised elimination (measured per row
         # on 5 400 CsI rows: chi^2 2.4 -> 1.6 us, solve 0.59 -> 0.39 us), equal to rounding (tests/test_fc_speed.py)
         self.structured = True
-        # compiled=True: large batches are profiled by the same Newton in compiled code when numba is installed
-        # (stats/compiled.py; 2-4x faster per row); False: always the numpy reference
-        self.compiled = True
         d = self.observed.ravel()
         self._d = d
         self._dlnd = _dlnd(d)
@@ -285,8 +284,9 @@ class PoissonChi2(ReplicaCost):
         the observed excess, so that Newton needs a few steps.  A factor whose counts a_z sum_b N_zb fall below
         ``PIN`` while the gradient or the step pulls it down is held on its bound (projected Newton); at
         convergence a held factor whose gradient points up (the KKT condition fails) is restarted from 1, once,
-        and factors left just above their bound are set to 0 where this does not raise chi^2.  ``observed`` (n, n_bins) and ``centres`` (n, n_z)
-        replace the data and the pull centres row by row (replicated experiments; see ``replicas``).
+        and factors left just above their bound are set to 0 where this does not raise chi^2.  ``observed``
+        (n, n_bins) and ``centres`` (n, n_z) replace the data and the pull centres row by row (replicated
+        experiments; see ``replicas``).
         """
         n, nz = signal.shape[0], len(self.components)
         if observed is None:
@@ -304,15 +304,15 @@ class PoissonChi2(ReplicaCost):
             huge = s_tot > 10.0 * d_tot
             a[huge, 0] = np.broadcast_to(excess, (n,))[huge] / s_tot[huge]
         else:
-            # a factor profiled onto its boundary starts on it (the rule of stats._kernels.WARM_FLOOR: counts below
-            # 1e-3; one restarted at 1 would walk back down in steps of 10x)
+            # a factor profiled onto its boundary starts on it (WARM_FLOOR; one restarted at 1 would walk back down
+            # in steps of 10x)
             a = 1.0 + np.array(eta0, dtype=float).reshape(n, nz)
             totals = np.concatenate([signal.reshape(n, -1).sum(axis=1)[:, None],
                                      np.broadcast_to(self.backgrounds.sum(axis=1), (n, nz - 1))], axis=1)
             a[a * totals < self.WARM_FLOOR] = 0.0
         if self._compile(n, observed is not None):  # the same Newton compiled (certified steps without line search)
             chi, a = compiled.poisson_profile(signal.reshape(n, -1), self.backgrounds, d, dlnd, ctr, self.inv_var, a,
-                                              self.tol, self.PIN)
+                                              self.tol, self.PIN, self.WARM_FLOOR)
             return chi, a - 1.0, None
         tpl = self._templates(signal)
         chi = self._chi2(tpl, a, d, dlnd, ctr)
@@ -393,7 +393,10 @@ class PoissonChi2(ReplicaCost):
 
     # a factor whose counts a_z sum_b N_zb are below PIN, pulled down, is at the bound a = 0 (chi^2 error ~ 2 PIN)
     PIN = 1e-9
-    WARM_FLOOR = 1e-3  # see stats._kernels.WARM_FLOOR (the same rule for warm starts)
+    # a warm-started factor with fewer counts than this starts on its bound, a = 0 (in counts, not in a: a signal
+    # 1e9 times the data is well fitted at a = 1e-10; a factor a little above 0 would cut every step of the others
+    # to 9/10 of its way to 0)
+    WARM_FLOOR = 1e-3
 
     # Cold starts of the grid: one column in COLD_STRIDE; the others start from the nuisances of the nearest cold
     # column below (12 % steps in g on the FC grids: Newton then needs ~2 iterations instead of ~4-5).
@@ -410,7 +413,7 @@ class PoissonChi2(ReplicaCost):
         c = np.zeros((n, self.pull_sigmas.size)) if centres is None else np.asarray(centres, float)
         if self._compile(n * k, True):  # compiled: every template warm-started from the previous one's fit
             return compiled.poisson_grid(signals.reshape(k, -1), self.backgrounds, d, _dlnd(d), 1.0 + c, self.inv_var,
-                                         self.tol, self.PIN)
+                                         self.tol, self.PIN, self.WARM_FLOOR)
         cold = np.arange(0, k, self.COLD_STRIDE)
         warm = np.setdiff1d(np.arange(k), cold)
         out = np.empty((n, k))
@@ -551,7 +554,6 @@ class GaussianChi2(ReplicaCost):
         self._sig_slope, self._fixed_cols = np.ascontiguousarray(sig), np.ascontiguousarray(fixed)
         self._pick = np.where(sel < n_e, sel, -1)
         self._nominal_centre = (np.arange(self.prior.size) == 0).astype(float)[None, :]
-        self.compiled = True  # False: always the numpy path (the reference)
 
     def sample(self, expected: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
         """``n`` replicated data sets (n, n_bins) with this chi^2's own fluctuations: D_b = expected_b + sigma_b z,

@@ -49,11 +49,13 @@ def _installed() -> bool:
     return importlib.util.find_spec("numba") is not None
 
 
-def poisson_profile(signal, backgrounds, observed, dlnd, centres, inv_var, start, tol: float, pin: float):
+def poisson_profile(signal, backgrounds, observed, dlnd, centres, inv_var, start, tol: float, pin: float,
+                    warm_floor: float):
     """chi^2_min (n,) and factors a = 1 + eta (n, n_z) for a batch: ``signal`` (n, n_bins), ``backgrounds``
     (n_z - 1, n_bins), ``observed`` (n or 1, n_bins), ``dlnd`` (n,), ``centres`` (n or 1, n_z) = 1 + pull centre,
     ``start`` (n, n_z) the factors Newton starts from -- except a row with the previous row's data and centres (a
-    replica's points along a line), which starts from that row's solution.  Requires :func:`available`."""
+    replica's points along a line), which starts from that row's solution (factors with fewer than ``warm_floor``
+    counts on their bound).  Requires :func:`available`."""
     a = np.array(start, dtype=float, order="C")
     chi = np.empty(a.shape[0])
     observed, centres = np.ascontiguousarray(observed, float), np.ascontiguousarray(centres, float)
@@ -66,11 +68,12 @@ def poisson_profile(signal, backgrounds, observed, dlnd, centres, inv_var, start
 
     _kernels.poisson_profile(np.ascontiguousarray(signal, float), np.ascontiguousarray(backgrounds, float),
                              observed, np.ascontiguousarray(dlnd, float), centres,
-                             np.ascontiguousarray(inv_var, float), a, chi, tol, pin, chain)
+                             np.ascontiguousarray(inv_var, float), a, chi, tol, pin, warm_floor, chain)
     return chi, a
 
 
-def poisson_grid(signals, backgrounds, observed, dlnd, centres, inv_var, tol: float, pin: float) -> np.ndarray:
+def poisson_grid(signals, backgrounds, observed, dlnd, centres, inv_var, tol: float, pin: float,
+                 warm_floor: float) -> np.ndarray:
     """chi^2_min (n, k) of replica i (``observed`` (n, n_bins), ``dlnd`` (n,), ``centres`` (n, n_z) = 1 + pull
     centre) at signal template j (``signals`` (k, n_bins), ordered along a line: each fit starts from the previous
     template's).  Requires :func:`available`."""
@@ -79,7 +82,7 @@ def poisson_grid(signals, backgrounds, observed, dlnd, centres, inv_var, tol: fl
     arr = lambda a: np.ascontiguousarray(a, dtype=float)  # noqa: E731
     chi = np.empty((np.shape(observed)[0], np.shape(signals)[0]))
     _kernels.poisson_grid(arr(signals), arr(backgrounds), arr(observed), arr(dlnd), arr(centres), arr(inv_var),
-                          tol, pin, chi)
+                          tol, pin, warm_floor, chi)
     return chi
 
 
