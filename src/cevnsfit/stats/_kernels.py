@@ -770,12 +770,15 @@ def _morph_eval(tg, fixed, i_m, i_f, d, dlnd, centre, inv_var, p, nx_nodes, x_co
 
 
 @_jit
-def morphed_profile(sig, bkg, fixed, i_m, i_f, d, dlnd, centre, inv_var, free, nx_nodes, x_coef, ny_nodes, y_coef,
-                    tol, p_io, chi_out):
+def morphed_profile(sig, coef, basis, bkg, fixed, i_m, i_f, d, dlnd, centre, inv_var, free, nx_nodes, x_coef,
+                    ny_nodes, y_coef, tol, p_io, chi_out):
     """MorphedPoissonChi2.profile row by row: the same damped Newton (analytic gradient and Hessian, fixed
     parameters, shape nuisances held at a grid edge, Levenberg shift where the Hessian is not positive definite,
-    step limit on the normalisations, backtracking by halvings up to 40), from the start in ``p_io``."""
-    n = sig.shape[0]
+    step limit on the normalisations, backtracking by halvings up to 40), from the start in ``p_io``.  The signals
+    are ``sig`` (n, n_grid, bins), or, when ``coef`` (n, K) has rows, coef @ ``basis`` (K, n_grid, bins), formed
+    here row by row (a batch of them is never stored)."""
+    n = max(sig.shape[0], coef.shape[0])
+    n_k = coef.shape[1]
     nb = d.size
     npar = p_io.shape[1]
     nc = npar - 2
@@ -803,9 +806,18 @@ def morphed_profile(sig, bkg, fixed, i_m, i_f, d, dlnd, centre, inv_var, free, n
                 tg[z, i, j] = bkg[z - 1, i * ny + j]
     for row in range(n):
         x = p_io[row]
-        for i in range(nx):
-            for j in range(ny):
-                tg[0, i, j] = sig[row, i * ny + j]
+        if coef.shape[0] > 0:
+            for i in range(nx):
+                for j in range(ny):
+                    for b in range(nb):
+                        acc = 0.0
+                        for k in range(n_k):
+                            acc += coef[row, k] * basis[k, i * ny + j, b]
+                        tg[0, i, j, b] = acc
+        else:
+            for i in range(nx):
+                for j in range(ny):
+                    tg[0, i, j] = sig[row, i * ny + j]
         c0 = _morph_eval(tg, fixed, i_m, i_f, d, dlnd, centre, inv_var, x, nx_nodes, x_coef, ny_nodes,
                          y_coef, sa, sb, part, m, mu)
         for _ in range(100):

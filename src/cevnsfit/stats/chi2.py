@@ -88,6 +88,12 @@ class BinnedCost(Cost):
     """A cost over one data set's bins: holds the observed counts and background templates, and computes the chi^2
     of a batch of signal templates in :meth:`profile` (returning the chi^2 array first)."""
 
+    # a cost with a compiled kernel profiles batches of at least this many rows compiled (numba installed): smaller
+    # ones do not repay numba's import.  A caller that profiles whole grids anyway sets 1 on its costs, so that every
+    # evaluation it makes -- the one-point refinements of its minima and crossings too -- takes the same path
+    # (~20 us instead of ~0.6 ms per point), whatever the process computed before (MediatorAnalysis.cost)
+    min_compiled_rows: int = compiled.MIN_ROWS
+
     @abstractmethod
     def profile(self, signal: np.ndarray):
         """(chi^2 (n,), ...) for a batch of signal templates (n, *shape), nuisances profiled."""
@@ -145,7 +151,7 @@ class ReplicaCost(BinnedCost):
     def _compile(self, n_rows: int, replicas: bool) -> bool:
         """Profile compiled: when switched on and worth it -- always for replicas (toys: the process fits many
         batches, and whether a batch is compiled must not depend on what the process did before)."""
-        return self.compiled and (compiled.available() if replicas else compiled.worth_it(n_rows))
+        return self.compiled and (compiled.available() if replicas else compiled.worth_it(n_rows, self.min_compiled_rows))
 
     @abstractmethod
     def sample(self, expected: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:

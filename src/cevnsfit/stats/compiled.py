@@ -39,9 +39,10 @@ def available() -> bool:
 MIN_ROWS = 64
 
 
-def worth_it(n_rows: int) -> bool:
-    """Profile a batch of ``n_rows`` compiled: available, and large enough to repay numba's import."""
-    return n_rows >= MIN_ROWS and available()
+def worth_it(n_rows: int, min_rows: int = MIN_ROWS) -> bool:
+    """Profile a batch of ``n_rows`` compiled: available, and large enough to repay numba's import (``min_rows``: a
+    caller that profiles whole grids anyway lowers it; see ``BinnedCost.min_compiled_rows``)."""
+    return n_rows >= min_rows and available()
 
 
 @lru_cache(maxsize=None)
@@ -118,15 +119,21 @@ def gaussian_grid(cost, factors: dict, residual, centre, r0w) -> np.ndarray:
     return chi
 
 
-def morphed_profile(cost, signal, start):
+def morphed_profile(cost, signal, start, coefficients=None, basis=None):
     """(chi^2 (n,), parameters (n, n_comp + 2)) of ``MorphedPoissonChi2.profile`` for a reduced signal batch
-    (n, n_grid, n_bins') from ``start`` (n, n_comp + 2).  Requires :func:`available`."""
+    (n, n_grid, n_bins') -- or, with ``signal`` None, for the signals ``coefficients`` (n, K) @ ``basis`` (K,
+    n_grid, n_bins'), formed in the kernel row by row -- from ``start`` (n, n_comp + 2).  Requires
+    :func:`available`."""
     from . import _kernels
 
     p = np.array(start, dtype=float, order="C")
     chi = np.empty(p.shape[0])
     arr = lambda a: np.ascontiguousarray(a, dtype=float)  # noqa: E731
-    _kernels.morphed_profile(arr(signal), arr(cost._bkg_morphed), arr(cost._fixed),
+    if signal is None:
+        signal = np.empty((0, *np.shape(basis)[1:]))
+    else:
+        coefficients, basis = np.empty((0, 1)), np.empty((1, *np.shape(signal)[1:]))
+    _kernels.morphed_profile(arr(signal), arr(coefficients), arr(basis), arr(cost._bkg_morphed), arr(cost._fixed),
                              np.ascontiguousarray(cost._i_morphed, np.int64), np.ascontiguousarray(cost._i_fixed, np.int64),
                              arr(cost._d), float(cost._dlnd), arr(cost._centre), arr(cost.inv_var),
                              np.ascontiguousarray(cost.free), arr(cost.morph.x.nodes), arr(cost.morph.x._c),
