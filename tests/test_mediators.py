@@ -370,3 +370,32 @@ def test_coupling_unit_of_every_regime():
     tpl = Templates("x", None, np.array([0.0, 3.0, np.inf]), np.zeros((1, 1)), np.zeros((3, 1, 1)), np.zeros((3, 1, 1)))
     assert [ExpectedLimit.at(tpl, i, {}).unit for i in range(3)] == ["1", "1", "MeV^-1"]
     assert mediator_poi("B-L", np.inf).unit == "MeV^-1" and mediator_poi("B-L", 0.0).unit == "1"
+
+
+def test_threaded_grids_equal_serial():
+    """The experiments' grids profiled in threads (compiled kernels release the GIL) give the serial numbers, bit for
+    bit: each grid is computed the same way whatever the thread count."""
+    from cevnsfit.stats import compiled
+
+    masses, g = np.geomspace(1e-2, 1e4, 9), np.concatenate([[0.0], np.geomspace(1e-6, 1.0, 40)])
+    one = MediatorAnalysis(threads=1).grid("L_mu-L_tau", masses, g, ("csi", "lar", "xenonnt"))
+    two = MediatorAnalysis(threads=2).grid("L_mu-L_tau", masses, g, ("csi", "lar", "xenonnt"))
+    for name in ("csi", "lar", "xenonnt"):
+        np.testing.assert_array_equal(two.chi2[name], one.chi2[name])
+        assert two.chi2_sm[name] == one.chi2_sm[name]
+    if not compiled.available():
+        pytest.skip("without the compiled kernels the grids are not threaded")
+
+
+def test_a_failing_grid_stops_the_other_threads(monkeypatch):
+    """An error in one experiment's thread is raised once the others have stopped (at their next mass row)."""
+    from cevnsfit.errors import InputError
+
+    an = MediatorAnalysis(threads=2)
+    cost = an.cost("lar")
+    def broken(*args, **kwargs):
+        raise InputError("broken LAr row")
+
+    monkeypatch.setattr(cost, "profile_linear", broken)
+    with pytest.raises(InputError, match="broken LAr row"):
+        an.grid("B-L", np.geomspace(1e-2, 1e4, 5), np.geomspace(1e-6, 1.0, 10), ("csi", "lar"))

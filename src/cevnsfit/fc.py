@@ -15,7 +15,6 @@ the missing tasks; a store made with other inputs is refused.
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from .io.atomic import atomic_path, check_writable_dir, stale_temporaries
 from .io.jsonio import json_text
 from .mediators import DATASETS, MEV_PER_GEV, MediatorAnalysis, dataset_members
 from .parameters import DEFAULT
+from .process import usable_cores
 from .stats.chi2 import ReplicaCost
 from .stats.intervals import allowed_intervals
 from .stats.toys import (CONSTRUCTIONS, Line, LineMember, block_rng, confidence_level, critical_band,
@@ -255,7 +255,7 @@ def _connect(scheduler: str | None, workers: int | None):
             return Client(scheduler), None  # waits distributed.comm.timeouts.connect (Dask configuration)
         except (OSError, TimeoutError) as exc:
             raise InputError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
-    n = workers or os.cpu_count() or 1
+    n = workers or usable_cores()
     # one single-threaded process per core: the toy fits are numpy-bound and hold the GIL
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
     try:

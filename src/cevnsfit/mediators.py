@@ -11,6 +11,8 @@ Units: masses in MeV; g dimensionless; in the contact (M -> inf) limit the coupl
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -20,6 +22,8 @@ from scipy.optimize import minimize_scalar
 from .errors import InputError
 from .experiments import DATA_SETS, EXPERIMENTS, data_set_members, load_experiment
 from .parameters import DEFAULT, Parameters
+from .process import usable_cores
+from .stats import compiled
 from .physics.models import ScalarModel, check_couplings, get_model
 from .stats.intervals import CONVENTIONS, AllowedIntervals, allowed_intervals, threshold
 from .templates import TemplateBasis, Templates, coupling_unit
@@ -88,11 +92,17 @@ class Grid:
 
 
 class MediatorAnalysis:
-    """Loads the experiments once and answers scan and limit questions for any model."""
+    """Loads the experiments once and answers scan and limit questions for any model.
 
-    def __init__(self, data_dir=None, params: Parameters = DEFAULT):
+    ``threads``: how many experiments' grids are profiled at once (default: one per usable core, when the compiled
+    kernels are available -- they release the GIL; the numpy path holds it and stays serial).  Each experiment's
+    grid is computed the same way whatever the number, so the results do not depend on it.
+    """
+
+    def __init__(self, data_dir=None, params: Parameters = DEFAULT, threads: int | None = None):
         self.data_dir = data_dir
         self.params = params
+        self.threads = usable_cores() if threads is None else int(threads)
         self._experiments: dict = {}
         self._costs: dict = {}
         self._template_bases: dict = {}
@@ -104,7 +114,10 @@ class MediatorAnalysis:
 
     def cost(self, name: str):
         if name not in self._costs:
-            self._costs[name] = self.experiment(name).cost()
+            cost = self.experiment(name).cost()
+            # the grids are profiled compiled (when numba is installed): so are the one-point refinements
+            cost.min_compiled_rows = 1
+            self._costs[name] = cost
         return self._costs[name]
 
     # ---- chi^2 on grids -------------------------------------------------------------------------------------
@@ -124,27 +137,42 @@ class MediatorAnalysis:
         couplings = np.asarray(couplings, float)
         if couplings.ndim != 1 or np.any(~np.isfinite(couplings)) or np.any(couplings < 0):
             raise InputError("couplings must be finite and non-negative")
-        chi2, chi2_sm, tpls = {}, {}, {}
-        for name in experiments:
+        stop = threading.Event()
+
+        def one(name):
             tpl = self.templates(model, masses, name)
-            tpls[name] = tpl
             out = np.empty((masses.size, couplings.size))
             cost = self.cost(name)
-
-            # one profiled batch per mass row.  (Threads were tried and gave no speed-up: the work is many small
-            # numpy operations that hold the GIL; see benchmarks/bench_scan.py.)  The templates are reduced once to
-            # the bins the cost reads, and an iterative profile starts each mass row from the previous row's fit
-            # (same couplings, a neighbouring mass: the warm start of benchmarks/bench_xenonnt.py)
+            # one profiled batch per mass row.  The templates are reduced once to the bins the cost reads, and an
+            # iterative profile starts each mass row from the previous row's fit (same couplings, a neighbouring
+            # mass: the warm start of benchmarks/bench_xenonnt.py)
             reduced, start = tpl.mapped(cost.reduce), None
             coefficients = reduced.coefficients(couplings)
             for i in range(masses.size):
+                if stop.is_set():  # another experiment's grid failed, or the run was interrupted
+                    return None
                 out[i], start = cost.profile_linear(coefficients, reduced.basis(i), start)
                 if progress is not None:
                     progress(1)
             if not np.all(np.isfinite(out)):  # guards the output files against NaN tables, whatever the input
                 raise InputError(f"chi^2 of {model.name} on {name} is not finite on this grid (couplings too large?)")
-            chi2[name] = out
-            chi2_sm[name] = float(cost(tpl.n0))
+            return tpl, out, float(cost(tpl.n0))
+
+        # the experiments' grids are independent: in threads when the kernels release the GIL (numpy's many small
+        # operations hold it -- threads gave no speed-up there, benchmarks/bench_scan.py)
+        workers = min(self.threads, len(experiments)) if compiled.available() else 1
+        if workers > 1:
+            pool = ThreadPoolExecutor(workers, thread_name_prefix="cevnsfit-grid")
+            try:
+                results = [f.result() for f in [pool.submit(one, n) for n in experiments]]
+            finally:
+                stop.set()  # on an error or Ctrl-C the other grids stop at their next mass row
+                pool.shutdown(wait=True, cancel_futures=True)
+        else:
+            results = [one(n) for n in experiments]
+        tpls = {n: r[0] for n, r in zip(experiments, results)}
+        chi2 = {n: r[1] for n, r in zip(experiments, results)}
+        chi2_sm = {n: r[2] for n, r in zip(experiments, results)}
         return Grid(model, masses, couplings, chi2, chi2_sm, tpls)
 
     def chi2_function(self, grid: Grid, dataset: str, mass_index: int) -> Callable[[float], float]:

@@ -144,6 +144,14 @@ def say(line: str) -> None:
         pass
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity: a batch job's allocation, a container's cpuset), >= 1."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # no sched_getaffinity (macOS)
+        return os.cpu_count() or 1
+
+
 def one_blas_thread() -> None:
     """One BLAS/OpenMP thread unless the user set a number: the command line's work is many small batched products
     (a profiled chi^2 per grid point), where OpenBLAS's threads only spin against each other -- `cevnsfit limits
