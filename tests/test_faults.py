@@ -169,6 +169,7 @@ RUNNER = textwrap.dedent('''
     R.default_masses = lambda: np.geomspace(1e-2, 1e4, 13)
     R.default_couplings = lambda: np.geomspace(1e-7, 10.0, 41)
     fault = os.environ.get("FAULT", "")
+    MAIN = os.getpid()  # the run's process; the figures after the first are drawn by forked workers
     if fault in ("kill_in_figure", "term_in_figure"):
         import matplotlib.figure
         sig = signal.SIGKILL if fault.startswith("kill") else signal.SIGTERM
@@ -185,6 +186,23 @@ RUNNER = textwrap.dedent('''
 
         def savefig(self, fname, *args, **kwargs):
             raise OSError(28, "No space left on device", str(fname))
+
+        matplotlib.figure.Figure.savefig = savefig
+    elif fault in ("kill_main_in_worker", "term_main_in_worker", "enospc_in_worker"):
+        import time
+        import matplotlib.figure
+        real_savefig = matplotlib.figure.Figure.savefig
+
+        def savefig(self, fname, *args, **kwargs):  # in a worker: the fault; in the run's process: a normal save
+            if os.getpid() == MAIN:
+                return real_savefig(self, fname, *args, **kwargs)
+            if fault == "enospc_in_worker":
+                raise OSError(28, "No space left on device", str(fname))
+            with open(fname, "wb") as fh:
+                fh.write(b"\\x89PNG half a figure")
+            os.kill(MAIN, signal.SIGKILL if fault.startswith("kill") else signal.SIGTERM)
+            time.sleep(30)  # killed with the run (SIGKILL: the kernel's parent-death signal; SIGTERM: by the run)
+            return None
 
         matplotlib.figure.Figure.savefig = savefig
     elif fault == "kill_in_move":
@@ -275,6 +293,36 @@ def test_sigterm_while_writing_a_figure(tmp_path):
     for path in caches:
         with np.load(path) as z:
             assert str(z["fingerprint"]) and z["plane_chi2_csi"].size
+
+
+@pytest.mark.slow  # subprocesses of the command line; the full suite (CI) runs it
+def test_sigkill_while_a_worker_writes_a_figure_then_rerun(tmp_path, reference):
+    out = tmp_path / "out"
+    start = time.monotonic()
+    killed = run_reproduce(tmp_path, out, fault="kill_main_in_worker")
+    assert killed.returncode == -signal.SIGKILL
+    assert time.monotonic() - start < 25  # nobody waited for the worker's 30 s sleep
+    assert dot_files(out) and not (out / "limits.json").exists()
+    assert_rerun_completes(tmp_path, out, reference)  # no worker of the killed run holds the lock or writes
+
+
+@pytest.mark.slow  # subprocesses of the command line; the full suite (CI) runs it
+def test_sigterm_while_a_worker_writes_a_figure(tmp_path):
+    out = tmp_path / "out"
+    start = time.monotonic()
+    res = run_reproduce(tmp_path, out, fault="term_main_in_worker")
+    assert res.returncode == 130 and stderr_lines(res) == ["error: interrupted (SIGTERM)"]
+    assert time.monotonic() - start < 25  # the run killed its workers instead of waiting for them
+    assert dot_files(out) == [] and not (out / "limits.json").exists()
+
+
+@pytest.mark.slow  # subprocesses of the command line; the full suite (CI) runs it
+def test_full_disk_in_a_worker_is_one_line(tmp_path):
+    out = tmp_path / "out"
+    res = run_reproduce(tmp_path, out, fault="enospc_in_worker")
+    assert res.returncode == 1 and len(stderr_lines(res)) == 1, res.stderr
+    assert stderr_lines(res)[0].startswith("error: No space left on device") and ".png" in stderr_lines(res)[0]
+    assert dot_files(out) == [] and not (out / "limits.json").exists()
 
 
 @pytest.mark.slow  # subprocesses of the command line; the full suite (CI) runs it

@@ -105,8 +105,10 @@ def test_reproduce_subset_and_resume(tmp_path, monkeypatch, csi, lar):
     assert not any(p.name.startswith(".") for p in out.iterdir())  # no lock, staging folder or temporary left
     # a rerun takes the chi^2 grids from the cache: analyse() must not be called again
     monkeypatch.setattr(mediators.MediatorAnalysis, "analyse", lambda *a, **k: pytest.fail("grid recomputed"))
-    reproduce(out, models=["B-L", "L_mu-L_tau"])
+    drawn_by_workers = {p.name: p.read_bytes() for p in pngs}
+    reproduce(out, models=["B-L", "L_mu-L_tau"], figure_workers=0)  # every figure drawn in this process
     assert json.loads((out / "limits.json").read_text()) == doc
+    assert {p.name: p.read_bytes() for p in pngs} == drawn_by_workers  # the same pixels whoever draws them
 
 
 def test_reproduce_unwritable_output(tmp_path):

@@ -1,0 +1,180 @@
+"""cevnsfit.forkpool: jobs in forked children -- results, errors carried back, limits, and clean-up on faults."""
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from cevnsfit.errors import DataError
+from cevnsfit.forkpool import ForkPool, WorkerLost
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="ForkPool runs jobs in place without os.fork")
+
+
+def write(path: Path, text: str):
+    def job():
+        path.write_text(f"{text} {os.getpid()}")
+    return job
+
+
+def test_jobs_run_in_children_and_join_waits(tmp_path):
+    with ForkPool(2) as pool:
+        for i in range(5):
+            pool.submit(write(tmp_path / f"{i}.txt", str(i)))
+        pool.join()
+    for i in range(5):
+        text, pid = (tmp_path / f"{i}.txt").read_text().split()
+        assert text == str(i) and int(pid) != os.getpid()
+
+
+def test_no_workers_runs_in_this_process(tmp_path):
+    with ForkPool(0) as pool:
+        pool.submit(write(tmp_path / "a.txt", "a"))  # done when submit returns
+        assert (tmp_path / "a.txt").read_text() == f"a {os.getpid()}"
+        pool.join()
+
+
+def test_never_more_children_than_workers(tmp_path):
+    def job(i):
+        def run():
+            start = time.monotonic()
+            time.sleep(0.3)
+            (tmp_path / f"{i}").write_text(f"{start} {time.monotonic()}")
+        return run
+
+    with ForkPool(2) as pool:
+        for i in range(6):
+            pool.submit(job(i))
+        pool.join()
+    spans = [tuple(map(float, (tmp_path / f"{i}").read_text().split())) for i in range(6)]
+    most = max(sum(a <= t < b for a, b in spans) for t, _ in spans)
+    assert most == 2  # two at a time, never three
+
+
+def test_oserror_in_a_child_keeps_errno_and_filename(tmp_path):
+    def job():
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "f.png"))
+
+    with pytest.raises(OSError) as info:
+        with ForkPool(1) as pool:
+            pool.submit(job)
+            pool.join()
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(tmp_path / "f.png")
+
+
+def test_package_error_in_a_child_keeps_its_class():
+    def job():
+        raise DataError("bad file, line 3")
+
+    with pytest.raises(DataError, match="bad file, line 3"):
+        with ForkPool(1) as pool:
+            pool.submit(job)
+            pool.join()
+
+
+def test_unpicklable_error_is_reported_by_its_text():
+    class Local(Exception):  # a class defined in a function cannot be pickled
+        pass
+
+    def job():
+        raise Local("from a local class")
+
+    with pytest.raises(RuntimeError, match="Local: from a local class"):
+        with ForkPool(1) as pool:
+            pool.submit(job)
+            pool.join()
+
+
+def test_child_killed_by_a_signal_is_worker_lost():
+    with pytest.raises(WorkerLost, match="SIGKILL"):
+        with ForkPool(1) as pool:
+            pool.submit(lambda: os.kill(os.getpid(), signal.SIGKILL))
+            pool.join()
+
+
+def test_a_failure_is_raised_at_the_next_submit(tmp_path):
+    def fails():
+        raise DataError("first job")
+
+    with pytest.raises(DataError):
+        with ForkPool(1) as pool:
+            pool.submit(fails)
+            time.sleep(1.0)  # the child has failed by now
+            pool.submit(write(tmp_path / "second.txt", "second"))
+    assert not (tmp_path / "second.txt").exists()
+
+
+def test_leaving_by_an_exception_kills_the_children(tmp_path):
+    pid_file = tmp_path / "pid"
+
+    def sleeper():
+        pid_file.write_text(str(os.getpid()))
+        time.sleep(60)
+
+    start = time.monotonic()
+    with pytest.raises(KeyError):
+        with ForkPool(1) as pool:
+            pool.submit(sleeper)
+            while not pid_file.exists():
+                time.sleep(0.01)
+            raise KeyError("the parent fails")
+    assert time.monotonic() - start < 10
+    with pytest.raises(ProcessLookupError):  # killed and reaped: not even a zombie is left
+        os.kill(int(pid_file.read_text()), 0)
+
+
+def test_descriptors_to_close_are_closed_in_the_child(tmp_path):
+    with open(tmp_path / "lock", "w") as held:
+        def job():
+            try:
+                os.fstat(held.fileno())
+            except OSError:
+                (tmp_path / "closed").write_text("yes")
+
+        with ForkPool(1, close_fds=(held.fileno(),)) as pool:
+            pool.submit(job)
+            pool.join()
+        os.fstat(held.fileno())  # still open here
+    assert (tmp_path / "closed").read_text() == "yes"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_children_die_with_a_killed_parent(tmp_path):
+    script = textwrap.dedent(f"""
+        import os, signal, time
+        from pathlib import Path
+        from cevnsfit.forkpool import ForkPool
+        pid_file = Path({str(tmp_path / "child")!r})
+        def job():
+            pid_file.write_text(str(os.getpid()))
+            time.sleep(60)
+        pool = ForkPool(1)
+        pool.submit(job)
+        while not pid_file.exists():
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    res = subprocess.run([sys.executable, "-c", script], timeout=60)
+    assert res.returncode == -signal.SIGKILL
+    child = int((tmp_path / "child").read_text())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if not alive(child):
+            return
+        time.sleep(0.05)
+    pytest.fail("the child outlived its killed parent")
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie is dead: an orphan's exit status waits for a PID 1 that may never reap it)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state not in ("Z", "X")
