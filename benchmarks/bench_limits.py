@@ -20,16 +20,14 @@ import os
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import describe  # noqa: E402
+from trees import REPO, base_and_this, env  # noqa: E402
 
 from cevnsfit.mediators import data_set_experiments, dataset_members  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[1]
 
 # the parts, in a fresh process per tree (the API used exists at the base revision too)
 PARTS = r"""
@@ -65,11 +63,6 @@ print(json.dumps({"import": t_import, "templates": t_tpl, "pe": pe}))
 """
 
 
-def _env(src: Path) -> dict:
-    return {**os.environ, "PYTHONPATH": str(src), "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
-            "MKL_NUM_THREADS": "1"}
-
-
 def _cpu_of_children() -> float:
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
@@ -79,7 +72,7 @@ def _limits(src: Path, dataset: str) -> tuple[float, float, str]:
     """(wall, CPU time [s], JSON output) of `cevnsfit limits` in a fresh process."""
     t0, c0 = time.perf_counter(), _cpu_of_children()
     res = subprocess.run([sys.executable, "-m", "cevnsfit.cli", "limits", "--dataset", dataset, "--json"],
-                         capture_output=True, text=True, env=_env(src), cwd=REPO)
+                         capture_output=True, text=True, env=env(src), cwd=REPO)
     wall, cpu = time.perf_counter() - t0, _cpu_of_children() - c0
     if res.returncode != 0:
         raise SystemExit(f"limits failed with {src}: {res.stderr.strip()}")
@@ -98,7 +91,7 @@ def _max_relative_difference(a, b) -> float:
 
 
 def _parts(src: Path, experiments: str) -> dict:
-    res = subprocess.run([sys.executable, "-c", PARTS, experiments], capture_output=True, text=True, env=_env(src),
+    res = subprocess.run([sys.executable, "-c", PARTS, experiments], capture_output=True, text=True, env=env(src),
                          cwd=REPO, check=True)
     return json.loads(res.stdout)
 
@@ -113,18 +106,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--dataset", default="csi+lar")
     args = ap.parse_args()
-    if args.base is None:
-        args.base = subprocess.run(["git", "merge-base", "main", "HEAD"], capture_output=True, text=True, cwd=REPO,
-                                   check=True).stdout.strip()
-    base_rev = subprocess.run(["git", "rev-parse", "--short", args.base], capture_output=True, text=True, cwd=REPO,
-                              check=True).stdout.strip()
-    head_rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO,
-                              check=True).stdout.strip()
     print(f"machine: {describe()}; {_load()}; one BLAS thread")
-    with tempfile.TemporaryDirectory() as tmp:
-        archive = subprocess.run(["git", "archive", args.base, "src"], capture_output=True, cwd=REPO, check=True).stdout
-        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
-        trees = {f"base {base_rev}": Path(tmp) / "src", f"this tree (HEAD {head_rev} + changes)": REPO / "src"}
+    with base_and_this(args.base) as trees:
         outputs = {}
         for label, src in trees.items():  # warm-up: numba compiles and caches its kernels beside each tree
             outputs[label] = _limits(src, args.dataset)[2]

@@ -75,11 +75,11 @@ def allowed_intervals(
 
     intervals = []
     start = grid[0] if inside[0] else None
-    for i in range(grid.size - 1):
-        if inside[i] and not inside[i + 1]:
+    for i in np.flatnonzero(inside[:-1] != inside[1:]):  # grid[i] and grid[i + 1] on either side of thr
+        if inside[i]:
             intervals.append((start, crossing(i)))
             start = None
-        elif not inside[i] and inside[i + 1]:
+        else:
             start = crossing(i)
     if start is not None:
         intervals.append((start, float("inf")))
