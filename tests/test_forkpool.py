@@ -178,3 +178,41 @@ def alive(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
     return state not in ("Z", "X")
+
+
+def test_children_do_not_share_file_offsets(tmp_path):
+    """A file the parent has open for reading: one child positions itself and waits while a sibling reads elsewhere
+    through the same descriptor; with a shared offset (a plain fork) the first would then read the sibling's
+    bytes -- matplotlib's font files are read this way."""
+    data = bytes(range(256)) * 64
+    (tmp_path / "font.bin").write_bytes(data)
+    fd = os.open(tmp_path / "font.bin", os.O_RDONLY)
+
+    def wait_for(name):
+        deadline = time.monotonic() + 20
+        while not (tmp_path / name).exists():
+            assert time.monotonic() < deadline, f"{name} never came"
+            time.sleep(0.01)
+
+    def first():
+        os.lseek(fd, 100, os.SEEK_SET)
+        (tmp_path / "positioned").touch()
+        wait_for("sibling-read")
+        got = os.read(fd, 10)
+        if got != data[100:110]:
+            raise AssertionError(f"read {got!r} at offset 100")
+
+    def sibling():
+        wait_for("positioned")
+        os.lseek(fd, 5000, os.SEEK_SET)
+        os.read(fd, 10)
+        (tmp_path / "sibling-read").touch()
+
+    try:
+        with ForkPool(2) as pool:
+            pool.submit(first)
+            pool.submit(sibling)
+            pool.join()
+        assert os.lseek(fd, 0, os.SEEK_CUR) == 0  # and the parent's offset was not moved either
+    finally:
+        os.close(fd)

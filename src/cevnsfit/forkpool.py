@@ -16,18 +16,26 @@ Faults:
 * on Linux a child dies with its parent (``PR_SET_PDEATHSIG``): a SIGKILL of the parent leaves no child writing;
 * a child restores the default SIGINT and SIGTERM actions (a Ctrl-C at the terminal ends it at once; the parent
   reports the interrupt) and closes the descriptors it is given (a lock held by the parent stays the parent's: a
-  ``flock`` lasts while any process holds its descriptor).
+  ``flock`` lasts while any process holds its descriptor);
+* a child gives every regular file the parent has open for reading a file description of its own (reopened, at the
+  same offset, onto the same descriptor number).  A forked descriptor shares its offset with the parent and the
+  siblings, and libraries read lazily through theirs: matplotlib's fonts load glyphs by seek + read on the font
+  file, so two children drawing at once read each other's positions (seen as FreeType's "too many hints" error, or
+  silently wrong glyphs).  This needs the process's descriptor table (``/proc/self/fd``, Linux).
 
-Where ``os.fork`` is missing (Windows), or with ``workers=0``, each job runs in the parent when submitted.
+Where ``os.fork`` or ``/proc/self/fd`` is missing (Windows, macOS), or with ``workers=0``, each job runs in the
+parent when submitted.
 """
 
 from __future__ import annotations
 
+import fcntl
 import gc
 import os
 import pickle
 import select
 import signal
+import stat
 import sys
 from typing import Callable
 
@@ -45,7 +53,7 @@ class ForkPool:
     join, in the order submitted).  Use as a context manager; :meth:`join` waits for every job."""
 
     def __init__(self, workers: int, close_fds: tuple[int, ...] = ()):
-        self.workers = int(workers) if hasattr(os, "fork") else 0
+        self.workers = int(workers) if hasattr(os, "fork") and os.path.isdir(_FD_TABLE) else 0
         self.close_fds = tuple(close_fds)
         self._running: dict[int, int] = {}  # pid -> read end of its error pipe
         self._waiting: list[Callable[[], None]] = []
@@ -136,6 +144,7 @@ def _child(job: Callable[[], None], read: int, write: int, close_fds: tuple[int,
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         _die_with(parent)
+        _private_read_offsets(keep={write})
         job()
     except BaseException as exc:  # noqa: BLE001 - everything is reported to the parent, nothing escapes the child
         code = 1
@@ -152,6 +161,32 @@ def _child(job: Callable[[], None], read: int, write: int, close_fds: tuple[int,
             pass
     finally:
         os._exit(code)  # no atexit handlers, no flush of buffers inherited from the parent
+
+
+_FD_TABLE = "/proc/self/fd"
+
+
+def _private_read_offsets(keep: set[int]) -> None:
+    """Reopen every regular file open read-only (but ``keep``) onto its descriptor number, at the same offset, so
+    that this process's reads no longer move the offset its parent and siblings share.  Before this child reads
+    anything the shared offset is the parent's: the parent forks only after its own drawing."""
+    for name in os.listdir(_FD_TABLE):
+        fd = int(name)
+        if fd in keep:
+            continue
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE != os.O_RDONLY:
+                continue
+            fresh = os.open(os.readlink(f"{_FD_TABLE}/{fd}"), os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:  # gone (the listing's own descriptor), or a file deleted or replaced meanwhile
+            continue
+        try:
+            if (os.fstat(fresh).st_dev, os.fstat(fresh).st_ino) == (st.st_dev, st.st_ino):
+                os.lseek(fresh, os.lseek(fd, 0, os.SEEK_CUR), os.SEEK_SET)
+                os.dup2(fresh, fd, inheritable=os.get_inheritable(fd))
+        finally:
+            os.close(fresh)
 
 
 def _die_with(parent: int) -> None:
