@@ -203,13 +203,21 @@ class MediatorAnalysis:
                 progress: Callable | None = None) -> "ModelAnalysis":
         """chi^2 of ``model`` on the (M, g) plane and on the two asymptotic lines (M = 0 and M = inf)."""
         model = get_model(model)
-        masses = default_masses() if masses_mev is None else check_finite_masses(masses_mev)
-        g_plane = default_couplings() if couplings is None else check_couplings(couplings, "scan couplings")
-        with_zero = lambda g: np.concatenate([[0.0], g[g > 0]])  # noqa: E731
-        plane = self.grid(model, masses, with_zero(g_plane), experiments, progress)
-        low = self.grid(model, [0.0], with_zero(log_grid(*LOW_MASS_G)), experiments)
-        high = self.grid(model, [np.inf], with_zero(log_grid(*HIGH_MASS_G_OVER_M_MEV)), experiments)
+        (m_plane, g_plane), low_axes, high_axes = analysis_axes(masses_mev, couplings)
+        plane = self.grid(model, m_plane, g_plane, experiments, progress)
+        low = self.grid(model, *low_axes, experiments)
+        high = self.grid(model, *high_axes, experiments)
         return ModelAnalysis(self, model, plane, low, high)
+
+
+def analysis_axes(masses_mev=None, couplings=None) -> tuple:
+    """(masses [MeV], couplings) of the three grids of :meth:`MediatorAnalysis.analyse`: the (M, g) plane (default
+    masses and couplings, g = 0 added), the M = 0 line on g and the M = inf (contact) line on g/M [MeV^-1]."""
+    masses = default_masses() if masses_mev is None else check_finite_masses(masses_mev)
+    g_plane = default_couplings() if couplings is None else check_couplings(couplings, "scan couplings")
+    with_zero = lambda g: np.concatenate([[0.0], g[g > 0]])  # noqa: E731
+    return ((masses, with_zero(g_plane)), (np.array([0.0]), with_zero(log_grid(*LOW_MASS_G))),
+            (np.array([np.inf]), with_zero(log_grid(*HIGH_MASS_G_OVER_M_MEV))))
 
 
 def line_minimum(analysis: MediatorAnalysis, grid: Grid, dataset: str) -> tuple[float, float]:

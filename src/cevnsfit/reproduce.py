@@ -40,6 +40,7 @@ import secrets
 import shutil
 import time
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 from typing import Callable
@@ -55,10 +56,12 @@ from .io.jsonio import NULL_MEANING, nulls_for_nonfinite, write_json
 from .io.results import data_checksums, scan_dataset, write_netcdf
 from .io.tables import csv_text, latex, markdown
 from .mediators import (DATASETS, HIGH_MASS_G_OVER_M_MEV, LOW_MASS_G, POINTS_PER_DECADE, Grid, MediatorAnalysis,
-                        ModelAnalysis, convention, data_set_experiments, default_couplings, default_masses, gm2_verdict)
+                        ModelAnalysis, analysis_axes, convention, data_set_experiments, default_couplings,
+                        default_masses, gm2_verdict)
 from .forkpool import ForkPool
 from .physics.models import get_model, model_names
 from .process import check_interrupted, usable_cores
+from .stats import compiled
 
 # AC22 2 sigma table rows available to this project (g, g/M in GeV^-1); the other nine models' rows are not.
 AC22_REFERENCE = {
@@ -206,20 +209,31 @@ def _analyse(an: MediatorAnalysis, model, masses: np.ndarray, couplings: np.ndar
     plane of every COARSE_STEP-th mass and coupling (a subset of the full one: the full-plane experiments' chi^2 is
     taken from their full grid, not recomputed) and the full M = 0 and M = inf lines."""
     parts = _parts()
-    full = an.analyse(model, masses, couplings, parts["full"])
-    out = {"full": full}
-    if "coarse" in parts:
-        others = tuple(n for n in parts["coarse"] if n not in parts["full"])
-        im = np.arange(0, masses.size, COARSE_STEP[0])
-        ig = np.concatenate([[0], np.arange(1, full.plane.couplings.size, COARSE_STEP[1])])  # g = 0 kept
-        plane = an.grid(model, masses[im], full.plane.couplings[ig], others)
-        lines = [an.grid(model, g.masses_mev, g.couplings, others) for g in (full.low, full.high)]
-        for grid, src in zip((plane, *lines), (full.plane, full.low, full.high)):
-            sub = (lambda a: a[np.ix_(im, ig)]) if grid is plane else (lambda a: a)
-            grid.chi2.update({n: sub(src.chi2[n]) for n in parts["full"]})
-            grid.chi2_sm.update({n: src.chi2_sm[n] for n in parts["full"]})
-        out["coarse"] = ModelAnalysis(an, full.model, plane, *lines)
-    return out
+    if "coarse" not in parts:
+        return {"full": an.analyse(model, masses, couplings, parts["full"])}
+    others = tuple(n for n in parts["coarse"] if n not in parts["full"])
+    (m_plane, g_plane), *line_axes = analysis_axes(masses, couplings)
+    im = np.arange(0, m_plane.size, COARSE_STEP[0])
+    ig = np.concatenate([[0], np.arange(1, g_plane.size, COARSE_STEP[1])])  # g = 0 kept
+
+    def coarse():
+        return [an.grid(model, m_plane[im], g_plane[ig], others)] + [an.grid(model, *ax, others) for ax in line_axes]
+
+    # the full plane (COHERENT) and the coarse grids (XENONnT) are independent: in two threads when the kernels
+    # release the GIL (every thread has ended before the caller forks a figure worker)
+    if an.threads > 1 and compiled.available():
+        with ThreadPoolExecutor(1, thread_name_prefix="cevnsfit-coarse") as pool:
+            other = pool.submit(coarse)
+            full = an.analyse(model, masses, couplings, parts["full"])
+            plane, *lines = other.result()
+    else:
+        full = an.analyse(model, masses, couplings, parts["full"])
+        plane, *lines = coarse()
+    for grid, src in zip((plane, *lines), (full.plane, full.low, full.high)):
+        sub = (lambda a: a[np.ix_(im, ig)]) if grid is plane else (lambda a: a)
+        grid.chi2.update({n: sub(src.chi2[n]) for n in parts["full"]})
+        grid.chi2_sm.update({n: src.chi2_sm[n] for n in parts["full"]})
+    return {"full": full, "coarse": ModelAnalysis(an, full.model, plane, *lines)}
 
 
 def reproduce(out_dir, data_dir=None, models=None, gm2_epochs=("2021", "2025"), cl: str = "2dof",
