@@ -378,7 +378,10 @@ def test_threaded_grids_equal_serial():
     sum may round differently with the memory alignment of its arrays)."""
     from cevnsfit.stats import compiled
 
-    masses, g = np.geomspace(1e-2, 1e4, 9), np.concatenate([[0.0], np.geomspace(1e-6, 1.0, 40)])
+    from cevnsfit.mediators import MASS_CHUNK
+
+    # two blocks of mass rows (a block starts cold), three experiments
+    masses, g = np.geomspace(1e-2, 1e4, MASS_CHUNK + 5), np.concatenate([[0.0], np.geomspace(1e-6, 1.0, 20)])
     one = MediatorAnalysis(threads=1).grid("L_mu-L_tau", masses, g, ("csi", "lar", "xenonnt"))
     two = MediatorAnalysis(threads=2).grid("L_mu-L_tau", masses, g, ("csi", "lar", "xenonnt"))
     for name in ("csi", "lar", "xenonnt"):

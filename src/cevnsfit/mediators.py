@@ -39,6 +39,11 @@ POINTS_PER_DECADE = 150
 
 dataset_members = data_set_members
 
+# A grid's mass rows are profiled in blocks of MASS_CHUNK, each block's rows warm-started along the block from a cold
+# first row: blocks run in parallel threads (XENONnT's plane, ~45 us per point, would otherwise hold one core while
+# the others wait), and are the same whatever the number of threads (a cold row costs ~1.5 warm ones: +1 %).
+MASS_CHUNK = 32
+
 
 def data_set_experiments() -> tuple[str, ...]:
     """The experiments that the registered data sets use (registry order)."""
@@ -138,42 +143,49 @@ class MediatorAnalysis:
         if couplings.ndim != 1 or np.any(~np.isfinite(couplings)) or np.any(couplings < 0):
             raise InputError("couplings must be finite and non-negative")
         stop = threading.Event()
+        # the experiments' grids, and blocks of MASS_CHUNK rows within each, are independent: in threads when the
+        # kernels release the GIL (numpy's many small operations hold it -- threads gave no speed-up there,
+        # benchmarks/bench_scan.py).  The blocks are the same whatever the number of threads.
+        workers = self.threads if compiled.available() else 1
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="cevnsfit-grid") if workers > 1 else None
 
-        def one(name):
-            tpl = self.templates(model, masses, name)
-            out = np.empty((masses.size, couplings.size))
-            cost = self.cost(name)
-            # one profiled batch per mass row.  The templates are reduced once to the bins the cost reads, and an
-            # iterative profile starts each mass row from the previous row's fit (same couplings, a neighbouring
-            # mass: the warm start of benchmarks/bench_xenonnt.py)
-            reduced, start = tpl.mapped(cost.reduce), None
-            coefficients = reduced.coefficients(couplings)
-            for i in range(masses.size):
-                if stop.is_set():  # another experiment's grid failed, or the run was interrupted
-                    return None
-                out[i], start = cost.profile_linear(coefficients, reduced.basis(i), start)
+        def each(fn, items):
+            return [f.result() for f in [pool.submit(fn, x) for x in items]] if pool else [fn(x) for x in items]
+
+        def prepare(name):  # the templates, reduced once to the bins the cost reads, and the SM chi^2
+            tpl, cost = self.templates(model, masses, name), self.cost(name)
+            reduced = tpl.mapped(cost.reduce)
+            return tpl, reduced, reduced.coefficients(couplings), float(cost(tpl.n0))
+
+        def rows(block):
+            # one profiled batch per mass row; an iterative profile starts each row from the previous row's fit
+            # (same couplings, a neighbouring mass: the warm start of benchmarks/bench_xenonnt.py), a block's first
+            # row from the nominal nuisances
+            name, first, last = block
+            _, reduced, coefficients, _ = prepared[name]
+            start = None
+            for i in range(first, last):
+                if stop.is_set():  # another block failed, or the run was interrupted
+                    return
+                out[name][i], start = self.cost(name).profile_linear(coefficients, reduced.basis(i), start)
                 if progress is not None:
                     progress(1)
-            if not np.all(np.isfinite(out)):  # guards the output files against NaN tables, whatever the input
-                raise InputError(f"chi^2 of {model.name} on {name} is not finite on this grid (couplings too large?)")
-            return tpl, out, float(cost(tpl.n0))
 
-        # the experiments' grids are independent: in threads when the kernels release the GIL (numpy's many small
-        # operations hold it -- threads gave no speed-up there, benchmarks/bench_scan.py)
-        workers = min(self.threads, len(experiments)) if compiled.available() else 1
-        if workers > 1:
-            pool = ThreadPoolExecutor(workers, thread_name_prefix="cevnsfit-grid")
-            try:
-                results = [f.result() for f in [pool.submit(one, n) for n in experiments]]
-            finally:
-                stop.set()  # on an error or Ctrl-C the other grids stop at their next mass row
+        try:
+            prepared = dict(zip(experiments, each(prepare, experiments)))
+            out = {n: np.empty((masses.size, couplings.size)) for n in experiments}
+            each(rows, [(n, lo, min(lo + MASS_CHUNK, masses.size)) for n in experiments
+                        for lo in range(0, masses.size, MASS_CHUNK)])
+        finally:
+            stop.set()  # on an error or Ctrl-C the other blocks stop at their next mass row
+            if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
-        else:
-            results = [one(n) for n in experiments]
-        tpls = {n: r[0] for n, r in zip(experiments, results)}
-        chi2 = {n: r[1] for n, r in zip(experiments, results)}
-        chi2_sm = {n: r[2] for n, r in zip(experiments, results)}
-        return Grid(model, masses, couplings, chi2, chi2_sm, tpls)
+        for name in experiments:  # guards the output files against NaN tables, whatever the input
+            if not np.all(np.isfinite(out[name])):
+                raise InputError(f"chi^2 of {model.name} on {name} is not finite on this grid (couplings too large?)")
+        tpls = {n: prepared[n][0] for n in experiments}
+        chi2_sm = {n: prepared[n][3] for n in experiments}
+        return Grid(model, masses, couplings, out, chi2_sm, tpls)
 
     def chi2_function(self, grid: Grid, dataset: str, mass_index: int) -> Callable[[float], float]:
         """chi^2 of ``dataset`` as a function of the coupling at one mass of ``grid`` (for refinement)."""
