@@ -275,3 +275,23 @@ def test_analysis_profiles_single_points_compiled(name, monkeypatch):
     plain = an.experiment(name).cost()  # a cost outside an analysis: numpy for one template
     calls.clear()
     assert plain(counts) == pytest.approx(value, abs=TOL) and not calls
+
+
+def test_vectorised_logarithm_against_libm():
+    """The kernels' sum of D ln mu (``_kernels._log_dot``: a logarithm that vectorises) against math.log, bin by bin
+    over the whole double range the deviance meets (mu clamped at 1e-300 as there), and on a data-like sum."""
+    import math
+
+    from cevnsfit.stats import _kernels
+
+    rng = np.random.default_rng(3)
+    x = np.concatenate([np.exp(rng.uniform(-700, 700, 5000)), rng.uniform(0.5, 2.0, 5000), 1.0 + rng.normal(0, 1e-9, 500),
+                        [1e-320, 0.0, 1e-300, 2.0, np.sqrt(0.5), np.sqrt(2.0), np.nextafter(np.sqrt(2.0), 2), 1e300]])
+    scratch, one = np.empty((2, 1)), np.ones(1)
+    for v in x:
+        ref = math.log(max(v, 1e-300))
+        assert _kernels._log_dot(one, np.array([v]), scratch) == pytest.approx(ref, rel=5e-16, abs=1e-300)
+    mu = rng.uniform(0.05, 80.0, 99)
+    d = rng.poisson(mu).astype(float)
+    ref = sum(di * math.log(m) for di, m in zip(d, mu))
+    assert _kernels._log_dot(d, mu, np.empty((2, 99))) == pytest.approx(ref, rel=1e-14)

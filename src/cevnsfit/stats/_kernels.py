@@ -19,15 +19,55 @@ def _hold(hess, grad, k):
     hess[k, k] = 1.0
 
 
+# ln 2 split so that e * _LN2_HI is exact for |e| < 2^11 (Cody and Waite); 1/(2k + 1): the atanh series of ln
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+_EXPONENT_BIAS = 4503599627370496.0 + 1023.0  # 2^52 + 1023: the exponent field read as a double, less its bias
+
+
 @_jit
-def _deviance(mu, d, dlnd, x, centre, inv_var):
-    """Poisson chi^2 2 sum[mu - D ln mu] + 2 dlnd (dlnd = sum[D ln D - D]) plus the pulls sum (x - centre)^2 / sigma^2."""
+def _log_dot(d, mu, scratch):
+    """sum_b d_b ln max(mu_b, 1e-300), with a logarithm that vectorises (numba's math.log calls libm once per bin,
+    ~8-16 ns; this one ~3-5 ns per bin on AVX2, tests/test_compiled.py compares the two: within 5e-16 relative).
+
+    mu = 2^e m with m in [sqrt(1/2), sqrt(2)) (the exponent and mantissa fields split through integer views of
+    ``scratch`` (2, bins)); ln m = 2 atanh(s), s = (m - 1)/(m + 1), |s| <= 0.172, by its series to s^21 (the next
+    term is < 2e-17 of the sum), evaluated in two halves (Estrin) to shorten the dependency chain."""
+    m = scratch[0]
+    ef = scratch[1]
+    m_bits = m.view(np.int64)
+    e_bits = ef.view(np.int64)
+    n = mu.size
+    for b in range(n):
+        m[b] = max(mu[b], 1e-300)  # >= 1e-300: a normal number, positive
+    for b in range(n):
+        bits = m_bits[b]
+        m_bits[b] = (bits & 0x000FFFFFFFFFFFFF) | 0x3FF0000000000000  # mantissa with exponent 0: m in [1, 2)
+        e_bits[b] = 0x4330000000000000 | ((bits >> 52) & 0x7FF)  # 2^52 + exponent field, as a double
+    acc = 0.0
+    for b in range(n):
+        x = m[b]
+        e = ef[b] - _EXPONENT_BIAS
+        if x > 1.4142135623730951:
+            x *= 0.5
+            e += 1.0
+        s = (x - 1.0) / (x + 1.0)
+        z = s * s
+        z2 = z * z
+        odd = ((((z2 / 21.0 + 1.0 / 17.0) * z2 + 1.0 / 13.0) * z2 + 1.0 / 9.0) * z2 + 1.0 / 5.0) * z2 + 1.0
+        even = (((z2 / 19.0 + 1.0 / 15.0) * z2 + 1.0 / 11.0) * z2 + 1.0 / 7.0) * z2 + 1.0 / 3.0
+        acc += d[b] * (e * _LN2_HI + (e * _LN2_LO + 2.0 * s * (odd + z * even)))
+    return acc
+
+
+@_jit
+def _deviance(mu, d, dlnd, x, centre, inv_var, scratch):
+    """Poisson chi^2 2 sum[mu - D ln mu] + 2 dlnd (dlnd = sum[D ln D - D]) plus the pulls sum (x - centre)^2 / sigma^2;
+    ``scratch`` (2, bins): work space of the logarithms (``_log_dot``)."""
     s_mu = 0.0
-    s_dl = 0.0
-    for b in range(mu.size):  # no test of D = 0 (0 ln mu = 0): a branch-free loop is ~10 % faster
+    for b in range(mu.size):
         s_mu += mu[b]
-        s_dl += d[b] * math.log(max(mu[b], 1e-300))
-    out = 2.0 * (s_mu - s_dl + dlnd)
+    out = 2.0 * (s_mu - _log_dot(d, mu, scratch) + dlnd)
     for k in range(x.size):
         out += (x[k] - centre[k]) ** 2 * inv_var[k]
     return out
@@ -197,7 +237,7 @@ def _poisson_newton(t, x, d, dlnd, ctr, inv_var, tol, pin, wk):
     tolerance), with full steps taken blind when the decrement certifies them (``BLIND_DECREMENT``).  ``pin``: a
     factor is at its bound when its counts a_z sum_b t_zb are below pin (scaled per template: a signal 1e9 times
     the data is not at its bound at a = 1e-10); ``wk``: work arrays (``_work``)."""
-    mu, w1, w2, grad, step, piv, trial, x_old, hess, m, r, pins, released, wrong = wk
+    mu, w1, w2, grad, step, piv, trial, x_old, hess, m, r, pins, released, wrong, scratch = wk
     nz = x.size
     for z in range(nz):
         tz = 0.0
@@ -288,12 +328,12 @@ def _poisson_newton(t, x, d, dlnd, ctr, inv_var, tol, pin, wk):
         blind = False
         last_dec = 0.0 if last_dec == 0.0 else dec
         if not c0 < np.inf:
-            c0 = _deviance(mu, d, dlnd, x, ctr, inv_var)
+            c0 = _deviance(mu, d, dlnd, x, ctr, inv_var, scratch)
         moved = False
         for _ in range(30):
             for z in range(nz):
                 trial[z] = x[z] + lam * step[z]
-            c = _chi2(t, trial, d, dlnd, ctr, inv_var, mu)
+            c = _chi2(t, trial, d, dlnd, ctr, inv_var, mu, scratch)
             if c <= c0 + 1e-12:
                 for z in range(nz):
                     x[z] = trial[z]
@@ -305,12 +345,12 @@ def _poisson_newton(t, x, d, dlnd, ctr, inv_var, tol, pin, wk):
             _expected(t, x, d, mu)
             break
     if not c0 < np.inf:
-        c0 = _deviance(mu, d, dlnd, x, ctr, inv_var)
-    return _snap_to_bounds(t, x, d, dlnd, ctr, inv_var, pins, c0, mu, x_old)
+        c0 = _deviance(mu, d, dlnd, x, ctr, inv_var, scratch)
+    return _snap_to_bounds(t, x, d, dlnd, ctr, inv_var, pins, c0, mu, x_old, scratch)
 
 
 @_jit
-def _snap_to_bounds(t, x, d, dlnd, ctr, inv_var, pins, c0, mu, x_old):
+def _snap_to_bounds(t, x, d, dlnd, ctr, inv_var, pins, c0, mu, x_old, scratch):
     """Factors that Newton left below their ``pins`` (held at the bound, a little above it) set to exactly 0 when
     this does not raise chi^2 (as ``PoissonChi2.profile``); returns the chi^2 at x."""
     snap = False
@@ -322,7 +362,7 @@ def _snap_to_bounds(t, x, d, dlnd, ctr, inv_var, pins, c0, mu, x_old):
     if not snap:
         return c0
     if _expected(t, x, d, mu):
-        c = _deviance(mu, d, dlnd, x, ctr, inv_var)
+        c = _deviance(mu, d, dlnd, x, ctr, inv_var, scratch)
         if c <= c0:
             return c
     for z in range(x.size):
@@ -333,10 +373,10 @@ def _snap_to_bounds(t, x, d, dlnd, ctr, inv_var, pins, c0, mu, x_old):
 @_jit
 def _work(nz, nb):
     """Work arrays of ``_poisson_newton``: mu, w1, w2 (bins); grad, step, piv, trial, x_old (n_z); hess, m (n_z,
-    n_z); r (n_z, 1); pins, released, wrong (n_z)."""
+    n_z); r (n_z, 1); pins, released, wrong (n_z); scratch (2, bins) of the logarithms."""
     return (np.empty(nb), np.empty(nb), np.empty(nb), np.empty(nz), np.empty(nz), np.empty(nz), np.empty(nz),
             np.empty(nz), np.empty((nz, nz)), np.empty((nz, nz)), np.empty((nz, 1)), np.empty(nz),
-            np.zeros(nz, dtype=np.bool_), np.zeros(nz, dtype=np.bool_))
+            np.zeros(nz, dtype=np.bool_), np.zeros(nz, dtype=np.bool_), np.empty((2, nb)))
 
 
 @_jit
@@ -405,10 +445,10 @@ def poisson_grid(sig, bkg, d, dlnd, ctr, inv_var, tol, pin, warm_floor, chi):
 
 
 @_jit
-def _chi2(t, x, d, dlnd, ctr, inv_var, mu):
+def _chi2(t, x, d, dlnd, ctr, inv_var, mu, scratch):
     """chi^2 at factors x (PoissonChi2._chi2 for one row); leaves the expected counts in ``mu``."""
     _fill_mu(t, x, mu)
-    return _deviance(mu, d, dlnd, x, ctr, inv_var)
+    return _deviance(mu, d, dlnd, x, ctr, inv_var, scratch)
 
 
 @_jit
@@ -727,7 +767,7 @@ def _spline(nodes, coef, x, out):
 
 @_jit
 def _morph_eval(tg, fixed, i_m, i_f, d, dlnd, centre, inv_var, p, nx_nodes, x_coef, ny_nodes, y_coef,
-                sa, sb, part, m, mu):
+                sa, sb, part, m, mu, scratch):
     """Morphed templates and derivatives m (6, n_morphed, bins) at p's (x, y), mu (bins), and chi^2 at p.
     tg (n_morphed, n_x, n_y, bins): the row's grid templates, signal first; the six are (T, T_x, T_y, T_xx, T_xy,
     T_yy)."""
@@ -766,7 +806,7 @@ def _morph_eval(tg, fixed, i_m, i_f, d, dlnd, centre, inv_var, p, nx_nodes, x_co
         for f in range(i_f.size):
             acc += p[i_f[f]] * fixed[f, b]
         mu[b] = acc
-    return _deviance(mu, d, dlnd, p, centre, inv_var)
+    return _deviance(mu, d, dlnd, p, centre, inv_var, scratch)
 
 
 @_jit
@@ -799,6 +839,7 @@ def morphed_profile(sig, coef, basis, bkg, fixed, i_m, i_f, d, dlnd, centre, inv
     grad = np.empty(npar)
     hess = np.empty((npar, npar))
     trial = np.empty(npar)
+    scratch = np.empty((2, nb))
     tg = np.empty((n_m, nx, ny, nb))  # the row's grid templates (signal, morphed backgrounds), (i, j) axes
     for z in range(1, n_m):
         for i in range(nx):
@@ -819,7 +860,7 @@ def morphed_profile(sig, coef, basis, bkg, fixed, i_m, i_f, d, dlnd, centre, inv
                 for j in range(ny):
                     tg[0, i, j] = sig[row, i * ny + j]
         c0 = _morph_eval(tg, fixed, i_m, i_f, d, dlnd, centre, inv_var, x, nx_nodes, x_coef, ny_nodes,
-                         y_coef, sa, sb, part, m, mu)
+                         y_coef, sa, sb, part, m, mu, scratch)
         for _ in range(100):
             for k in range(npar):
                 for b in range(nb):
@@ -898,7 +939,7 @@ def morphed_profile(sig, coef, basis, bkg, fixed, i_m, i_f, d, dlnd, centre, inv
                 trial[nc] = min(max(trial[nc], lo_x), hi_x)
                 trial[nc + 1] = min(max(trial[nc + 1], lo_y), hi_y)
                 c = _morph_eval(tg, fixed, i_m, i_f, d, dlnd, centre, inv_var, trial, nx_nodes, x_coef, ny_nodes,
-                                y_coef, sa, sb, part, m_t, mu_t)
+                                y_coef, sa, sb, part, m_t, mu_t, scratch)
                 if c <= c0 + 1e-12:
                     moved = c0 - c >= 1e-12  # else clamped at the grid edge, or converged to rounding
                     for k in range(npar):
