@@ -23,7 +23,8 @@ Faults:
   file, so two children drawing at once read each other's positions (seen as FreeType's "too many hints" error, or
   silently wrong glyphs).  This needs the process's descriptor table (``/proc/self/fd``, Linux).
 
-Where ``os.fork`` or ``/proc/self/fd`` is missing (Windows, macOS), or with ``workers=0``, each job runs in the
+Where ``/proc/self/fd`` is missing (macOS, the BSDs), or with ``workers=0``, or when no process can be forked
+(a PID or memory limit), each job runs in the
 parent when submitted.
 """
 
@@ -39,13 +40,12 @@ import stat
 import sys
 from typing import Callable
 
-from .errors import CevnsfitError
-
 __all__ = ["ForkPool", "WorkerLost"]
 
 
-class WorkerLost(CevnsfitError):
-    """A child process ended by a signal, not by finishing its job or raising."""
+class WorkerLost(OSError):
+    """A child process ended by a signal, not by finishing its job or raising: the environment's failure (an
+    ``OSError``: the command line reports it as such, exit 1), not the input's."""
 
 
 class ForkPool:
@@ -63,7 +63,9 @@ class ForkPool:
         return self
 
     def __exit__(self, kind, exc, tb) -> None:
-        if kind is not None:
+        if kind is None:
+            self.join()
+        else:
             self.terminate()
 
     def submit(self, job: Callable[[], None]) -> None:
@@ -102,17 +104,33 @@ class ForkPool:
         while self._waiting and len(self._running) < self.workers:
             job = self._waiting.pop(0)
             read, write = os.pipe()
-            pid = os.fork()
+            # SIGINT and SIGTERM held from the fork until the child is registered (in the parent: a signal there
+            # would leave a child that terminate() does not know) or has its default handlers (in the child)
+            held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+            try:
+                pid = os.fork()
+            except OSError:  # no process to be had (a PID or memory limit): this job runs here
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)
+                os.close(read)
+                os.close(write)
+                job()
+                continue
             if pid == 0:  # the child: never returns into the parent's code
-                _child(job, read, write, self.close_fds, self._parent)
-            os.close(write)
-            self._running[pid] = read
+                _child(job, read, write, self.close_fds, self._parent, held)
+            try:
+                os.close(write)
+                self._running[pid] = read
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
     def _reap(self, block: bool) -> None:
         """Collect finished children; with ``block``, wait until one finishes.  Raises the first failure found."""
         statuses = {}
         if block:  # a child's pipe reaches end-of-file when it exits (or reports): wait for any of them
-            ready, _, _ = select.select(list(self._running.values()), [], [])
+            poller = select.poll()
+            for fd in self._running.values():
+                poller.register(fd, select.POLLIN | select.POLLHUP)
+            ready = {fd for fd, _ in poller.poll()}
             finished = [pid for pid, fd in self._running.items() if fd in ready]
         else:
             for pid in self._running:
@@ -120,18 +138,30 @@ class ForkPool:
                 if done:
                     statuses[pid] = status
             finished = list(statuses)
-        for pid in finished:
+        reports = []
+        for pid in finished:  # every finished child reaped and forgotten first (its pid may be reused), then raise
             fd = self._running.pop(pid)
             try:
                 report = _read_all(fd)  # before waiting: a large report must not block the child's exit
             finally:
                 os.close(fd)
-            _raise_failure(statuses[pid] if pid in statuses else _wait(pid), report)
+            reports.append((statuses[pid] if pid in statuses else _wait(pid), report))
+        for status, report in reports:
+            _raise_failure(status, report)
 
 
-def _child(job: Callable[[], None], read: int, write: int, close_fds: tuple[int, ...], parent: int) -> None:
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _child(job: Callable[[], None], read: int, write: int, close_fds: tuple[int, ...], parent: int, held) -> None:
     code = 0
     try:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)  # from here a Ctrl-C ends this process at once
+        # fresh standard streams: a thread of the parent (a progress bar) may have held their locks at the fork
+        sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 - lives as long as the process
+        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
         os.close(read)
         for fd in close_fds:
             try:
@@ -141,8 +171,6 @@ def _child(job: Callable[[], None], read: int, write: int, close_fds: tuple[int,
         # the inherited objects out of the collector's reach: a collection that walked them would write to every
         # one, copying the parent's whole heap page by page (measured: a figure took 1.6 s in a child, 0.9 s here)
         gc.freeze()
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         _die_with(parent)
         _private_read_offsets(keep={write})
         job()
@@ -224,7 +252,8 @@ def _wait(pid: int) -> int:
 def _raise_failure(status: int, report: bytes) -> None:
     if os.WIFSIGNALED(status):
         name = signal.Signals(os.WTERMSIG(status)).name
-        raise WorkerLost(f"a worker process was killed by {name} (out of memory?)")
+        why = " (out of memory?)" if os.WTERMSIG(status) == signal.SIGKILL else ""
+        raise WorkerLost(f"a worker process was killed by {name}{why}")
     if os.waitstatus_to_exitcode(status) != 0:
         if report:
             raise pickle.loads(report)

@@ -12,7 +12,7 @@ Units: masses in MeV; g dimensionless; in the contact (M -> inf) limit the coupl
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -146,11 +146,21 @@ class MediatorAnalysis:
         # the experiments' grids, and blocks of MASS_CHUNK rows within each, are independent: in threads when the
         # kernels release the GIL (numpy's many small operations hold it -- threads gave no speed-up there,
         # benchmarks/bench_scan.py).  The blocks are the same whatever the number of threads.
-        workers = self.threads if compiled.available() else 1
-        pool = ThreadPoolExecutor(workers, thread_name_prefix="cevnsfit-grid") if workers > 1 else None
+        threaded = compiled.available() and all(getattr(self.cost(n), "compiled", False) for n in experiments)
+        workers = self.threads if threaded else 1
+        pool = None
+        if workers > 1:
+            compiled.load()  # the kernels imported here, not by the first threads at once
+            pool = ThreadPoolExecutor(workers, thread_name_prefix="cevnsfit-grid")
 
         def each(fn, items):
-            return [f.result() for f in [pool.submit(fn, x) for x in items]] if pool else [fn(x) for x in items]
+            if pool is None:
+                return [fn(x) for x in items]
+            futures = [pool.submit(fn, x) for x in items]
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            if any(f.exception() is not None for f in done):
+                stop.set()  # the other blocks stop at their next mass row; the queued ones are cancelled below
+            return [f.result() for f in futures]  # the first failure, in submission order, is raised
 
         def prepare(name):  # the templates, reduced once to the bins the cost reads, and the SM chi^2
             tpl, cost = self.templates(model, masses, name), self.cost(name)

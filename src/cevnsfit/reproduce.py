@@ -220,7 +220,7 @@ def _analyse(an: MediatorAnalysis, model, masses: np.ndarray, couplings: np.ndar
         return [an.grid(model, m_plane[im], g_plane[ig], others)] + [an.grid(model, *ax, others) for ax in line_axes]
 
     # the full plane (COHERENT) and the coarse grids (XENONnT) are independent: in two threads when the kernels
-    # release the GIL (every thread has ended before the caller forks a figure worker)
+    # release the GIL (both have ended before the caller forks a figure worker)
     if an.threads > 1 and compiled.available():
         with ThreadPoolExecutor(1, thread_name_prefix="cevnsfit-coarse") as pool:
             other = pool.submit(coarse)
@@ -245,8 +245,8 @@ def reproduce(out_dir, data_dir=None, models=None, gm2_epochs=("2021", "2025"), 
     (:func:`cevnsfit.fc.run_fc`, store in ``cache/fc/``, resumable): FC columns (one-parameter Wilks | FC | toy
     error) in limits.md, limits.json and report.md, and the FC asymptotes on the plane figures.  Off by default.
 
-    ``figure_workers``: child processes drawing the figures while the run computes (default: one per usable core;
-    0 draws them in this process).  Each figure is drawn from the same numbers either way.
+    ``figure_workers``: child processes drawing the figures while the run computes (default: one per usable core,
+    none with ``fc_toys``; 0 draws them in this process).  Each figure is drawn from the same numbers either way.
 
     Raises :class:`InputError`/:class:`DataError` before writing anything when an input is unusable and
     :class:`BusyError` when another run holds ``out_dir``.
@@ -285,7 +285,10 @@ def reproduce(out_dir, data_dir=None, models=None, gm2_epochs=("2021", "2025"), 
         stage = out / f"{STAGING_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
         stage.mkdir()
         try:
-            with ForkPool(usable_cores() if figure_workers is None else figure_workers, close_fds=(lock.fd,)) as pool:
+            if figure_workers is None:  # with toys, Dask's threads outlive its cluster: no fork after them (the
+                # figures are seconds of a run of minutes)
+                figure_workers = usable_cores() if fc is None else 0
+            with ForkPool(figure_workers, close_fds=(lock.fd,)) as pool:
                 result = _run(out, stage, an, exps, models, curves, checksums, masses, couplings, gm2_epochs, cl,
                               progress, t_start, pool, fc=fc)
         except BaseException:

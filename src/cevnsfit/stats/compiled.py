@@ -25,7 +25,8 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["available", "gaussian_grid", "gaussian_profile", "morphed_profile", "poisson_grid", "poisson_profile", "worth_it"]
+__all__ = ["available", "gaussian_grid", "gaussian_profile", "load", "morphed_profile", "poisson_grid", "poisson_profile",
+           "worth_it"]
 
 
 def available() -> bool:
@@ -43,6 +44,11 @@ def worth_it(n_rows: int, min_rows: int = MIN_ROWS) -> bool:
     """Profile a batch of ``n_rows`` compiled: available, and large enough to repay numba's import (``min_rows``: a
     caller that profiles whole grids anyway lowers it; see ``BinnedCost.min_compiled_rows``)."""
     return n_rows >= min_rows and available()
+
+
+def load() -> None:
+    """Import the kernels now (numba and the cached machine code: ~0.3-0.5 s), e.g. before threads call them."""
+    importlib.import_module(f"{__package__}._kernels")
 
 
 @lru_cache(maxsize=None)
