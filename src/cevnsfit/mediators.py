@@ -99,9 +99,9 @@ class Grid:
 class MediatorAnalysis:
     """Loads the experiments once and answers scan and limit questions for any model.
 
-    ``threads``: how many experiments' grids are profiled at once (default: one per usable core, when the compiled
-    kernels are available -- they release the GIL; the numpy path holds it and stays serial).  Each experiment's
-    grid is computed the same way whatever the number, so the results do not depend on it.
+    ``threads``: how many blocks of a grid's mass rows (``MASS_CHUNK``, of every experiment) are profiled at once
+    (default: one per usable core, when the compiled kernels profile them -- they release the GIL; the numpy path
+    holds it and stays serial).  The blocks are the same whatever the number, so the results do not depend on it.
     """
 
     def __init__(self, data_dir=None, params: Parameters = DEFAULT, threads: int | None = None):
@@ -126,6 +126,12 @@ class MediatorAnalysis:
         return self._costs[name]
 
     # ---- chi^2 on grids -------------------------------------------------------------------------------------
+    def workers(self, experiments) -> int:
+        """Threads worth using for these experiments' profiles: ``threads`` when the compiled kernels do them all,
+        else 1."""
+        compiled_all = compiled.available() and all(getattr(self.cost(n), "compiled", False) for n in experiments)
+        return self.threads if compiled_all else 1
+
     def templates(self, model, masses_mev, name: str) -> Templates:
         """Templates of ``model`` on experiment ``name`` at ``masses_mev`` (MeV); every model shares the experiment's
         folded terms (:class:`~cevnsfit.templates.TemplateBasis`): `cevnsfit limits` builds 11 models x 3 mass sets."""
@@ -146,8 +152,7 @@ class MediatorAnalysis:
         # the experiments' grids, and blocks of MASS_CHUNK rows within each, are independent: in threads when the
         # kernels release the GIL (numpy's many small operations hold it -- threads gave no speed-up there,
         # benchmarks/bench_scan.py).  The blocks are the same whatever the number of threads.
-        threaded = compiled.available() and all(getattr(self.cost(n), "compiled", False) for n in experiments)
-        workers = self.threads if threaded else 1
+        workers = self.workers(experiments)
         pool = None
         if workers > 1:
             compiled.load()  # the kernels imported here, not by the first threads at once

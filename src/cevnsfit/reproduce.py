@@ -61,7 +61,6 @@ from .mediators import (DATASETS, HIGH_MASS_G_OVER_M_MEV, LOW_MASS_G, POINTS_PER
 from .forkpool import ForkPool
 from .physics.models import get_model, model_names
 from .process import check_interrupted, usable_cores
-from .stats import compiled
 
 # AC22 2 sigma table rows available to this project (g, g/M in GeV^-1); the other nine models' rows are not.
 AC22_REFERENCE = {
@@ -221,7 +220,7 @@ def _analyse(an: MediatorAnalysis, model, masses: np.ndarray, couplings: np.ndar
 
     # the full plane (COHERENT) and the coarse grids (XENONnT) are independent: in two threads when the kernels
     # release the GIL (both have ended before the caller forks a figure worker)
-    if an.threads > 1 and compiled.available():
+    if an.workers(tuple(parts["full"]) + others) > 1:
         with ThreadPoolExecutor(1, thread_name_prefix="cevnsfit-coarse") as pool:
             other = pool.submit(coarse)
             full = an.analyse(model, masses, couplings, parts["full"])
@@ -344,10 +343,8 @@ def _run(out, stage, an, exps, models, curves, checksums, masses, couplings, gm2
             figures.spectra(an)
         tick(f"model {model.name}")
 
-    fc_rows = None
     if fc is not None:
         from .fc import with_fc_columns
-
         from .plotting.fc import asymptote_overlay
 
         fc_rows = _fc_rows(out, an, models, fc)
@@ -555,20 +552,20 @@ class _Figures:
 
     The first figure is drawn here, in the parent: it fills the process's caches (the parsed math text of the tick
     labels above all, see plotting/mathtext_cache.py; fonts) that every child then inherits.  A child forked before
-    any drawing took ~0.7 s longer per plane figure (2.0 against 1.0 s, measured)."""
+    any drawing took twice as long per plane figure (2.0 against 1.0 s, measured)."""
 
     def __init__(self, folder: Path, pool: ForkPool, gm2_epochs, cl: str, curves: dict):
         # imported here, in the parent, before the first child is forked: the children share these modules
         from .plotting import compare, planes, spectra, style
 
         self.folder, self.pool, self.gm2_epochs, self.cl, self.curves = folder, pool, gm2_epochs, cl, curves
-        self._modules = compare, planes, spectra, style
+        self._compare, self._planes, self._spectra, self._style = compare, planes, spectra, style
         self._stems: dict[str, list[str]] = {"plane": [], "summary": [], "spectra": []}
         self._warm = False
 
     def _draw(self, kind: str, stem: str, build: Callable) -> None:
         self._stems[kind].append(stem)
-        plt, save = self._modules[3].plt, self._modules[3].save
+        plt, save = self._style.plt, self._style.save
 
         def job():
             fig = build()
@@ -585,23 +582,23 @@ class _Figures:
             self._warm = True
 
     def plane(self, name: str, res: ModelAnalysis, overlay=None) -> None:
-        self._draw("plane", f"plane_{_slug(name)}", lambda: self._modules[1].plane_figure(
+        self._draw("plane", f"plane_{_slug(name)}", lambda: self._planes.plane_figure(
             res, gm2_epochs=self.gm2_epochs, curves=self.curves[name], cl=self.cl, overlay=overlay))
 
     def summaries(self, results: dict) -> None:
         full = {n: parts["full"] for n, parts in results.items()}
         vectors = {n: r for n, r in full.items() if getattr(r.model, "kind", "vector") == "vector"}
         if vectors:
-            self._draw("summary", "summary_csi+lar", lambda: self._modules[1].summary_figure(vectors, "csi+lar", self.cl))
+            self._draw("summary", "summary_csi+lar", lambda: self._planes.summary_figure(vectors, "csi+lar", self.cl))
         part = _comparison_part()
         if part is not None:
             chosen = {n: parts[part] for n, parts in results.items()}
-            self._draw("summary", "coherent_vs_xenonnt", lambda: self._modules[0].comparison_figure(chosen, self.cl))
+            self._draw("summary", "coherent_vs_xenonnt", lambda: self._compare.comparison_figure(chosen, self.cl))
 
     def spectra(self, an: MediatorAnalysis) -> None:
         for exp_name in data_set_experiments():
             exp = an.experiment(exp_name)
-            self._draw("spectra", f"spectra_{exp_name}", lambda exp=exp: self._modules[2].experiment_figure(exp))
+            self._draw("spectra", f"spectra_{exp_name}", lambda exp=exp: self._spectra.experiment_figure(exp))
 
     def paths(self) -> list[str]:
         stems = self._stems["plane"] + self._stems["summary"] + self._stems["spectra"]
