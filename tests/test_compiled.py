@@ -7,7 +7,8 @@ agree to about that: measured max |Delta chi^2| 9e-12 on the B-L grid (322 coupl
 replicas with randomised pull centres; stated tolerance 1e-8 (as tests/test_fc_speed.py for the fast toy path).  Gaussian (LAr):
 the same normal equations solved in another order, the same branch, the chi^2 recomputed from the residuals:
 measured max |Delta chi^2| 9e-14 (three models, 322 couplings; 2000 replicas); stated 1e-10.  Morphed Poisson
-(XENONnT): the same Newton; measured 3e-13, stated 1e-10.  Skipped where numba is not installed (an optional
+(XENONnT): the same Newton, the morph evaluated from each cell's polynomial coefficients instead of the nodes'
+weights and the 6 x 6 steps solved in the kernel; measured 2.3e-13 (three models, cold and warm), stated 1e-10.  Skipped where numba is not installed (an optional
 dependency, ``cevnsfit[fast]``; the test extra installs it, so CI runs these).
 """
 
@@ -297,3 +298,54 @@ def test_vectorised_logarithm_against_libm():
     d = rng.poisson(mu).astype(float)
     ref = sum(di * math.log(m) for di, m in zip(d, mu))
     assert _kernels._log_dot(d, mu, np.empty((2, 99))) == pytest.approx(ref, rel=1e-14)
+
+
+def test_small_solver_against_lapack():
+    """The morphed profile's 6 x 6 solve (``_kernels._solve_lu``: partial pivoting, no allocation) against
+    ``np.linalg.solve`` on definite, indefinite and badly scaled matrices, and one that needs a row swap."""
+    from cevnsfit.stats import _kernels
+
+    rng = np.random.default_rng(5)
+    work, out = np.empty((6, 7)), np.empty(6)
+    for kind in range(60):
+        a = rng.normal(size=(6, 6))
+        h = a @ a.T + 1e-3 * np.eye(6) if kind % 3 == 0 else a + a.T  # definite / indefinite
+        if kind % 3 == 2:
+            s = 10.0 ** rng.uniform(-6, 6, 6)
+            h = h * s[:, None] * s[None, :]
+        g = rng.normal(size=6)
+        _kernels._solve_lu(h, g, work, out)
+        ref = -np.linalg.solve(h, g)
+        cond = np.linalg.cond(h)
+        assert np.allclose(out, ref, rtol=1e-14 * cond, atol=0), (kind, cond)
+    swap = np.array([[0.0, 1.0], [1.0, 0.0]])  # a zero first pivot: only partial pivoting solves it
+    _kernels._solve_lu(swap, np.array([2.0, 3.0]), np.empty((2, 3)), out2 := np.empty(2))
+    assert out2.tolist() == [-3.0, -2.0]
+
+
+def test_cell_polynomials_against_the_cardinal_spline_weights():
+    """The morphed kernel's evaluation from each cell's power-basis coefficients (``_cell_poly``, ``_poly_morph``)
+    against the numpy path's cardinal-spline weights (GridMorph.weights) for T and its five derivatives, inside the
+    cells, on the nodes (from either neighbouring cell) and clamped outside the grid."""
+    from cevnsfit.stats import _kernels
+    from cevnsfit.stats.morphing import GridMorph
+
+    nodes = np.linspace(-3.0, 3.0, 7)
+    morph = GridMorph(nodes, nodes)
+    rng = np.random.default_rng(11)
+    tg = rng.uniform(0.5, 2.0, (49, 5)) * np.exp(rng.normal(size=(49, 1)))  # grid templates, 5 bins
+    coef = np.empty((4, 4, 5))
+    tmp = np.empty((7, 4, 5))
+    m = np.empty((6, 1, 5))
+    points = [(x, y) for x, y in rng.uniform(-3.0, 3.0, (40, 2))] + [(-1.0, 2.0), (3.0, -3.0), (-3.0, 0.5), (4.2, -5.0)]
+    for x, y in points:
+        kx, t = _kernels._cell(nodes, x)
+        ky, u = _kernels._cell(nodes, y)
+        _kernels._cell_poly(tg, 7, morph.x._c, morph.y._c, kx, ky, tmp, coef)
+        _kernels._poly_morph(coef, t, u, 0, m)
+        ref = morph.weights(np.clip(x, -3, 3), np.clip(y, -3, 3))[0] @ tg  # (6, bins)
+        np.testing.assert_allclose(m[:, 0], ref, rtol=1e-12, atol=1e-12 * np.abs(tg).max())
+    # a node reached from the cell on its left (t = 1) gives what the cell on its right (t = 0) gives: C2 splines
+    _kernels._cell_poly(tg, 7, morph.x._c, morph.y._c, 1, 4, tmp, coef)
+    _kernels._poly_morph(coef, 1.0, 0.25, 0, m)
+    np.testing.assert_allclose(m[:, 0], morph.weights(-1.0, 1.25)[0] @ tg, rtol=1e-12, atol=1e-12 * np.abs(tg).max())

@@ -234,3 +234,77 @@ def test_no_process_to_fork_runs_the_job_here(tmp_path, monkeypatch):
     with ForkPool(2) as pool:
         pool.submit(write(tmp_path / "a.txt", "a"))
     assert (tmp_path / "a.txt").read_text() == f"a {os.getpid()}"
+
+
+# ---- warm-up thread and order ----------------------------------------------------------------------------------
+def test_warm_up_job_runs_in_a_thread_here_and_no_child_is_forked_meanwhile(tmp_path):
+    """The first job runs in a thread of this process; a job submitted while it runs is forked only after it ended
+    (a fork would copy only the forking thread, with the drawing's state half-way)."""
+    import threading
+
+    go = threading.Event()
+
+    def warm():
+        go.wait(5)
+        (tmp_path / "warm").write_text(f"{os.getpid()} {threading.current_thread().name} {time.monotonic()}")
+
+    def later():
+        (tmp_path / "later").write_text(f"{os.getpid()} {time.monotonic()}")
+
+    with ForkPool(2, warm_up=True) as pool:
+        pool.submit(warm)  # returns at once: the job waits for ``go``
+        pool.submit(later)
+        time.sleep(0.3)
+        assert not (tmp_path / "later").exists()  # held while the warm-up runs
+        go.set()
+        pool.join()
+    pid, thread, ended = (tmp_path / "warm").read_text().split()
+    assert int(pid) == os.getpid() and thread == "cevnsfit-warm-up"
+    child, started = (tmp_path / "later").read_text().split()
+    assert int(child) != os.getpid() and float(started) >= float(ended)
+
+
+def test_warm_up_failure_is_raised_at_join():
+    with pytest.raises(DataError, match="warm-up failed"):
+        with ForkPool(1, warm_up=True) as pool:
+            pool.submit(raises(DataError("warm-up failed")))
+            pool.join()
+
+
+def test_warm_up_without_workers_runs_in_place(tmp_path):
+    with ForkPool(0, warm_up=True) as pool:
+        pool.submit(write(tmp_path / "a.txt", "a"))
+        assert (tmp_path / "a.txt").read_text() == f"a {os.getpid()}"  # done when submit returns
+
+
+def test_leaving_by_an_exception_waits_for_the_warm_up_thread(tmp_path):
+    """A thread cannot be killed: leaving the pool by an exception waits until its job has ended (the caller then
+    removes what it wrote)."""
+    def slow():
+        time.sleep(0.5)
+        (tmp_path / "done").write_text("x")
+
+    with pytest.raises(KeyboardInterrupt):
+        with ForkPool(1, warm_up=True) as pool:
+            pool.submit(slow)
+            raise KeyboardInterrupt
+    assert (tmp_path / "done").exists()
+
+
+def test_first_goes_ahead_of_the_waiting_jobs(tmp_path):
+    order = tmp_path / "order"
+
+    def job(name):
+        def run():
+            with open(order, "a") as fh:
+                fh.write(name + "\n")
+            time.sleep(0.2)
+        return run
+
+    with ForkPool(1) as pool:
+        pool.submit(job("a"))  # runs; the next three wait for its slot
+        pool.submit(job("b"))
+        pool.submit(job("c"))
+        pool.submit(job("d"), first=True)
+        pool.join()
+    assert order.read_text().split() == ["a", "d", "b", "c"]

@@ -26,6 +26,12 @@ Faults:
 Where ``/proc/self/fd`` is missing (macOS, the BSDs), or with ``workers=0``, or when no process can be forked
 (a PID or memory limit), each job runs in the
 parent when submitted.
+
+``warm_up=True`` runs the first job in a thread of the parent, beside the parent's own work: what it leaves in the
+process's caches (matplotlib's fonts and parsed math text) every later child inherits.  While that thread runs, no
+child is forked (a fork copies only the forking thread, and would copy the drawing's state half-way): the jobs
+submitted meanwhile wait, and start at the first :meth:`~ForkPool.submit` or :meth:`~ForkPool.join` after it has
+ended.  Its failure is raised there too.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ import select
 import signal
 import stat
 import sys
+import threading
 from typing import Callable
 
 __all__ = ["ForkPool", "WorkerLost"]
@@ -52,12 +59,15 @@ class ForkPool:
     """At most ``workers`` children at once; further jobs wait for a free slot (started at the next submit or at
     join, in the order submitted).  Use as a context manager; :meth:`join` waits for every job."""
 
-    def __init__(self, workers: int, close_fds: tuple[int, ...] = ()):
+    def __init__(self, workers: int, close_fds: tuple[int, ...] = (), warm_up: bool = False):
         self.workers = int(workers) if hasattr(os, "fork") and os.path.isdir(_FD_TABLE) else 0
         self.close_fds = tuple(close_fds)
         self._running: dict[int, int] = {}  # pid -> read end of its error pipe
         self._waiting: list[Callable[[], None]] = []
         self._parent = os.getpid()
+        self._warm_up = warm_up and self.workers > 0  # the next job runs in a thread here (module doc)
+        self._warming: threading.Thread | None = None
+        self._warm_error: list[BaseException] = []
 
     def __enter__(self) -> "ForkPool":
         return self
@@ -68,18 +78,25 @@ class ForkPool:
         else:
             self.terminate()
 
-    def submit(self, job: Callable[[], None]) -> None:
-        """Run ``job()`` in a child (or here, without workers); raises a finished child's error first."""
+    def submit(self, job: Callable[[], None], first: bool = False) -> None:
+        """Run ``job()`` in a child (or here, without workers); raises a finished child's error first.  ``first``:
+        ahead of the jobs still waiting (a long job submitted last would otherwise end the run alone)."""
         if self.workers <= 0:
             job()
             return
-        self._waiting.append(job)
+        if self._warm_up:
+            self._warm_up = False
+            self._warming = threading.Thread(target=self._warm, args=(job,), name="cevnsfit-warm-up", daemon=True)
+            self._warming.start()
+            return
+        self._waiting.insert(0, job) if first else self._waiting.append(job)
         self._reap(block=False)
         self._start()
 
     def join(self) -> None:
         """Wait for every job; raises the first failure (the other children are killed then)."""
         try:
+            self._warmed(block=True)
             while self._running or self._waiting:
                 self._start()
                 self._reap(block=True)
@@ -88,7 +105,8 @@ class ForkPool:
             raise
 
     def terminate(self) -> None:
-        """Kill and reap every child still running; forget the jobs not started."""
+        """Kill and reap every child still running; forget the jobs not started; wait for the warm-up thread (a
+        thread cannot be killed: it ends its job, whose failure is dropped -- another is on its way)."""
         self._waiting.clear()
         for pid, fd in list(self._running.items()):
             try:
@@ -98,9 +116,33 @@ class ForkPool:
             _wait(pid)
             os.close(fd)
             del self._running[pid]
+        if self._warming is not None:
+            self._warming.join()
+            self._warming = None
+            self._warm_error.clear()
 
     # ---- internals ------------------------------------------------------------------------------------------
+    def _warm(self, job: Callable[[], None]) -> None:
+        try:
+            job()
+        except BaseException as exc:  # noqa: BLE001 - raised in the calling thread by _warmed
+            self._warm_error.append(exc)
+
+    def _warmed(self, block: bool) -> bool:
+        """True when no warm-up thread runs (waiting for it with ``block``); raises its failure."""
+        if self._warming is None:
+            return True
+        if not block and self._warming.is_alive():
+            return False
+        self._warming.join()
+        self._warming = None
+        if self._warm_error:
+            raise self._warm_error.pop()
+        return True
+
     def _start(self) -> None:
+        if not self._warmed(block=False):  # no fork while the warm-up thread runs (module doc)
+            return
         while self._waiting and len(self._running) < self.workers:
             job = self._waiting.pop(0)
             read, write = os.pipe()

@@ -287,7 +287,7 @@ def reproduce(out_dir, data_dir=None, models=None, gm2_epochs=("2021", "2025"), 
             if figure_workers is None:  # with toys, Dask's threads outlive its cluster: no fork after them (the
                 # figures are seconds of a run of minutes)
                 figure_workers = usable_cores() if fc is None else 0
-            with ForkPool(figure_workers, close_fds=(lock.fd,)) as pool:
+            with ForkPool(figure_workers, close_fds=(lock.fd,), warm_up=True) as pool:
                 result = _run(out, stage, an, exps, models, curves, checksums, masses, couplings, gm2_epochs, cl,
                               progress, t_start, pool, fc=fc)
         except BaseException:
@@ -317,6 +317,7 @@ def _run(out, stage, an, exps, models, curves, checksums, masses, couplings, gm2
     figures = _Figures(stage / "figures", pool, gm2_epochs, cl, curves)
     # Standard Model
     sm = {name: sm_summary(an.experiment(name)) for name in SM_EXPERIMENTS}
+    figures.spectra(an)  # the first is the pool's warm-up, drawn here while the first model is computed
     tick("Standard-Model fits")
 
     results, rows, rows_1dof, verdicts, keys = {}, [], [], [], {}
@@ -339,8 +340,6 @@ def _run(out, stage, an, exps, models, curves, checksums, masses, couplings, gm2
                 verdicts += [gm2_verdict(parts[_part_of(d)], d, ep, cl) for ep in GM2_EPOCHS]
         if fc is None:  # with FC the figure waits for the toys' asymptotes
             figures.plane(model.name, parts["full"])
-        if model is models[0]:
-            figures.spectra(an)
         tick(f"model {model.name}")
 
     if fc is not None:
@@ -550,9 +549,10 @@ class _Figures:
     them in the report's order -- the planes in model order, the summaries, the spectra -- whatever order they
     were drawn in.
 
-    The first figure is drawn here, in the parent: it fills the process's caches (the parsed math text of the tick
-    labels above all, see plotting/mathtext_cache.py; fonts) that every child then inherits.  A child forked before
-    any drawing took twice as long per plane figure (2.0 against 1.0 s, measured)."""
+    The first figure (the first experiment's spectra: it needs no model) is drawn in the parent, in the pool's
+    warm-up thread while the run computes the first model: it fills the process's caches (fonts; the parsed math
+    text of the labels, see plotting/mathtext_cache.py) that every child then inherits.  A plane figure took
+    1.2-1.4 s in a child forked before any drawing, 1.0 s after this warm-up (measured)."""
 
     def __init__(self, folder: Path, pool: ForkPool, gm2_epochs, cl: str, curves: dict):
         # imported here, in the parent, before the first child is forked: the children share these modules
@@ -561,9 +561,8 @@ class _Figures:
         self.folder, self.pool, self.gm2_epochs, self.cl, self.curves = folder, pool, gm2_epochs, cl, curves
         self._compare, self._planes, self._spectra, self._style = compare, planes, spectra, style
         self._stems: dict[str, list[str]] = {"plane": [], "summary": [], "spectra": []}
-        self._warm = False
 
-    def _draw(self, kind: str, stem: str, build: Callable) -> None:
+    def _draw(self, kind: str, stem: str, build: Callable, first: bool = False) -> None:
         self._stems[kind].append(stem)
         plt, save = self._style.plt, self._style.save
 
@@ -575,25 +574,25 @@ class _Figures:
             finally:
                 plt.close(fig)
 
-        if self._warm:
-            self.pool.submit(job)
-        else:
-            job()
-            self._warm = True
+        self.pool.submit(job, first=first)
 
     def plane(self, name: str, res: ModelAnalysis, overlay=None) -> None:
         self._draw("plane", f"plane_{_slug(name)}", lambda: self._planes.plane_figure(
             res, gm2_epochs=self.gm2_epochs, curves=self.curves[name], cl=self.cl, overlay=overlay))
 
     def summaries(self, results: dict) -> None:
+        """The figures of all models: submitted last, they go ahead of the planes still waiting, the comparison
+        (12 panels, the costliest figure: ~2.5 s) first -- else it would end the run alone."""
         full = {n: parts["full"] for n, parts in results.items()}
         vectors = {n: r for n, r in full.items() if getattr(r.model, "kind", "vector") == "vector"}
         if vectors:
-            self._draw("summary", "summary_csi+lar", lambda: self._planes.summary_figure(vectors, "csi+lar", self.cl))
+            self._draw("summary", "summary_csi+lar", lambda: self._planes.summary_figure(vectors, "csi+lar", self.cl),
+                       first=True)
         part = _comparison_part()
         if part is not None:
             chosen = {n: parts[part] for n, parts in results.items()}
-            self._draw("summary", "coherent_vs_xenonnt", lambda: self._compare.comparison_figure(chosen, self.cl))
+            self._draw("summary", "coherent_vs_xenonnt", lambda: self._compare.comparison_figure(chosen, self.cl),
+                       first=True)
 
     def spectra(self, an: MediatorAnalysis) -> None:
         for exp_name in data_set_experiments():

@@ -47,6 +47,8 @@ def envelope_labels(ax, curves, polys, xlim, ylim, obstacles=(), fontsize: float
         lp = np.log10(poly)
         cols = np.flatnonzero((lx >= lp[:, 0].min()) & (lx <= lp[:, 0].max()))
         rows = np.flatnonzero((ly >= lp[:, 1].min()) & (ly <= lp[:, 1].max()))
+        if cols.size:  # only rows below a column's lowest inside point so far can change it
+            rows = rows[rows < row[cols].max()]
         if cols.size == 0 or rows.size == 0:
             continue
         gx, gy = np.meshgrid(lx[cols], ly[rows])

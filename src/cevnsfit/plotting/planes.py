@@ -203,7 +203,9 @@ def _draw_cevns(ax, geos: dict, inset: bool = False) -> list:
     for d in sorted(geos, key=lambda d: d == "csi+lar"):
         colour, alpha, lw, _ = DATASET_STYLE.get(d, ("k", 0.1, 1.0, d))
         z = 4 if d == "csi+lar" else 3.5
-        ax.add_patch(PathPatch(geos[d]["path"], facecolor=colour, alpha=alpha, lw=0, zorder=2))
+        # add_artist, not add_patch: the view limits are set by the caller, and add_patch's data-limit update
+        # walks the path segment by segment in Python (~10 % of a plane figure's build)
+        ax.add_artist(PathPatch(geos[d]["path"], facecolor=colour, alpha=alpha, lw=0, zorder=2))
         for ring in geos[d]["edges"]:
             drawn += ax.plot(ring[:, 0], ring[:, 1], color=colour, lw=lw * (0.7 if inset else 1.0), zorder=z,
                              gid=f"cevns-{d}")

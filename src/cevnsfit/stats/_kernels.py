@@ -473,6 +473,40 @@ def _eliminate(m, r, k, pivot, out):
 
 
 @_jit
+def _solve_lu(h, g, m, out):
+    """out = -h^-1 g by Gaussian elimination with partial pivoting (h any non-singular matrix; m (k, k + 1):
+    work array), as LAPACK's gesv that ``np.linalg.solve`` calls, without its copies and allocations (~1 us of a
+    morphed profile's ~5 us Newton step).  A zero pivot (h singular): ``np.linalg.solve``, which raises."""
+    k = h.shape[0]
+    for i in range(k):
+        for j in range(k):
+            m[i, j] = h[i, j]
+        m[i, k] = -g[i]
+    for a in range(k):
+        p = a
+        for b in range(a + 1, k):
+            if abs(m[b, a]) > abs(m[p, a]):
+                p = b
+        if m[p, a] == 0.0:
+            out[:] = -np.linalg.solve(h, g)
+            return
+        if p != a:
+            for l in range(a, k + 1):
+                m[a, l], m[p, l] = m[p, l], m[a, l]
+        inv = 1.0 / m[a, a]
+        for b in range(a + 1, k):
+            f = m[b, a] * inv
+            if f != 0.0:
+                for l in range(a + 1, k + 1):
+                    m[b, l] -= f * m[a, l]
+    for a in range(k - 1, -1, -1):
+        acc = m[a, k]
+        for l in range(a + 1, k):
+            acc -= m[a, l] * out[l]
+        out[a] = acc / m[a, a]
+
+
+@_jit
 def _solve_spd(h, g, m, r, pivot, out):
     """out = -h^-1 g (h symmetric positive definite; m (k, k), r (k, 1), pivot (k,): work arrays)."""
     k = h.shape[0]
@@ -748,60 +782,107 @@ def gaussian_grid(s, residual, centre, r0w, sig_w, fixed_w, prior_col, col_param
 
 
 @_jit
-def _spline(nodes, coef, x, out):
-    """Cardinal cubic splines at x (clamped to the nodes): out[0] = A_i(x), out[1] = A_i'(x), out[2] = A_i''(x)."""
+def _cell(nodes, x):
+    """(k, t): the interval of the nodes holding x (clamped to them; searchsorted(nodes, x, "right") - 1, at most
+    nn - 2) and the offset t = x - nodes[k]."""
     nn = nodes.size
     x = min(max(x, nodes[0]), nodes[nn - 1])
     k = nn - 2
-    for q in range(nn - 1):  # searchsorted(nodes, x, side="right") - 1, at most nn - 2
+    for q in range(nn - 1):
         if nodes[q + 1] > x:
             k = q
             break
-    t = x - nodes[k]
-    for i in range(nn):
-        c3, c2, c1, c0 = coef[k, 0, i], coef[k, 1, i], coef[k, 2, i], coef[k, 3, i]
-        out[0, i] = ((c3 * t + c2) * t + c1) * t + c0
-        out[1, i] = (3.0 * c3 * t + 2.0 * c2) * t + c1
-        out[2, i] = 6.0 * c3 * t + 2.0 * c2
+    return k, x - nodes[k]
 
 
 @_jit
-def _morph_eval(tg, fixed, i_m, i_f, d, dlnd, centre, inv_var, p, nx_nodes, x_coef, ny_nodes, y_coef,
-                sa, sb, part, m, mu, scratch):
-    """Morphed templates and derivatives m (6, n_morphed, bins) at p's (x, y), mu (bins), and chi^2 at p.
-    tg (n_morphed, n_x, n_y, bins): the row's grid templates, signal first; the six are (T, T_x, T_y, T_xx, T_xy,
-    T_yy)."""
-    n_m, nx, ny, nb = tg.shape
-    npar = p.size
-    _spline(nx_nodes, x_coef, p[npar - 2], sa)
-    _spline(ny_nodes, y_coef, p[npar - 1], sb)
-    for z in range(n_m):
-        # separable: part[q][i, b] = sum_j B^(q)_j T_ij,b, then m = sum_i A^(r)_i part[q][i]
-        for i in range(nx):
+def _cell_poly(tg, ny, x_coef, y_coef, kx, ky, tmp, out):
+    """out[p, q, b] = sum_ij a_p,i b_q,j tg[i ny + j, b]: the power-basis coefficients of the morphed templates on the
+    cell (kx, ky) of the grid, T(x, y) = sum_pq out[p, q] t^p u^q with t, u the offsets from the cell's lower nodes
+    (a_p,i: the coefficient of t^p in the cardinal spline A_i on interval kx; x_coef is scipy's (interval, 3 - p,
+    node) layout).  tg (n_grid, bins); tmp (n_x, 4, bins) scratch.  Separable: first over j, then over i."""
+    nx = x_coef.shape[2]
+    nb = tg.shape[1]
+    for i in range(nx):
+        for q in range(4):
             for b in range(nb):
-                part[0, i, b] = 0.0
-                part[1, i, b] = 0.0
-                part[2, i, b] = 0.0
+                tmp[i, q, b] = 0.0
             for j in range(ny):
-                w0, w1, w2 = sb[0, j], sb[1, j], sb[2, j]
+                w = y_coef[ky, 3 - q, j]
                 for b in range(nb):
-                    t = tg[z, i, j, b]
-                    part[0, i, b] += w0 * t
-                    part[1, i, b] += w1 * t
-                    part[2, i, b] += w2 * t
-        # (r, q) derivative orders of (A, B): T, T_x, T_y, T_xx, T_xy, T_yy
-        for o in range(6):
-            r = (0, 1, 0, 2, 1, 0)[o]
-            q = (0, 0, 1, 0, 1, 2)[o]
+                    tmp[i, q, b] += w * tg[i * ny + j, b]
+    for p in range(4):
+        for q in range(4):
             for b in range(nb):
-                m[o, z, b] = 0.0
-            for i in range(nx):
-                wa = sa[r, i]
+                out[p, q, b] = 0.0
+        for i in range(nx):
+            w = x_coef[kx, 3 - p, i]
+            for q in range(4):
                 for b in range(nb):
-                    m[o, z, b] += wa * part[q, i, b]
+                    out[p, q, b] += w * tmp[i, q, b]
+
+
+@_jit
+def _cubic(c0, c1, c2, c3, u):
+    """c0 + c1 u + c2 u^2 + c3 u^3 and its first and second derivatives."""
+    return ((c3 * u + c2) * u + c1) * u + c0, (3.0 * c3 * u + 2.0 * c2) * u + c1, 6.0 * c3 * u + 2.0 * c2
+
+
+@_jit
+def _poly_morph(c, t, u, z, m):
+    """m[:, z] = (T, T_x, T_y, T_xx, T_xy, T_yy) at offsets (t, u) in a cell, from its coefficients c (4, 4, bins)."""
+    for b in range(c.shape[2]):
+        v0, d0, s0 = _cubic(c[0, 0, b], c[0, 1, b], c[0, 2, b], c[0, 3, b], u)
+        v1, d1, s1 = _cubic(c[1, 0, b], c[1, 1, b], c[1, 2, b], c[1, 3, b], u)
+        v2, d2, s2 = _cubic(c[2, 0, b], c[2, 1, b], c[2, 2, b], c[2, 3, b], u)
+        v3, d3, s3 = _cubic(c[3, 0, b], c[3, 1, b], c[3, 2, b], c[3, 3, b], u)
+        m[0, z, b] = ((v3 * t + v2) * t + v1) * t + v0
+        m[1, z, b] = (3.0 * v3 * t + 2.0 * v2) * t + v1
+        m[2, z, b] = ((d3 * t + d2) * t + d1) * t + d0
+        m[3, z, b] = 6.0 * v3 * t + 2.0 * v2
+        m[4, z, b] = (3.0 * d3 * t + 2.0 * d2) * t + d1
+        m[5, z, b] = ((s3 * t + s2) * t + s1) * t + s0
+
+
+@_jit
+def _morph_eval(cells, row, sig, coef, basis, bkg, fixed, i_m, i_f, d, dlnd, centre, inv_var, p, nx_nodes, x_coef,
+                ny_nodes, y_coef, m, mu, scratch):
+    """Morphed templates and derivatives m (6, n_morphed, bins) at p's (x, y), mu (bins), and chi^2 at p, for row
+    ``row`` (its signal sig[row], or coef[row] @ basis).  ``cells`` holds the power-basis coefficients of every cell
+    visited so far (:func:`_cell_poly`), made on first use: the backgrounds' for the whole call, the basis's for the
+    whole call, the signal's per row (the signal from the basis's: K x 16 x bins, not K x n_grid x bins)."""
+    c_bkg, have_bkg, c_basis, have_basis, c_sig, sig_row, tmp = cells
+    npar = p.size
+    kx, t = _cell(nx_nodes, p[npar - 2])
+    ky, u = _cell(ny_nodes, p[npar - 1])
+    ny = ny_nodes.size
+    if sig_row[kx, ky] != row:
+        if coef.shape[0] > 0:
+            if not have_basis[kx, ky]:
+                for k in range(basis.shape[0]):
+                    _cell_poly(basis[k], ny, x_coef, y_coef, kx, ky, tmp, c_basis[k, kx, ky])
+                have_basis[kx, ky] = True
+            cs = c_sig[kx, ky]
+            for p_ in range(4):
+                for q in range(4):
+                    for b in range(cs.shape[2]):
+                        acc = 0.0
+                        for k in range(coef.shape[1]):
+                            acc += coef[row, k] * c_basis[k, kx, ky, p_, q, b]
+                        cs[p_, q, b] = acc
+        else:
+            _cell_poly(sig[row], ny, x_coef, y_coef, kx, ky, tmp, c_sig[kx, ky])
+        sig_row[kx, ky] = row
+    _poly_morph(c_sig[kx, ky], t, u, 0, m)
+    for z in range(1, i_m.size):
+        if not have_bkg[z - 1, kx, ky]:
+            _cell_poly(bkg[z - 1], ny, x_coef, y_coef, kx, ky, tmp, c_bkg[z - 1, kx, ky])
+            have_bkg[z - 1, kx, ky] = True
+        _poly_morph(c_bkg[z - 1, kx, ky], t, u, z, m)
+    nb = mu.size
     for b in range(nb):
         acc = 0.0
-        for z in range(n_m):
+        for z in range(i_m.size):
             acc += p[i_m[z]] * m[0, z, b]
         for f in range(i_f.size):
             acc += p[i_f[f]] * fixed[f, b]
@@ -816,9 +897,9 @@ def morphed_profile(sig, coef, basis, bkg, fixed, i_m, i_f, d, dlnd, centre, inv
     parameters, shape nuisances held at a grid edge, Levenberg shift where the Hessian is not positive definite,
     step limit on the normalisations, backtracking by halvings up to 40), from the start in ``p_io``.  The signals
     are ``sig`` (n, n_grid, bins), or, when ``coef`` (n, K) has rows, coef @ ``basis`` (K, n_grid, bins), formed
-    here row by row (a batch of them is never stored)."""
+    here row by row (a batch of them is never stored).  The morph is evaluated from each cell's polynomial
+    coefficients (:func:`_morph_eval`): 16 per bin and template instead of the n_grid = 49 nodes' weights."""
     n = max(sig.shape[0], coef.shape[0])
-    n_k = coef.shape[1]
     nb = d.size
     npar = p_io.shape[1]
     nc = npar - 2
@@ -826,9 +907,6 @@ def morphed_profile(sig, coef, basis, bkg, fixed, i_m, i_f, d, dlnd, centre, inv
     nx, ny = nx_nodes.size, ny_nodes.size
     lo_x, hi_x = nx_nodes[0], nx_nodes[nx - 1]
     lo_y, hi_y = ny_nodes[0], ny_nodes[ny - 1]
-    sa = np.empty((3, nx))
-    sb = np.empty((3, ny))
-    part = np.empty((3, nx, nb))
     m = np.empty((6, n_m, nb))
     m_t = np.empty((6, n_m, nb))
     mu = np.empty(nb)
@@ -839,28 +917,19 @@ def morphed_profile(sig, coef, basis, bkg, fixed, i_m, i_f, d, dlnd, centre, inv
     grad = np.empty(npar)
     hess = np.empty((npar, npar))
     trial = np.empty(npar)
+    step = np.empty(npar)
+    lu = np.empty((npar, npar + 1))
     scratch = np.empty((2, nb))
-    tg = np.empty((n_m, nx, ny, nb))  # the row's grid templates (signal, morphed backgrounds), (i, j) axes
-    for z in range(1, n_m):
-        for i in range(nx):
-            for j in range(ny):
-                tg[z, i, j] = bkg[z - 1, i * ny + j]
+    # the cells' power-basis coefficients (see _morph_eval), made as Newton visits them
+    n_cx, n_cy = nx - 1, ny - 1
+    cells = (np.empty((n_m - 1, n_cx, n_cy, 4, 4, nb)), np.zeros((n_m - 1, n_cx, n_cy), dtype=np.bool_),
+             np.empty((basis.shape[0] if coef.shape[0] > 0 else 0, n_cx, n_cy, 4, 4, nb)),
+             np.zeros((n_cx, n_cy), dtype=np.bool_), np.empty((n_cx, n_cy, 4, 4, nb)),
+             np.full((n_cx, n_cy), -1, dtype=np.int64), np.empty((nx, 4, nb)))
     for row in range(n):
         x = p_io[row]
-        if coef.shape[0] > 0:
-            for i in range(nx):
-                for j in range(ny):
-                    for b in range(nb):
-                        acc = 0.0
-                        for k in range(n_k):
-                            acc += coef[row, k] * basis[k, i * ny + j, b]
-                        tg[0, i, j, b] = acc
-        else:
-            for i in range(nx):
-                for j in range(ny):
-                    tg[0, i, j] = sig[row, i * ny + j]
-        c0 = _morph_eval(tg, fixed, i_m, i_f, d, dlnd, centre, inv_var, x, nx_nodes, x_coef, ny_nodes,
-                         y_coef, sa, sb, part, m, mu, scratch)
+        c0 = _morph_eval(cells, row, sig, coef, basis, bkg, fixed, i_m, i_f, d, dlnd, centre, inv_var, x, nx_nodes,
+                         x_coef, ny_nodes, y_coef, m, mu, scratch)
         for _ in range(100):
             for k in range(npar):
                 for b in range(nb):
@@ -912,7 +981,7 @@ def morphed_profile(sig, coef, basis, bkg, fixed, i_m, i_f, d, dlnd, centre, inv
             for k, lo, hi in ((nc, lo_x, hi_x), (nc + 1, lo_y, hi_y)):
                 if (x[k] <= lo and grad[k] > 0.0) or (x[k] >= hi and grad[k] < 0.0):
                     _hold(hess, grad, k)
-            step = -np.linalg.solve(hess, grad)
+            _solve_lu(hess, grad, lu, step)
             decrement = _decrement(grad, step)
             gmax = 0.0
             for k in range(npar):
@@ -926,7 +995,7 @@ def morphed_profile(sig, coef, basis, bkg, fixed, i_m, i_f, d, dlnd, centre, inv
                 shift = max(1e-6 * scale - eig_min, 0.0)
                 for k in range(npar):
                     hess[k, k] += shift
-                step = -np.linalg.solve(hess, grad)
+                _solve_lu(hess, grad, lu, step)
                 decrement = _decrement(grad, step)
             if decrement < max(tol, 1e-13 * c0):
                 break
@@ -938,8 +1007,8 @@ def morphed_profile(sig, coef, basis, bkg, fixed, i_m, i_f, d, dlnd, centre, inv
                     trial[k] = x[k] + lam * frac * step[k]
                 trial[nc] = min(max(trial[nc], lo_x), hi_x)
                 trial[nc + 1] = min(max(trial[nc + 1], lo_y), hi_y)
-                c = _morph_eval(tg, fixed, i_m, i_f, d, dlnd, centre, inv_var, trial, nx_nodes, x_coef, ny_nodes,
-                                y_coef, sa, sb, part, m_t, mu_t, scratch)
+                c = _morph_eval(cells, row, sig, coef, basis, bkg, fixed, i_m, i_f, d, dlnd, centre, inv_var, trial,
+                                nx_nodes, x_coef, ny_nodes, y_coef, m_t, mu_t, scratch)
                 if c <= c0 + 1e-12:
                     moved = c0 - c >= 1e-12  # else clamped at the grid edge, or converged to rounding
                     for k in range(npar):
