@@ -285,14 +285,17 @@ def test_sigkill_while_moving_results_into_place_is_rolled_forward(tmp_path, ref
 
 @pytest.mark.slow  # subprocesses of the command line; the full suite (CI) runs it
 def test_sigterm_while_writing_a_figure(tmp_path):
-    """The run's own figure (the warm-up, drawn in a thread while the first model is computed) is half written when
-    SIGTERM arrives: the main thread stops, waits for the drawing thread, and clears everything."""
+    """The run's own figure (the warm-up: the first model's plane, drawn in a thread while the next model is
+    computed) is half written when SIGTERM arrives: the main thread stops, waits for the drawing thread, and clears
+    everything but the first model's grid, cached before its figure was begun."""
     out = tmp_path / "out"
     res = run_reproduce(tmp_path, out, fault="term_in_figure")
     assert res.returncode == 130 and stderr_lines(res) == ["error: interrupted (SIGTERM)"]
     assert dot_files(out) == []  # the half-written figure, the staging folder and the lock are gone
     assert not (out / "limits.json").exists()
-    for path in (out / "cache").glob("*.npz"):  # a grid finished before the interrupt is kept whole
+    caches = list((out / "cache").glob("*.npz"))
+    assert caches  # the grid computed before the interrupt was kept, and is whole
+    for path in caches:
         with np.load(path) as z:
             assert str(z["fingerprint"]) and z["plane_chi2_csi"].size
 

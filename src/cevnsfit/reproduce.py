@@ -317,7 +317,6 @@ def _run(out, stage, an, exps, models, curves, checksums, masses, couplings, gm2
     figures = _Figures(stage / "figures", pool, gm2_epochs, cl, curves)
     # Standard Model
     sm = {name: sm_summary(an.experiment(name)) for name in SM_EXPERIMENTS}
-    figures.spectra(an)  # the first is the pool's warm-up, drawn here while the first model is computed
     tick("Standard-Model fits")
 
     results, rows, rows_1dof, verdicts, keys = {}, [], [], [], {}
@@ -340,6 +339,8 @@ def _run(out, stage, an, exps, models, curves, checksums, masses, couplings, gm2
                 verdicts += [gm2_verdict(parts[_part_of(d)], d, ep, cl) for ep in GM2_EPOCHS]
         if fc is None:  # with FC the figure waits for the toys' asymptotes
             figures.plane(model.name, parts["full"])
+        if model is models[0]:
+            figures.spectra(an)
         tick(f"model {model.name}")
 
     if fc is not None:
@@ -549,10 +550,11 @@ class _Figures:
     them in the report's order -- the planes in model order, the summaries, the spectra -- whatever order they
     were drawn in.
 
-    The first figure (the first experiment's spectra: it needs no model) is drawn in the parent, in the pool's
-    warm-up thread while the run computes the first model: it fills the process's caches (fonts; the parsed math
-    text of the labels, see plotting/mathtext_cache.py) that every child then inherits.  A plane figure took
-    1.2-1.4 s in a child forked before any drawing, 1.0 s after this warm-up (measured)."""
+    The first figure (the first model's plane) is drawn in the parent, in the pool's warm-up thread while the run
+    computes the next model: it fills the process's caches (fonts; the parsed math text of the tick labels, see
+    plotting/mathtext_cache.py) that every child then inherits.  A plane figure took 1.2-1.4 s in a child forked
+    before any drawing, ~1.0 s after this warm-up; a spectra figure as the warm-up (it needs no model, so it could
+    be drawn during the first model) left the children ~1 s of CPU more in all (measured, three runs each)."""
 
     def __init__(self, folder: Path, pool: ForkPool, gm2_epochs, cl: str, curves: dict):
         # imported here, in the parent, before the first child is forked: the children share these modules
