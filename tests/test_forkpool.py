@@ -308,3 +308,20 @@ def test_first_goes_ahead_of_the_waiting_jobs(tmp_path):
         pool.submit(job("d"), first=True)
         pool.join()
     assert order.read_text().split() == ["a", "d", "b", "c"]
+
+
+def test_poll_starts_a_waiting_job_when_a_worker_is_free(tmp_path):
+    with ForkPool(1) as pool:
+        pool.submit(write(tmp_path / "a.txt", "a"))
+        pool.submit(write(tmp_path / "b.txt", "b"))  # waits: the one worker is busy
+        deadline = time.monotonic() + 10
+        while not (tmp_path / "a.txt").exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        time.sleep(0.1)  # a's child has exited
+        assert not (tmp_path / "b.txt").exists()
+        pool.poll()  # reaps a, forks b -- before join
+        while not (tmp_path / "b.txt").exists():
+            assert time.monotonic() < deadline, "poll did not start the waiting job"
+            time.sleep(0.01)
+        pool.join()

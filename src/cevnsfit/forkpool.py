@@ -93,6 +93,13 @@ class ForkPool:
         self._reap(block=False)
         self._start()
 
+    def poll(self) -> None:
+        """Start the waiting jobs that have a free slot now (a child may have finished since the last submit);
+        raises a finished child's error.  Call it where no other thread runs (a fork copies only this one)."""
+        if self.workers > 0:
+            self._reap(block=False)
+            self._start()
+
     def join(self) -> None:
         """Wait for every job; raises the first failure (the other children are killed then)."""
         try:

@@ -327,6 +327,7 @@ def _run(out, stage, an, exps, models, curves, checksums, masses, couplings, gm2
         if parts is None or set(parts) != set(_parts()):
             parts = _analyse(an, model, masses, couplings)
             _save_cache(cache, parts, key)
+            pool.poll()  # the grids' threads have ended: a figure waiting for a free worker starts now
         results[model.name] = parts
         for d in DATASETS:
             res = parts[_part_of(d)]
