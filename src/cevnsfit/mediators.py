@@ -179,12 +179,16 @@ class MediatorAnalysis:
             name, first, last = block
             _, reduced, coefficients, _ = prepared[name]
             start = None
-            for i in range(first, last):
-                if stop.is_set():  # another block failed, or the run was interrupted
-                    return
-                out[name][i], start = self.cost(name).profile_linear(coefficients, reduced.basis(i), start)
-                if progress is not None:
-                    progress(1)
+            try:
+                for i in range(first, last):
+                    if stop.is_set():  # another block failed, or the run was interrupted
+                        return
+                    out[name][i], start = self.cost(name).profile_linear(coefficients, reduced.basis(i), start)
+                    if progress is not None:
+                        progress(1)
+            except BaseException:
+                stop.set()  # at once, not when the caller's thread wakes: the blocks queued behind never start a row
+                raise
 
         try:
             prepared = dict(zip(experiments, each(prepare, experiments)))
