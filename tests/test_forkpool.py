@@ -291,37 +291,72 @@ def test_leaving_by_an_exception_waits_for_the_warm_up_thread(tmp_path):
     assert (tmp_path / "done").exists()
 
 
+def gated(gate: Path, job):
+    """``job`` run once the file ``gate`` exists (the test creates it when it is ready)."""
+    def run():
+        while not gate.exists():
+            time.sleep(0.005)
+        job()
+    return run
+
+
 def test_first_goes_ahead_of_the_waiting_jobs(tmp_path):
-    order = tmp_path / "order"
+    order, gate = tmp_path / "order", tmp_path / "gate"
 
     def job(name):
         def run():
             with open(order, "a") as fh:
                 fh.write(name + "\n")
-            time.sleep(0.2)
         return run
 
     with ForkPool(1) as pool:
-        pool.submit(job("a"))  # runs; the next three wait for its slot
+        pool.submit(gated(gate, job("a")))  # holds the one worker until the gate opens; the next three wait
         pool.submit(job("b"))
         pool.submit(job("c"))
         pool.submit(job("d"), first=True)
+        gate.touch()
         pool.join()
     assert order.read_text().split() == ["a", "d", "b", "c"]
 
 
 def test_poll_starts_a_waiting_job_when_a_worker_is_free(tmp_path):
+    gate = tmp_path / "gate"
     with ForkPool(1) as pool:
-        pool.submit(write(tmp_path / "a.txt", "a"))
-        pool.submit(write(tmp_path / "b.txt", "b"))  # waits: the one worker is busy
-        deadline = time.monotonic() + 10
-        while not (tmp_path / "a.txt").exists():
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-        time.sleep(0.1)  # a's child has exited
+        pool.submit(gated(gate, write(tmp_path / "a.txt", "a")))
+        pool.submit(write(tmp_path / "b.txt", "b"))  # waits: the one worker is busy until the gate opens
+        time.sleep(0.2)
         assert not (tmp_path / "b.txt").exists()
-        pool.poll()  # reaps a, forks b -- before join
-        while not (tmp_path / "b.txt").exists():
+        gate.touch()
+        deadline = time.monotonic() + 20
+        while not (tmp_path / "b.txt").exists():  # b starts at a poll after a's child has ended -- before join
             assert time.monotonic() < deadline, "poll did not start the waiting job"
+            pool.poll()
             time.sleep(0.01)
+        pool.join()
+
+
+def test_join_returns_when_no_process_can_be_forked(tmp_path, monkeypatch):
+    """The jobs waiting behind the warm-up run here when fork fails; join then has no child to wait for (it used to
+    wait on an empty poll forever)."""
+    def no_fork():
+        raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    with ForkPool(2, warm_up=True) as pool:
+        monkeypatch.setattr(os, "fork", no_fork)
+        pool.submit(write(tmp_path / "a.txt", "a"))  # the warm-up thread
+        pool.submit(write(tmp_path / "b.txt", "b"))
+        pool.join()
+    assert (tmp_path / "b.txt").read_text() == f"b {os.getpid()}"
+
+
+def test_warm_up_runs_here_when_no_thread_can_be_started(tmp_path, monkeypatch):
+    import threading
+
+    def no_thread(self):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", no_thread)
+    with ForkPool(1, warm_up=True) as pool:
+        pool.submit(write(tmp_path / "a.txt", "a"))
+        assert (tmp_path / "a.txt").read_text() == f"a {os.getpid()}"  # done when submit returns
         pool.join()

@@ -86,8 +86,13 @@ class ForkPool:
             return
         if self._warm_up:
             self._warm_up = False
-            self._warming = threading.Thread(target=self._warm, args=(job,), name="cevnsfit-warm-up", daemon=True)
-            self._warming.start()
+            thread = threading.Thread(target=self._warm, args=(job,), name="cevnsfit-warm-up", daemon=True)
+            try:
+                thread.start()
+            except RuntimeError:  # no thread to be had (a thread limit): the warm-up runs here, now
+                job()
+                return
+            self._warming = thread
             return
         self._waiting.insert(0, job) if first else self._waiting.append(job)
         self._reap(block=False)
@@ -106,7 +111,8 @@ class ForkPool:
             self._warmed(block=True)
             while self._running or self._waiting:
                 self._start()
-                self._reap(block=True)
+                if self._running:  # none when no process could be forked: _start ran the jobs here
+                    self._reap(block=True)
         except BaseException:
             self.terminate()
             raise

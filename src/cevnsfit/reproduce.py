@@ -555,7 +555,8 @@ class _Figures:
     computes the next model: it fills the process's caches (fonts; the parsed math text of the tick labels, see
     plotting/mathtext_cache.py) that every child then inherits.  A plane figure took 1.2-1.4 s in a child forked
     before any drawing, ~1.0 s after this warm-up; a spectra figure as the warm-up (it needs no model, so it could
-    be drawn during the first model) left the children ~1 s of CPU more in all (measured, three runs each)."""
+    be drawn during the first model) left the children ~1 s of CPU more in all (measured, three runs each).  Its
+    failure (a full disk, say) is raised after the next model, at the pool's next submit or poll, as a worker's is."""
 
     def __init__(self, folder: Path, pool: ForkPool, gm2_epochs, cl: str, curves: dict):
         # imported here, in the parent, before the first child is forked: the children share these modules

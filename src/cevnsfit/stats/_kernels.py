@@ -475,13 +475,18 @@ def _eliminate(m, r, k, pivot, out):
 @_jit
 def _solve_lu(h, g, m, out):
     """out = -h^-1 g by Gaussian elimination with partial pivoting (h any non-singular matrix; m (k, k + 1):
-    work array), as LAPACK's gesv that ``np.linalg.solve`` calls, without its copies and allocations (~1 us of a
-    morphed profile's ~5 us Newton step).  A zero pivot (h singular): ``np.linalg.solve``, which raises."""
+    work array), the algorithm of LAPACK's gesv that ``np.linalg.solve`` calls, without its copies and allocations
+    (~1 us of a morphed profile's ~5 us Newton step).  A zero pivot (h singular) or a non-finite entry:
+    ``np.linalg.solve``, which raises, as before."""
     k = h.shape[0]
     for i in range(k):
         for j in range(k):
             m[i, j] = h[i, j]
         m[i, k] = -g[i]
+        for j in range(k + 1):
+            if not np.isfinite(m[i, j]):
+                out[:] = -np.linalg.solve(h, g)
+                return
     for a in range(k):
         p = a
         for b in range(a + 1, k):
