@@ -30,8 +30,8 @@ parent when submitted.
 ``warm_up=True`` runs the first job in a thread of the parent, beside the parent's own work: what it leaves in the
 process's caches (matplotlib's fonts and parsed math text) every later child inherits.  While that thread runs, no
 child is forked (a fork copies only the forking thread, and would copy the drawing's state half-way): the jobs
-submitted meanwhile wait, and start at the first :meth:`~ForkPool.submit` or :meth:`~ForkPool.join` after it has
-ended.  Its failure is raised there too.
+submitted meanwhile wait, and start at the first :meth:`~ForkPool.submit`, :meth:`~ForkPool.poll` or
+:meth:`~ForkPool.join` after it has ended.  Its failure is raised there too.
 """
 
 from __future__ import annotations
@@ -56,8 +56,8 @@ class WorkerLost(OSError):
 
 
 class ForkPool:
-    """At most ``workers`` children at once; further jobs wait for a free slot (started at the next submit or at
-    join, in the order submitted).  Use as a context manager; :meth:`join` waits for every job."""
+    """At most ``workers`` children at once; further jobs wait for a free slot (started at the next submit, poll
+    or join, in the order submitted unless submitted ``first``).  Use as a context manager; :meth:`join` waits for every job."""
 
     def __init__(self, workers: int, close_fds: tuple[int, ...] = (), warm_up: bool = False):
         self.workers = int(workers) if hasattr(os, "fork") and os.path.isdir(_FD_TABLE) else 0
@@ -67,7 +67,7 @@ class ForkPool:
         self._parent = os.getpid()
         self._warm_up = warm_up and self.workers > 0  # the next job runs in a thread here (module doc)
         self._warming: threading.Thread | None = None
-        self._warm_error: list[BaseException] = []
+        self._warm_error: BaseException | None = None
 
     def __enter__(self) -> "ForkPool":
         return self
@@ -94,9 +94,11 @@ class ForkPool:
                 return
             self._warming = thread
             return
-        self._waiting.insert(0, job) if first else self._waiting.append(job)
-        self._reap(block=False)
-        self._start()
+        if first:
+            self._waiting.insert(0, job)
+        else:
+            self._waiting.append(job)
+        self.poll()
 
     def poll(self) -> None:
         """Start the waiting jobs that have a free slot now (a child may have finished since the last submit);
@@ -132,14 +134,14 @@ class ForkPool:
         if self._warming is not None:
             self._warming.join()
             self._warming = None
-            self._warm_error.clear()
+            self._warm_error = None
 
     # ---- internals ------------------------------------------------------------------------------------------
     def _warm(self, job: Callable[[], None]) -> None:
         try:
             job()
         except BaseException as exc:  # noqa: BLE001 - raised in the calling thread by _warmed
-            self._warm_error.append(exc)
+            self._warm_error = exc
 
     def _warmed(self, block: bool) -> bool:
         """True when no warm-up thread runs (waiting for it with ``block``); raises its failure."""
@@ -149,8 +151,9 @@ class ForkPool:
             return False
         self._warming.join()
         self._warming = None
-        if self._warm_error:
-            raise self._warm_error.pop()
+        error, self._warm_error = self._warm_error, None
+        if error is not None:
+            raise error
         return True
 
     def _start(self) -> None:
