@@ -73,11 +73,11 @@ def search_path(collection: str, explicit: str | os.PathLike | None = None,
                      explicit is not None)]
     given = os.environ.get(env)
     out.append(Candidate(f"${env}", Path(given).expanduser() if given else None, bool(given) and explicit is None))
-    dev = next((c for c in _dev_candidates(collection) if (c / spec["marker"]).is_dir()), None)
+    dev = next((c for c in _dev_candidates(collection) if (c / spec["marker"]).exists()), None)
     out.append(Candidate("shared/data beside the clone", dev, dev is not None))
     home = data_home() / collection
     out.append(Candidate(f"fetched data (${HOME_ENV_VAR} or the user data directory)", home,
-                         (home / spec["marker"]).is_dir()))
+                         (home / spec["marker"]).exists()))
     return out
 
 

