@@ -44,7 +44,7 @@ def test_pull_widths_are_the_specification(csi, lar):
     # physics.md 8.7 and 9.6: the chi^2 below reads them from the experiments
     assert csi.sigmas == {"cevns": 0.12, "brn": 0.25, "nin": 0.35, "ss": 0.021}
     assert lar.sigmas == {"cevns": 0.13, "ss": 0.0079, "pbrn": 0.32, "dbrn": 1.0}
-    np.testing.assert_allclose(lar.stat_sigma(), np.sqrt(lar.observed + lar.backgrounds["ss"] / 5))
+    np.testing.assert_allclose(lar.likelihood.stat_sigma(lar), np.sqrt(lar.observed + lar.backgrounds["ss"] / 5))
 
 
 class CsIChi2:
@@ -73,7 +73,7 @@ class LArChi2:
         self.d = exp.observed.ravel()
         self.tpl = dict(zip(comps, [signal.ravel()] + [exp.backgrounds[z].ravel() for z in comps[1:]]))
         self.sig = [exp.sigmas[z] for z in comps]
-        self.w = 1.0 / exp.stat_sigma().ravel() ** 2
+        self.w = 1.0 / exp.likelihood.stat_sigma(exp).ravel() ** 2
         self.shapes = [(c, p.ravel(), None if m is None else m.ravel()) for c, p, m in exp.shape_deltas.values()]
         self.two_sided = [i for i, s in enumerate(self.shapes) if s[2] is not None]
         self.n = 4 + len(self.shapes)

@@ -4,8 +4,14 @@ import numpy as np
 import pytest
 
 from cevnsfit.errors import InputError
-from cevnsfit.experiments.common import polynomial_quenching_kevee
-from cevnsfit.experiments.csi2021 import CsI2021, pe_efficiency, pe_response_matrix, time_efficiency
+from cevnsfit.experiments import load_experiment
+from cevnsfit.responses.efficiency import LogisticEfficiency
+from cevnsfit.responses.energy import pe_response_matrix
+from cevnsfit.responses.quenching import polynomial_quenching_kevee
+
+
+def pe_efficiency(pe, coeffs):
+    return LogisticEfficiency(*coeffs)(pe)
 
 
 def test_observed_and_steady_state_counts(csi):
@@ -34,7 +40,8 @@ def test_brn_nin_templates(csi):
     assert np.all(per_t >= np.array(lo) - 0.006) and np.all(per_t <= np.array(hi) + 0.006)
 
 
-def test_efficiencies():
+def test_efficiencies(csi):
+    time_efficiency = csi.time_efficiency
     assert time_efficiency(np.array([0.0, 0.51]))[1] == 1.0
     assert time_efficiency(np.array([1.52]))[0] == pytest.approx(np.exp(-0.0494))
     nominal = np.array([1.32045, 0.285979, 10.8646, -0.333322])
@@ -46,11 +53,11 @@ def test_pe_response_is_a_probability():
     # with unit efficiency the response over a wide PE range must integrate the Gamma pdf to 1
     e_ee = np.array([0.5, 2.0, 4.0])
     flat = np.array([0.0, 1.0, 0.0, 1.0])  # a/(1+exp(0)) + d with k = 0 gives 0.5*0 + 1 = 1
-    resp = pe_response_matrix(e_ee, np.linspace(0, 400, 9), flat, 13.35, 0.0749, 9.56, 0.5)
+    resp = pe_response_matrix(e_ee, np.linspace(0, 400, 9), LogisticEfficiency(*flat), 13.35, 0.0749, 9.56, 0.5)
     np.testing.assert_allclose(resp.sum(axis=0), 1.0, atol=1e-9)
     # mean PE = 13.35 E_ee: compare the bin-weighted mean with fine bins
     edges = np.linspace(0, 200, 2001)
-    resp = pe_response_matrix(e_ee, edges, flat, 13.35, 0.0749, 9.56, 0.5)
+    resp = pe_response_matrix(e_ee, edges, LogisticEfficiency(*flat), 13.35, 0.0749, 9.56, 0.5)
     mean = (0.5 * (edges[1:] + edges[:-1]))[:, None] * resp
     np.testing.assert_allclose(mean.sum(axis=0), 13.35 * e_ee, rtol=1e-3)
 
@@ -60,8 +67,6 @@ def _pe_response_two_gammas(e_ee, pe_edges, eff_coeffs, light_yield, res_a, res_
     the nodes of each bin."""
     from scipy.special import gammainc
 
-    from cevnsfit.experiments.csi2021 import efficiency_zero_pe
-
     e = np.maximum(np.asarray(e_ee, dtype=float), 1e-9)
     k = 1.0 + res_b * e
     theta = 1.0 / ((res_a / e) * k)
@@ -69,7 +74,7 @@ def _pe_response_two_gammas(e_ee, pe_edges, eff_coeffs, light_yield, res_a, res_
         theta = theta * res_a * light_yield
     edges = np.asarray(pe_edges, dtype=float)
     out = np.zeros((edges.size - 1, e.size))
-    kink = efficiency_zero_pe(eff_coeffs)
+    kink = LogisticEfficiency(*eff_coeffs).zero
     for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
         nodes = np.linspace(lo, hi, max(int(np.ceil((hi - lo) / node_step)), 1) + 1)
         if lo < kink < hi:
@@ -96,24 +101,26 @@ def test_pe_response_agrees_with_the_two_gamma_construction(csi, light_yield):
         for eff in (csi.efficiency_coeffs, flat):
             args = (np.asarray(o.pe_edges, float), eff, light_yield, p["csi2021.resolution_a"], p["csi2021.resolution_b"],
                     o.pe_node_step)
-            new, ref = pe_response_matrix(e_ee, *args), _pe_response_two_gammas(e_ee, *args)
+            new_args = (args[0], LogisticEfficiency(*eff), *args[2:])
+            new, ref = pe_response_matrix(e_ee, *new_args), _pe_response_two_gammas(e_ee, *args)
             assert ref.max() > 0.3  # the comparison covers the bulk, not only the tails
             np.testing.assert_allclose(new, ref, rtol=0, atol=1e-14, err_msg=nucleus)
             # columns are independent of each other (the memo's slices rely on it)
-            np.testing.assert_array_equal(pe_response_matrix(e_ee[5:9], *args), new[:, 5:9])
+            np.testing.assert_array_equal(pe_response_matrix(e_ee[5:9], *new_args), new[:, 5:9])
 
 
 def test_recoil_response_is_the_pe_response_memoised(csi):
-    """recoil_response reuses the PE response of identical inputs (a kernel at other radii skips ~1.5 s): the memo
+    """The energy response reuses the PE response of identical inputs (a kernel at other radii skips ~1.5 s): the memo
     equals pe_response_matrix computed now, is read-only, and other inputs (a recoil grid) get their own."""
     p, o = csi.params, csi.options
     recoil = np.linspace(1e-3, 3e-2, 7)
     direct = pe_response_matrix(polynomial_quenching_kevee(recoil, csi.quenching_coeffs), np.asarray(o.pe_edges, float),
-                                csi.efficiency_coeffs, p["csi2021.light_yield_pe_per_kevee"], p["csi2021.resolution_a"],
-                                p["csi2021.resolution_b"], o.pe_node_step)
-    first, again = csi.recoil_response("Cs133", recoil), csi.recoil_response("Cs133", recoil.copy())
+                                LogisticEfficiency(*csi.efficiency_coeffs), p["csi2021.light_yield_pe_per_kevee"],
+                                p["csi2021.resolution_a"], p["csi2021.resolution_b"], o.pe_node_step)
+    cs = csi.targets()["Cs133"].nucleus
+    first, again = csi.energy.matrix(cs, recoil), csi.energy.matrix(cs, recoil.copy())
     assert again is first and np.array_equal(first, direct) and not first.flags.writeable
-    other = csi.recoil_response("Cs133", recoil[:-1])
+    other = csi.energy.matrix(cs, recoil[:-1])
     assert other is not first and np.array_equal(other, direct[:, :-1])
 
 
@@ -151,7 +158,7 @@ def test_free_fit_vs_coherent(csi):
                                     pytest.param("quenching", marks=pytest.mark.slow), "efficiency"])
 def test_options_change_the_prediction_sensibly(csi, option):
     alt = {"flux_model": "grid2d", "quenching": "model0+", "efficiency": "sys1"}[option]
-    other = CsI2021(csi.data_dir, **{option: alt}).kernel.sm_counts().sum()
+    other = load_experiment("csi", csi.data_dir, **{option: alt}).kernel.sm_counts().sum()
     base = csi.kernel.sm_counts().sum()
     assert other != base and abs(other / base - 1) < 0.15
     if option == "flux_model":  # spec 13.3: grid2d with the nu_mu line moved to E_pi gives 319.3
@@ -160,6 +167,6 @@ def test_options_change_the_prediction_sensibly(csi, option):
 
 def test_bad_options():
     with pytest.raises(InputError):
-        CsI2021(quenching="model7")
+        load_experiment("csi", quenching="model7")
     with pytest.raises(InputError):
-        CsI2021(t_edges_us=(0, 2, 1))
+        load_experiment("csi", t_edges_us=(0, 2, 1))

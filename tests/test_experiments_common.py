@@ -1,14 +1,15 @@
-"""The detector-response formulas shared by the experiment modules (experiments/common.py) against independent
-numerical integration and the formulas they replace in the data-set modules."""
+"""The response models shared by the experiments and projections (responses/) against independent numerical
+integration and the formulas they replace in the data-set modules."""
 
 import numpy as np
 import pytest
 from scipy.integrate import quad
 from scipy.stats import norm
 
-from cevnsfit.detector import Efficiency as DetectorEfficiency, Quenching
-from cevnsfit.experiments.common import (gaussian_response_matrix, linear_quenching_kevee, logistic_efficiency,
-                                         polynomial_quenching_kevee)
+from cevnsfit.responses import make_response
+from cevnsfit.responses.efficiency import logistic_efficiency
+from cevnsfit.responses.energy import gaussian_response_matrix
+from cevnsfit.responses.quenching import linear_quenching_kevee, polynomial_quenching_kevee
 
 EDGES = np.array([0.0, 5.0, 12.0, 20.0, 35.0])
 KINKS = np.array([-1e3, 0.0, 3.0, 7.5, 9.0, 16.0, 27.0, 1e4])  # a piecewise-linear acceptance with kinks inside bins
@@ -40,7 +41,7 @@ def test_linear_mode_is_exact_for_a_piecewise_linear_acceptance():
 
 
 def test_midpoint_mode_converges_to_the_quadrature_of_a_smooth_acceptance():
-    eff = DetectorEfficiency(0.9, x0=6.0, k=0.8, offset=0.0)
+    eff = make_response("efficiency", "logistic", plateau=0.9, x0=6.0, k=0.8, offset=0.0, upper=1.0)
     mu, sigma = np.array([3.0, 8.0, 20.0]), np.array([1.0, 2.5, 3.0])
     want = np.array([[quadrature(lo, hi, m, s, eff) for m, s in zip(mu, sigma)] for lo, hi in zip(EDGES[:-1], EDGES[1:])])
     errors = []
@@ -63,12 +64,12 @@ def test_zero_sigma_is_a_step_and_missing_bins_accept_nothing():
 def test_quenching_and_efficiency_formulas():
     t_kev = np.array([0.0, 1.0, 10.0, 50.0])
     np.testing.assert_allclose(linear_quenching_kevee(t_kev, 0.246, 7.8e-4), 0.246 * t_kev + 7.8e-4 * t_kev**2)
-    np.testing.assert_array_equal(Quenching("linear", (0.246, 7.8e-4)).electron_equivalent_kev(t_kev, 18, 40),
-                                  linear_quenching_kevee(t_kev, 0.246, 7.8e-4))
+    np.testing.assert_array_equal(make_response("quenching", "linear", a=0.246, b=7.8e-4).electron_equivalent_kev(
+        t_kev * 1e-3), linear_quenching_kevee(t_kev * 1e-3 * 1e3, 0.246, 7.8e-4))
     c = (0.05, 4.0, -20.0, 30.0)
     x = t_kev * 1e-3
     np.testing.assert_allclose(polynomial_quenching_kevee(x, c), 1e3 * (c[0] * x + c[1] * x**2 + c[2] * x**3 + c[3] * x**4))
-    np.testing.assert_array_equal(Quenching("polynomial", c).electron_equivalent_kev(t_kev, 55, 133),
+    np.testing.assert_array_equal(make_response("quenching", "polynomial", coefficients=c).electron_equivalent_kev(x),
                                   polynomial_quenching_kevee(x, c))
     pe = np.array([0.0, 7.0, 7.2, 30.0, 200.0])
     eff = logistic_efficiency(pe, 1.32045, 0.285979, 10.8646, -0.333322)

@@ -468,10 +468,10 @@ def test_bare_machine_reproduce_equals_the_development_setup(bare_machine, tmp_p
 
 
 def test_experiments_read_only_registered_default_data_sets():
-    from cevnsfit.experiments import EXPERIMENTS, experiment_class
+    from cevnsfit.experiments import EXPERIMENTS
 
     for spec in EXPERIMENTS.values():
         for name in spec.fetch:
             assert reg.DATASETS[name].read, name
         registered = {e.path for n in spec.fetch for e in reg.dataset_files(reg.DATASETS[n])}
-        assert {f"{spec.collection}/{rel}" for rel in experiment_class(spec.name).files.values()} <= registered
+        assert {f"{spec.collection}/{rel}" for rel in spec.files.values()} <= registered

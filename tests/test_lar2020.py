@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from cevnsfit.experiments.lar2020 import LAr2020, read_3d
+from cevnsfit.experiments import load_experiment
+from cevnsfit.experiments.lar2020 import read_3d
 from cevnsfit.io.datadir import read_table
 
 
@@ -19,7 +20,7 @@ def test_release_templates(lar):
 def test_stat_sigma_is_release_stat_error(lar):
     # the release's 1-D "Data Stat. Error" equals sqrt(N_data + N_SS/5) (spec 9.6)
     table = read_table(lar.data_dir / "lar2020/timingdata1d.txt", ncols=8, skip_header=1)
-    var = lar.stat_sigma() ** 2
+    var = lar.likelihood.stat_sigma(lar) ** 2
     np.testing.assert_allclose(np.sqrt(var.sum(axis=0)), table[:, 2], atol=0.011)
 
 
@@ -35,7 +36,7 @@ def test_computed_cevns_vs_release(lar):
 
 
 def test_release_ratio_reproduces_release(lar):
-    alt = LAr2020(lar.data_dir, prediction="release_ratio")
+    alt = load_experiment("lar", lar.data_dir, prediction="release_ratio")
     np.testing.assert_allclose(alt.sm_prediction()["cevns"], alt.release["cevns"], rtol=1e-12, atol=1e-12)
 
 
@@ -50,7 +51,7 @@ def test_free_fit_vs_release_fit(lar):
 
 
 def test_natural_argon_changes_rate_little(lar):
-    nat = LAr2020(lar.data_dir, argon_isotopes="natural").kernel.sm_counts().sum()
+    nat = load_experiment("lar", lar.data_dir, argon_isotopes="natural").kernel.sm_counts().sum()
     assert abs(nat / lar.kernel.sm_counts().sum() - 1) < 3e-3  # spec 5.3: < 0.3 %
 
 

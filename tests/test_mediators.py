@@ -12,7 +12,8 @@ from cevnsfit.mediators import DATASETS, MediatorAnalysis, dataset_members
 from cevnsfit.parameters import DEFAULT
 from cevnsfit.physics.models import get_model, model_names, nsi_weak_charge_squared
 from cevnsfit.physics.cross_section import sm_couplings
-from cevnsfit.templates import build_templates, direct_counts
+from cevnsfit.templates import build_templates
+from reference_templates import direct_counts
 from cevnsfit.errors import InputError
 
 

@@ -9,12 +9,14 @@ import pytest
 from scipy.integrate import quad
 
 from cevnsfit.errors import DataError, InputError
-from cevnsfit.experiments.common import Experiment, PhysicsOptions, bin_events, recoil_grid, relative_delta
+from cevnsfit.experiments.base import PhysicsOptions, bin_events, relative_delta, sm_table
 from cevnsfit.parameters import DEFAULT
-from cevnsfit.physics.cross_section import FLAVOURS, max_recoil_mev
+from cevnsfit.physics.cross_section import max_recoil_mev
+from cevnsfit.responses.energy import recoil_grid
 from cevnsfit.physics.nuclei import get_nucleus
-from cevnsfit.response import DetectorResponse, Target, build_kernel
-from cevnsfit.sources.sns import SNSSource
+from cevnsfit.kernel import DetectorResponse, build_kernel
+from cevnsfit.sources.pion_dar import FLAVOURS, pion_dar
+from cevnsfit.targets import Target
 from cevnsfit.sources.spectra import BinnedSpectrum, pion_dar_spectra
 from cevnsfit.sources.timing import GRID_KEYS, AnalyticTiming, GridTiming
 from cevnsfit.templates import check_masses
@@ -47,7 +49,7 @@ def _tiny_detector() -> DetectorResponse:
 def test_build_kernel_defaults_and_kinematics_error():
     """build_kernel's defaults are physics.md's (Helm, radiative couplings, AC22 kinematics) and a bad kinematics
     names the valid ones (mutants: the default scheme name; the separator of the error's list)."""
-    det, src = _tiny_detector(), SNSSource.for_experiment("lar2020")
+    det, src = _tiny_detector(), pion_dar(DEFAULT, pot=1.38e23, baseline=27.5, nu_per_flavour_per_pot=0.09)
     default = build_kernel(det, src)
     explicit = build_kernel(det, src, "helm", "radiative", "ac22")
     for key in explicit.vector:
@@ -64,7 +66,7 @@ def test_exact_kinematics_against_quadrature_over_the_spectra():
     pi-DAR spectrum by adaptive quadrature (the delta line: evaluated at its energy), against the kernel, which uses
     the spectral moments E^0, E^-1, E^-2; normalised to "ac22" (1 - M T/2E^2) computed the same way, so the common
     prefactor drops out (mutants: every term of the exact factor and the moment orders; the selection runs ac22)."""
-    det, src = _tiny_detector(), SNSSource.for_experiment("lar2020")
+    det, src = _tiny_detector(), pion_dar(DEFAULT, pot=1.38e23, baseline=27.5, nu_per_flavour_per_pot=0.09)
     exact, ac22 = build_kernel(det, src, kinematics="exact"), build_kernel(det, src, kinematics="ac22")
     m = get_nucleus("Ar40").mass_mev
     ratios = []
@@ -172,24 +174,8 @@ def test_sm_table_by_hand():
     which only the CLI tests outside the fast selection read)."""
     summary = {"observed": 121, "chi2_min": 3.14159, "n_bins": 12, "predicted": {"cevns": 100.04, "brn": 20.0},
                "best_fit": {"cevns": 95.0, "brn": 21.26}, "nuisances": {"eta_cevns": -0.05, "eta_brn": 0.063}}
-    title, columns, rows, foot = Experiment.sm_table(summary)
-    assert title == f"{Experiment.name}: observed 121 events, chi2_min = 3.14 for 12 bins"
+    title, columns, rows, foot = sm_table("lar", summary)
+    assert title == "lar: observed 121 events, chi2_min = 3.14 for 12 bins"
     assert columns == ["component", "predicted [events]", "best fit [events]"]
     assert rows == [["cevns", "100.0", "95.0"], ["brn", "20.0", "21.3"], ["total", "120.0", "116.3"]]
     assert foot == "nuisances: eta_cevns = -0.050, eta_brn = +0.063"
-
-
-def test_check_inputs_reads_the_timing_file_too():
-    """`cevnsfit data check` relies on check_inputs reading the source and, where there is one, the timing file
-    (mutant: the timing read skipped)."""
-    calls = []
-
-    class Fake:
-        def source(self):
-            calls.append("source")
-
-        def timing(self):
-            calls.append("timing")
-
-    Experiment.check_inputs(Fake())
-    assert calls == ["source", "timing"]

@@ -10,8 +10,8 @@ from scipy.integrate import quad
 
 from cevnsfit.errors import InputError
 from cevnsfit.parameters import DEFAULT
-from cevnsfit.sources.sun import (TabulatedSpectrum, _fermi_positron, b8_flux, b8_spectrum, survival_probability,
-                                  with_parameter_file, with_solar_parameters)
+from cevnsfit.sources.spectra import TabulatedSpectrum
+from cevnsfit.sources.sun import _fermi_positron, b8_flux, b8_spectrum, survival_probability
 
 
 def test_tabulated_moments_below_one_mev_against_quadrature():
@@ -34,17 +34,10 @@ def test_b8_flux_must_be_positive():
     assert b8_flux(5.0e6) == 5.0e6
 
 
-def test_parameter_file_added_once():
-    """Adding a parameter file to parameters that already hold all its keys returns them unchanged (the early
-    return; mutant: `kk in` -> `kk not in`, which copies the tree every time)."""
-    once = with_parameter_file(DEFAULT, "solar.yaml")
-    assert once is not DEFAULT and with_parameter_file(once, "solar.yaml") is once
-
-
 # ---- the analytic 8B spectrum against an independent quadrature ------------------------------------------------
 # Written here from the formula of sun.py's module docstring, not from its code: scalar functions, adaptive quadrature
 # over the 8Be excitation energy E_x, no shared grid or helper (only numbers from data/solar.yaml and parameters.yaml).
-SOLAR = with_solar_parameters(DEFAULT)
+SOLAR = DEFAULT
 Q_EC, E_2PLUS, GAMMA_2PLUS, E_THRESHOLD = (SOLAR[f"solar.{k}"] for k in
                                            ("q_ec_8b", "be8_2plus_energy", "be8_2plus_width", "be8_alpha_threshold"))
 M_E, ALPHA = SOLAR["constants.m_e"], SOLAR["constants.alpha"]

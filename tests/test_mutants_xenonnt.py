@@ -7,7 +7,9 @@ import pytest
 import yaml
 
 from cevnsfit.errors import DataError
-from cevnsfit.experiments.xenonnt import OBSERVABLES, XenonNT, read_binning, sm_summary
+from cevnsfit.experiments import load_experiment
+from cevnsfit.experiments.xenonnt import sm_summary
+from cevnsfit.experiments.xenonnt_release import OBSERVABLES, read_binning
 from cevnsfit.io.datadir import resolve_collection
 
 
@@ -38,15 +40,15 @@ def test_flux_weighted_cross_section_in_the_summary_against_published(tmp_path, 
     Also the human-readable table of the same document and the shape-nuisance names the fit reports (mutants of
     sm_table and of the cost's names, read by no other test)."""
     monkeypatch.setenv("CEVNSFIT_CACHE", str(tmp_path))
-    xe = XenonNT(runs=("sr0", "sr1"))
+    xe = load_experiment("xenonnt", runs=("sr0", "sr1"))
     assert xe.cost().shape_names == ("tly", "tqy")
-    s = sm_summary(xe)["xenonnt"]
+    s = sm_summary(xe)
     sigma_sm, best = s["flux_weighted_cross_section_sm_cm2"], s["flux_weighted_cross_section_best_fit_cm2"]
     lo, hi = s["flux_weighted_cross_section_interval_1sigma_cm2"]
     assert 1.1e-39 - 0.5e-39 <= best <= 1.1e-39 + 0.8e-39
     assert lo < best < hi and 1e-40 < sigma_sm < 1e-38
     assert best / sigma_sm == pytest.approx(s["b8_flux_best_fit"] / s["b8_flux_reference"], rel=1e-12, abs=0)
-    title, _, rows, _ = XenonNT.sm_table(s)
+    title, _, rows, _ = xe.sm_table(s)
     sigma = s["significance_sigma"]
     assert title == f"xenonnt: sr0+sr1, observed 37 events, background-only rejected at {sigma:.2f} sigma"
     assert [r[:2] for r in rows] == [["sr0", str(s["per_run"]["sr0"]["observed"])],
@@ -59,7 +61,7 @@ def test_negative_entry_in_a_response_grid_template_names_the_file(monkeypatch):
     (tly = -1, tqy = 2: an asymmetric grid point, so swapped indices name another file) is a DataError naming that
     file, while a zero entry in an earlier file (tly = tqy = -3, the first grid point) is a valid template (mutants
     of the rg key, of `stack < 0` and `<=`)."""
-    import cevnsfit.experiments.xenonnt as xn
+    import cevnsfit.experiments.xenonnt_release as xn
 
     real, target, zero = xn._read_fast, "rg_cevns_tly_-1.0_tqy_2.0.h5", "rg_cevns_tly_-3.0_tqy_-3.0.h5"
 

@@ -93,7 +93,7 @@ def test_weak_mixing_angle_equals_tree_level_couplings_at_that_angle():
     q2 = {}
     for x, tg in k.detector.targets.items():
         _, fz, fn = k.form_factors[x]
-        for f in FLAVOURS:
+        for f in k.flavours:
             q2[(f, x)] = ((0.5 - 2 * s2) * tg.nucleus.Z * fz - 0.5 * tg.nucleus.N * fn) ** 2
     np.testing.assert_allclose(PoiPredictor(base, ("sin2_theta_w",)).counts(np.array([s2])), _direct(base, q2), rtol=1e-10)
 
@@ -150,7 +150,7 @@ def test_nsi_equals_the_models_module_weak_charge(csi, lar):
             q2 = {}
             for x, tg in k.detector.targets.items():
                 _, fz, fn = k.form_factors[x]
-                for f in FLAVOURS:
+                for f in k.flavours:
                     q2[(f, x)] = nsi_weak_charge_squared(f, eps, *gv[f], tg.nucleus.Z, tg.nucleus.N, fz, fn)
             np.testing.assert_allclose(PoiPredictor(exp, pair).counts(vals), _direct(exp, q2), rtol=1e-10, err_msg=str(pair))
 
@@ -163,7 +163,7 @@ def test_millicharge_direct_weak_charge(csi):
     for x, tg in k.detector.targets.items():
         q, fz, _ = k.form_factors[x]
         inv = np.where(q > 0, 1.0 / np.where(q > 0, q, 1.0) ** 2, 0.0)
-        for f in FLAVOURS:
+        for f in k.flavours:
             shift = c * value * inv * tg.nucleus.Z * fz if f != "nue" else 0.0
             q2[(f, x)] = (k.sm_charge[(f, x)] + shift) ** 2
     got = PoiPredictor(csi, ("q_nu.mu",)).counts(np.array([value]))
@@ -326,7 +326,7 @@ def test_mediator_coupling_joins_the_templates_exactly(csi, lar):
     """A vector mediator's g as a parameter (alone or with a neutron radius) = the mediators' direct path."""
     from cevnsfit.physics.models import get_model
     from cevnsfit.poi import mediator_poi
-    from cevnsfit.templates import direct_counts
+    from reference_templates import direct_counts
 
     for exp, (model, mass, g) in ((lar, ("B-L", 10.0, 3e-4)), (csi, ("L_mu-L_tau", 30.0, 1e-3)), (csi, ("universal", np.inf, 1e-5))):
         med = mediator_poi(model, mass)

@@ -11,34 +11,46 @@ import yaml
 from scipy.integrate import quad
 
 from cevnsfit import cli
-from cevnsfit.detector import load_detector, parse_detector, shipped_detectors
-from cevnsfit.experiments.projected import ProjectedExperiment
-from cevnsfit.physics.cross_section import FLAVOURS, differential_cross_section, max_recoil_mev, min_energy_mev
+from cevnsfit.experiments.declaration import load_declaration, shipped_declarations
+from cevnsfit.parameters import DEFAULT
+from cevnsfit.physics.cross_section import differential_cross_section, max_recoil_mev, min_energy_mev
 from cevnsfit.physics.models import get_model
 from cevnsfit.projection import Projection, band_levels
-from cevnsfit.sources.facilities import PionDARFacility
+from cevnsfit.sources.pion_dar import FLAVOURS, PionDARFacility
 from cevnsfit.sources.spectra import LineSpectrum
 from cevnsfit.templates import build_templates
 
 
-def detector_doc(**changes) -> dict:
-    """A small argon detector (fast kernel); ``changes`` replace fields, None removes one."""
-    doc = dict(name="test-Ar", source="sns", target="Ar", fiducial_mass={"value": 100, "unit": "kg"},
-               baseline={"value": 20, "unit": "m"}, exposure={"value": 1e23, "unit": "POT"},
-               threshold={"value": 20, "unit": "keVnr"}, quenching={"model": "constant", "value": 0.25},
-               bins={"unit": "keVee", "edges": [5, 10, 20, 40]}, signal_uncertainty={"value": 0.1, "unit": "1"},
-               backgrounds={"ss": {"per_bin": [50, 40, 30], "uncertainty": {"value": 0.02, "unit": "1"}},
-                            "brn": {"fraction_of_signal": {"value": 0.2, "unit": "1"}, "uncertainty": {"value": 0.3, "unit": "1"}}})
-    for k, v in changes.items():
-        if v is None:
-            doc.pop(k)
+def detector_doc(changes: dict | None = None, **kw) -> dict:
+    """A small argon detector declaration (fast kernel); ``changes`` maps dotted keys ("source.baseline") to a new
+    value, None removing the key."""
+    doc = {"name": "test-Ar",
+           "source": {"kind": "pion_dar", "facility": "sns", "exposure": {"value": 1e23, "unit": "POT"},
+                      "baseline": {"value": 20, "unit": "m"}},
+           "target": {"composition": "Ar", "mass": {"value": 100, "unit": "kg"}},
+           "response": {"energy": {"model": "gaussian", "quenching": {"model": "constant", "value": 0.25},
+                                   "threshold": {"value": 20, "unit": "keVnr"},
+                                   "edges": {"value": [5, 10, 20, 40], "unit": "keVee"}, "integration": "midpoint"}},
+           "data": {"observed": "asimov",
+                    "backgrounds": {"ss": {"per_bin": [50, 40, 30]},
+                                    "brn": {"fraction_of_signal": {"value": 0.2, "unit": "1"}}}},
+           "likelihood": {"kind": "poisson", "priors": {"cevns": {"value": 0.1, "unit": "1"},
+                                                          "ss": {"value": 0.02, "unit": "1"},
+                                                          "brn": {"value": 0.3, "unit": "1"}}}}
+    for key, value in {**(changes or {}), **kw}.items():
+        *parents, last = key.split(".")
+        node = doc
+        for part in parents:
+            node = node[part]
+        if value is None:
+            node.pop(last)
         else:
-            doc[k] = v
+            node[last] = value
     return doc
 
 
-def project(**changes) -> ProjectedExperiment:
-    return ProjectedExperiment(parse_detector(detector_doc(**changes)))
+def project(changes: dict | None = None, params=None, **kw):
+    return load_declaration("test", doc=detector_doc(changes, **kw), where="test", params=params or DEFAULT)
 
 
 # ---- Asimov data --------------------------------------------------------------------------------------------------
@@ -61,11 +73,11 @@ def test_asimov_data_are_the_sm_prediction_and_its_chi2_is_zero():
 
 
 def test_projected_experiment_builds_through_the_base_and_its_backgrounds_once(monkeypatch):
-    """The constructor is Experiment's (options, parameters with projection.yaml, no data folder), nothing builds a
+    """A declared experiment is an Experiment (options, the parameters, no data folder), nothing builds a
     kernel until asked, and the backgrounds (one a fraction of the SM template) are computed once: every access
     returns the same arrays, and the kernel's SM counts are evaluated once for backgrounds and Asimov data."""
-    from cevnsfit.experiments.common import Experiment, PhysicsOptions
-    from cevnsfit.response import ResponseKernel
+    from cevnsfit.experiments.base import Experiment, PhysicsOptions
+    from cevnsfit.kernel import ResponseKernel
 
     exp = project()
     assert isinstance(exp, Experiment) and exp.options == PhysicsOptions() and exp.data_dir is None
@@ -84,8 +96,9 @@ def test_projected_experiment_builds_through_the_base_and_its_backgrounds_once(m
 def test_counts_match_an_independent_integration_of_the_cross_section():
     """One wide bin, perfect resolution, constant quenching: counts = N_target Phi sum_flavour int dE f(E)
     int_{T_th}^{T_max} dsigma/dT dT, integrated here with scipy quad on the textbook cross section."""
-    exp = project(target={"Ar40": 1}, bins={"unit": "keVee", "edges": [0.0, 1000.0]}, backgrounds=None,
-                  efficiency={"value": 0.7, "unit": "1"})
+    exp = project({"target.composition": {"Ar40": 1}, "response.energy.edges": {"value": [0.0, 1000.0], "unit": "keVee"},
+                   "data.backgrounds": None, "likelihood.priors": {"cevns": {"value": 0.1, "unit": "1"}},
+                   "response.energy.efficiency": {"model": "constant", "value": {"value": 0.7, "unit": "1"}}})
     tg = exp.targets()["Ar40"]
     nuc, src = tg.nucleus, exp.source()
     t_th = 20e-3
@@ -113,17 +126,19 @@ def test_exposure_units_and_sources():
     # 1 GWh of 1 GeV protons: 3.6e12 J / 1.602176634e-10 J
     assert sns.pot_per_gwh() == pytest.approx(3.6e12 / 1.602176634e-10, rel=1e-12)
     assert sns.gwh_per_year() == pytest.approx(7.0)
-    by_pot = project(exposure={"value": 1e23, "unit": "POT"})
-    gwh = 1e23 / by_pot.facility.pot_per_gwh()
-    by_gwh = project(exposure={"value": gwh, "unit": "GWh"})
-    by_years = project(exposure={"value": gwh / by_pot.facility.gwh_per_year(), "unit": "years"})
+    sns = PionDARFacility.from_parameters("sns", DEFAULT)
+    by_pot = project({"source.exposure": {"value": 1e23, "unit": "POT"}})
+    gwh = 1e23 / sns.pot_per_gwh()
+    by_gwh = project({"source.exposure": {"value": gwh, "unit": "GWh"}})
+    by_years = project({"source.exposure": {"value": gwh / sns.gwh_per_year(), "unit": "years"}})
     for e in (by_gwh, by_years):
-        assert e.pot == pytest.approx(1e23, rel=1e-12)
+        assert e.source().fluence_per_cm2 == pytest.approx(by_pot.source().fluence_per_cm2, rel=1e-12)
     # the ESS of data/projection.yaml (Baxter et al., arXiv:1911.00762): 2 GeV, 5 MW; counts scale with its fluence
-    ess = project(source="ess", exposure={"value": 1e23, "unit": "POT"})
-    assert (ess.facility.proton_energy_gev, ess.facility.power_mw) == (2.0, 5.0)
+    ess_facility = PionDARFacility.from_parameters("ess", DEFAULT)
+    ess = project({"source.facility": "ess", "source.exposure": {"value": 1e23, "unit": "POT"}})
+    assert (ess_facility.proton_energy_gev, ess_facility.power_mw) == (2.0, 5.0)
     ratio = ess.kernel.sm_counts().sum() / by_pot.kernel.sm_counts().sum()
-    assert ratio == pytest.approx(ess.facility.nu_per_flavour_per_pot / by_pot.facility.nu_per_flavour_per_pot, rel=1e-12)
+    assert ratio == pytest.approx(ess_facility.nu_per_flavour_per_pot / sns.nu_per_flavour_per_pot, rel=1e-12)
 
 
 # ---- expected limits ----------------------------------------------------------------------------------------------
@@ -133,8 +148,8 @@ def test_background_free_limit_scales_as_exposure_to_minus_one_quarter():
     corrections (g^4 N2 against g^2 N1, the non-quadratic Poisson terms) vanish like 1/sqrt(N); measured 0.2 %."""
     limits = {}
     for pot in (1e24, 1e26):
-        pr = Projection(project(exposure={"value": pot, "unit": "POT"}, backgrounds=None,
-                                signal_uncertainty={"value": 1e-5, "unit": "1"}), "1dof")
+        pr = Projection(project({"source.exposure": {"value": pot, "unit": "POT"}, "data.backgrounds": None,
+                                 "likelihood.priors": {"cevns": {"value": 1e-5, "unit": "1"}}}), "1dof")
         for name in ("universal", "scalar"):
             tpl = build_templates(pr.experiment, get_model(name), [0.0])
             limits[(name, pot)] = pr._limit(tpl, 0, np.geomspace(1e-8, 1e-2, 601), refine=True).median
@@ -184,19 +199,24 @@ def test_csi2021_like_projection_reproduces_todays_csi_limit(csi):
     a, k, x0, d = csi.efficiency_coeffs
     by_f = csi.kernel.sm_counts_by_flavour()
     # the time acceptance eps_T becomes an overall factor (no time bins): CEvNS-weighted mean over the flavours
-    eps_t = sum(by_f[f].sum() for f in FLAVOURS) / sum(by_f[f].sum() / csi.time_fractions(f).sum() for f in FLAVOURS)
-    doc = dict(name="CsI2021-like", source="sns", target="CsI", fiducial_mass={"value": p["csi2021.mass_kg"], "unit": "kg"},
-               baseline={"value": p["csi2021.baseline"], "unit": "m"}, exposure={"value": p["csi2021.pot"], "unit": "POT"},
-               threshold={"value": 0.0, "unit": "keVee"},
-               quenching={"model": "polynomial", "coefficients": csi.quenching_coeffs.tolist()},
-               # Gamma PE resolution variance E^2/(1 + b E) -> E/b at large E: stochastic term 1/sqrt(b)
-               resolution={"stochastic": {"value": p["csi2021.resolution_b"] ** -0.5, "unit": "keVee^0.5"}},
-               efficiency={"model": "logistic", "plateau": a * eps_t, "k": k * ly, "x0": x0 / ly, "offset": d * eps_t},
-               bins={"unit": "keVee", "edges": (np.asarray(csi.options.pe_edges) / ly).tolist()},
-               signal_uncertainty={"value": p["csi2021.sigma_cevns"], "unit": "1"},
-               backgrounds={z: {"per_bin": csi.backgrounds[z].sum(axis=1).tolist(),
-                                "uncertainty": {"value": p[f"csi2021.sigma_{z}"], "unit": "1"}} for z in ("brn", "nin", "ss")})
-    exp = ProjectedExperiment(parse_detector(doc), p)
+    eps_t = sum(by_f[f].sum() for f in FLAVOURS) / sum(by_f[f].sum() / csi.kernel.detector.time[f].sum() for f in FLAVOURS)
+    doc = detector_doc({
+        "name": "CsI2021-like", "target.composition": "CsI",
+        "target.mass": {"value": p["csi2021.mass_kg"], "unit": "kg"},
+        "source.baseline": {"value": p["csi2021.baseline"], "unit": "m"},
+        "source.exposure": {"value": p["csi2021.pot"], "unit": "POT"},
+        "response.energy": {
+            "model": "gaussian", "threshold": {"value": 0.0, "unit": "keVee"}, "integration": "midpoint",
+            "quenching": {"model": "polynomial", "coefficients": csi.quenching_coeffs.tolist()},
+            # Gamma PE resolution variance E^2/(1 + b E) -> E/b at large E: stochastic term 1/sqrt(b)
+            "resolution": {"model": "quadrature",
+                           "stochastic": {"value": p["csi2021.resolution_b"] ** -0.5, "unit": "keVee^0.5"}},
+            "efficiency": {"model": "logistic", "plateau": a * eps_t, "k": k * ly, "x0": x0 / ly,
+                           "offset": d * eps_t, "upper": 1.0},
+            "edges": {"value": (np.asarray(csi.options.pe_edges) / ly).tolist(), "unit": "keVee"}},
+        "data.backgrounds": {z: {"per_bin": csi.backgrounds[z].sum(axis=1).tolist()} for z in ("brn", "nin", "ss")},
+        "likelihood.priors": {z: {"value": p[f"csi2021.sigma_{z}"], "unit": "1"} for z in ("cevns", "brn", "nin", "ss")}})
+    exp = load_declaration("CsI2021-like", doc=doc, where="test", params=p)
     # the same CEvNS prediction up to the Gaussian-for-Gamma resolution (measured +1.7 %)
     assert exp.kernel.sm_counts().sum() == pytest.approx(csi.kernel.sm_counts().sum(), rel=0.03)
     an = MediatorAnalysis()
@@ -231,30 +251,40 @@ def test_natural_abundances_have_one_source_and_overrides_reach_projected_target
     # the natural-argon compound reads parameters.yaml argon_isotopes (the LAr fit's numbers), not a copy of them
     for n in ("Ar36", "Ar38", "Ar40"):
         assert atoms[n] / total == pytest.approx(DEFAULT[f"argon_isotopes.{n}"], rel=1e-12)  # they sum to 1
-    shifted = ProjectedExperiment(parse_detector(detector_doc()),
-                                  load_parameters({"argon_isotopes.Ar36": 0.01, "argon_isotopes.Ar40": 0.989371}))
+    shifted = project(params=load_parameters({"argon_isotopes.Ar36": 0.01, "argon_isotopes.Ar40": 0.989371}))
     got = {n: t.count for n, t in shifted.targets().items()}
     assert got["Ar36"] / got["Ar40"] == pytest.approx(0.01 / 0.989371, rel=1e-12)
     assert got["Ar36"] / atoms["Ar36"] > 2.9  # 0.01 instead of 0.003336 per atom (same mass: per-atom share)
     # germanium: the abundance of each nucleus in data/projection.yaml is the one source
-    from cevnsfit.experiments.projected import with_projection_parameters
-
-    ge = parse_detector(detector_doc(name="test-Ge", target="Ge"))
-    params = with_projection_parameters().with_overrides({"nuclei.Ge76.abundance": 0.5})
-    counts = {n: t.count for n, t in ProjectedExperiment(ge, params).targets().items()}
-    nominal = {n: t.count for n, t in ProjectedExperiment(ge).targets().items()}
+    ge = {"name": "test-Ge", "target.composition": "Ge"}
+    params = DEFAULT.with_overrides({"nuclei.Ge76.abundance": 0.5})
+    counts = {n: t.count for n, t in project(ge, params=params).targets().items()}
+    nominal = {n: t.count for n, t in project(ge).targets().items()}
     assert counts["Ge76"] / counts["Ge70"] == pytest.approx(0.5 / 0.2057, rel=1e-12)
     assert nominal["Ge76"] / nominal["Ge70"] == pytest.approx(0.0773 / 0.2057, rel=1e-12)
 
 
+def _quantities(node):
+    """Every {value, unit} entry of a declaration document."""
+    if isinstance(node, dict):
+        if "value" in node and "unit" in node:
+            yield node
+        for v in node.values():
+            yield from _quantities(v)
+
+
 def test_shipped_detectors_load():
-    names = shipped_detectors()
+    from cevnsfit.experiments.declaration import read_declaration
+
+    names = shipped_declarations("detectors")
     assert {"COH-Ar-750", "COH-CryoCsI", "COH-NaI-2", "COH-Ge-1", "ESS-CryoCsI"} <= set(names)
     for n in names:
-        d = load_detector(n)
-        assert d.name == n
-        assert all(src for src in d.citations.values())  # every number with a unit cites its source
-    nai = ProjectedExperiment(load_detector("COH-NaI-2"))
+        d = load_declaration(n)
+        assert d.name == n and d.asimov
+        doc, _ = read_declaration(n)
+        # every number with a unit cites its source (the bin edges are a choice of the file, not a citation)
+        assert all(q.get("source") for q in _quantities(doc) if not isinstance(q["value"], list)), n
+    nai = load_declaration("COH-NaI-2")
     assert set(nai.targets()) == {"Na23", "I127"}
     assert nai.targets()["Na23"].count == nai.targets()["I127"].count
 
@@ -289,16 +319,22 @@ def test_project_command_for_a_model_writes_json_and_figure(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("change, args, words", [
-    ({"baseline": None}, (), ("field 'baseline' is missing",)),
-    ({"fiducial_mass": {"value": 100, "unit": "lb"}}, (), ("fiducial_mass", "unit 'lb'")),
-    ({"fiducial_mass": {"value": -1, "unit": "kg"}}, (), ("fiducial_mass must be positive",)),
-    ({"exposure": {"value": 3, "unit": "days"}}, (), ("exposure", "POT, GWh, years")),
-    ({"target": "Unobtainium"}, (), ("unknown target compound",)),
-    ({"source": "reactor"}, (), ("unknown neutrino source",)),
-    ({"quenching": {"model": "magic"}}, (), ("unknown quenching model",)),
-    ({"bins": {"unit": "keVee", "edges": [10, 5]}}, (), ("increasing",)),
-    ({"backgrounds": {"ss": {"per_bin": [1, 2], "uncertainty": {"value": 0.1, "unit": "1"}}}}, (), ("per_bin",)),
-    ({"fiducal_mass": 3}, (), ("unknown field",)),
+    ({"source.baseline": None}, (), ("source", "baseline")),
+    ({"target.mass": {"value": 100, "unit": "lb"}}, (), ("target.mass", "unit 'lb'")),
+    ({"target.mass": {"value": -1, "unit": "kg"}}, (), ("target.mass", "must be positive")),
+    ({"source.exposure": {"value": 3, "unit": "days"}}, (), ("source.exposure", "POT, GWh, years")),
+    ({"source.exposure": {"value": -3, "unit": "years"}}, (), ("source.exposure", "negative")),
+    ({"target.composition": "Unobtainium"}, (), ("unknown target compound",)),
+    ({"source.facility": "reactor"}, (), ("unknown neutrino source",)),
+    ({"source.kind": "magic"}, (), ("unknown source kind",)),
+    ({"response.energy.quenching": {"model": "magic"}}, (), ("unknown quenching model",)),
+    ({"response.energy.edges": {"value": [10, 5], "unit": "keVee"}}, (), ("increasing",)),
+    ({"response.energy.edges": {"value": list(range(1002)), "unit": "keVee"}}, (), ("at most 1000",)),
+    ({"data.backgrounds.ss": {"per_bin": [1, 2]}}, (), ("data.backgrounds.ss", "3 x 1 bins")),
+    ({"data.observed": {"counts": [1, 2.5, 3]}}, (), ("data.observed", "integer counts")),
+    ({"likelihood.priors": {}}, (), ("likelihood.priors", "no prior")),
+    ({"target.mass": {"value": 100}}, (), ("target.mass", "needs a unit")),
+    ({"fiducal_mass": 3}, (), ("unknown key",)),
     ({}, ("--model", "B-L", "--param", "sin2_theta_w"), ("exactly one",)),
     ({}, ("--param", "r_n.Cs"), ("r_n.Cs",)),
     ({}, ("--model", "B-L", "--toys", "5"), ("--toys",)),

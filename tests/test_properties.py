@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cevnsfit.physics.models import MAX_COUPLING, custom_vector_model, get_model
-from cevnsfit.templates import build_templates, direct_counts
+from cevnsfit.templates import build_templates
+from reference_templates import direct_counts
 
 SETTINGS = settings(max_examples=12, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from cevnsfit.errors import DataError
 from cevnsfit.experiments.csi2021 import _binned_pdf, _time_pdf
-from cevnsfit.experiments.lar2020 import E_EDGES_KEVEE, Efficiency, read_3d
+from cevnsfit.experiments.lar2020 import E_EDGES_KEVEE, read_3d, read_efficiency
 from cevnsfit.io.datadir import resolve_data_dir
 from cevnsfit.limits.darkcast import read_lmt
 from cevnsfit.limits.foresee import read_foresee
@@ -28,9 +28,9 @@ CSI_T_EDGES = (0.0, 0.125, 0.25, 0.5, 1.0, 6.0)
 READERS = {
     "lar_data": ("lar2020/datanobkgsub.txt", lambda p: read_3d(p, counts=True)),
     "lar_pdf": ("lar2020/brnpdf.txt", read_3d),
-    "lar_efficiency": ("lar2020/CENNS10AnlAEfficiency.txt", lambda p: Efficiency(p, 0.963)),
+    "lar_efficiency": ("lar2020/CENNS10AnlAEfficiency.txt", lambda p: read_efficiency(p, 0.963)),
     "csi_pe": ("csi2021/brnPE.txt", lambda p: _binned_pdf(p, E_EDGES_KEVEE)),
-    "csi_time": ("csi2021/ninTrec.txt", lambda p: _time_pdf(p, CSI_T_EDGES, (0.0, 6.0), DEFAULT)),
+    "csi_time": ("csi2021/ninTrec.txt", lambda p: _time_pdf(p, CSI_T_EDGES, (0.0, 6.0), None)),
 }
 LIMIT_FILES = {
     "darkcast": (next((DATA.parent / "limits").rglob("*.lmt"), None), read_lmt),

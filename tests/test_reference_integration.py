@@ -17,7 +17,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import reference_rates as ref  # noqa: E402
 
-from cevnsfit.experiments.csi2021 import CsI2021  # noqa: E402
+from cevnsfit.experiments import load_experiment  # noqa: E402
 
 # Tolerances 3-10x the agreement achieved (docs/validation.md), which a 1e-3 used to hide:
 RTOL = 1e-4  # CsI bins 1-8 and totals: achieved <= 2.2e-5
@@ -96,7 +96,7 @@ def test_csi_lowest_bin_default_node_step(csi, flavour):
 
 @pytest.fixture(scope="module")
 def csi_fine(csi):
-    return CsI2021(csi.data_dir, pe_edges=(0.0, 8.0), pe_node_step=0.01)  # one bin keeps it fast
+    return load_experiment("csi", csi.data_dir, pe_edges=(0.0, 8.0), pe_node_step=0.01)  # one bin keeps it fast
 
 
 @pytest.mark.parametrize("flavour", ref.FLAVOURS)

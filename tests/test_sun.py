@@ -7,16 +7,15 @@ from cevnsfit.errors import InputError
 from cevnsfit.parameters import DEFAULT
 from cevnsfit.sources.sun import (
     SOLAR_FLAVOURS,
-    SolarSource,
     TabulatedSpectrum,
     b8_flux,
     b8_spectrum,
     flavour_probabilities,
     survival_probability,
-    with_solar_parameters,
+    solar_8b,
 )
 
-P = with_solar_parameters(DEFAULT)
+P = DEFAULT
 
 
 def test_spectrum_integrates_to_one_and_ends_at_the_q_value():
@@ -56,7 +55,7 @@ def test_flux_options():
     for bad in ("bogus", -1.0, float("nan")):
         with pytest.raises(InputError):
             b8_flux(bad, P)
-    src = SolarSource.b8("sno", P)
+    src = solar_8b(P, flux="sno")
     assert src.fluence_per_cm2 == pytest.approx(5.25e6 * 3.15576e7)
     total = sum(sp.norm for sp in src.spectra.values())
     assert total == pytest.approx(1.0, rel=1e-9)  # oscillations conserve the number of active neutrinos

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from cevnsfit.analysis import sm_summary
-from cevnsfit.experiments.csi2021 import CsI2021
+from cevnsfit.experiments import load_experiment
 
 HALF_DIGIT = 0.05 + 1e-9  # a number printed with one decimal
 HALF_CENT = 0.005 + 1e-9  # two decimals
@@ -46,7 +46,7 @@ def test_csi_standard_model_table(csi):
     ({"couplings": "tree"}, 315.2), ({"kinematics": "exact"}, 315.9),
 ], ids=lambda v: str(v))
 def test_csi_option_sensitivities(csi, options, total):
-    assert CsI2021(csi.data_dir, **options).kernel.sm_counts().sum() == pytest.approx(total, abs=HALF_DIGIT)
+    assert load_experiment("csi", csi.data_dir, **options).kernel.sm_counts().sum() == pytest.approx(total, abs=HALF_DIGIT)
 
 
 def test_lar_standard_model_table(lar):

@@ -6,17 +6,19 @@ import numpy as np
 import pytest
 
 from cevnsfit.errors import DataError, InputError
-from cevnsfit.experiments.xenonnt import (
-    GRID,
-    MONO_KEV,
-    FoldedMatrix,
-    XenonNT,
-    XenonOptions,
-    hat_weights,
-    read_run,
-    read_template,
-    sm_summary,
-)
+from cevnsfit.experiments import load_experiment
+from cevnsfit.experiments.xenonnt import XenonOptions, sm_signal, sm_summary
+from cevnsfit.experiments.xenonnt_release import GRID, MONO_KEV, read_run, read_template
+from cevnsfit.responses.mono import FoldedMatrix
+from cevnsfit.responses.mono import hat_weights as _hat_weights
+
+
+def hat_weights(recoil_kev):
+    return _hat_weights(recoil_kev, MONO_KEV)
+
+
+def XenonNT(**options):
+    return load_experiment("xenonnt", **options)
 from cevnsfit.io.datadir import resolve_collection
 from cevnsfit.physics.cross_section import differential_cross_section
 from cevnsfit.stats.morphing import CardinalSplines, GridMorph, MorphedPoissonChi2
@@ -38,7 +40,7 @@ def xe01(xenonnt_cache):
 
 @pytest.fixture(scope="module")
 def summary01(xe01):
-    return sm_summary(xe01)["xenonnt"]
+    return sm_summary(xe01)
 
 
 # ---- folding -------------------------------------------------------------------------------------------
@@ -186,7 +188,7 @@ def test_sm_totals_and_table_sr0_sr1(xe01, summary01):
                                                          rel=1e-12, abs=0)
     assert summary01["expected_background"] == pytest.approx(sum(v["expected_background"] for v in runs.values()),
                                                              rel=1e-12, abs=0)
-    title, cols, rows, foot = XenonNT.sm_table(summary01)
+    title, cols, rows, foot = xe01.sm_table(summary01)
     sigma, (lo, hi) = summary01["significance_sigma"], summary01["b8_flux_interval_1sigma"]
     assert title == f"xenonnt: sr0+sr1, observed 37 events, background-only rejected at {sigma:.2f} sigma"
     assert len(cols) == 4 and [r[0] for r in rows] == ["sr0", "sr1", "total"]
@@ -222,7 +224,7 @@ def test_sm_rate_against_independent_quadrature(xe01):
                 xs = differential_cross_section(e, t_mev, nuc, f, "helm", "radiative", "ac22", xe01.params)
                 rate += np.trapezoid(spec.pdf(e) * xs, e)
             total += wi * rate * 1e-3 * tg.count * src.fluence_per_cm2 * np.interp(t, nodes, eff)
-    ours = xe01.sm_signal()[g].sum()
+    ours = sm_signal(xe01)[g].sum()
     assert ours == pytest.approx(total, rel=1e-3)
 
 
@@ -234,7 +236,7 @@ def test_cache_is_used_and_equal(xe01, monkeypatch):
     import os
     from pathlib import Path
 
-    import cevnsfit.experiments.xenonnt as xmod
+    import cevnsfit.experiments.xenonnt_release as xmod
 
     assert len(list(Path(os.environ["CEVNSFIT_CACHE"]).glob("xenonnt_*.npz"))) == 1  # written by a fixture
 
@@ -245,7 +247,7 @@ def test_cache_is_used_and_equal(xe01, monkeypatch):
     monkeypatch.setattr(xmod, "read_template", no_hdf5)
     cached = XenonNT(runs=("sr0", "sr1"))
     assert np.array_equal(cached.observed, xe01.observed)
-    s = xe01.sm_signal()
+    s = sm_signal(xe01)
     assert cached.cost()(s) == xe01.cost()(s)
 
 
@@ -316,7 +318,7 @@ def test_template_basis_folds_into_the_efficiency_nodes(xe01):
 
 @needs_release
 def test_nan_in_one_of_the_bulk_templates_names_the_file(monkeypatch):
-    import cevnsfit.experiments.xenonnt as xn
+    import cevnsfit.experiments.xenonnt_release as xn
 
     real = xn._read_fast
     target = "mono_2.300_cevns_tly_1.0_tqy_-2.0"

@@ -40,8 +40,9 @@ def test_data_sets_are_registered_combinations_of_registered_experiments():
 
 def test_figure_and_report_lists_come_from_the_registry(monkeypatch):
     """The plane figures' default data sets, the comparison figure's and the report's SM experiments are read off
-    the registry (DataSetSpec.plane_order / compared, ExperimentSpec.collection), in the order they had as literals."""
-    import cevnsfit.experiments as registry
+    the registry (data/datasets.yaml: plot.plane_order / plot.compared, reproduce.sm_table), in the order they had as
+    literals."""
+    import cevnsfit.experiments.registry as registry
     from cevnsfit.experiments import DataSetSpec, compared_data_sets, plane_data_sets
     from cevnsfit.plotting.compare import COMPARED
     from cevnsfit.plotting.planes import PLANE_DATA_SETS
@@ -52,8 +53,9 @@ def test_figure_and_report_lists_come_from_the_registry(monkeypatch):
     assert SM_EXPERIMENTS == ("csi", "lar")
     # a data set registered with those fields joins the lists where its field puts it
     monkeypatch.setattr(registry, "DATA_SETS", dict(DATA_SETS))
-    registry.register_data_set(DataSetSpec("lar+x", ("lar",), "L", "L", "#000000", 0.1, 1.0, plane_order=-1,
-                                           compared=True))
+    registry.register_data_set(DataSetSpec("lar+x", ("lar",), "L", "L", {"colour": "#000000", "fill_alpha": 0.1,
+                                                                          "line_width": 1.0, "plane_order": -1,
+                                                                          "compared": True}))
     assert plane_data_sets() == ("lar+x", "csi", "lar", "csi+lar")
     assert compared_data_sets()[-1] == "lar+x"
 

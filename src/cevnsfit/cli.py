@@ -78,7 +78,7 @@ def sm(
 ) -> None:
     """Standard-Model prediction and fit per experiment: counts per component, observed, chi^2_min, bins (COHERENT);
     observed, expected background and 8B signal, 8B flux fit and significance (XENONnT)."""
-    from .analysis import sm_summaries
+    from .analysis import sm_report
 
     names = _experiments(experiment)
     options = {}
@@ -86,15 +86,13 @@ def sm(
         if "xenonnt" not in names:
             raise InputError("--runs applies to --experiment xenonnt (or all)")
         options["xenonnt"] = {"runs": tuple(r.strip() for r in runs.split(",") if r.strip())}
-    result = sm_summaries(names, {"coherent": data_dir} if data_dir is not None else None, options)
+    result = sm_report(names, {"coherent": data_dir} if data_dir is not None else None, options)
     if as_json:
-        doc = {n: {k: v for k, v in r.items() if k != "nuisances"} for n, r in result.items()}
+        doc = {n: {k: v for k, v in r["summary"].items() if k != "nuisances"} for n, r in result.items()}
         _print_json(doc, indent=2)
         return
-    from .experiments import experiment_class
-
     for name, r in result.items():
-        title, cols, rows, foot = experiment_class(name).sm_table(r)
+        title, cols, rows, foot = r["table"]
         table = Table(title=title)
         for i, c in enumerate(cols):
             table.add_column(c, justify="left" if i == 0 else "right")
@@ -349,8 +347,7 @@ def project(
     data_dir: Optional[Path] = DataDirOption,
 ) -> None:
     """Projections for planned detectors: Asimov (SM) data, median expected limits and bands (docs/projections.md)."""
-    from .detector import load_detector
-    from .experiments.projected import ProjectedExperiment
+    from .experiments.declaration import declared_summary, load_declaration
     from .io.atomic import check_writable_dir
     from .io.jsonio import write_json
     from .physics.models import get_model
@@ -364,7 +361,10 @@ def project(
     if toys and (mdl is None or not 100 <= toys <= 100_000):
         raise InputError("--toys goes with --model and takes 100 to 100000 replicas")
     # every file, target, source and parameter is validated before anything is computed or written
-    experiments = [ProjectedExperiment(load_detector(d)) for d in detector]
+    experiments = [load_declaration(d) for d in detector]
+    for e in experiments:
+        if not e.asimov:
+            raise InputError(f"{e.declaration}: a projection needs Asimov data (data: {{observed: asimov}})")
     names = [e.name for e in experiments]
     if len(set(names)) != len(names):
         raise InputError(f"detector named twice: {', '.join(names)}")
@@ -379,9 +379,9 @@ def project(
         if mdl is not None:
             res = pr.mediator(mdl, toys=toys, seed=seed)
             projections.append((e.label, res))
-            results.append({"detector": pr.experiment.summary(), "projection": pr.mediator_document(res)})
+            results.append({"detector": declared_summary(pr.experiment), "projection": pr.mediator_document(res)})
         else:
-            results.append({"detector": pr.experiment.summary(), "projection": pr.parameter(param)})
+            results.append({"detector": declared_summary(pr.experiment), "projection": pr.parameter(param)})
     doc = {"what": mdl.name if mdl is not None else param, "cl": cl, "results": results}
     if out_dir is not None:
         stem = f"project_{doc['what']}".replace("+", "_").replace("/", "_")
@@ -612,7 +612,8 @@ def models() -> None:
 def data_info(data_dir: Optional[Path] = DataDirOption) -> None:
     """Where the data are looked for (in order), which folder is used, and every expected file: present, parses,
     SHA-256 and whether it equals the registered one."""
-    from .io.datacheck import data_inventory, search_report
+    from .experiments.inventory import data_inventory
+    from .io.datacheck import search_report
 
     for collection, cands in search_report(data_dir).items():
         out.print(f"{collection}: looked for in this order", markup=False)

@@ -1,6 +1,10 @@
-"""Cited physics parameters, read from ``cevnsfit/data/parameters.yaml``.
+"""Cited physics parameters, read from the YAML files of ``cevnsfit/data`` (:data:`PARAMETER_FILES`).
 
-Every leaf of the YAML file is ``{value, unit, source}``.  :func:`load_parameters` returns a
+``parameters.yaml`` holds the constants, couplings, nuclei and the COHERENT inputs; ``solar.yaml`` the Sun and the
+oscillation parameters, ``xenonnt.yaml`` xenon and the XENONnT release, ``projection.yaml`` planned detectors'
+nuclei, compounds and facilities, ``reactor.yaml`` reactors and germanium.  They form one tree (a section present in
+several files, ``nuclei``, is merged key by key; the first file to give a key wins).  Every leaf is
+``{value, unit, source}``.  :func:`load_parameters` returns a
 :class:`Parameters` mapping addressed by dotted keys (``"csi2021.pot"``); overrides replace values (not units or
 sources) and are recorded, so that results can say which inputs differ from the cited defaults.
 """
@@ -26,9 +30,18 @@ def package_yaml(filename: str) -> Any:
     return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
+PARAMETER_FILES = ("parameters.yaml", "solar.yaml", "xenonnt.yaml", "projection.yaml")
+
+
 @lru_cache(maxsize=1)
 def _default_tree() -> dict:
-    return _coerce_numbers(package_yaml("parameters.yaml"))
+    tree: dict = {}
+    for filename in PARAMETER_FILES:
+        for section, content in _coerce_numbers(package_yaml(filename)).items():
+            target = tree.setdefault(section, {})
+            for key, value in content.items():
+                target.setdefault(key, value)
+    return tree
 
 
 def _coerce_numbers(node: Any) -> Any:

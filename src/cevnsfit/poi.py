@@ -43,7 +43,8 @@ import numpy as np
 
 from .errors import InputError, finite_float
 from .parameters import DEFAULT, Parameters, package_yaml
-from .physics.cross_section import FLAVOURS, min_energy_mev, sm_couplings
+from .physics.cross_section import min_energy_mev, sm_couplings
+from .physics.flavours import FLAVOURS, flavours_of, lepton
 from .physics.form_factors import form_factor
 
 KINDS = ("weak_charge", "neutron_radius", "magnetic", "nsi_offdiagonal")
@@ -121,7 +122,8 @@ def registry(params: Parameters = DEFAULT) -> dict:
             name=name, label=e["label"], unit=str(e["unit"]), sm=float(sm),
             low=_float_or_none(e["physical"][0]), high=_float_or_none(e["physical"][1]),
             open_ends=tuple(e.get("open", ())), scan=tuple(float(x) for x in e["scan"]), kind=e["kind"],
-            formula=e["formula"], source=e["source"], flavours=tuple(e.get("flavours", FLAVOURS)),
+            formula=e["formula"], source=e["source"],
+            flavours=flavours_of(e["leptons"]) if "leptons" in e else FLAVOURS,
             nuclei=tuple(e.get("nuclei", ())), quark=e.get("quark"), proton=e.get("proton"), sm_source=sm_source,
             sm_exact=bool(e.get("sm_exact", True)),
         )
@@ -221,7 +223,7 @@ def _channel(p: POI, flavour: str) -> str:
     """Incoherent amplitude an off-diagonal parameter (NSI, transition charge radius) adds for ``flavour`` (e.g.
     'e->mu'); parameters of one flavour pair add in the same amplitude."""
     pair = p.name.rsplit(".", 1)[1]  # emu, etau, mutau (eps.u.emu, r2_nu.emu)
-    a = "e" if flavour == "nue" else "mu"
+    a = lepton(flavour)
     other = pair.replace(a, "", 1) if pair.startswith(a) else pair[: len(pair) - len(a)]
     return f"{a}->{other}"
 
@@ -267,13 +269,14 @@ class PoiPredictor:
         if self._mag is None:
             exp, p = self.experiment, self.params
             det, src = exp.kernel.detector, exp.source()
+            flavours = exp.kernel.flavours
             pref = math.pi * p["constants.alpha"] ** 2 / p["constants.m_e"] ** 2 * p["constants.hbar_c2_cm2"]
             self._mag = {}
             for x, tg in det.targets.items():
                 t = det.recoil_mev[x]
                 e_min = min_energy_mev(t, tg.nucleus.mass_mev)
                 inv_t = np.divide(1.0, t, out=np.zeros_like(t), where=t > 0)
-                for f in FLAVOURS:
+                for f in flavours:
                     spec = src.spectra[f]
                     weight = np.clip(spec.moment(0, e_min) * inv_t - spec.moment(-1, e_min), 0.0, None)
                     weight[t <= 0] = 0.0
@@ -315,7 +318,7 @@ class PoiPredictor:
         t2 = np.zeros((n_r, k, k, n_e, n_t))
         gv = sm_couplings(exp.options.couplings, self.params)
         built: dict = {}  # nu_mu and nu_mu-bar share couplings and parameters: build their columns once
-        for f in FLAVOURS:
+        for f in kernel.flavours:
             key = (gv[f], tuple(a for a, p in enumerate(lin) if f in p.flavours), _channels_key(lin, f))
             if key not in built:
                 built[key] = self._columns(f, gv[f], lin, q, z_f, n_f, kernel.sm_charge[(f, nucleus)] if radii is None else None)

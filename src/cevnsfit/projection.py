@@ -1,7 +1,7 @@
 """Expected sensitivity of a planned detector: Asimov data, median expected limits and their bands.
 
 The detector's observed counts are the Asimov data set (SM CEvNS + nominal backgrounds,
-:class:`cevnsfit.experiments.projected.ProjectedExperiment`), and its cost is the same :class:`PoissonChi2` the CsI
+:func:`cevnsfit.experiments.projected.load_projection`), and its cost is the same :class:`PoissonChi2` the CsI
 analysis uses, with Gaussian pulls on the signal and background normalisations.  The SM has chi^2 = 0 there, so
 
 * the **median expected limit** on g at a mass M is where Delta chi^2_A(g) reaches the threshold of the convention
@@ -68,7 +68,7 @@ class ExpectedLimit:
 
 
 class Projection:
-    """Expected sensitivity of one :class:`ProjectedExperiment` (Asimov data, the experiment's cost)."""
+    """Expected sensitivity of one projected experiment (:func:`~cevnsfit.experiments.projected.load_projection`) (Asimov data, the experiment's cost)."""
 
     def __init__(self, experiment, cl: str = "2dof"):
         self.experiment = experiment

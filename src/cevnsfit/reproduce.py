@@ -55,6 +55,7 @@ from .io.atomic import atomic_path, check_writable_dir, signals_held, stale_temp
 from .io.jsonio import NULL_MEANING, nulls_for_nonfinite, write_json
 from .io.results import data_checksums, scan_dataset, write_netcdf
 from .io.tables import csv_text, latex, markdown
+from .parameters import package_yaml
 from .mediators import (DATASETS, HIGH_MASS_G_OVER_M_MEV, LOW_MASS_G, POINTS_PER_DECADE, Grid, MediatorAnalysis,
                         ModelAnalysis, analysis_axes, convention, data_set_experiments, default_couplings,
                         default_masses, gm2_verdict)
@@ -73,13 +74,16 @@ GM2_EPOCHS = ("2021", "2023", "2025")
 # plane_step (3, 2): 41 x 162 points incl. g = 0, its profiled chi^2 costs ~20x a COHERENT one,
 # benchmarks/bench_xenonnt.py) are profiled on the coarser step, with the full M = 0 and M = inf lines, so every
 # tabulated limit keeps the full resolution and only the contours, verdicts and figures of those data sets are coarser.
-FULL_PLANE_EXPERIMENTS = tuple(n for n, e in EXPERIMENTS.items() if e.plane_step == (1, 1))
-COARSE_STEP = tuple(max(s) for s in zip(*(e.plane_step for e in EXPERIMENTS.values())))  # (masses, couplings)
-GM2_DATA_SETS = tuple(n for n, d in DATA_SETS.items() if d.gm2_verdict)  # COHERENT (AC22's conclusion), + XENONnT
+RUN_OPTIONS = package_yaml("datasets.yaml")["reproduce"]  # plane steps, the SM table (data/datasets.yaml)
+PLANE_STEP = {n: tuple(RUN_OPTIONS["plane_step"].get(n, (1, 1))) for n in EXPERIMENTS}
+FULL_PLANE_EXPERIMENTS = tuple(n for n, step in PLANE_STEP.items() if step == (1, 1))
+COARSE_STEP = tuple(max(s) for s in zip(*PLANE_STEP.values()))  # (masses, couplings)
+GM2_DATA_SETS = tuple(n for n, d in DATA_SETS.items() if d.reproduce.get("gm2_verdict"))  # COHERENT (AC22), + XENONnT
+TABLE_COLUMNS = {n: d.label for n, d in DATA_SETS.items()}  # the limits table's columns, in registry order
 # The report's Standard-Model table is AC22's (Table 1: the COHERENT fits): the experiments that the data sets use
 # and whose data are COHERENT releases.  Not every experiment with an SM summary: XENONnT's is an 8B flux fit with
 # its own document (`cevnsfit sm --experiment xenonnt`), not a row of that table.
-SM_EXPERIMENTS = tuple(n for n in data_set_experiments() if EXPERIMENTS[n].collection == "coherent")
+SM_EXPERIMENTS = tuple(RUN_OPTIONS["sm_table"])
 LOCK_NAME = ".cevnsfit-reproduce.lock"
 STAGING_PREFIX = ".staging-"
 COMMIT_PREFIX = ".commit-"
@@ -357,8 +361,8 @@ def _run(out, stage, an, exps, models, curves, checksums, masses, couplings, gm2
 
     # tables
     caption = f"2 sigma limits ({convention(cl)['description']}); g for M -> 0, g/M in GeV^-1 for M -> inf"
-    write_text(stage / "limits.md", markdown(rows, caption) + _fc_markdown(rows, fc))
-    write_text(stage / "limits.tex", latex(rows, caption))
+    write_text(stage / "limits.md", markdown(rows, caption, TABLE_COLUMNS) + _fc_markdown(rows, fc))
+    write_text(stage / "limits.tex", latex(rows, caption, TABLE_COLUMNS))
     write_text(stage / "limits.csv", csv_text(rows))
     write_json(nulls_for_nonfinite({"convention": convention(cl), "units": {"mass": "MeV", "g_over_M": "GeV^-1", "g": "1"},
                                     "limits": rows, "limits_1dof": rows_1dof, "null": NULL_MEANING}), stage / "limits.json")
@@ -620,7 +624,7 @@ def _report(sm, rows, rows_1dof, verdicts, figures, checksums, cl, gm2_epochs, w
         for z in r["predicted"]:
             lines.append(f"| {name} | {z} | {r['predicted'][z]:.1f} | {r['best_fit'][z]:.1f} | {r['observed']} | "
                          f"{r['chi2_min']:.2f} / {r['n_bins']} |")
-    lines += ["", "## 2 sigma limits", "", markdown(rows), "", "### Against the AC22 rows available to us", "",
+    lines += ["", "## 2 sigma limits", "", markdown(rows, "", TABLE_COLUMNS), "", "### Against the AC22 rows available to us", "",
               "| model | data set | g (ours / AC22) | g/M [GeV^-1] (ours / AC22) |", "|---|---|---|---|"]
     for (m, d), (g_ref, gm_ref) in AC22_REFERENCE.items():
         r = by.get((m, d))

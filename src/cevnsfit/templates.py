@@ -19,8 +19,7 @@ import numpy as np
 
 from .errors import InputError
 from .physics.cross_section import scalar_coherence_squared
-from .physics.models import (SHIFT_BASES, ScalarModel, VectorModel, vector_shift_basis, vector_shift_numerator,
-                             vector_shift_weights)
+from .physics.models import SHIFT_BASES, ScalarModel, VectorModel, vector_shift_basis, vector_shift_weights
 
 
 @dataclass
@@ -224,7 +223,7 @@ class TemplateBasis:
 
 def _common_left(kernel):
     """The left factor that every response of ``kernel`` shares when they are kept factorised as left @ right
-    diag(d) (XENONnT's :class:`~cevnsfit.experiments.xenonnt.FoldedMatrix`: 11 907 rows, 46 nodes), else None.
+    diag(d) (XENONnT's :class:`~cevnsfit.responses.mono.FoldedMatrix`: 11 907 rows, 46 nodes), else None.
     With one, the terms are folded into the nodes and the left factor is applied to each model's sum over
     flavours: a folded term holds 3 x 46 x n_M values instead of 3 x 11 907 x n_M (35 MB for the 121-mass plane)."""
     responses = [*kernel.vector.values(), *kernel.scalar.values()]
@@ -241,23 +240,3 @@ def build_templates(experiment, model, masses_mev, params=None) -> Templates:
     """Templates of ``model`` (a VectorModel or the ScalarModel) for ``experiment`` at the given masses (MeV).
     (To build several models' templates, keep a :class:`TemplateBasis` of the experiment: it shares the work.)"""
     return TemplateBasis(experiment, params).templates(model, masses_mev)
-
-
-def direct_counts(experiment, model, mass_mev: float, g: float, params=None) -> np.ndarray:
-    """Reference path: build Q^2 (and S) on the recoil grids for one (M, g) and fold with the kernel."""
-    kernel = experiment.kernel
-    params = params or experiment.params
-    charge_sq, scalar = {}, {}
-    for x, tg in kernel.detector.targets.items():
-        q, fz, fn = kernel.form_factors[x]
-        prop = _propagators(q * q, np.array([mass_mev]))[:, 0]
-        for f in kernel.flavours:
-            q_sm = kernel.sm_charge[(f, x)]
-            if isinstance(model, ScalarModel):
-                charge_sq[(f, x)] = q_sm**2
-                coh2 = scalar_coherence_squared(tg.nucleus, kernel.detector.recoil_mev[x], experiment.options.form_factor, params)
-                scalar[(f, x)] = g**4 * coh2 * prop**2
-            else:
-                c = vector_shift_numerator(model, f, q, tg.nucleus.Z, tg.nucleus.N, fz, fn, params)
-                charge_sq[(f, x)] = (q_sm + g * g * c * prop) ** 2
-    return experiment.signal(kernel.counts(charge_sq, scalar if scalar else None))

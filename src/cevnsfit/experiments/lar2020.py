@@ -7,6 +7,11 @@ with four normalisation pulls and five shape nuisances (physics specification se
 * Gaussian energy resolution sigma = 0.58 sqrt(E_ee/keVee) keVee;
 * acceptance: ``CENNS10AnlAEfficiency.txt`` interpolated linearly in reconstructed keVee, 0.963 above 39.75 keVee;
 * timing: SNS POT trace Gauss(450 ns, 150 ns) folded with the pion (and muon) lifetimes, no time efficiency.
+
+A composition (:mod:`.base`) of registered parts: the ``pion_dar`` source with ``analytic`` arrival times, an argon
+target, the ``gaussian`` energy response (``linear`` quenching, ``sqrt`` resolution, ``tabulated`` efficiency,
+exact integration between the table's nodes), ``source_timing`` in time and a ``gaussian`` likelihood with the
+release's shape systematics.  The release's file formats (3-D tables summed over F90) are this module's own.
 """
 
 from __future__ import annotations
@@ -17,13 +22,15 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, InputError
-from ..io.datadir import read_table
+from ..io.datadir import read_table, resolve_collection
 from ..io.validate import require_counts, require_grid, require_non_negative, require_uniform_centres
-from ..physics.nuclei import get_nucleus
-from ..response import Target
-from ..sources.timing import AnalyticTiming
-from ..stats.chi2 import GaussianChi2
-from .common import Experiment, PhysicsOptions, gaussian_response_matrix, linear_quenching_kevee, relative_delta
+from ..parameters import DEFAULT, Parameters
+from ..responses import make_response
+from ..sources import make_source
+from ..targets import material_targets
+from .base import Experiment, PhysicsOptions, relative_delta
+from .likelihoods import GaussianLikelihood
+from .registry import register_experiment
 
 NAME = "lar"
 LABEL = "LAr (CENNS-10) 2020"
@@ -108,137 +115,80 @@ def read_3d(path: Path, counts: bool = False) -> np.ndarray:
     return table[:, 3].reshape(12, N_F90, 10).sum(axis=1)
 
 
-class Efficiency:
-    """Acceptance vs reconstructed keVee: the release table interpolated linearly, held constant beyond it."""
-
-    def __init__(self, path: Path, above: float):
-        table, lines = read_table(path, ncols=3, min_rows=50, with_lines=True)
-        require_uniform_centres(path, table[:, 0], lines, "energy")
-        outside = (table[:, 2] < 0) | (table[:, 2] > 1)
-        if np.any(outside):
-            i = int(np.argmax(outside))
-            raise DataError(f"{path}: line {lines[i]}: efficiency {table[i, 2]:g} outside [0, 1]")
-        self.nodes = np.concatenate([[-1e3, 0.0], table[:, 0], [1e4]])
-        self.values = np.concatenate([[0.0, 0.0], table[:, 2], [above]])
-        self.values[-2] = table[-1, 2]  # last file value
-        self.values[-1] = above
-        # the file ends at 39.75 keVee: jump to the constant `above` just after the last node
-        self.nodes = np.insert(self.nodes, -1, table[-1, 0] + 1e-9)
-        self.values = np.insert(self.values, -1, above)
-
-    def __call__(self, e_kevee: np.ndarray) -> np.ndarray:
-        return np.interp(e_kevee, self.nodes, self.values)
+def read_efficiency(path: Path, above: float):
+    """The release's acceptance table (keVee, -, efficiency) as a ``tabulated`` efficiency, ``above`` beyond it."""
+    table, lines = read_table(path, ncols=3, min_rows=50, with_lines=True)
+    require_uniform_centres(path, table[:, 0], lines, "energy")
+    outside = (table[:, 2] < 0) | (table[:, 2] > 1)
+    if np.any(outside):
+        i = int(np.argmax(outside))
+        raise DataError(f"{path}: line {lines[i]}: efficiency {table[i, 2]:g} outside [0, 1]")
+    return make_response("efficiency", "tabulated", x=table[:, 0], values=table[:, 2], above=above)
 
 
-def bin_nodes(edges_kevee, efficiency: Efficiency) -> list[np.ndarray]:
-    """Per energy bin: its edges and the efficiency table's nodes inside it (where the acceptance has kinks), so
-    that :func:`.common.gaussian_response_matrix` integrates the piecewise-linear acceptance exactly."""
-    edges = np.asarray(edges_kevee, dtype=float)
-    return [np.concatenate([[lo], efficiency.nodes[(efficiency.nodes > lo) & (efficiency.nodes < hi)], [hi]])
-            for lo, hi in zip(edges[:-1], edges[1:])]
+def _stat_sigma(experiment) -> np.ndarray:
+    """Per-bin sigma_ij of the Gaussian chi^2: sqrt(N_obs + N_SS/5) by default (the release's stat. error)."""
+    kind = experiment.options.sigma
+    if kind == "data_plus_ss":
+        var = experiment.observed + experiment.ss_variance
+    elif kind == "data":
+        var = experiment.observed
+    else:
+        var = sum(experiment.sm_prediction().values())
+    return np.sqrt(np.maximum(var, 1.0))  # an empty bin keeps unit variance (none occur with the default)
 
 
-def resolution_sigma_kevee(e_true_kevee: np.ndarray, res_a: float) -> np.ndarray:
-    """sigma = res_a sqrt(E_true) (keVee), floored at 1e-6 keVee (no step function at E_true = 0)."""
-    return np.maximum(res_a * np.sqrt(np.maximum(np.asarray(e_true_kevee, float), 0.0)), 1e-6)
+def _release_ratio(experiment, computed: np.ndarray) -> np.ndarray:
+    """Option prediction='release_ratio': the release's CEvNS template scaled bin by bin by computed / SM (bins
+    where the computed SM rate vanishes keep the release content)."""
+    sm = experiment.kernel.sm_counts()
+    ratio = np.divide(computed, sm, out=np.ones_like(np.asarray(computed, float)),
+                      where=np.broadcast_to(sm > 0, np.shape(computed)))
+    return experiment.release["cevns"] * ratio
 
 
-class LAr2020(Experiment):
-    """The CENNS-10 LAr data set: observed counts, templates, shape systematics and response kernel."""
-
-    name = NAME
-    label = LABEL
-    components = COMPONENTS
-    section = "lar2020"
-    files = FILES
-    options_class = LArOptions
-
-    def _load(self) -> None:
-        self.observed = read_3d(self.paths["data"], counts=True)
-        self.release = {z: read_3d(self.paths[z]) for z in COMPONENTS}
-        self.backgrounds = {z: self.release[z] for z in ("ss", "pbrn", "dbrn")}
-        variations = {}
-        for key in FILES:
-            if key.startswith(("cevns_", "pbrn_")):
-                variations[key] = read_3d(self.paths[key])
-        if self.options.renormalise_pbrn_timing_mean:
-            v = variations["pbrn_tmean+"]
-            variations["pbrn_tmean+"] = v * self.release["pbrn"].sum() / v.sum()
-        # relative per-bin deltas of each shape systematic: (+, -) or (single, None)
-        self.shape_deltas = {}
-        for name, comp, plus, minus in SHAPE_SYSTEMATICS:
-            if name not in self.options.shape_systematics:
-                continue
-            nominal = self.release[comp]
-            d_plus = relative_delta(variations[plus], nominal)
-            d_minus = relative_delta(variations[minus], nominal) if minus else None
-            self.shape_deltas[name] = (comp, d_plus, d_minus)
-        self.efficiency = Efficiency(self.paths["efficiency"], self.params["lar2020.efficiency_above_file"])
-
-    energy_label = "energy [keVee]"
-    energy_unit = "keVee"
-    energy_edges = np.asarray(E_EDGES_KEVEE)
-    time_edges_us = np.asarray(T_EDGES_US)
-
-    @property
-    def ss_variance(self) -> np.ndarray:
-        """Variance of the steady-state estimate: measured in a 5x longer beam-off window."""
-        return self.backgrounds["ss"] / self.params["lar2020.ss_window_ratio"]
-
-    def stat_sigma(self, prediction: np.ndarray | None = None) -> np.ndarray:
-        """Per-bin sigma_ij of the Gaussian chi^2: sqrt(N_obs + N_SS/5) by default (the release's stat. error)."""
-        if self.options.sigma == "data_plus_ss":
-            var = self.observed + self.ss_variance
-        elif self.options.sigma == "data":
-            var = self.observed
-        else:
-            if prediction is None:
-                raise InputError("LAr sigma='prediction' needs the predicted counts")
-            var = prediction
-        return np.sqrt(np.maximum(var, 1.0))  # an empty bin keeps unit variance (none occur with the default)
-
-    # ---- response --------------------------------------------------------------------------------------
-    def targets(self) -> dict:
-        p = self.params
-        atoms = p["lar2020.mass_kg"] * 1e3 / p["lar2020.molar_mass_g_per_mol"] * p["constants.N_A"]
-        if self.options.argon_isotopes == "ar40":
-            return {"Ar40": Target(get_nucleus("Ar40", p), atoms)}
-        return {n: Target(get_nucleus(n, p), atoms * p[f"argon_isotopes.{n}"]) for n in ("Ar40", "Ar38", "Ar36")}
-
-    def timing(self) -> AnalyticTiming:
-        p = self.params
-        return AnalyticTiming.from_parameters(p["lar2020.pot_trace_mean"], p["lar2020.pot_trace_width"], p)
-
-    def recoil_response(self, nucleus: str, recoil_mev: np.ndarray) -> np.ndarray:
-        """P(keVee bin, accepted | recoil): linear quenching, Gaussian resolution, acceptance."""
-        p = self.params
-        e_ee = linear_quenching_kevee(recoil_mev * 1e3, p["lar2020.qf_a"], p["lar2020.qf_b"])
-        return gaussian_response_matrix(e_ee, resolution_sigma_kevee(e_ee, p["lar2020.resolution_a"]),
-                                        bin_nodes(E_EDGES_KEVEE, self.efficiency), self.efficiency)
-
-    def time_fractions(self, flavour: str) -> np.ndarray:
-        return self.timing().bin_fractions(flavour, np.asarray(T_EDGES_US))
-
-    def signal(self, computed: np.ndarray) -> np.ndarray:
-        """Map computed CEvNS counts to the analysis template (``prediction`` option)."""
-        if self.options.prediction == "computed":
-            return computed
-        sm = self.kernel.sm_counts()
-        # bins where the computed SM rate vanishes keep the release content (ratio 1)
-        ratio = np.divide(computed, sm, out=np.ones_like(np.asarray(computed, float)), where=np.broadcast_to(sm > 0, np.shape(computed)))
-        return self.release["cevns"] * ratio
-
-    def cost(self, free_signal: bool = False) -> GaussianChi2:
-        """AC22 Gaussian chi^2; ``free_signal`` drops the CEvNS pull (normalisation fitted freely)."""
-        sig = dict(self.sigmas)
-        if free_signal:
-            sig["cevns"] = None
-        sm = sum(self.sm_prediction().values()) if self.options.sigma == "prediction" else None
-        return GaussianChi2(
-            self.name,
-            self.observed,
-            {z: self.backgrounds[z] for z in COMPONENTS[1:]},
-            sig,
-            self.stat_sigma(sm),
-            self.shape_deltas,
-        )
+@register_experiment(NAME, label="LAr", collection="coherent", files=FILES, fetch=("lar2020", "flux"),
+                     citation="COHERENT, PRL 126 (2021) 012002, arXiv:2003.10630")
+def load(data_dir=None, params: Parameters = DEFAULT, options: LArOptions | None = None, **kwargs) -> Experiment:
+    """The CENNS-10 LAr data set (module docstring); ``kwargs``: :class:`LArOptions`."""
+    o = options if options is not None else LArOptions(**kwargs)
+    p = params
+    root = resolve_collection("coherent", data_dir)
+    paths = {k: root / v for k, v in FILES.items()}
+    observed = read_3d(paths["data"], counts=True)
+    release = {z: read_3d(paths[z]) for z in COMPONENTS}
+    backgrounds = {z: release[z] for z in ("ss", "pbrn", "dbrn")}
+    variations = {key: read_3d(paths[key]) for key in FILES if key.startswith(("cevns_", "pbrn_"))}
+    if o.renormalise_pbrn_timing_mean:
+        v = variations["pbrn_tmean+"]
+        variations["pbrn_tmean+"] = v * release["pbrn"].sum() / v.sum()
+    # relative per-bin deltas of each shape systematic: (+, -) or (single, None)
+    shape_deltas = {}
+    for name, comp, plus, minus in SHAPE_SYSTEMATICS:
+        if name not in o.shape_systematics:
+            continue
+        nominal = release[comp]
+        shape_deltas[name] = (comp, relative_delta(variations[plus], nominal),
+                              relative_delta(variations[minus], nominal) if minus else None)
+    efficiency = read_efficiency(paths["efficiency"], p["lar2020.efficiency_above_file"])
+    energy = make_response("energy", "gaussian",
+                           quenching=make_response("quenching", "linear", a=p["lar2020.qf_a"], b=p["lar2020.qf_b"]),
+                           resolution=make_response("resolution", "sqrt", a=p["lar2020.resolution_a"]),
+                           efficiency=efficiency, edges=E_EDGES_KEVEE, integration="exact")
+    source = make_source("pion_dar", p, pot=p["lar2020.pot"], baseline=p["lar2020.baseline"],
+                         nu_per_flavour_per_pot=p["lar2020.nu_per_flavour_per_pot"],
+                         timing={"model": "analytic", "mean_ns": p["lar2020.pot_trace_mean"],
+                                 "width_ns": p["lar2020.pot_trace_width"]})
+    if o.argon_isotopes == "ar40":
+        composition = {"Ar40": 1.0}
+    else:
+        composition = {n: p[f"argon_isotopes.{n}"] for n in ("Ar40", "Ar38", "Ar36")}
+    targets = material_targets(composition, p["lar2020.mass_kg"], p, p["lar2020.molar_mass_g_per_mol"])
+    likelihood = GaussianLikelihood(COMPONENTS, {z: f"lar2020.sigma_{z}" for z in COMPONENTS}, _stat_sigma,
+                                    shape_deltas)
+    return Experiment(NAME, LABEL, params=p, options=o, source=source, targets=targets, energy=energy,
+                      time=make_response("time", "source_timing", edges_us=T_EDGES_US), likelihood=likelihood,
+                      observed=observed, backgrounds=backgrounds, data_dir=root, files=FILES, collection="coherent",
+                      signal=_release_ratio if o.prediction == "release_ratio" else None,
+                      extras={"release": release, "shape_deltas": shape_deltas, "efficiency": efficiency,
+                              "ss_variance": backgrounds["ss"] / p["lar2020.ss_window_ratio"]})

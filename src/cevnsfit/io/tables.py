@@ -1,6 +1,8 @@
 """The limits table in Markdown, LaTeX and CSV (JSON is written by io.jsonio.write_json).
 
-Columns: model, then per data set the 2 sigma limit on g (M -> 0) and on g/M in GeV^-1 (M -> inf).
+Columns: model, then per data set the 2 sigma limit on g (M -> 0) and on g/M in GeV^-1 (M -> inf).  The data sets
+and their column labels are given by the caller (``columns``: {data set: label}, in table order; by default the data
+sets of the rows, in their order, labelled by name): io/ knows nothing of the experiments.
 """
 
 from __future__ import annotations
@@ -9,10 +11,10 @@ import csv
 import io
 import math
 
-from ..experiments import DATA_SETS
 
-DATASET_ORDER = tuple(DATA_SETS)  # the registry's order
-DATASET_LABEL = {name: spec.label for name, spec in DATA_SETS.items()}
+
+def _columns(rows: list[dict], columns: dict | None) -> dict:
+    return dict(columns) if columns is not None else {r["dataset"]: r["dataset"] for r in rows}
 
 
 def _by_model(rows: list[dict]) -> dict:
@@ -26,12 +28,13 @@ def _fmt(x: float) -> str:
     return "—" if x is None or not math.isfinite(x) else f"{x:.3g}"
 
 
-def markdown(rows: list[dict], caption: str = "") -> str:
-    cols = [f"{DATASET_LABEL[d]} {q}" for d in DATASET_ORDER for q in ("g", "g/M [GeV⁻¹]")]
+def markdown(rows: list[dict], caption: str = "", columns: dict | None = None) -> str:
+    labels = _columns(rows, columns)
+    cols = [f"{labels[d]} {q}" for d in labels for q in ("g", "g/M [GeV⁻¹]")]
     lines = ([caption, ""] if caption else []) + ["| model | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for model, per in _by_model(rows).items():
         vals = []
-        for d in DATASET_ORDER:
+        for d in labels:
             r = per.get(d)
             vals += [_fmt(r["g_low_mass"]) if r else "—", _fmt(r["g_over_M_high_mass"]) if r else "—"]
         lines.append(f"| {model} | " + " | ".join(vals) + " |")
@@ -43,14 +46,15 @@ def _tex_model(name: str) -> str:
     return f"${name}$" if name != "universal" and name != "scalar" else name
 
 
-def latex(rows: list[dict], caption: str = "") -> str:
-    head = " & ".join(f"\\multicolumn{{2}}{{c}}{{{DATASET_LABEL[d]}}}" for d in DATASET_ORDER)
-    sub = " & ".join(["$g$", "$g/M$ [GeV$^{-1}$]"] * len(DATASET_ORDER))
-    out = ["\\begin{table}", "\\centering", f"\\caption{{{caption}}}" if caption else "", "\\begin{tabular}{l" + "rr" * len(DATASET_ORDER) + "}",
+def latex(rows: list[dict], caption: str = "", columns: dict | None = None) -> str:
+    labels = _columns(rows, columns)
+    head = " & ".join(f"\\multicolumn{{2}}{{c}}{{{labels[d]}}}" for d in labels)
+    sub = " & ".join(["$g$", "$g/M$ [GeV$^{-1}$]"] * len(labels))
+    out = ["\\begin{table}", "\\centering", f"\\caption{{{caption}}}" if caption else "", "\\begin{tabular}{l" + "rr" * len(labels) + "}",
            "\\hline", f"model & {head} \\\\", f" & {sub} \\\\", "\\hline"]
     for model, per in _by_model(rows).items():
         vals = []
-        for d in DATASET_ORDER:
+        for d in labels:
             r = per.get(d)
             for key in ("g_low_mass", "g_over_M_high_mass"):
                 v = r[key] if r else None

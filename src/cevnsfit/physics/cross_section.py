@@ -9,7 +9,7 @@ The weak charge depends on the recoil energy T only (through |q|), the kinematic
 lets the rate engine fold the neutrino spectrum once (spectral moments) and keep any Q^2(T) as a free vector.
 
 Units: E (neutrino energy) and T (nuclear recoil kinetic energy) in MeV; cross sections in cm^2/MeV.
-Flavours are ``"nue"``, ``"numu"``, ``"numubar"`` (the antineutrino has the nu_mu vector couplings).
+Flavours: the six of :mod:`.flavours`; an antineutrino has the vector couplings of its neutrino.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import numpy as np
 
 from ..errors import InputError
 from ..parameters import DEFAULT, Parameters
+from .flavours import FLAVOURS, lepton
 from .form_factors import form_factor
 from .nuclei import Nucleus
 
-FLAVOURS = ("nue", "numu", "numubar")
 KINEMATICS = ("ac22", "exact")
 COUPLING_SCHEMES = ("radiative", "tree")
 
@@ -45,21 +45,19 @@ def min_energy_mev(recoil_mev: np.ndarray, mass_mev: float) -> np.ndarray:
 
 
 def sm_couplings(scheme: str = "radiative", params: Parameters = DEFAULT) -> dict[str, tuple[float, float]]:
-    """Neutrino-nucleon vector couplings (gVp, gVn) per flavour.
+    """Neutrino-nucleon vector couplings (gVp, gVn) for each of the six flavours.
 
-    ``"radiative"``: Erler-Su radiative corrections (gVp differs for nu_e and nu_mu through the neutrino charge
-    radii); ``"tree"``: gVp = 1/2 - 2 sin^2(theta_W(0)), gVn = -1/2.
+    ``"radiative"``: Erler-Su radiative corrections (gVp differs for nu_e, nu_mu and nu_tau through the neutrino
+    charge radii; an antineutrino has its neutrino's couplings); ``"tree"``: gVp = 1/2 - 2 sin^2(theta_W(0)),
+    gVn = -1/2.
     """
     if scheme == "radiative":
         gvn = params["couplings.gVn"]
-        e, mu = params["couplings.gVp_nue"], params["couplings.gVp_numu"]
-        out = {"nue": (e, gvn), "numu": (mu, gvn), "numubar": (mu, gvn)}
-        if "gVp_nutau" in params["couplings"]:  # solar nu_tau (XENONnT); absent from older parameter trees
-            out["nutau"] = (params["couplings.gVp_nutau"], gvn)
-        return out
+        gvp = {lep: params[f"couplings.gVp_nu{lep}"] for lep in ("e", "mu", "tau")}
+        return {f: (gvp[lepton(f)], gvn) for f in FLAVOURS}
     if scheme == "tree":
         gvp = 0.5 - 2.0 * params["constants.sin2_theta_w_0"]
-        return {f: (gvp, -0.5) for f in (*FLAVOURS, "nutau")}
+        return {f: (gvp, -0.5) for f in FLAVOURS}
     raise InputError(f"unknown coupling scheme '{scheme}'; choose one of {', '.join(COUPLING_SCHEMES)}")
 
 
@@ -80,10 +78,8 @@ def sm_weak_charge(
     params: Parameters = DEFAULT,
 ) -> np.ndarray:
     """Standard-Model weak charge Q = gVp Z F_Z + gVn N F_N (negative: neutron dominated) at recoil T (MeV)."""
-    known = sm_couplings(couplings, params)  # FLAVOURS, plus nutau where the parameters give its coupling
-    if flavour not in known:
-        raise InputError(f"unknown flavour '{flavour}'; choose one of {', '.join(known)}")
-    gvp, gvn = known[flavour]
+    lepton(flavour)
+    gvp, gvn = sm_couplings(couplings, params)[flavour]
     _, fz, fn = nuclear_form_factors(nucleus, recoil_mev, form_factor_kind, params)
     return gvp * nucleus.Z * fz + gvn * nucleus.N * fn
 

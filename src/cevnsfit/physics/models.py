@@ -32,7 +32,8 @@ and :func:`vector_shift_numerator` returns C_l(|q|):
 shift reduces |Q| (destructive, with a sign-flip band, §12.3), a negative one enlarges it (constructive).
 
 Units: MeV for |q| and masses, G_F in MeV^-2, so C is in MeV^2 and g^2 C/(|q|^2 + M^2) is dimensionless.
-Flavours: "nue" (lepton e), "numu" and "numubar" (lepton mu; nu_mu-bar has the nu_mu vector couplings, §1).
+Flavours: the six of :mod:`.flavours`; a flavour couples through its charged lepton's U(1)' charge (an antineutrino
+as its neutrino: the vector interference with the SM has the same sign, §1).
 """
 
 from __future__ import annotations
@@ -48,9 +49,9 @@ import numpy as np
 
 from ..errors import InputError, finite_float
 from ..parameters import DEFAULT, Parameters, package_yaml
+from .flavours import LEPTONS
+from .flavours import lepton as _lepton
 
-FLAVOUR_LEPTON = {"nue": "e", "numu": "mu", "numubar": "mu", "nutau": "tau"}
-LEPTONS = ("e", "mu", "tau")
 
 # Input bounds.  Beyond g ~ 4 pi a coupling is non-perturbative and the tree-level and one-loop formulas used here
 # mean nothing.  U(1)' charges are O(1) numbers -- an overall factor belongs in g -- so |Q'| <= 100 loses no model
@@ -70,13 +71,6 @@ def check_couplings(couplings, what: str = "coupling") -> np.ndarray:
     if np.any(g > MAX_COUPLING):
         raise InputError(f"{what} above 4 pi = {MAX_COUPLING:.4g} is non-perturbative (got max {np.max(g):g})")
     return g
-
-
-def _lepton(flavour: str) -> str:
-    try:
-        return FLAVOUR_LEPTON[flavour]
-    except (KeyError, TypeError):
-        raise InputError(f"unknown flavour {flavour!r}; choose one of {', '.join(FLAVOUR_LEPTON)}") from None
 
 
 def _number(value, what: str) -> float:

@@ -16,7 +16,7 @@ from ..experiments import DATA_SETS, compared_data_sets
 from ..stats.intervals import threshold
 from .style import STYLE, plt
 
-COMPARED = compared_data_sets()  # COHERENT alone, XENONnT alone, both (DataSetSpec.compared)
+COMPARED = compared_data_sets()  # accelerator alone, solar alone, both (data/datasets.yaml plot.compared)
 DOMINANT = ("xenonnt", "csi+lar")  # shaded where the first is stronger than the second
 
 
@@ -36,12 +36,12 @@ def comparison_figure(results: dict, cl: str = "2dof", datasets=COMPARED, ncols:
                 g = np.asarray(cont["g_upper"], float)
                 uppers[d] = np.where(np.isfinite(g) & (g > 0), g, np.nan)
                 spec = DATA_SETS[d]
-                ax.plot(cont["mass_mev"], uppers[d], color=spec.colour, lw=1.2 if d != datasets[-1] else 1.6,
+                ax.plot(cont["mass_mev"], uppers[d], color=spec.plot["colour"], lw=1.2 if d != datasets[-1] else 1.6,
                         ls="--" if d == datasets[-1] else "-", label=spec.legend, gid=f"compare-{d}")
             m = np.asarray(res.plane.masses_mev, float)
             a, b = uppers[DOMINANT[0]], uppers[DOMINANT[1]]
             ax.fill_between(m, 0, 1, where=np.nan_to_num(a, nan=np.inf) < np.nan_to_num(b, nan=np.inf),
-                            transform=ax.get_xaxis_transform(), color=DATA_SETS[DOMINANT[0]].colour, alpha=0.12,
+                            transform=ax.get_xaxis_transform(), color=DATA_SETS[DOMINANT[0]].plot["colour"], alpha=0.12,
                             lw=0, step="mid")
             ax.set_xscale("log")
             ax.set_yscale("log")
@@ -56,7 +56,7 @@ def comparison_figure(results: dict, cl: str = "2dof", datasets=COMPARED, ncols:
         handles, labels = axes.flat[0].get_legend_handles_labels()
         from matplotlib.patches import Patch
 
-        handles.append(Patch(color=DATA_SETS[DOMINANT[0]].colour, alpha=0.25))
+        handles.append(Patch(color=DATA_SETS[DOMINANT[0]].plot["colour"], alpha=0.25))
         labels.append(f"{DATA_SETS[DOMINANT[0]].label} stronger than {DATA_SETS[DOMINANT[1]].label}")
         fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
         fig.suptitle(f"Upper 2$\\sigma$ limits: COHERENT vs XENONnT ({cl}; region above each curve excluded)",

@@ -40,8 +40,8 @@ __all__ = ["plane_figure", "draw_plane", "summary_figure", "model_label", "charg
 MASS_RANGE_MEV = (1e-2, 1e4)  # the x axis covers at least this range
 
 # colour, fill alpha, line width, legend label -- from the data-set registry
-DATASET_STYLE = {n: (d.colour, d.fill_alpha, d.line_width, d.legend) for n, d in DATA_SETS.items()}
-PLANE_DATA_SETS = plane_data_sets()  # drawn by default (DataSetSpec.plane_order): CsI, LAr, CsI+LAr
+DATASET_STYLE = {n: (d.plot["colour"], d.plot["fill_alpha"], d.plot["line_width"], d.legend) for n, d in DATA_SETS.items()}
+PLANE_DATA_SETS = plane_data_sets()  # drawn by default (data/datasets.yaml plot.plane_order)
 GM2_COLOURS = {"2021": "#1a9641", "2023": "#66c2a5", "2025": "#00441b"}
 
 _GREEK = {"mu": r"\mu", "tau": r"\tau"}

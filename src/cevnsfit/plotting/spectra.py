@@ -63,7 +63,7 @@ def observables_figure(experiment, fit, per_run: bool = False):
     (and the runs unless ``per_run``: then one row per run).  Bins are drawn with equal widths (bin index axis,
     edges as tick labels: the cS2 bins span 90-500 PE, the scores 0-1).  Error bars: Poisson sqrt(N), N > 0.
     """
-    from ..experiments.xenonnt import BIN_SHAPE, OBSERVABLES
+    from ..experiments.xenonnt_release import BIN_SHAPE, OBSERVABLES
 
     runs = experiment.runs
     rows = runs if per_run else ("all",)
@@ -114,7 +114,8 @@ def experiment_figure(experiment, per_run: bool = False):
     from ..errors import InputError
 
     if getattr(experiment, "spectra_kind", "energy_time") == "observables":
-        return observables_figure(experiment, experiment.best_fit(), per_run)
+        free = experiment.cost(free_signal=True).fit(experiment.signal(experiment.kernel.sm_counts()))
+        return observables_figure(experiment, free, per_run)
     if per_run:
         raise InputError(f"--per-run applies to an experiment with science runs, not {experiment.name}")
     pred = experiment.sm_prediction()

@@ -6,6 +6,7 @@
 
 Every spectrum provides exact *spectral moments* m_k(E_min) = int_{E_min} E^k f(E) dE for k = 0, -1, -2: the
 CEvNS rate at recoil T needs only these moments at E_min(T), because the cross section is a polynomial in 1/E.
+Spectra of other sources are tabulated (:class:`TabulatedSpectrum`: the Sun's 8B, a reactor's antineutrinos).
 Energies in MeV.
 """
 
@@ -96,3 +97,62 @@ def pion_dar_spectra(params: Parameters = DEFAULT) -> dict:
         "nue": MichelSpectrum(m_mu, 192.0, 0.5),
         "numubar": MichelSpectrum(m_mu, 64.0, 0.75),
     }
+
+
+@dataclass(frozen=True)
+class TabulatedSpectrum:
+    """Spectrum given as a density on a fine energy grid (MeV), linear between nodes; integral = ``norm``.
+
+    ``moment(k, E_min)`` = int_{E_min} E^k f(E) dE (k = 0, -1, -2), from cumulative trapezoid sums interpolated
+    linearly in E_min (the kernel's spectral moments, :mod:`cevnsfit.response`).
+    """
+
+    energy_mev: np.ndarray
+    density: np.ndarray  # per MeV
+
+    @property
+    def max_energy_mev(self) -> float:
+        return float(self.energy_mev[np.flatnonzero(self.density > 0)[-1]]) if np.any(self.density > 0) else 0.0
+
+    @property
+    def norm(self) -> float:
+        return float(np.trapezoid(self.density, self.energy_mev))
+
+    def pdf(self, energy_mev) -> np.ndarray:
+        return np.interp(energy_mev, self.energy_mev, self.density, left=0.0, right=0.0)
+
+    def _tail(self, k: int) -> np.ndarray:
+        e = self.energy_mev
+        with np.errstate(divide="ignore", invalid="ignore"):
+            g = np.where(self.density > 0, self.density * np.where(e > 0, e, 1.0) ** k, 0.0)
+        seg = 0.5 * (g[1:] + g[:-1]) * np.diff(e)
+        return np.concatenate([np.cumsum(seg[::-1])[::-1], [0.0]])
+
+    def moment(self, k: int, e_min_mev) -> np.ndarray:
+        tail = self.__dict__.setdefault("_tails", {})
+        if k not in tail:
+            tail[k] = self._tail(k)
+        e_min = np.asarray(e_min_mev, dtype=float)
+        e = self.energy_mev
+        # the tail integral is exact at the nodes; between them the density is linear, so integrate the piece
+        # [E_min, next node] exactly enough by the trapezoid with the interpolated density
+        idx = np.clip(np.searchsorted(e, e_min, side="right"), 1, e.size - 1)
+        hi = e[idx]
+        f_lo = self.pdf(e_min) * np.where(e_min > 0, e_min, 1.0) ** k
+        f_hi = self.density[idx] * hi**k
+        part = 0.5 * (f_lo + f_hi) * np.clip(hi - e_min, 0.0, None)
+        out = tail[k][idx] + part
+        return np.where(e_min >= e[-1], 0.0, np.where(e_min <= e[0], tail[k][0], out))
+
+    @classmethod
+    def from_table(cls, energy_mev, density) -> "TabulatedSpectrum":
+        """A tabulated spectrum (energies in MeV, any normalisation), normalised to 1."""
+        e, d = np.asarray(energy_mev, float), np.asarray(density, float)
+        if e.ndim != 1 or e.shape != d.shape or e.size < 2 or np.any(np.diff(e) <= 0) or np.any(d < 0) \
+                or not np.all(np.isfinite(d)) or np.trapezoid(d, e) <= 0:
+            raise InputError("a tabulated spectrum needs increasing energies and non-negative finite densities")
+        return cls(e, d / np.trapezoid(d, e))
+
+    def scaled(self, factor: np.ndarray) -> "TabulatedSpectrum":
+        """The spectrum times an energy-dependent factor on the same grid (e.g. an oscillation probability)."""
+        return TabulatedSpectrum(self.energy_mev, self.density * np.asarray(factor, float))

@@ -33,106 +33,21 @@ Energies in MeV; flux in cm^-2 s^-1.  Every input is a parameter of data/solar.y
 
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
 
 from ..errors import InputError
-from ..parameters import DEFAULT, Parameters, _coerce_numbers, package_yaml
+from ..parameters import DEFAULT, Parameters
+from .base import Source, register_source
+from .spectra import TabulatedSpectrum
 
 SOLAR_FLAVOURS = ("nue", "numu", "nutau")
 ALPHA_MASS_MEV = 3727.379  # CODATA 2018 alpha-particle mass
 FLUX_CHOICES = ("sno", "ssm")
 
 
-@lru_cache(maxsize=None)
-def _yaml_tree(filename: str) -> dict:
-    return _coerce_numbers(package_yaml(filename))
-
-
-def with_parameter_file(params: Parameters, filename: str) -> Parameters:
-    """``params`` with the sections of ``data/<filename>`` added (existing keys and overrides win).
-
-    Sections present in both (``nuclei``) are merged key by key, so e.g. the xenon isotopes join the nuclei of
-    parameters.yaml and :func:`cevnsfit.physics.nuclei.get_nucleus` finds them.
-    """
-    extra = _yaml_tree(filename)
-    if all(k in params.tree and all(kk in params.tree[k] for kk in v) for k, v in extra.items()):
-        return params
-    tree = copy.deepcopy(params.tree)
-    for section, content in extra.items():
-        target = tree.setdefault(section, {})
-        for key, value in content.items():
-            target.setdefault(key, copy.deepcopy(value))
-    return Parameters(tree, dict(params.overrides))
-
-
-def with_solar_parameters(params: Parameters = DEFAULT) -> Parameters:
-    return with_parameter_file(params, "solar.yaml")
-
-
 # ---- spectrum ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class TabulatedSpectrum:
-    """Spectrum given as a density on a fine energy grid (MeV), linear between nodes; integral = ``norm``.
-
-    ``moment(k, E_min)`` = int_{E_min} E^k f(E) dE (k = 0, -1, -2), from cumulative trapezoid sums interpolated
-    linearly in E_min (the kernel's spectral moments, :mod:`cevnsfit.response`).
-    """
-
-    energy_mev: np.ndarray
-    density: np.ndarray  # per MeV
-
-    @property
-    def max_energy_mev(self) -> float:
-        return float(self.energy_mev[np.flatnonzero(self.density > 0)[-1]]) if np.any(self.density > 0) else 0.0
-
-    @property
-    def norm(self) -> float:
-        return float(np.trapezoid(self.density, self.energy_mev))
-
-    def pdf(self, energy_mev) -> np.ndarray:
-        return np.interp(energy_mev, self.energy_mev, self.density, left=0.0, right=0.0)
-
-    def _tail(self, k: int) -> np.ndarray:
-        e = self.energy_mev
-        with np.errstate(divide="ignore", invalid="ignore"):
-            g = np.where(self.density > 0, self.density * np.where(e > 0, e, 1.0) ** k, 0.0)
-        seg = 0.5 * (g[1:] + g[:-1]) * np.diff(e)
-        return np.concatenate([np.cumsum(seg[::-1])[::-1], [0.0]])
-
-    def moment(self, k: int, e_min_mev) -> np.ndarray:
-        tail = self.__dict__.setdefault("_tails", {})
-        if k not in tail:
-            tail[k] = self._tail(k)
-        e_min = np.asarray(e_min_mev, dtype=float)
-        e = self.energy_mev
-        # the tail integral is exact at the nodes; between them the density is linear, so integrate the piece
-        # [E_min, next node] exactly enough by the trapezoid with the interpolated density
-        idx = np.clip(np.searchsorted(e, e_min, side="right"), 1, e.size - 1)
-        hi = e[idx]
-        f_lo = self.pdf(e_min) * np.where(e_min > 0, e_min, 1.0) ** k
-        f_hi = self.density[idx] * hi**k
-        part = 0.5 * (f_lo + f_hi) * np.clip(hi - e_min, 0.0, None)
-        out = tail[k][idx] + part
-        return np.where(e_min >= e[-1], 0.0, np.where(e_min <= e[0], tail[k][0], out))
-
-    @classmethod
-    def from_table(cls, energy_mev, density) -> "TabulatedSpectrum":
-        """A tabulated spectrum (energies in MeV, any normalisation), normalised to 1."""
-        e, d = np.asarray(energy_mev, float), np.asarray(density, float)
-        if e.ndim != 1 or e.shape != d.shape or e.size < 2 or np.any(np.diff(e) <= 0) or np.any(d < 0) \
-                or not np.all(np.isfinite(d)) or np.trapezoid(d, e) <= 0:
-            raise InputError("a tabulated spectrum needs increasing energies and non-negative finite densities")
-        return cls(e, d / np.trapezoid(d, e))
-
-    def scaled(self, factor: np.ndarray) -> "TabulatedSpectrum":
-        """The spectrum times an energy-dependent factor on the same grid (e.g. an oscillation probability)."""
-        return TabulatedSpectrum(self.energy_mev, self.density * np.asarray(factor, float))
-
-
 def _fermi_positron(w: np.ndarray, p: np.ndarray, z_daughter: int, alpha: float) -> np.ndarray:
     """Non-relativistic Fermi function 2 pi eta / (1 - exp(-2 pi eta)), eta = -Z alpha W / p (positron)."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -143,7 +58,6 @@ def _fermi_positron(w: np.ndarray, p: np.ndarray, z_daughter: int, alpha: float)
 
 def b8_spectrum(params: Parameters = DEFAULT, n_energy: int = 3401, n_states: int = 1200) -> TabulatedSpectrum:
     """Normalised 8B neutrino spectrum (module docstring), density per MeV on a uniform grid to the end point."""
-    params = with_solar_parameters(params)
     key = tuple(params[f"solar.{k}"] for k in ("q_ec_8b", "be8_2plus_energy", "be8_2plus_width", "be8_alpha_threshold"))
     return _b8_cached(key, params["constants.m_e"], params["constants.alpha"], n_energy, n_states)
 
@@ -187,7 +101,6 @@ def survival_probability(energy_mev, params: Parameters = DEFAULT, ne_na_per_cm3
     Without ``ne_na_per_cm3`` the probability is averaged over the production-region densities of solar.yaml;
     with it, evaluated at that single density (N_A cm^-3).
     """
-    params = with_solar_parameters(params)
     e_ev = np.asarray(energy_mev, dtype=float) * 1e6
     s12, s13 = params["oscillation.sin2_theta12"], params["oscillation.sin2_theta13"]
     dm2 = params["oscillation.dm2_21"]
@@ -212,7 +125,6 @@ def survival_probability(energy_mev, params: Parameters = DEFAULT, ne_na_per_cm3
 
 def flavour_probabilities(energy_mev, params: Parameters = DEFAULT) -> dict:
     """P(nu_e -> nu_alpha) at Earth for alpha = e, mu, tau (sum 1): the non-electron part split by theta23."""
-    params = with_solar_parameters(params)
     pee = survival_probability(energy_mev, params)
     s23 = params["oscillation.sin2_theta23"]
     return {"nue": pee, "numu": (1.0 - pee) * (1.0 - s23), "nutau": (1.0 - pee) * s23}
@@ -221,7 +133,6 @@ def flavour_probabilities(energy_mev, params: Parameters = DEFAULT) -> dict:
 # ---- source -----------------------------------------------------------------------------------------------
 def b8_flux(choice: str | float = "sno", params: Parameters = DEFAULT) -> float:
     """Total 8B flux in cm^-2 s^-1: ``"sno"`` (measured), ``"ssm"`` (B16-GS98) or a number."""
-    params = with_solar_parameters(params)
     if isinstance(choice, str):
         if choice not in FLUX_CHOICES:
             raise InputError(f"8B flux '{choice}' is not one of {', '.join(FLUX_CHOICES)} or a number")
@@ -232,30 +143,13 @@ def b8_flux(choice: str | float = "sno", params: Parameters = DEFAULT) -> float:
     return value
 
 
-@dataclass(frozen=True)
-class SolarSource:
-    """Per-flavour 8B spectra at Earth (integrals sum to 1) and the fluence per year of exposure (cm^-2).
-
-    Same contract as :class:`cevnsfit.sources.sns.SNSSource` (``fluence_per_cm2``, ``spectra``) plus ``flavours``;
-    an exposure in t yr multiplies the fluence through the detector response.
-    """
-
-    fluence_per_cm2: float
-    spectra: dict = field(default_factory=dict)
-    flux_per_cm2_s: float = 0.0
-
-    @property
-    def flavours(self) -> tuple:
-        return tuple(self.spectra)
-
-    @property
-    def max_energy_mev(self) -> float:
-        return max(s.max_energy_mev for s in self.spectra.values())
-
-    @classmethod
-    def b8(cls, flux: str | float = "sno", params: Parameters = DEFAULT) -> "SolarSource":
-        params = with_solar_parameters(params)
-        phi = b8_flux(flux, params)
-        spec = b8_spectrum(params)
-        probs = flavour_probabilities(spec.energy_mev, params)
-        return cls(phi * params["solar.seconds_per_year"], {f: spec.scaled(probs[f]) for f in SOLAR_FLAVOURS}, phi)
+@register_source("solar_8b", units={"flux": "cm^-2 s^-1"})
+def solar_8b(params: Parameters, *, flux: str | float = "sno") -> Source:
+    """8B neutrinos at Earth per flavour (module docstring): the spectra's integrals sum to 1 over the flavours, the
+    fluence is the flux (``"sno"``, ``"ssm"`` or a number in cm^-2 s^-1) times one year (``solar.seconds_per_year``),
+    so that an exposure in t yr multiplies it through the detector response."""
+    phi = b8_flux(flux, params)
+    spec = b8_spectrum(params)
+    probs = flavour_probabilities(spec.energy_mev, params)
+    return Source("solar_8b", phi * params["solar.seconds_per_year"],
+                  {f: spec.scaled(probs[f]) for f in SOLAR_FLAVOURS}, None, phi)

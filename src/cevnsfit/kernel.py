@@ -1,12 +1,12 @@
-"""The response kernel: where physics (cross sections, SNS source) meets an experiment (detector, binning).
+"""The response kernel: where physics (cross sections, a source) meets an experiment (detector, binning).
 
-An experiment describes its detector by a :class:`DetectorResponse`:
+An experiment's target, source and responses give a :class:`DetectorResponse` (:func:`detector_response`):
 
 * for every target nucleus X a recoil grid T'_k (MeV) and a matrix ``energy[X][i, k]`` = probability that a recoil
   T'_k is reconstructed in energy bin i and accepted, *times the quadrature weight* of T'_k (MeV);
 * for every flavour alpha the fraction ``time[alpha][j]`` of its neutrinos arriving (and accepted) in time bin j.
 
-:class:`ResponseKernel` folds the SNS source into it.  For every flavour and nucleus the CEvNS cross section is
+:class:`ResponseKernel` folds the source into it.  For every flavour and nucleus the CEvNS cross section is
 dsigma/dT' = (G_F^2 M/pi) kin(E, T') Q^2(T') [+ scalar term (M^2 T'/4 pi E^2) S(T')], so after integrating over
 the neutrino spectrum (exact spectral moments at E_min(T')) the counts are linear in Q^2(T') and S(T')::
 
@@ -18,6 +18,7 @@ weak charge Q^2(T') are one matrix product.  Build it once per configuration; :f
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,17 +33,10 @@ from .physics.cross_section import (
     sm_couplings,
     vector_prefactor_cm2_per_mev,
 )
-from .physics.nuclei import Nucleus
-from .sources.sns import SNSSource
+from .process import usable_cores
+from .sources.base import Source
 from .sources.spectra import MOMENT_ORDERS
-
-
-@dataclass(frozen=True)
-class Target:
-    """A nucleus species of the detector and the number of such nuclei in the fiducial mass."""
-
-    nucleus: Nucleus
-    count: float
+from .targets import Target
 
 
 @dataclass
@@ -67,7 +61,7 @@ class ResponseKernel:
 
     @property
     def flavours(self) -> tuple[str, ...]:
-        """The flavours of the source (the keys of the detector's time fractions; FLAVOURS for the SNS)."""
+        """The flavours of the source (the keys of the detector's time fractions, in the source's order)."""
         return tuple(self.detector.time)
 
     @property
@@ -112,9 +106,31 @@ class ResponseKernel:
         return {f: np.multiply.outer(e, self.detector.time[f]) for f, e in per.items()}
 
 
+def detector_response(targets: dict, source: Source, energy, time, step_kev: float) -> DetectorResponse:
+    """The detector part of the kernel: per nucleus of ``targets`` the recoil grid that ``energy`` asks for (up to the
+    end point of the source's largest energy, line end points bracketed, at most ``step_kev`` apart) and its
+    weighted response; per flavour of ``source`` the time fractions of ``time``."""
+    e_max, lines = source.max_energy_mev, source.line_energies_mev
+
+    def one(name):
+        nucleus = targets[name].nucleus
+        t, w = energy.recoil_grid(nucleus, e_max, lines, step_kev)
+        return t, energy.weighted_matrix(nucleus, t, w)
+
+    # the nuclei's responses are independent, and nearly all of their cost is in large array functions that
+    # release the GIL (CsI: the incomplete gammas of each nucleus, ~0.45 s each): in threads, the same numbers
+    if len(targets) > 1:
+        with ThreadPoolExecutor(min(len(targets), usable_cores()), thread_name_prefix="cevnsfit-response") as pool:
+            done = dict(zip(targets, pool.map(one, targets)))
+    else:
+        done = {n: one(n) for n in targets}
+    return DetectorResponse(dict(targets), {n: done[n][0] for n in targets}, {n: done[n][1] for n in targets},
+                            {f: time.fractions(f, source) for f in source.flavours})
+
+
 def build_kernel(
     detector: DetectorResponse,
-    source: SNSSource,
+    source: Source,
     form_factor: str = "helm",
     couplings: str = "radiative",
     kinematics: str = "ac22",
@@ -131,7 +147,7 @@ def build_kernel(
         e_min = min_energy_mev(t, nuc.mass_mev)
         ffs[name] = nuclear_form_factors(nuc, t, form_factor, params)
         _, fz, fn = ffs[name]
-        for f in detector.time:  # the source's flavours (nue, numu, numubar at the SNS; nue, numu, nutau solar)
+        for f in detector.time:  # the source's flavours (nue, numu, numubar at the SNS; nue, numu, nutau solar; ...)
             spec = source.spectra[f]
             m0, m1, m2 = (spec.moment(k, e_min) for k in MOMENT_ORDERS)
             if kinematics == "ac22":

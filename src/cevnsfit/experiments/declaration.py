@@ -1,0 +1,350 @@
+"""Experiments declared in one YAML file: ``cevnsfit sm|fit|limits|scan|project --experiment FILE.yaml``.
+
+A declaration names registered parts and gives their arguments; every dimensional number is ``{value, unit,
+source}`` (converted to the unit the part declares, :mod:`cevnsfit.units`) or the key of a cited parameter
+(``csi2021.pot``: value, unit and citation from the parameter files, overridable)::
+
+    name: my-detector                       # one word; label, description, citation, notes: free text
+    collection: reactor                     # data folder of the files below (cevnsfit.io.registry), if any
+    files: {spectra: dresden2/data_release.txt}
+    source: {kind: pion_dar, facility: sns, exposure: {value: 3, unit: years}, baseline: {value: 28.4, unit: m}}
+    target: {composition: Ar, mass: {value: 610, unit: kg}}      # a compound, or {nucleus: per formula unit}
+    response:
+      energy:                               # a registered energy response with its models
+        model: gaussian
+        quenching: {model: linear, a: {value: 0.246, unit: "1"}, b: {value: 7.8e-4, unit: keVnr^-1}}
+        resolution: {model: quadrature, stochastic: {value: 0.58, unit: keVee^0.5}}
+        efficiency: {model: constant, value: {value: 0.9, unit: "1"}}
+        threshold: {value: 20, unit: keVnr}
+        edges: {value: [20, 40, 60], unit: keVee}
+      time: {model: integrated}             # default
+    data:
+      observed: asimov                      # or {counts: [...]} or {reader: NAME, ...} (:mod:`.readers`)
+      backgrounds:                          # per bin, a fraction of the signal, a shape, or a reader
+        ss: {per_bin: [12.0, 8.0]}
+    likelihood:
+      kind: poisson                         # a registered likelihood kind (:mod:`.likelihoods`)
+      priors: {cevns: {value: 0.1, unit: "1"}, ss: {value: 0.02, unit: "1"}}   # relative widths; free: null
+
+A projection is a declaration with Asimov data.  A bad declaration -- an unknown or missing key, a wrong unit, a
+negative exposure, non-integer counts for a Poisson likelihood, bins that do not match -- is one
+:class:`~cevnsfit.errors.InputError` naming the file and the key.  Files are read with aliases and anchors refused
+and at most :data:`MAX_FILE_BYTES`; at most :data:`MAX_BINS` energy bins (checked before anything is allocated).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from ..errors import CevnsfitError, InputError, finite_float
+from ..parameters import DEFAULT, Parameters
+from ..responses import RESPONSES, make_response
+from ..sources import SOURCES, make_source
+from ..targets import compound, material_targets
+from ..units import convert
+from .base import Experiment, PhysicsOptions
+from .likelihoods import LIKELIHOODS
+from .readers import read_counts, read_template
+
+__all__ = ["MAX_BINS", "MAX_FILE_BYTES", "read_declaration", "load_declaration", "shipped_declarations"]
+
+MAX_BINS = 1000  # energy bins of a declared experiment (x time bins x nuclei x ~1e4 recoil nodes of float64)
+MAX_FILE_BYTES = 1_000_000
+SECTIONS = {"name", "label", "description", "citation", "notes", "collection", "files", "source", "target",
+            "response", "data", "likelihood", "options"}
+REQUIRED = ("name", "source", "target", "response", "data", "likelihood")
+NESTED = {"energy": {"quenching": "quenching", "resolution": "resolution", "efficiency": "efficiency"},
+          "time": {"efficiency": "efficiency"}}
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """Safe YAML without anchors and aliases: a declaration is data a user typed, and an alias bomb (a few lines
+    expanding to gigabytes) must be refused while parsing, not found out of memory."""
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.YAMLError("YAML aliases and anchors are not allowed")
+        return super().compose_node(parent, index)
+
+
+def read_declaration(spec) -> tuple[dict, str]:
+    """(document, where) of a declaration file path, or of a shipped one by name (``data/experiments``)."""
+    path = Path(spec)
+    if not path.exists() and str(spec) in shipped_declarations():
+        text = _shipped(str(spec)).read_text()
+        where = f"{spec} (shipped)"
+    else:
+        try:
+            if path.stat().st_size > MAX_FILE_BYTES:
+                raise InputError(f"{spec}: larger than {MAX_FILE_BYTES} bytes; a declaration is a short file")
+            text = path.read_text()
+        except FileNotFoundError:
+            raise InputError(f"declaration {spec} not found (shipped: {', '.join(shipped_declarations())})") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot read {spec}: {exc}") from None
+        where = str(spec)
+    try:
+        doc = yaml.load(text, Loader=_NoAliasLoader)
+    except yaml.YAMLError as exc:
+        raise InputError(f"{where}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(doc, dict):
+        raise InputError(f"{where}: a declaration is a YAML mapping, got {type(doc).__name__}")
+    return doc, where
+
+
+SHIPPED_FOLDERS = ("experiments", "detectors")  # data sets with their data; planned detectors (Asimov data)
+
+
+def _shipped(name: str):
+    for folder in SHIPPED_FOLDERS:
+        path = resources.files("cevnsfit.data").joinpath(folder).joinpath(f"{name}.yaml")
+        if path.is_file():
+            return path
+    raise InputError(f"no shipped declaration '{name}'")
+
+
+def shipped_declarations(folder: str | None = None) -> tuple[str, ...]:
+    """Names of the declarations shipped in ``cevnsfit/data/experiments`` and ``data/detectors`` (or one of them),
+    without .yaml."""
+    names = []
+    for f in (folder,) if folder else SHIPPED_FOLDERS:
+        path = resources.files("cevnsfit.data").joinpath(f)
+        if path.is_dir():
+            names += [p.name[:-5] for p in path.iterdir() if p.name.endswith(".yaml")]
+    return tuple(sorted(names))
+
+
+class Context:
+    """What resolving a declaration's values needs: the file (for messages), the parameters and the data files."""
+
+    def __init__(self, where: str, params: Parameters, root: Path | None, files: dict):
+        self.where, self.params, self.root, self.files = where, params, root, files
+
+    def fail(self, key: str, message: str):
+        raise InputError(f"{self.where}: {key}: {message}")
+
+    def path(self, key: str, file_key) -> Path:
+        if file_key not in self.files:
+            self.fail(key, f"no file '{file_key}' under files ({', '.join(self.files) or 'none declared'})")
+        if self.root is None:
+            self.fail(key, "files need a collection (the data folder they are in)")
+        return self.root / self.files[file_key]
+
+    def value(self, node, key: str, unit: str | None):
+        """A number (or list of numbers) in ``unit``: ``{value, unit, source}``, a parameter key, or a plain number
+        where the quantity is dimensionless.  A unit ``"A | B"`` accepts either and returns (value, unit)."""
+        if isinstance(node, str) and not _is_number_text(node):
+            try:
+                value, given = self.params[node], self.params.unit(node)
+            except CevnsfitError:
+                self.fail(key, f"'{node}' is neither a number nor a known parameter key")
+            return self._in_unit(value, given, unit, key)
+        if isinstance(node, dict) and "value" in node:
+            unknown = set(node) - {"value", "unit", "source"}
+            if unknown:
+                self.fail(key, f"unknown field(s) {', '.join(sorted(unknown))} (a quantity is {{value, unit, source}})")
+            if "unit" not in node:
+                self.fail(key, f"{{value, unit}} needs a unit{f' ({unit})' if unit else ''}")
+            return self._in_unit(self._numbers(node["value"], key), str(node["unit"]), unit, key)
+        if unit not in (None, "1") and "[x]" not in unit:
+            self.fail(key, f"give {{value: ..., unit: {unit.split(' | ')[0]}}} (a bare number has no unit)")
+        return self._numbers(node, key)
+
+    def _in_unit(self, value, given: str, unit: str | None, key: str):
+        if unit is None or unit in ("[x]", "1/[x]"):  # a unit set by the caller's context (the bins' unit)
+            return value
+        accepted = [u.strip() for u in unit.split("|")]
+        if len(accepted) > 1:
+            if given not in accepted:
+                self.fail(key, f"unit '{given}'; use one of {', '.join(accepted)}")
+            return (value, given)
+        try:
+            return (np.asarray(value, float) * convert(1.0, given, unit, key)).tolist() if isinstance(value, list) \
+                else convert(value, given, unit, key)
+        except InputError as exc:
+            raise InputError(f"{self.where}: {exc}") from None
+
+    def _numbers(self, node, key: str):
+        if isinstance(node, (list, tuple)):
+            return [self._numbers(x, key) for x in node]
+        if isinstance(node, dict) and "file" in node:
+            return read_template(self, node, key)
+        try:
+            return finite_float(node, key)
+        except InputError as exc:
+            raise InputError(f"{self.where}: {exc}") from None
+
+
+def _is_number_text(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _model(ctx: Context, kind: str, node, key: str):
+    """A registered ``kind`` model from ``{model: NAME, argument: value...}`` (nested models built first)."""
+    if not isinstance(node, dict) or "model" not in node:
+        ctx.fail(key, f"give {{model: NAME, ...}}; the {kind} models are {', '.join(RESPONSES[kind])}")
+    name = node["model"]
+    if name not in RESPONSES[kind]:
+        ctx.fail(f"{key}.model", f"unknown {kind} model '{name}'; choose one of {', '.join(RESPONSES[kind])}")
+    units = RESPONSES[kind][name].units
+    args = {}
+    for arg, value in node.items():
+        if arg in ("model", "source", "notes"):
+            continue
+        sub = NESTED.get(kind, {}).get(arg)
+        if sub is not None:
+            per_nucleus = isinstance(value, dict) and "model" not in value
+            args[arg] = ({n: _model(ctx, sub, v, f"{key}.{arg}.{n}") for n, v in value.items()} if per_nucleus
+                         else _model(ctx, sub, value, f"{key}.{arg}"))
+        elif isinstance(value, str) and not _is_number_text(value) and arg not in units:
+            args[arg] = value  # a choice (integration: midpoint)
+        else:
+            args[arg] = ctx.value(value, f"{key}.{arg}", units.get(arg))
+    try:
+        return make_response(kind, name, **args)
+    except InputError as exc:
+        ctx.fail(key, str(exc))
+
+
+def _source(ctx: Context, node):
+    if not isinstance(node, dict) or "kind" not in node:
+        ctx.fail("source", f"give {{kind: NAME, ...}}; the source kinds are {', '.join(SOURCES)}")
+    kind = node["kind"]
+    if kind not in SOURCES:
+        ctx.fail("source.kind", f"unknown source kind '{kind}'; choose one of {', '.join(SOURCES)}")
+    units = SOURCES[kind].units
+    args = {}
+    for arg, value in node.items():
+        if arg in ("kind", "source", "notes"):
+            continue
+        if arg in units:
+            args[arg] = ctx.value(value, f"source.{arg}", units[arg])
+        elif isinstance(value, dict) and not ("value" in value or "file" in value):
+            args[arg] = {k: ctx.value(v, f"source.{arg}.{k}", None) for k, v in value.items()}
+        else:
+            args[arg] = value if isinstance(value, str) else ctx.value(value, f"source.{arg}", None)
+    for arg, value in args.items():
+        number = value[0] if isinstance(value, tuple) else value
+        if isinstance(number, float) and number < 0:
+            ctx.fail(f"source.{arg}", f"must not be negative, got {number:g}")
+    try:
+        return make_source(kind, ctx.params, **args)
+    except InputError as exc:
+        ctx.fail("source", str(exc))
+
+
+def _targets(ctx: Context, node) -> dict:
+    if not isinstance(node, dict) or "composition" not in node or "mass" not in node:
+        ctx.fail("target", "give {composition: COMPOUND or {nucleus: per formula unit}, mass: {value, unit}}")
+    comp = node["composition"]
+    try:
+        composition = (compound(comp, ctx.params) if isinstance(comp, str)
+                       else {str(n): ctx.value(k, f"target.composition.{n}", "1") for n, k in comp.items()})
+    except (InputError, AttributeError) as exc:
+        ctx.fail("target.composition", str(exc))
+    mass = ctx.value(node["mass"], "target.mass", "kg")
+    if not mass > 0:
+        ctx.fail("target.mass", f"must be positive, got {mass:g} kg")
+    molar = ctx.value(node["molar_mass"], "target.molar_mass", "g/mol") if "molar_mass" in node else None
+    try:
+        return material_targets(composition, mass, ctx.params, molar)
+    except InputError as exc:
+        ctx.fail("target", str(exc))
+
+
+def load_declaration(spec, data_dir=None, params: Parameters = DEFAULT, options: PhysicsOptions | None = None,
+                     doc: dict | None = None, where: str | None = None) -> Experiment:
+    """The experiment declared by the file (or shipped name) ``spec``, or by an already read ``doc``."""
+    from ..io.datadir import resolve_collection
+
+    if doc is None:
+        doc, where = read_declaration(spec)
+    where = where or str(spec)
+    unknown = set(doc) - SECTIONS
+    if unknown:
+        raise InputError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; known: {', '.join(sorted(SECTIONS))}")
+    for key in REQUIRED:
+        if key not in doc:
+            raise InputError(f"{where}: key '{key}' is missing")
+    name = str(doc["name"]).strip()
+    if not name or any(c in name for c in "/\\\n+ "):
+        raise InputError(f"{where}: name: one word without slashes, '+' or spaces, got {doc['name']!r}")
+    files = doc.get("files") or {}
+    root = resolve_collection(doc["collection"], data_dir) if files and "collection" in doc else None
+    ctx = Context(where, params, root, {str(k): str(v) for k, v in files.items()})
+    response = doc["response"] if isinstance(doc["response"], dict) else ctx.fail("response", "must be a mapping")
+    if "energy" not in response:
+        ctx.fail("response", "needs an energy response {model: ...}")
+    energy_doc = response["energy"]
+    edges = energy_doc.get("edges") if isinstance(energy_doc, dict) else None
+    if isinstance(edges, dict) and isinstance(edges.get("value"), list) and len(edges["value"]) > MAX_BINS + 1:
+        ctx.fail("response.energy.edges", f"{len(edges['value']) - 1} bins; at most {MAX_BINS}")
+    energy = _model(ctx, "energy", energy_doc, "response.energy")
+    time = _model(ctx, "time", response.get("time", {"model": "integrated"}), "response.time")
+    ctx.energy_edges = energy.edges
+    source = _source(ctx, doc["source"])
+    targets = _targets(ctx, doc["target"])
+    shape = (energy.edges.size - 1, 1 if time.edges_us is None else time.edges_us.size - 1)
+    lik_doc = doc["likelihood"] if isinstance(doc["likelihood"], dict) else ctx.fail("likelihood", "must be a mapping")
+    kind = lik_doc.get("kind", "poisson")
+    if kind not in ("poisson",):
+        ctx.fail("likelihood.kind", f"a declaration takes kind poisson (known kinds: {', '.join(LIKELIHOODS)})")
+    data = doc["data"] if isinstance(doc["data"], dict) else ctx.fail("data", "must be a mapping")
+    backgrounds = {}
+    for bname, bnode in (data.get("backgrounds") or {}).items():
+        if bname == "cevns":
+            ctx.fail("data.backgrounds.cevns", "the signal is not a background")
+        backgrounds[str(bname)] = read_counts(ctx, bnode, f"data.backgrounds.{bname}", shape, poisson=False)
+    priors = lik_doc.get("priors") or {}
+    components = ("cevns", *backgrounds)
+    unknown = set(priors) - set(components)
+    if unknown:
+        ctx.fail("likelihood.priors", f"unknown component(s) {', '.join(sorted(unknown))}; components: {', '.join(components)}")
+    missing = [z for z in components if z not in priors]
+    if missing:
+        ctx.fail("likelihood.priors", f"no prior for {', '.join(missing)} (a relative width, or null for free)")
+    pulls = {}
+    for z in components:
+        width = None if priors[z] is None else ctx.value(priors[z], f"likelihood.priors.{z}", "1")
+        if width is not None and not width > 0:
+            ctx.fail(f"likelihood.priors.{z}", f"a prior width must be positive (null: free), got {width:g}")
+        pulls[z] = width
+    observed = data.get("observed", "asimov")
+    observed = _asimov if observed == "asimov" else read_counts(ctx, observed, "data.observed", shape, poisson=True)
+    exp = Experiment(name, str(doc.get("label", name)), params=params, options=options or PhysicsOptions(),
+                     source=source, targets=targets, energy=energy, time=time,
+                     likelihood=LIKELIHOODS[kind](components, pulls), observed=observed, backgrounds=backgrounds,
+                     data_dir=root, files=ctx.files, collection=str(doc.get("collection", "")),
+                     extras={"declaration": where, "document": doc, "citation": str(doc.get("citation", "")),
+                             "asimov": data.get("observed", "asimov") == "asimov"})
+    return exp
+
+
+def declared_summary(experiment) -> dict:
+    """Exposure, target and expected counts of a declared experiment (JSON-ready; units in the keys), with the
+    source's and target's declared quantities as written in the declaration."""
+    doc = experiment.document
+    sm = experiment.kernel.sm_counts()
+    src = experiment.source()
+    return {"name": experiment.name, "label": experiment.label, "declaration": experiment.declaration,
+            "source": {k: v for k, v in doc["source"].items() if k != "notes"},
+            "target": {k: v for k, v in doc["target"].items() if k != "notes"},
+            "fluence_per_flavour_per_cm2": {f: src.fluence_per_cm2 for f in src.flavours},
+            "nuclei_in_fiducial_mass": {n: t.count for n, t in experiment.targets().items()},
+            f"bins_{experiment.energy.unit}": experiment.energy.edges.tolist(),
+            "cevns_events": float(sm.sum()), "cevns_events_per_bin": sm.sum(axis=1).tolist(),
+            "background_events": {k: float(np.sum(v)) for k, v in experiment.backgrounds.items()}}
+
+
+def _asimov(experiment) -> np.ndarray:
+    """The Asimov data set: SM CEvNS plus every background at its nominal normalisation."""
+    return experiment.kernel.sm_counts() + sum(experiment.backgrounds.values(), np.zeros(experiment.shape))

@@ -1,0 +1,45 @@
+"""``cevnsfit data info``: is every file of every registered experiment there, does it parse, is it the registered one?"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import CevnsfitError
+from ..io.datadir import resolve_collection, resolve_data_dir, sha256
+from ..io.registry import registry
+from ..parameters import DEFAULT
+from .registry import EXPERIMENTS
+
+
+def data_inventory(data_dir=None) -> tuple[Path, list[dict]]:
+    """(the COHERENT directory, one row per expected file of every registered experiment: experiment, key, path,
+    root (its collection's folder), ok, message, sha256, registered -- whether the hash is the registry's, None
+    for an unregistered file).  ``data_dir`` is the COHERENT folder (``--data-dir``)."""
+    coherent = resolve_data_dir(data_dir)
+    rows = []
+    roots = {}
+    for name, spec in EXPERIMENTS.items():
+        try:
+            roots[name] = root = coherent if spec.collection == "coherent" else resolve_collection(spec.collection)
+        except CevnsfitError as exc:
+            rows.append({"experiment": name, "key": "folder", "path": "", "root": "", "ok": False,
+                         "message": str(exc), "sha256": None, "registered": None})
+            continue
+        for key, rel in spec.files.items():
+            path = root / rel
+            digest = sha256(path) if path.is_file() else None
+            entry = registry().get(f"{spec.collection}/{rel}")
+            rows.append({"experiment": name, "key": key, "path": str(path), "root": str(root), "ok": path.is_file(),
+                         "message": "" if path.is_file() else "missing", "sha256": digest,
+                         "registered": None if entry is None or digest is None else digest == entry.sha256})
+    for name, root in roots.items():
+        try:
+            EXPERIMENTS[name].load(root, DEFAULT).check_inputs()
+        except CevnsfitError as exc:
+            for row in rows:
+                if row["experiment"] == name and row["ok"] and row["path"] in str(exc):
+                    row["ok"], row["message"] = False, str(exc)
+            if all(r["ok"] for r in rows if r["experiment"] == name):
+                rows.append({"experiment": name, "key": "load", "path": "", "root": str(root), "ok": False,
+                             "message": str(exc), "sha256": None, "registered": None})
+    return coherent, rows
