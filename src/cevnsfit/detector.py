@@ -20,7 +20,12 @@ description; ``data/detectors/*.yaml`` are examples)::
       ss: {per_bin: [..], uncertainty: {value: 0.02, unit: "1"}}
       brn: {fraction_of_signal: {value: 0.1, unit: "1"}, uncertainty: {value: 0.25, unit: "1"}}
 
-Bad input raises :class:`InputError` with one line naming the file and the field.  Units inside: keV for recoil and
+Bad input raises :class:`InputError` with one line naming the file and the field.  Bounds, checked while parsing,
+before anything is computed: at most :data:`MAX_BINS` = 200 energy bins (the response kernel and the templates grow
+linearly with them: a natural-argon detector of 200 bins takes ~1.2 GB and ~25 s for ``--model``; the shipped
+files have 4-8), so every per-bin list is bounded too; at most :data:`MAX_NUCLEI` target nuclei,
+:data:`MAX_BACKGROUNDS` backgrounds and :data:`MAX_COEFFICIENTS` quenching coefficients; a file of at most 1 MB
+without YAML anchors or aliases (:mod:`cevnsfit.io.useryaml`).  Units inside: keV for recoil and
 electron-equivalent energies of the response functions, kg, m; the experiment converts to MeV where it meets the
 kernel.
 """
@@ -28,15 +33,16 @@ kernel.
 from __future__ import annotations
 
 import math
+import reprlib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from .errors import InputError, finite_float
 from .experiments.common import linear_quenching_kevee, logistic_efficiency, polynomial_quenching_kevee
+from .io.useryaml import load_user_yaml, read_user_text
 
 MASS_UNITS = {"kg": 1.0, "t": 1e3, "g": 1e-3}
 EXPOSURE_UNITS = ("POT", "GWh", "years")
@@ -45,6 +51,18 @@ FIELDS = {"name", "label", "description", "source", "target", "fiducial_mass", "
           "quenching", "resolution", "efficiency", "bins", "signal_uncertainty", "backgrounds", "notes"}
 REQUIRED = ("name", "source", "target", "fiducial_mass", "baseline", "exposure", "threshold", "quenching", "bins",
             "signal_uncertainty")
+MAX_BINS = 200  # energy bins of a detector file (see the module docstring; docs/projections.md)
+MAX_NUCLEI = 10  # entries of an explicit target mapping
+MAX_BACKGROUNDS = 20  # background components (each is a nuisance of the profiled cost)
+MAX_COEFFICIENTS = 20  # coefficients of a polynomial quenching
+
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlist, _SHOWN.maxdict = 60, 60, 8, 6
+
+
+def _shown(value) -> str:
+    """A short repr of a user value for an error line (a list of 10^5 numbers is not printed whole)."""
+    return _SHOWN.repr(value)
 
 
 def _fail(where: str, message: str):
@@ -66,7 +84,7 @@ def _quantity(where: str, doc: dict, key: str, units, **checks) -> tuple[float, 
     if entry is None:
         _fail(where, f"field '{key}' is missing")
     if not isinstance(entry, dict) or "value" not in entry or "unit" not in entry:
-        _fail(where, f"{key} must be {{value: ..., unit: ...}} (unit one of {', '.join(units)}), got {entry!r}")
+        _fail(where, f"{key} must be {{value: ..., unit: ...}} (unit one of {', '.join(units)}), got {_shown(entry)}")
     unit = str(entry["unit"])
     if unit not in units:
         _fail(where, f"{key} has unit '{unit}'; use one of {', '.join(units)}")
@@ -103,7 +121,7 @@ QUENCHING_MODELS = {"constant": ("value",), "linear": ("a", "b"), "lindhard": ()
 
 def _quenching(where: str, doc) -> Quenching:
     if not isinstance(doc, dict) or "model" not in doc:
-        _fail(where, f"quenching needs a model ({', '.join(QUENCHING_MODELS)}), got {doc!r}")
+        _fail(where, f"quenching needs a model ({', '.join(QUENCHING_MODELS)}), got {_shown(doc)}")
     model = doc["model"]
     if model not in QUENCHING_MODELS:
         _fail(where, f"unknown quenching model '{model}'; choose one of {', '.join(QUENCHING_MODELS)}")
@@ -111,6 +129,8 @@ def _quenching(where: str, doc) -> Quenching:
         coeffs = doc.get("coefficients")
         if not isinstance(coeffs, list) or not coeffs:
             _fail(where, "quenching model polynomial needs a list 'coefficients' (E_ee[MeVee] = sum c_i T[MeVnr]^i)")
+        if len(coeffs) > MAX_COEFFICIENTS:
+            _fail(where, f"quenching coefficients: {len(coeffs)} given, at most {MAX_COEFFICIENTS} are allowed")
         return Quenching(model, tuple(_number(where, "quenching coefficient", c) for c in coeffs))
     if model == "lindhard":
         return Quenching(model, () if doc.get("k") is None else (_number(where, "quenching k", doc["k"], positive=True),))
@@ -174,7 +194,7 @@ def _resolution(where: str, doc) -> Resolution:
     if doc is None:
         return Resolution()
     if not isinstance(doc, dict):
-        _fail(where, f"resolution must be a mapping of noise / stochastic / constant terms, got {doc!r}")
+        _fail(where, f"resolution must be a mapping of noise / stochastic / constant terms, got {_shown(doc)}")
     units = {"noise": ("keVee",), "stochastic": ("keVee^0.5",), "constant": ("1",)}
     unknown = set(doc) - set(units) - {"source"}
     if unknown:
@@ -197,7 +217,9 @@ def _backgrounds(where: str, doc, n_bins: int) -> tuple[Background, ...]:
     if doc is None:
         return ()
     if not isinstance(doc, dict):
-        _fail(where, f"backgrounds must be a mapping name -> {{per_bin | fraction_of_signal, uncertainty}}, got {doc!r}")
+        _fail(where, f"backgrounds must be a mapping name -> {{per_bin | fraction_of_signal, uncertainty}}, got {_shown(doc)}")
+    if len(doc) > MAX_BACKGROUNDS:
+        _fail(where, f"backgrounds: {len(doc)} components, at most {MAX_BACKGROUNDS} are allowed")
     out = []
     for name, entry in doc.items():
         w = f"{where}: background '{name}'"
@@ -209,7 +231,8 @@ def _backgrounds(where: str, doc, n_bins: int) -> tuple[Background, ...]:
         if "per_bin" in entry:
             rates = entry["per_bin"]
             if not isinstance(rates, list) or len(rates) != n_bins:
-                _fail(w, f"per_bin needs one number per energy bin ({n_bins}), got {rates!r}")
+                got = f"{len(rates)} numbers" if isinstance(rates, list) else _shown(rates)
+                _fail(w, f"per_bin needs one number per energy bin ({n_bins}), got {got}")
             out.append(Background(str(name), sigma, per_bin=tuple(_number(w, "per_bin", r, non_negative=True) for r in rates)))
         else:
             frac, _ = _quantity(w, entry, "fraction_of_signal", ("1",), non_negative=True)
@@ -255,8 +278,9 @@ def parse_detector(doc, where: str = "detector") -> DetectorConfig:
         if key not in doc:
             _fail(where, f"field '{key}' is missing")
     name = str(doc["name"]).strip()
-    if not name or any(c in name for c in "/\\\n"):
-        _fail(where, f"name must be a non-empty single-line word without slashes, got {doc['name']!r}")
+    if not name or len(name) > 100 or any(c in name for c in "/\\\n"):
+        _fail(where, f"name must be a non-empty single-line word without slashes (at most 100 characters), got "
+                     f"{_shown(doc['name'])}")
     mass, mass_unit = _quantity(where, doc, "fiducial_mass", tuple(MASS_UNITS), positive=True)
     baseline, _ = _quantity(where, doc, "baseline", ("m",), positive=True)
     exposure = _quantity(where, doc, "exposure", EXPOSURE_UNITS, positive=True)
@@ -265,9 +289,11 @@ def parse_detector(doc, where: str = "detector") -> DetectorConfig:
     if isinstance(target, str):
         compound, target = target, None
     elif isinstance(target, dict) and target:
+        if len(target) > MAX_NUCLEI:
+            _fail(where, f"target: {len(target)} nuclei, at most {MAX_NUCLEI} are allowed")
         target = {str(k): _number(where, f"target {k}", v, positive=True) for k, v in target.items()}
     else:
-        _fail(where, f"target must be a compound name or a mapping nucleus -> atoms per formula unit, got {target!r}")
+        _fail(where, f"target must be a compound name or a mapping nucleus -> atoms per formula unit, got {_shown(target)}")
     q = doc["quenching"]
     if isinstance(q, dict) and "model" not in q:
         quenching = {str(k): _quenching(f"{where}: quenching of {k}", v) for k, v in q.items()}
@@ -275,7 +301,9 @@ def parse_detector(doc, where: str = "detector") -> DetectorConfig:
         quenching = {"*": _quenching(where, q)}
     bins = doc["bins"]
     if not isinstance(bins, dict) or bins.get("unit") != "keVee" or not isinstance(bins.get("edges"), list):
-        _fail(where, f"bins must be {{unit: keVee, edges: [...]}}, got {bins!r}")
+        _fail(where, f"bins must be {{unit: keVee, edges: [...]}}, got {_shown(bins)}")
+    if len(bins["edges"]) - 1 > MAX_BINS:  # before any number is converted, let alone a kernel allocated
+        _fail(where, f"bins: {len(bins['edges']) - 1} energy bins, at most {MAX_BINS} are allowed (docs/projections.md)")
     edges = tuple(_number(where, "bin edge", e, non_negative=True) for e in bins["edges"])
     if len(edges) < 2 or np.any(np.diff(edges) <= 0):
         _fail(where, "bin edges must be at least two increasing numbers (keVee)")
@@ -303,14 +331,10 @@ def load_detector(spec) -> DetectorConfig:
         where = f"{spec} (shipped)"
     else:
         try:
-            text = path.read_text()
+            text = read_user_text(path, "detector file")  # at most 1 MB, read before parsing
         except FileNotFoundError:
             raise InputError(f"detector file {spec} not found (shipped detectors: {', '.join(shipped_detectors())})") from None
-        except (OSError, UnicodeDecodeError) as exc:
+        except OSError as exc:
             raise InputError(f"cannot read detector file {spec}: {exc}") from None
         where = str(spec)
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InputError(f"{where}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    return parse_detector(doc, where)
+    return parse_detector(load_user_yaml(text, where), where)  # no YAML anchors/aliases (billion laughs)
