@@ -690,3 +690,167 @@ def test_signals_held_defers_sigterm_to_the_end_of_the_block():
         assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, [])  # the mask is restored
     finally:
         signal.signal(signal.SIGTERM, old)
+
+
+# ---- faults found by the reliability probe (docs/decisions.md, "Faults") ------------------------------------------
+def run_in_process(capsys, *args):
+    """The command line in this process: (exit code, stdout, stderr)."""
+    from cevnsfit import cli
+
+    with pytest.raises(SystemExit) as exc:
+        cli.main([str(a) for a in args])
+    out = capsys.readouterr()
+    return exc.value.code, out.out, out.err
+
+
+def test_data_info_names_an_unreadable_file(tmp_path):
+    """`data info` on a folder with a mode-000 file: one line naming it, exit 2, as `sm` (the real permission check:
+    as root, whom chmod does not stop, the command runs without CAP_DAC_* through setpriv, see
+    without_read_override; test_data_info_unreadable_file_simulated is the same check for any user)."""
+    root = damaged_data_dir(tmp_path, "lar2020/datanobkgsub.txt", lambda lines: lines)
+    locked = root / "lar2020/datanobkgsub.txt"
+    locked.chmod(0o000)
+    prefix = without_read_override()
+    probe = subprocess.run(prefix + [sys.executable, "-c", f"open({str(locked)!r}).read()"], capture_output=True,
+                           timeout=60)
+    if probe.returncode == 0:
+        pytest.skip("this system lets the process read a mode-000 file")
+    res = subprocess.run(prefix + CLI + ["data", "info", "--data-dir", str(root)], capture_output=True, text=True,
+                         env=env(), timeout=120)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert stderr_lines(res) == [f"error: cannot read {locked}: Permission denied"]
+
+
+def test_data_info_unreadable_file_simulated(capsys, monkeypatch):
+    """test_data_info_names_an_unreadable_file without file permissions (they do not stop root): every open() of
+    one data file fails with EACCES, as a mode-000 file does for a normal user."""
+    import builtins
+    import errno
+
+    locked = str(DATA / "lar2020" / "datanobkgsub.txt")
+    real_open = builtins.open
+
+    def fake_open(file, *args, **kwargs):
+        if str(file) == locked:
+            raise PermissionError(errno.EACCES, "Permission denied", locked)
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", fake_open)
+    code, _, err = run_in_process(capsys, "data", "info", "--data-dir", DATA)
+    assert code == 2 and err == f"error: cannot read {locked}: Permission denied\n"
+
+
+def unusable_home(tmp_path) -> tuple[list[str], dict]:
+    """(command prefix, environment) under which $HOME is a mode-000 folder the process cannot enter."""
+    home = tmp_path / "home"
+    home.mkdir()
+    home.chmod(0o000)
+    prefix = without_read_override()
+    probe = subprocess.run(prefix + [sys.executable, "-c", f"import os; os.listdir({str(home)!r})"],
+                           capture_output=True, timeout=60)
+    if probe.returncode == 0:
+        pytest.skip("this system lets the process read a mode-000 folder")
+    e = env(HOME=str(home))
+    e.pop("CEVNSFIT_DATA_HOME", None)
+    e.pop("XDG_DATA_HOME", None)
+    return prefix, e
+
+
+def test_explicit_data_dir_does_not_need_an_unreadable_home(tmp_path):
+    """$HOME unreadable (the real permission check, via setpriv as root): a command given --data-dir runs, and
+    `data info` reports the fetched-data candidate as unusable instead of failing on it."""
+    prefix, e = unusable_home(tmp_path)
+    try:
+        res = subprocess.run(prefix + CLI + ["sm", "--experiment", "lar", "--data-dir", str(DATA), "--json"],
+                             capture_output=True, text=True, env=e, cwd=tmp_path, timeout=120)
+        assert res.returncode == 0, res.stderr
+        assert json.loads(res.stdout)["lar"]["observed"] == 3752
+        info = subprocess.run(prefix + CLI + ["data", "info", "--data-dir", str(DATA)], capture_output=True,
+                              text=True, env=dict(e, COLUMNS="300"), cwd=tmp_path, timeout=120)
+        assert info.returncode == 0, info.stderr
+        assert "[used] --data-dir" in info.stdout and "(unusable: Permission denied)" in info.stdout
+    finally:
+        (tmp_path / "home").chmod(0o755)
+
+
+def test_explicit_data_dir_does_not_need_the_user_data_dir(capsys, monkeypatch, tmp_path):
+    """platformdirs fails (no usable home): --data-dir still works, `data info` says the fetched-data place is
+    unusable, and `data fetch` without --dest is one line (exit 2) that says what to do, writing nothing."""
+    import platformdirs
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no home directory")
+
+    monkeypatch.setattr(platformdirs, "user_data_dir", broken)
+    monkeypatch.delenv("CEVNSFIT_DATA_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_in_process(capsys, "sm", "--experiment", "lar", "--data-dir", DATA, "--json")
+    assert code == 0, err
+    assert json.loads(out)["lar"]["observed"] == 3752
+    code, out, err = run_in_process(capsys, "data", "info", "--data-dir", DATA)
+    assert code == 0, err
+    assert "(unusable: no user data directory (RuntimeError: no home directory)" in " ".join(out.split())
+    code, _, err = run_in_process(capsys, "data", "fetch", "lar2020", "--mirror", "http://127.0.0.1:9/",
+                                  "--no-upstream")
+    assert code == 2 and err.startswith("error: no user data directory") and "CEVNSFIT_DATA_HOME" in err
+    assert len(err.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("seed", ["-1", str(2**63), "99999999999999999999999"])
+def test_fc_bad_seed_is_one_line_and_writes_nothing(capsys, tmp_path, seed):
+    out = tmp_path / "out"
+    code, _, err = run_in_process(capsys, "fc", "--model", "B-L", "--dataset", "csi", "--regime", "low", "--toys",
+                                  "10", "--backend", "serial", "--seed", seed, "--out", out)
+    assert code == 2 and err == f"error: --seed must be an integer from 0 to 2**63 - 1, got {int(seed)}\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fc_api_bad_seed_is_refused_before_the_store(tmp_path):
+    from cevnsfit.errors import InputError
+    from cevnsfit.fc import run_fc
+
+    with pytest.raises(InputError, match="seed"):
+        run_fc("B-L", ["csi"], ["low_mass"], 10, -1, "2sigma", tmp_path / "out", backend="serial")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_out_of_memory_while_writing_is_one_line_and_leaves_no_file(capsys, monkeypatch, tmp_path):
+    """A MemoryError anywhere (here: half-way through writing the scan file) ends in one line and exit 1, and the
+    half-written temporary is removed (atomic write)."""
+    import cevnsfit.io.results as results
+
+    def to_netcdf(self, path, *args, **kwargs):
+        Path(path).write_bytes(b"CDF half a file")
+        raise MemoryError()
+
+    monkeypatch.setattr(results.xr.Dataset, "to_netcdf", to_netcdf)
+    code, out, err = run_in_process(capsys, "scan", "--model", "B-L", "--dataset", "lar", "--n-mass", "3",
+                                    "--n-coupling", "3", "--out", tmp_path / "s.nc")
+    assert code == 1 and err == "error: out of memory while running `cevnsfit scan`\n" and out == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_out_of_memory_names_the_command_of_a_group(capsys, monkeypatch):
+    import cevnsfit.io.datacheck as datacheck
+
+    def inventory(*args, **kwargs):
+        return np.empty(1 << 55)  # 256 PiB: numpy's own MemoryError (_ArrayMemoryError), as a real allocation
+
+    monkeypatch.setattr(datacheck, "data_inventory", inventory)
+    code, _, err = run_in_process(capsys, "data", "info", "--data-dir", DATA)
+    assert code == 1 and err == "error: out of memory while running `cevnsfit data info`\n"
+
+
+def test_atomic_write_into_a_removed_folder_is_exit_1(tmp_path):
+    """The output's folder was checked before the work (exit 2 if bad) and removed during the run: the write fails
+    at run time, an OutputError (exit 1), and nothing is left."""
+    from cevnsfit.errors import OutputError
+    from cevnsfit.io.atomic import atomic_path
+
+    folder = tmp_path / "out"
+    with pytest.raises(OutputError, match="does not exist") as info:
+        with atomic_path(folder / "x.json") as tmp:
+            tmp.write_text("never")
+    assert info.value.exit_code == 1
+    assert list(tmp_path.iterdir()) == []

@@ -41,8 +41,8 @@ def run_cli(*args, env=None, cwd=None, pythonpath=None, timeout=300):
                           cwd=cwd, timeout=timeout)
 
 
-def one_error_line(res, *words):
-    assert res.returncode == 2, (res.returncode, res.stderr)
+def one_error_line(res, *words, code=2):
+    assert res.returncode == code, (res.returncode, res.stderr)
     assert "Traceback" not in res.stderr + res.stdout
     lines = [line for line in res.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:"), res.stderr
@@ -374,8 +374,94 @@ def test_read_only_destination_is_one_line(tmp_path, server):
 
 
 def test_full_destination_is_one_line(tmp_path, server):
+    # exit 1: the destination failed while being written (README, "Faults": the exit-code table)
     res = _in_private_mount(tmp_path, "size=64k", "lar2020", "--mirror", server.url, "--no-upstream")
-    one_error_line(res, "no space left", "run the same command again")
+    one_error_line(res, "no space left", "run the same command again", code=1)
+
+
+def run_in_process(capsys, *args):
+    from cevnsfit import cli
+
+    with pytest.raises(SystemExit) as exc:
+        cli.main([str(a) for a in args])
+    out = capsys.readouterr()
+    return exc.value.code, out.out, out.err
+
+
+def test_full_disk_while_fetching_is_exit_1_and_leaves_nothing(capsys, monkeypatch, tmp_path, server):
+    """ENOSPC on the first write of a download (simulated: the file object's write fails as on a full disk): one
+    line, exit 1 (an output that could not be written, not bad input), and the destination holds nothing -- no
+    partial file, no staging folder, no lock file."""
+    import errno
+
+    import cevnsfit.io.fetch as fetch_mod
+
+    class Full:
+        def __init__(self, fh):
+            self.fh = fh
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(fetch_mod, "open", lambda *a, **k: Full(open(*a, **k)), raising=False)
+    dest = tmp_path / "d"
+    code, _, err = run_in_process(capsys, "data", "fetch", "lar2020", "--mirror", server.url, "--no-upstream",
+                                  "--dest", dest)
+    assert code == 1, err
+    assert err == (f"error: no space left on the device of {dest}: 0 file(s) fetched, free some space and run the "
+                   "same command again\n")
+    assert list(dest.iterdir()) == []
+
+
+def test_fetch_leaves_only_data_in_the_destination(tmp_path, lar, server):
+    """No lock file, staging folder or probe is left after a fetch, whether it succeeds or fails."""
+    dest = tmp_path / "d"
+    fetch(dest=dest, mirrors=[server.url], upstream=False, datasets=[lar])
+    assert sorted(p.name for p in dest.iterdir()) == ["coherent"]
+    assert not [p for p in dest.rglob(".*")]
+    bad = "/coherent/lar2020/bkgpdf.txt"
+    with LoopbackServer(SHARED, faults={bad: "corrupt"}) as srv:
+        with pytest.raises(FetchError, match="bkgpdf.txt"):
+            fetch(dest=tmp_path / "e", mirrors=[srv.url], upstream=False, datasets=[lar], retries=0)
+    assert sorted(p.name for p in (tmp_path / "e").iterdir()) == ["coherent"]
+    assert not [p for p in (tmp_path / "e").rglob(".*")]
+
+
+def test_fetch_lock_refuses_a_second_fetch_and_is_removed_at_the_end(tmp_path, monkeypatch):
+    from cevnsfit.io.fetch import LOCK, _locked
+
+    dest = tmp_path / "d"
+    dest.mkdir()
+    with _locked(dest):
+        assert (dest / LOCK).exists()
+        with pytest.raises(FetchError, match="another `cevnsfit data fetch`"):
+            with _locked(dest):
+                pass
+    assert list(dest.iterdir()) == []
+    # the race the removal opens: a fetch opened the lock file, the holder then removed it and finished, and the
+    # fetch's flock succeeds on the removed file -- it must notice and lock a file that is at the path
+    real_flock, calls = fcntl.flock, []
+
+    def flock(fd, op):
+        if not calls:
+            os.unlink(dest / LOCK)  # the holder removes the file between our open and our flock
+        calls.append(fd)
+        return real_flock(fd, op)
+
+    monkeypatch.setattr(fcntl, "flock", flock)  # the module cevnsfit.io.fetch calls
+    with _locked(dest):
+        assert len(calls) == 2  # retried once, on a fresh file
+        with open(dest / LOCK) as other:  # the file at the path is the locked one
+            with pytest.raises(BlockingIOError):
+                real_flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    monkeypatch.undo()
+    assert list(dest.iterdir()) == []
 
 
 def test_two_fetches_into_one_folder(tmp_path, server):

@@ -341,12 +341,91 @@ def test_project_command_for_a_model_writes_json_and_figure(capsys, tmp_path):
 ])
 def test_bad_detector_input_is_one_line_error_and_writes_nothing(capsys, tmp_path, change, args, words):
     path = tmp_path / "det.yaml"
-    path.write_text(yaml.safe_dump(detector_doc(**change)))
+    path.write_text(yaml.safe_dump(detector_doc(change)))
     out_dir = tmp_path / "out"
     code, out, err = run(capsys, "project", "--detector", str(path), *(args or ("--model", "B-L")), "--out", str(out_dir))
     assert code == 2 and err.startswith("error:") and len(err.strip().splitlines()) == 1, err
     assert all(w in err for w in words), err
     assert not out_dir.exists()
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"response.energy.edges": {"value": list(range(202)), "unit": "keVee"}},
+     ("response.energy.edges: 201 energy bins, at most 200",)),
+    ({"response.energy.edges": {"value": list(range(100_001)), "unit": "keVee"}},
+     ("response.energy.edges: 100000 energy bins, at most 200",)),
+    ({"data.backgrounds.ss": {"per_bin": [1] * 100_000}}, ("data.backgrounds.ss", "100000 numbers for 3 x 1 bins")),
+    ({"data.backgrounds": {f"b{i}": {"fraction_of_signal": {"value": 0.1, "unit": "1"}} for i in range(21)}},
+     ("data.backgrounds: 21 components, at most 20",)),
+    ({"target.composition": {f"Ar{i}": 1 for i in range(11)}}, ("target.composition: 11 nuclei, at most 10",)),
+    ({"response.energy.quenching": {"model": "polynomial", "coefficients": [0.1] * 21}},
+     ("response.energy.quenching", "at most 20 coefficients")),
+    ({"name": "x" * 100_000}, ("name: one word",)),
+])
+def test_detector_file_bounds_name_the_file_and_field(capsys, tmp_path, change, words):
+    """Sizes that would allocate gigabytes (8 400 or 100 000 energy bins were a MemoryError after minutes) are
+    refused while parsing, before any allocation: one short line naming the file and the field, nothing written."""
+    path = tmp_path / "det.yaml"
+    path.write_text(yaml.safe_dump(detector_doc(change)))
+    out_dir = tmp_path / "out"
+    code, out, err = run(capsys, "project", "--detector", str(path), "--model", "B-L", "--out", str(out_dir))
+    assert code == 2 and err.startswith(f"error: {path}: ") and len(err.strip().splitlines()) == 1, err
+    assert all(w in err for w in words) and len(err) < 400, err
+    assert not out_dir.exists()
+
+
+BILLION_LAUGHS = """\
+notes:
+  a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]
+  b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+  c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+  d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+  e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
+  f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
+  g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
+  h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]
+  i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]
+"""
+
+
+@pytest.mark.parametrize("text, line", [
+    (BILLION_LAUGHS, 2),  # 9^9 strings from 600 bytes: refused at the first anchor, never expanded
+    ("notes: &n hello\n", 1),
+    ("base: &b {value: 20, unit: m}\n", 1),
+    ("notes: [*undefined]\n", 1),
+])
+def test_yaml_anchors_and_aliases_are_refused(capsys, tmp_path, text, line):
+    path = tmp_path / "det.yaml"
+    path.write_text(yaml.safe_dump(detector_doc(), sort_keys=False) + text)
+    out_dir = tmp_path / "out"
+    code, out, err = run(capsys, "project", "--detector", str(path), "--model", "B-L", "--out", str(out_dir))
+    n = len(yaml.safe_dump(detector_doc(), sort_keys=False).splitlines())
+    assert code == 2 and err == f"error: {path}: YAML aliases/anchors are not allowed (line {n + line})\n", err
+    assert not out_dir.exists()
+
+
+def test_detector_file_size_and_depth_are_bounded(capsys, tmp_path):
+    from cevnsfit.io.useryaml import MAX_BYTES
+
+    big = tmp_path / "big.yaml"
+    big.write_text(yaml.safe_dump(detector_doc()) + "notes: '" + "x" * MAX_BYTES + "'\n")
+    code, _, err = run(capsys, "project", "--detector", str(big), "--model", "B-L")
+    assert code == 2 and err == f"error: {big}: declaration larger than 1 MB (refused before parsing)\n"
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("notes: " + "[" * 50_000 + "]" * 50_000 + "\n")
+    code, _, err = run(capsys, "project", "--detector", str(deep), "--model", "B-L")
+    assert code == 2 and err == f"error: {deep}: not valid YAML (nested too deeply)\n"
+    huge = tmp_path / "int.yaml"
+    huge.write_text("notes: " + "9" * 5000 + "\n")
+    code, _, err = run(capsys, "project", "--detector", str(huge), "--model", "B-L")
+    assert code == 2 and err.startswith(f"error: {huge}: not valid YAML (") and len(err.splitlines()) == 1
+
+
+def test_project_bad_seed_is_one_line(capsys, tmp_path):
+    code, _, err = run(capsys, "project", "--detector", "COH-Ar-750", "--model", "B-L", "--toys", "100", "--seed",
+                       "-1", "--out", str(tmp_path / "out"))
+    assert code == 2 and err == "error: --seed must be an integer from 0 to 2**63 - 1, got -1\n"
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_missing_detector_file_and_bad_yaml(capsys, tmp_path):

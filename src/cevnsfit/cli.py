@@ -1,7 +1,7 @@
 """Command line of cevnsfit (thin: every command calls the Python API).
 
-Errors in the input (unknown names, missing or malformed data, unwritable outputs) end with one line on stderr
-and exit code 2, never a traceback.
+Errors in the input (unknown names, missing or malformed data, an output path that cannot be written) end with one
+line on stderr and exit code 2, never a traceback; exit codes: :func:`main`, README "Faults".
 """
 
 from __future__ import annotations
@@ -360,6 +360,9 @@ def project(
     mdl = get_model(model) if model is not None else None
     if toys and (mdl is None or not 100 <= toys <= 100_000):
         raise InputError("--toys goes with --model and takes 100 to 100000 replicas")
+    from .stats.toys import check_seed
+
+    check_seed(seed)
     # every file, target, source and parameter is validated before anything is computed or written
     experiments = [load_declaration(d) for d in detector]
     for e in experiments:
@@ -545,8 +548,9 @@ def fc(
     from .fc import REGIMES, parse_masses, run_fc, toy_data_sets, write_reports
     from .mediators import DATASETS, MediatorAnalysis
     from .physics.models import get_model
-    from .stats.toys import confidence_level
+    from .stats.toys import check_seed, confidence_level
 
+    check_seed(seed)  # before anything is loaded or written (a negative seed would fail at the first toy)
     if dataset != "all" and dataset not in DATASETS:
         raise InputError(f"unknown data set '{dataset}'; choose {', '.join(DATASETS)} or all")
     if regime not in REGIMES:
@@ -622,6 +626,8 @@ def data_info(data_dir: Optional[Path] = DataDirOption) -> None:
             mark = "used" if c.found and not used else ("found" if c.found else "-")
             used = used or c.found
             where = c.path if c.path is not None else ("(none found)" if c.origin.startswith("shared") else "(not set)")
+            if c.problem:  # e.g. an unreadable home directory: reported, not fatal (--data-dir does not need it)
+                where = f"{c.path or ''} (unusable: {c.problem})".lstrip()
             out.print(f"  [{mark}] {c.origin}: {where}", markup=False, soft_wrap=True)
     root, rows = data_inventory(data_dir)
     out.print(f"data directory: {root}", markup=False)
@@ -637,6 +643,8 @@ def data_info(data_dir: Optional[Path] = DataDirOption) -> None:
         table.add_row(r["experiment"], rel(r), status, digest)
     out.print(table)
     bad = [r for r in rows if not r["ok"]]
+    if len(bad) == 1 and bad[0]["message"] not in ("", "missing"):  # one damaged or unreadable file: as `sm` says it
+        raise CevnsfitError(bad[0]["message"])
     if bad:
         raise CevnsfitError(f"{len(bad)} data file(s) missing or unreadable under {root}: "
                             + ", ".join(rel(r) for r in bad))
@@ -739,9 +747,11 @@ def _fail(message: str, code: int = 2) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app; every way it can end is one line on stderr at most, never a traceback.
 
-    Exit codes: 0 success; 2 bad input or data (``error: ...``); 1 standard output could not be written (full disk,
-    closed descriptor); 130 interrupted by SIGINT or SIGTERM; 141 (128 + SIGPIPE) the reader of a pipe went away,
-    silently, as for Unix tools (``cevnsfit models | head -c 10``).
+    Exit codes (README, "Faults"): 0 success; 2 bad input or data (``error: ...``), including an output path refused
+    before anything is written; 1 an output that could not be written once writing began (standard output full or
+    closed, a full disk, an I/O error) or the memory ran out (``error: out of memory while running ...``); 130
+    interrupted by SIGINT or SIGTERM; 141 (128 + SIGPIPE) the reader of a pipe went away, silently, as for Unix
+    tools (``cevnsfit models | head -c 10``).
     """
     install_signal_handlers()
     if stdout_is_closed():
@@ -750,19 +760,22 @@ def main(argv: list[str] | None = None) -> None:
         sys.stdout = GuardedStdout(sys.stdout)
     if received_signal() is not None:  # arrived during the imports and was swallowed there: stop before any work
         _interrupted()
+    out_of_memory = False
     try:
         try:
             code = app(argv, standalone_mode=False, prog_name="cevnsfit")
         finally:
             if received_signal() is None:
                 sys.stdout.flush()  # buffered output fails here, inside the handlers below, not at interpreter exit
+    except MemoryError:  # numpy's too: its _ArrayMemoryError derives from MemoryError
+        out_of_memory = True  # reported below, once this block has dropped the frames that held the memory
     except StdoutError as exc:
         discard_stdout()
         if exc.broken_pipe:
             raise SystemExit(EXIT_BROKEN_PIPE) from None
         _fail(str(exc), EXIT_OUTPUT_FAILED)
     except CevnsfitError as exc:
-        _fail(str(exc))
+        _fail(str(exc), exc.exit_code)
     except _USAGE_ERROR as exc:
         message = exc.format_message()
         if not message:  # no arguments: click has printed the help already
@@ -774,9 +787,23 @@ def main(argv: list[str] | None = None) -> None:
     except OSError as exc:  # the environment, not the input: a full disk or a vanished folder while writing a file
         where = f" ({exc.filename})" if exc.filename else ""
         _fail(f"{exc.strerror or exc}{where}", EXIT_OUTPUT_FAILED)
+    if out_of_memory:  # temporaries of atomic writes are gone already (removed on any exception)
+        _fail(f"out of memory while running `{_command_name(argv)}`", EXIT_OUTPUT_FAILED)
     if received_signal() is not None or code == EXIT_INTERRUPTED:  # typer turns KeyboardInterrupt into 130 silently
         _interrupted()
     raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def _command_name(argv: list[str] | None) -> str:
+    """``cevnsfit COMMAND`` (``cevnsfit data fetch`` for a command of a group) from the arguments."""
+    words = ["cevnsfit"]
+    for arg in sys.argv[1:] if argv is None else argv:
+        if arg.startswith("-"):
+            break
+        words.append(arg)
+        if arg not in ("data", "plot"):  # the groups (data_app, plot_app)
+            break
+    return " ".join(words)
 
 
 def _interrupted() -> None:

@@ -4,7 +4,12 @@ import math
 
 
 class CevnsfitError(Exception):
-    """Base class for user-facing errors (bad input, missing or malformed data)."""
+    """Base class for user-facing errors (bad input, missing or malformed data).
+
+    ``exit_code``: what the command line exits with (README, "Faults": 2 bad input or data, including an output
+    path refused before anything is written; 1 an output that could not be written once writing began)."""
+
+    exit_code = 2
 
 
 class DataError(CevnsfitError):
@@ -13,6 +18,13 @@ class DataError(CevnsfitError):
 
 class InputError(CevnsfitError):
     """A user argument is invalid (unknown name, non-finite or out-of-range number)."""
+
+
+class OutputError(CevnsfitError):
+    """An output could not be written while it was being written (a full disk, a quota, an I/O error): the
+    environment, not the input -- exit 1, like an ``OSError`` while writing a file."""
+
+    exit_code = 1
 
 
 def finite_float(value, what: str) -> float:

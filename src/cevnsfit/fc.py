@@ -31,7 +31,7 @@ from .parameters import DEFAULT
 from .process import usable_cores
 from .stats.chi2 import ReplicaCost
 from .stats.intervals import allowed_intervals
-from .stats.toys import (CONSTRUCTIONS, Line, LineMember, block_rng, confidence_level, critical_band,
+from .stats.toys import (CONSTRUCTIONS, Line, LineMember, block_rng, check_seed, confidence_level, critical_band,
                          critical_value, p_value, significance, wilks_threshold)
 
 REGIMES = {"low": ("low_mass",), "high": ("high_mass",), "both": ("low_mass", "high_mass")}
@@ -368,6 +368,7 @@ def run_fc(model: str, datasets, regimes, n_toys: int, seed: int, cl: str, out: 
     from .physics.models import get_model
 
     confidence_level(cl)
+    seed = check_seed(seed)  # before the store is written: SeedSequence refuses a negative seed only at the first toy
     if construction not in CONSTRUCTIONS:
         raise InputError(f"unknown toy construction '{construction}'; choose {' or '.join(CONSTRUCTIONS)}")
     if backend not in BACKENDS:

@@ -34,13 +34,14 @@ and at most :data:`MAX_FILE_BYTES`; at most :data:`MAX_BINS` energy bins (checke
 
 from __future__ import annotations
 
+import reprlib
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from ..errors import CevnsfitError, InputError, finite_float
+from ..io.useryaml import MAX_BYTES, load_user_yaml, read_user_text
 from ..parameters import DEFAULT, Parameters
 from ..responses import RESPONSES, make_response
 from ..sources import SOURCES, make_source
@@ -52,8 +53,12 @@ from .readers import read_counts, read_template
 
 __all__ = ["MAX_BINS", "MAX_FILE_BYTES", "read_declaration", "load_declaration", "shipped_declarations"]
 
-MAX_BINS = 1000  # energy bins of a declared experiment (x time bins x nuclei x ~1e4 recoil nodes of float64)
-MAX_FILE_BYTES = 1_000_000
+# energy bins of a declared experiment: the kernel holds (bins x ~1e4 recoil nodes) per flavour and nucleus, so memory
+# grows linearly with them (a natural-argon detector of 200 bins takes ~1.2 GB and ~25 s for `project --model`)
+MAX_BINS = 200
+MAX_FILE_BYTES = MAX_BYTES
+MAX_NUCLEI = 10  # nuclei of a target composition
+MAX_BACKGROUNDS = 20  # background components (each a nuisance of the profiled cost)
 SECTIONS = {"name", "label", "description", "citation", "notes", "collection", "files", "source", "target",
             "response", "data", "likelihood", "options"}
 REQUIRED = ("name", "source", "target", "response", "data", "likelihood")
@@ -61,15 +66,13 @@ NESTED = {"energy": {"quenching": "quenching", "resolution": "resolution", "effi
           "time": {"efficiency": "efficiency"}}
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """Safe YAML without anchors and aliases: a declaration is data a user typed, and an alias bomb (a few lines
-    expanding to gigabytes) must be refused while parsing, not found out of memory."""
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlist, _SHOWN.maxdict = 60, 60, 8, 6
 
-    def compose_node(self, parent, index):
-        event = self.peek_event()
-        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-            raise yaml.YAMLError("YAML aliases and anchors are not allowed")
-        return super().compose_node(parent, index)
+
+def _shown(value) -> str:
+    """A short repr of a user value for an error line (a list of 10^5 numbers is not printed whole)."""
+    return _SHOWN.repr(value)
 
 
 def read_declaration(spec) -> tuple[dict, str]:
@@ -80,18 +83,13 @@ def read_declaration(spec) -> tuple[dict, str]:
         where = f"{spec} (shipped)"
     else:
         try:
-            if path.stat().st_size > MAX_FILE_BYTES:
-                raise InputError(f"{spec}: larger than {MAX_FILE_BYTES} bytes; a declaration is a short file")
-            text = path.read_text()
+            text = read_user_text(path, "declaration")  # at most 1 MB, read before parsing
         except FileNotFoundError:
             raise InputError(f"declaration {spec} not found (shipped: {', '.join(shipped_declarations())})") from None
-        except (OSError, UnicodeDecodeError) as exc:
+        except OSError as exc:
             raise InputError(f"cannot read {spec}: {exc}") from None
         where = str(spec)
-    try:
-        doc = yaml.load(text, Loader=_NoAliasLoader)
-    except yaml.YAMLError as exc:
-        raise InputError(f"{where}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    doc = load_user_yaml(text, where)  # no YAML anchors/aliases (billion laughs)
     if not isinstance(doc, dict):
         raise InputError(f"{where}: a declaration is a YAML mapping, got {type(doc).__name__}")
     return doc, where
@@ -142,7 +140,7 @@ class Context:
             try:
                 value, given = self.params[node], self.params.unit(node)
             except CevnsfitError:
-                self.fail(key, f"'{node}' is neither a number nor a known parameter key")
+                self.fail(key, f"{_shown(node)} is neither a number nor a known parameter key")
             return self._in_unit(value, given, unit, key)
         if isinstance(node, dict) and "value" in node:
             unknown = set(node) - {"value", "unit", "source"}
@@ -246,6 +244,8 @@ def _targets(ctx: Context, node) -> dict:
     if not isinstance(node, dict) or "composition" not in node or "mass" not in node:
         ctx.fail("target", "give {composition: COMPOUND or {nucleus: per formula unit}, mass: {value, unit}}")
     comp = node["composition"]
+    if isinstance(comp, dict) and len(comp) > MAX_NUCLEI:
+        ctx.fail("target.composition", f"{len(comp)} nuclei, at most {MAX_NUCLEI}")
     try:
         composition = (compound(comp, ctx.params) if isinstance(comp, str)
                        else {str(n): ctx.value(k, f"target.composition.{n}", "1") for n, k in comp.items()})
@@ -276,8 +276,9 @@ def load_declaration(spec, data_dir=None, params: Parameters = DEFAULT, options:
         if key not in doc:
             raise InputError(f"{where}: key '{key}' is missing")
     name = str(doc["name"]).strip()
-    if not name or any(c in name for c in "/\\\n+ "):
-        raise InputError(f"{where}: name: one word without slashes, '+' or spaces, got {doc['name']!r}")
+    if not name or len(name) > 100 or any(c in name for c in "/\\\n+ "):
+        raise InputError(f"{where}: name: one word without slashes, '+' or spaces, at most 100 characters, got "
+                         f"{_shown(doc['name'])}")
     files = doc.get("files") or {}
     root = resolve_collection(doc["collection"], data_dir) if files and "collection" in doc else None
     ctx = Context(where, params, root, {str(k): str(v) for k, v in files.items()})
@@ -287,7 +288,7 @@ def load_declaration(spec, data_dir=None, params: Parameters = DEFAULT, options:
     energy_doc = response["energy"]
     edges = energy_doc.get("edges") if isinstance(energy_doc, dict) else None
     if isinstance(edges, dict) and isinstance(edges.get("value"), list) and len(edges["value"]) > MAX_BINS + 1:
-        ctx.fail("response.energy.edges", f"{len(edges['value']) - 1} bins; at most {MAX_BINS}")
+        ctx.fail("response.energy.edges", f"{len(edges['value']) - 1} energy bins, at most {MAX_BINS} (docs/projections.md)")
     energy = _model(ctx, "energy", energy_doc, "response.energy")
     time = _model(ctx, "time", response.get("time", {"model": "integrated"}), "response.time")
     ctx.energy_edges = energy.edges
@@ -300,6 +301,8 @@ def load_declaration(spec, data_dir=None, params: Parameters = DEFAULT, options:
         ctx.fail("likelihood.kind", f"a declaration takes kind poisson (known kinds: {', '.join(LIKELIHOODS)})")
     data = doc["data"] if isinstance(doc["data"], dict) else ctx.fail("data", "must be a mapping")
     backgrounds = {}
+    if len(data.get("backgrounds") or {}) > MAX_BACKGROUNDS:
+        ctx.fail("data.backgrounds", f"{len(data['backgrounds'])} components, at most {MAX_BACKGROUNDS}")
     for bname, bnode in (data.get("backgrounds") or {}).items():
         if bname == "cevns":
             ctx.fail("data.backgrounds.cevns", "the signal is not a background")

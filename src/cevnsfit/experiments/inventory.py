@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ..errors import CevnsfitError
@@ -27,10 +28,16 @@ def data_inventory(data_dir=None) -> tuple[Path, list[dict]]:
             continue
         for key, rel in spec.files.items():
             path = root / rel
-            digest = sha256(path) if path.is_file() else None
+            present = os.path.isfile(path)
+            message, digest = ("" if present else "missing"), None
+            if present:
+                try:
+                    digest = sha256(path)
+                except OSError as exc:  # present but unreadable (permissions, an I/O error): the data are bad
+                    message = f"cannot read {path}: {exc.strerror or exc}"
             entry = registry().get(f"{spec.collection}/{rel}")
-            rows.append({"experiment": name, "key": key, "path": str(path), "root": str(root), "ok": path.is_file(),
-                         "message": "" if path.is_file() else "missing", "sha256": digest,
+            rows.append({"experiment": name, "key": key, "path": str(path), "root": str(root), "ok": not message,
+                         "message": message, "sha256": digest,
                          "registered": None if entry is None or digest is None else digest == entry.sha256})
     for name, root in roots.items():
         try:

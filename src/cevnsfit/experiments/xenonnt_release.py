@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ..errors import DataError, InputError
+from ..errors import DataError, InputError, OutputError
 from ..io.atomic import atomic_path
 
 RUNS = ("sr0", "sr1", "sr2")
@@ -213,8 +213,11 @@ def load_release(root: Path, runs=RUNS, use_cache: bool = True) -> dict:
     """run -> arrays (:func:`read_run`), from the cache when its key matches the release files."""
     root = Path(root)
     key = release_digest(root)
-    path = cache_dir() / f"xenonnt_{key[:32]}.npz"
-    if use_cache and path.is_file():
+    try:
+        path = cache_dir() / f"xenonnt_{key[:32]}.npz"
+    except Exception:  # noqa: BLE001 - no usable home directory (platformdirs failed): the cache only saves time
+        path, use_cache = None, False
+    if use_cache and os.path.isfile(path):  # False, not an error, under an unreadable home directory
         try:
             with np.load(path, allow_pickle=False) as z:
                 if str(z["key"]) == key:
@@ -228,6 +231,6 @@ def load_release(root: Path, runs=RUNS, use_cache: bool = True) -> dict:
             with atomic_path(path) as tmp:
                 with open(tmp, "wb") as fh:
                     np.savez(fh, key=np.array(key), **{f"{r}/{k}": v for r, d in out.items() for k, v in d.items()})
-        except (OSError, InputError):
+        except (OSError, InputError, OutputError):
             pass  # an unwritable cache only costs time
     return {r: out[r] for r in runs}

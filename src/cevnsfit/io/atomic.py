@@ -8,7 +8,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import InputError, OutputError
 from ..process import check_interrupted
 
 
@@ -55,8 +55,15 @@ def atomic_path(target: str | os.PathLike):
 
     SIGINT/SIGTERM are held back while the temporary file is created, so an interrupt arrives either before it
     exists or inside the ``try`` that removes it (cevnsfit.process turns both signals into an exception).
+
+    Commands check their outputs with :func:`check_output_file` before the work (bad input, exit 2); a target
+    that fails the same check here, when the file is written (its folder removed meanwhile, say), is an
+    :class:`OutputError` (exit 1), as any other failure to write.
     """
-    target = check_output_file(target)
+    try:
+        target = check_output_file(target)
+    except InputError as exc:
+        raise OutputError(str(exc)) from None
     folder = target.parent if str(target.parent) else Path(".")
     held = _block_signals()
     try:

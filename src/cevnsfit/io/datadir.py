@@ -9,7 +9,9 @@ The data root is a folder laid out like ``shared/data`` of the development set-u
 3. development: the first ``shared/data/<collection>`` beside the current directory or one of its parents, or
    beside the installed package or one of its parents -- i.e. ``../shared/data/...`` seen from a clone;
 4. the fetched data: ``<data home>/<collection>``, where the data home is ``$CEVNSFIT_DATA_HOME`` or the user's
-   data directory (platformdirs: ``~/.local/share/cevnsfit`` on Linux), filled by ``cevnsfit data fetch``.
+   data directory (platformdirs: ``~/.local/share/cevnsfit`` on Linux), filled by ``cevnsfit data fetch``.  An
+   unusable one (no home directory, an unreadable one) is a place where nothing is found, never an error: a
+   command given its folder does not need it (``cevnsfit data info`` reports it as unusable).
 
 The data are never copied into the package.
 """
@@ -33,13 +35,19 @@ DEFAULT_RELATIVE = DEV_RELATIVE / "coherent"
 
 
 def data_home() -> Path:
-    """Where ``cevnsfit data fetch`` stores the data by default: ``$CEVNSFIT_DATA_HOME`` or the user data dir."""
-    given = os.environ.get(HOME_ENV_VAR)
-    if given:
-        return Path(given).expanduser()
-    import platformdirs
+    """Where ``cevnsfit data fetch`` stores the data by default: ``$CEVNSFIT_DATA_HOME`` or the user data dir.
 
-    return Path(platformdirs.user_data_dir("cevnsfit", appauthor=False))
+    :class:`DataError` when there is none (no usable home directory: platformdirs or ``~`` failed)."""
+    given = os.environ.get(HOME_ENV_VAR)
+    try:
+        if given:
+            return Path(given).expanduser()
+        import platformdirs
+
+        return Path(platformdirs.user_data_dir("cevnsfit", appauthor=False))
+    except Exception as exc:  # noqa: BLE001 - whatever the platform lookup raises (RuntimeError, KeyError, OSError)
+        raise DataError(f"no user data directory ({type(exc).__name__}: {exc}); set ${HOME_ENV_VAR} or give the "
+                        "folder explicitly") from None
 
 
 def _dev_candidates(collection: str) -> list[Path]:
@@ -60,6 +68,7 @@ class Candidate:
     origin: str
     path: Path | None
     found: bool
+    problem: str = ""  # why the place cannot be used (an unreadable home directory, say): never fatal to a search
 
 
 def search_path(collection: str, explicit: str | os.PathLike | None = None,
@@ -73,12 +82,24 @@ def search_path(collection: str, explicit: str | os.PathLike | None = None,
                      explicit is not None)]
     given = os.environ.get(env)
     out.append(Candidate(f"${env}", Path(given).expanduser() if given else None, bool(given) and explicit is None))
-    dev = next((c for c in _dev_candidates(collection) if (c / spec["marker"]).exists()), None)
+    dev = next((c for c in _dev_candidates(collection) if os.path.exists(c / spec["marker"])), None)
     out.append(Candidate("shared/data beside the clone", dev, dev is not None))
-    home = data_home() / collection
-    out.append(Candidate(f"fetched data (${HOME_ENV_VAR} or the user data directory)", home,
-                         (home / spec["marker"]).exists()))
+    out.append(_fetched_candidate(collection, spec["marker"]))
     return out
+
+
+def _fetched_candidate(collection: str, marker: str) -> Candidate:
+    """The fetched-data place of ``collection``; an unusable one (no or unreadable home directory) is reported as
+    such, not raised: a command given its folder explicitly does not need it."""
+    origin = f"fetched data (${HOME_ENV_VAR} or the user data directory)"
+    home = None
+    try:
+        home = data_home() / collection
+        return Candidate(origin, home, (home / marker).exists())
+    except DataError as exc:
+        return Candidate(origin, home, False, str(exc))
+    except OSError as exc:  # EACCES on a folder above it, say
+        return Candidate(origin, home, False, exc.strerror or str(exc))
 
 
 def resolve_collection(collection: str, explicit: str | os.PathLike | None = None,
@@ -92,14 +113,21 @@ def resolve_collection(collection: str, explicit: str | os.PathLike | None = Non
             continue
         if i < 2:  # named by the user: must be usable, never silently skipped
             path = cand.path
-            if not path.is_dir():
+            if not os.path.isdir(path):
                 raise DataError(f"data directory {path} (from {cand.origin}) does not exist or is not a directory")
-            if not any(path.iterdir()):
-                raise DataError(f"data directory {path} (from {cand.origin}) is empty")
+            try:
+                if not any(path.iterdir()):
+                    raise DataError(f"data directory {path} (from {cand.origin}) is empty")
+            except OSError as exc:
+                raise DataError(f"cannot read data directory {path} (from {cand.origin}): {exc.strerror or exc}") from None
             return path.resolve()
         return cand.path
     label = COLLECTIONS[collection]["label"]
-    raise DataError(f"no {label} found: run `cevnsfit data fetch` to download them into {data_home()} "
+    try:
+        into = f"into {data_home()}"
+    except DataError:
+        into = "with --dest DIR (there is no user data directory here)"
+    raise DataError(f"no {label} found: run `cevnsfit data fetch` to download them {into} "
                     f"(or set ${COLLECTIONS[collection]['env']})")
 
 

@@ -16,8 +16,9 @@ For every registered file of the requested data sets (:mod:`cevnsfit.io.registry
 * a data set with an official archive (XENONnT) is downloaded as one ``.tar.gz`` when no mirror served its files;
   members are unpacked with tarfile's ``data`` filter (no links, no absolute paths) and each checked.
 
-A lock file keeps two fetches from writing into the same folder at once.  Failures are collected; the good files
-are kept and one :class:`FetchError` line names what could not be fetched and why.
+A lock file keeps two fetches from writing into the same folder at once (it is removed when the fetch ends).
+Failures are collected; the good files are kept and one :class:`FetchError` line names what could not be fetched
+and why (:class:`FetchWriteError`, exit 1, when the destination itself failed while being written).
 """
 
 from __future__ import annotations
@@ -39,11 +40,11 @@ from pathlib import Path
 from typing import Callable, Iterable
 from urllib.parse import urlsplit
 
-from ..errors import CevnsfitError
+from ..errors import CevnsfitError, OutputError
 from .datadir import data_home, sha256
 from .registry import Dataset, RegistryEntry, dataset_files, expand_names
 
-__all__ = ["FetchError", "FetchReport", "fetch", "verify"]
+__all__ = ["FetchError", "FetchReport", "FetchWriteError", "fetch", "verify"]
 
 STAGING = ".cevnsfit-staging"
 LOCK = ".cevnsfit-fetch.lock"
@@ -52,6 +53,10 @@ USER_AGENT = "cevnsfit-data-fetch"
 
 class FetchError(CevnsfitError):
     """Some files could not be fetched (the message names them), or the destination is unusable."""
+
+
+class FetchWriteError(FetchError, OutputError):
+    """The destination failed while files were being written into it (a full disk, a quota, an I/O error): exit 1."""
 
 
 class _Unreachable(Exception):
@@ -160,15 +165,35 @@ def _host(url: str) -> str:
 
 @contextmanager
 def _locked(dest: Path):
-    lock = open(dest / LOCK, "a+")
-    try:
+    """Hold ``dest/LOCK`` (``flock``) for the body; a second fetch into ``dest`` meanwhile is refused.  The lock file
+    is removed when the fetch ends (the folder then holds data only), while it is still locked: a fetch that opened
+    the old file before the removal finds, once it holds the lock, that the path no longer names that file, and
+    opens it again (as reproduce's lock)."""
+    path = dest / LOCK
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
         except BlockingIOError:
+            os.close(fd)
             raise FetchError(f"another `cevnsfit data fetch` is writing into {dest}; wait for it to finish") from None
+        except FileNotFoundError:  # removed by the fetch that held it, between our open and flock
+            same = False
+        except BaseException:
+            os.close(fd)
+            raise
+        if same:
+            break
+        os.close(fd)
+    try:
         yield
     finally:
-        lock.close()
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        os.close(fd)
 
 
 def _check_dest(dest: Path) -> Path:
@@ -338,11 +363,11 @@ def fetch(names: Iterable[str] | None = None, dest: str | os.PathLike | None = N
                         todo.append((ds, e))
             prog("start", sum(e.size for _, e in todo))
             _run(fetcher, todo, report)
-        except OSError as exc:
+        except OSError as exc:  # while writing (the destination was checked before): exit 1, not bad input
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise FetchError(f"no space left on the device of {dest}: {len(report.downloaded)} file(s) fetched, "
-                                 "free some space and run the same command again") from None
-            raise FetchError(f"cannot write into {dest}: {exc.strerror or exc}") from None
+                raise FetchWriteError(f"no space left on the device of {dest}: {len(report.downloaded)} file(s) "
+                                      "fetched, free some space and run the same command again") from None
+            raise FetchWriteError(f"cannot write into {dest}: {exc.strerror or exc}") from None
         finally:
             shutil.rmtree(fetcher.staging, ignore_errors=True)
     if report.failed:

@@ -21,6 +21,8 @@ import numpy as np
 from ..errors import InputError
 from . import register_response
 
+MAX_COEFFICIENTS = 20  # of a polynomial quenching (the CsI-2021 release has 4)
+
 
 def linear_quenching_kevee(recoil_kevnr: np.ndarray, a: float, b: float) -> np.ndarray:
     """E_ee = (a + b T') T' in keVee for a recoil T' in keVnr (the COHERENT LAr-2020 form, LArParametersAnlA.yaml)."""
@@ -78,6 +80,8 @@ class PolynomialQuenching:
         c = tuple(float(x) for x in coefficients)
         if not c or not all(math.isfinite(x) for x in c):
             raise InputError("polynomial quenching needs a non-empty list of finite coefficients")
+        if len(c) > MAX_COEFFICIENTS:
+            raise InputError(f"polynomial quenching: {len(c)} coefficients given, at most {MAX_COEFFICIENTS} coefficients")
         self.coefficients = c
 
     def electron_equivalent_kev(self, recoil_mev, nucleus=None) -> np.ndarray:

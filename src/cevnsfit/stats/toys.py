@@ -66,10 +66,22 @@ def stable_int(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
 
 
+# Master seeds: numpy's SeedSequence takes any non-negative integer; the bound keeps the seed an int64 (the fc
+# store's manifest, fc.json, a Dask task's arguments)
+MAX_SEED = 2**63 - 1
+
+
+def check_seed(seed, what: str = "--seed") -> int:
+    """``seed`` as an int in 0..2^63 - 1 (what ``SeedSequence`` accepts, bounded to int64); InputError otherwise."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) <= MAX_SEED:
+        raise InputError(f"{what} must be an integer from 0 to 2**63 - 1, got {seed!r}")
+    return int(seed)
+
+
 def block_rng(master_seed: int, key: Sequence[int | str]) -> np.random.Generator:
     """Generator of one block: SeedSequence(master_seed) spawned along ``key`` (strings hashed stably)."""
     spawn = tuple(stable_int(k) if isinstance(k, str) else int(k) for k in key)
-    return np.random.default_rng(np.random.SeedSequence(int(master_seed), spawn_key=spawn))
+    return np.random.default_rng(np.random.SeedSequence(check_seed(master_seed, "seed"), spawn_key=spawn))
 
 
 @dataclass
