@@ -37,6 +37,7 @@ from ..sources.timing import GridTiming
 from ..targets import material_targets
 from .base import Experiment, PhysicsOptions, bin_events
 from .likelihoods import PoissonLikelihood
+from .readers import register_reader
 from .registry import register_experiment
 
 NAME = "csi"
@@ -126,6 +127,42 @@ def _time_pdf(path: Path, t_edges_us, roi_us: tuple[float, float], efficiency) -
     return hist.bin_fractions("pdf", t_edges_us, efficiency) / roi
 
 
+def read_events(path: Path, pe_edges, t_edges_us) -> np.ndarray:
+    """An event list of the release (reconstructed PE, arrival time after the POT trigger in us; both non-negative --
+    a swap of the two is not detectable: both ranges overlap) binned in PE and time, left-closed bins."""
+    table, lines = read_table(path, ncols=2, min_rows=1000, with_lines=True)
+    require_non_negative(path, table[:, 0], lines, "PE")
+    require_non_negative(path, table[:, 1], lines, "time")
+    return bin_events(table[:, 0], table[:, 1], pe_edges, t_edges_us)
+
+
+def separable_background(pe_path: Path, t_path: Path, pe_edges, t_edges_us, norm: float, time_efficiency,
+                         after_time_efficiency: bool = False) -> np.ndarray:
+    """A beam-related background of the release: ``norm`` events in the region before the time acceptance (or
+    after it), with the PE spectrum of ``pe_path`` and the arrival-time density of ``t_path`` times eps_T."""
+    pe = _binned_pdf(pe_path, pe_edges)
+    t = _time_pdf(t_path, t_edges_us, (t_edges_us[0], t_edges_us[-1]), time_efficiency)
+    if after_time_efficiency:
+        norm = norm / t.sum()
+    return norm * np.outer(pe / pe.sum(), t)
+
+
+@register_reader("csi2021_events")
+def _events_reader(ctx, node, key, shape):
+    """The CsI-2021 release's event list ``file`` (PE, time): counts in the response's PE and time bins."""
+    return read_events(ctx.path(key, node["file"]), ctx.energy_edges, ctx.time_edges_us)
+
+
+@register_reader("csi2021_separable")
+def _separable_reader(ctx, node, key, shape):
+    """A CsI-2021 beam-related background: ``norm`` events (a value or parameter key) shaped by the PE file
+    ``energy`` and the t_rec file ``time`` (times the time response's efficiency)."""
+    norm = ctx.value(node.get("norm"), f"{key}.norm", "events")
+    return separable_background(ctx.path(f"{key}.energy", node.get("energy")), ctx.path(f"{key}.time", node.get("time")),
+                                ctx.energy_edges, ctx.time_edges_us, norm, ctx.time_efficiency,
+                                node.get("normalise") == "after_time_efficiency")
+
+
 def _source(o: CsIOptions, paths: dict, p: Parameters):
     """The SNS as CsI sees it: analytic or grid spectra, grid or analytic arrival times (option ``flux_model``)."""
     if o.flux_model == "analytic":
@@ -146,30 +183,14 @@ def load(data_dir=None, params: Parameters = DEFAULT, options: CsIOptions | None
     root = resolve_collection("coherent", data_dir)
     paths = {k: root / v for k, v in FILES.items()}
     pe_edges, t_edges = np.asarray(o.pe_edges, float), np.asarray(o.t_edges_us, float)
-    events = {}
-    for key in ("coincidence", "anticoincidence"):
-        # columns: reconstructed PE and arrival time after the POT trigger (us); both are non-negative.  (A swap
-        # of the two is not detectable: both ranges overlap.)
-        table, lines = read_table(paths[key], ncols=2, min_rows=1000, with_lines=True)
-        require_non_negative(paths[key], table[:, 0], lines, "PE")
-        require_non_negative(paths[key], table[:, 1], lines, "time")
-        events[key] = table
-    c, ac = events["coincidence"], events["anticoincidence"]
-    observed = bin_events(c[:, 0], c[:, 1], pe_edges, t_edges)
-    ss = bin_events(ac[:, 0], ac[:, 1], pe_edges, t_edges)
+    observed = read_events(paths["coincidence"], pe_edges, t_edges)
+    ss = read_events(paths["anticoincidence"], pe_edges, t_edges)
     quenching_coeffs = _coefficient_rows(paths["quenching"], 5)[QUENCHING_VARIANTS.index(o.quenching)]
     efficiency_coeffs = _coefficient_rows(paths["efficiency"], 3)[EFFICIENCY_VARIANTS.index(o.efficiency)]
     time_eff = make_response("efficiency", "delayed_exponential", t0=p["csi2021.time_eff_t0"],
                              decay=p["csi2021.time_eff_decay"])
-    roi = (t_edges[0], t_edges[-1])
-    backgrounds = {}
-    for z in ("brn", "nin"):
-        pe = _binned_pdf(paths[f"{z}_pe"], pe_edges)
-        t = _time_pdf(paths[f"{z}_t"], t_edges, roi, time_eff)
-        norm = p[f"csi2021.n_{z}"]
-        if o.brn_nin_norm == "after_time_efficiency":
-            norm = norm / t.sum()
-        backgrounds[z] = norm * np.outer(pe / pe.sum(), t)
+    backgrounds = {z: separable_background(paths[f"{z}_pe"], paths[f"{z}_t"], pe_edges, t_edges, p[f"csi2021.n_{z}"],
+                                           time_eff, o.brn_nin_norm == "after_time_efficiency") for z in ("brn", "nin")}
     backgrounds["ss"] = ss
     require_file(paths["flux_grid"])
     a, k, x0, d = efficiency_coeffs

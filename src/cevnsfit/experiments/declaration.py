@@ -226,8 +226,17 @@ def _source(ctx: Context, node):
             continue
         if arg in units:
             args[arg] = ctx.value(value, f"source.{arg}", units[arg])
-        elif isinstance(value, dict) and not ("value" in value or "file" in value):
-            args[arg] = {k: ctx.value(v, f"source.{arg}.{k}", None) for k, v in value.items()}
+        elif isinstance(value, dict) and ("model" in value or not ("value" in value or "file" in value)):
+            # a sub-model (pion_dar's timing): strings are choices, 'file' a key of files, the rest values
+            sub = {}
+            for k, v in value.items():
+                if k == "file":
+                    sub["path"] = ctx.path(f"source.{arg}.file", v)
+                elif isinstance(v, str) and not _is_number_text(v) and "." not in v:
+                    sub[k] = v
+                else:
+                    sub[k] = ctx.value(v, f"source.{arg}.{k}", None)
+            args[arg] = sub
         else:
             args[arg] = value if isinstance(value, str) else ctx.value(value, f"source.{arg}", None)
     for arg, value in args.items():
@@ -291,7 +300,8 @@ def load_declaration(spec, data_dir=None, params: Parameters = DEFAULT, options:
         ctx.fail("response.energy.edges", f"{len(edges['value']) - 1} energy bins, at most {MAX_BINS} (docs/projections.md)")
     energy = _model(ctx, "energy", energy_doc, "response.energy")
     time = _model(ctx, "time", response.get("time", {"model": "integrated"}), "response.time")
-    ctx.energy_edges = energy.edges
+    ctx.energy_edges, ctx.time_edges_us = energy.edges, time.edges_us
+    ctx.time_efficiency = getattr(time, "efficiency", None)
     source = _source(ctx, doc["source"])
     targets = _targets(ctx, doc["target"])
     shape = (energy.edges.size - 1, 1 if time.edges_us is None else time.edges_us.size - 1)

@@ -49,7 +49,8 @@ def register_likelihood(name: str):
 
 class Likelihood:
     """Components and the priors of their normalisations: ``pulls`` maps each component to a parameter key (its
-    relative prior width), a number, or None (free)."""
+    relative prior width), a tuple of keys (independent factors of the normalisation: their widths added in
+    quadrature), a number, or None (free)."""
 
     def __init__(self, components, pulls: Mapping):
         self.components = tuple(components)
@@ -60,17 +61,26 @@ class Likelihood:
             raise InputError(f"no prior given for the normalisation of {', '.join(missing)}")
         self.pulls = dict(pulls)
 
+    @staticmethod
+    def _width(params, p):
+        if isinstance(p, str):
+            return params[p]
+        if isinstance(p, tuple):
+            return float(sum(params[k] ** 2 for k in p) ** 0.5)
+        return p
+
     def sigmas(self, params) -> dict:
         """{component: relative prior width, or None for a free normalisation}."""
-        return {z: (params[p] if isinstance(p, str) else p) for z, p in ((z, self.pulls[z]) for z in self.components)}
+        return {z: self._width(params, self.pulls[z]) for z in self.components}
 
     def nuisances(self, params) -> dict:
         """{nuisance name: (prior centre, prior width or None, citation)}."""
         out = {}
         for z in self.components:
             p = self.pulls[z]
-            cite = params.source(p) if isinstance(p, str) else "declared"
-            out[f"norm_{z}"] = (0.0, params[p] if isinstance(p, str) else p, cite)
+            keys = (p,) if isinstance(p, str) else p if isinstance(p, tuple) else ()
+            cite = "; ".join(f"{k}: {params.source(k)}" for k in keys) if keys else "declared"
+            out[f"norm_{z}"] = (0.0, self._width(params, p), cite)
         return out
 
     def prediction(self, experiment, signal: np.ndarray) -> dict:

@@ -43,21 +43,29 @@ def register_reader(name: str):
     return decorate
 
 
-def read_template(ctx, node: dict, key: str) -> list:
-    """Column ``column`` (0-based) of the ``columns``-column whitespace table ``file`` (a key of ``files``), times
-    ``scale``: a list of floats."""
-    unknown = set(node) - {"file", "column", "columns", "scale", "source"}
+def read_template(ctx, node: dict, key: str):
+    """Numbers of the ``columns``-column whitespace table ``file`` (a key of ``files``): a ``column`` (0-based; a
+    list), a ``row`` (a list), or the cell at both (a number); times ``scale``."""
+    unknown = set(node) - {"file", "column", "row", "columns", "scale", "source"}
     if unknown:
-        ctx.fail(key, f"unknown field(s) {', '.join(sorted(unknown))} of a file column {{file, column, columns, scale}}")
+        ctx.fail(key, f"unknown field(s) {', '.join(sorted(unknown))} of a table {{file, column, row, columns, scale}}")
     try:
-        ncols, col = int(node.get("columns", 1)), int(node.get("column", 0))
+        ncols = int(node.get("columns", 1))
+        col = None if "column" not in node else int(node["column"])
+        row = None if "row" not in node else int(node["row"])
     except (TypeError, ValueError):
-        ctx.fail(key, "column and columns must be integers")
-    if not 0 <= col < ncols:
+        ctx.fail(key, "column, row and columns must be integers")
+    if col is None and row is None:
+        col = 0
+    if col is not None and not 0 <= col < ncols:
         ctx.fail(key, f"column {col} is not one of the {ncols} columns")
     table = read_table(ctx.path(key, node["file"]), ncols=ncols)
+    if row is not None and not 0 <= row < table.shape[0]:
+        ctx.fail(key, f"row {row} is not one of the {table.shape[0]} rows")
     scale = ctx.value(node.get("scale", 1.0), f"{key}.scale", None)
-    return (table[:, col] * scale).tolist()
+    if row is not None and col is not None:
+        return float(table[row, col] * scale)
+    return ((table[row] if row is not None else table[:, col]) * scale).tolist()
 
 
 def read_counts(ctx, node, key: str, shape: tuple, poisson: bool):

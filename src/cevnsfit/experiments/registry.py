@@ -101,15 +101,13 @@ def register_data_set(spec: DataSetSpec) -> DataSetSpec:
 def load_experiment(name: str, data_dir=None, params=None, **options):
     """The experiment ``name`` (a key of :data:`EXPERIMENTS`) with its data read from ``data_dir``: the folder of
     its collection, or a mapping collection -> folder (``{"coherent": ...}``, what ``--data-dir`` gives); None or a
-    missing key searches as :mod:`cevnsfit.io.datadir` describes."""
+    missing key searches as :mod:`cevnsfit.io.datadir` describes (a loader passes the mapping on to every
+    collection it reads: XENONnT's release and the solar spectrum)."""
     from ..parameters import DEFAULT
 
     if name not in EXPERIMENTS:
         raise InputError(f"unknown experiment '{name}'; choose one of {', '.join(EXPERIMENTS)}")
-    entry = EXPERIMENTS[name]
-    if isinstance(data_dir, Mapping):
-        data_dir = data_dir.get(entry.collection)
-    return entry.load(data_dir, params or DEFAULT, **options)
+    return EXPERIMENTS[name].load(data_dir, params or DEFAULT, **options)
 
 
 def data_set_members(name: str) -> tuple[str, ...]:

@@ -49,7 +49,7 @@ from .xenonnt_release import GRID, MONO_KEV, N_BINS, RUNS, load_release
 
 NAME = "xenonnt"
 LABEL = "XENONnT 8B (SR0+SR1+SR2)"
-COMPONENTS = ("cevns", "ac", "er", "rg")
+BACKGROUNDS = ("er", "rg")  # shared by the runs; the accidental coincidences (ac) have one component per run
 ISOTOPES = ("Xe124", "Xe126", "Xe128", "Xe129", "Xe130", "Xe131", "Xe132", "Xe134", "Xe136")
 FILES = {**{f"{r}_events": f"data/{r}.csv" for r in RUNS}, **{f"{r}_binning": f"binning/{r}.yaml" for r in RUNS}}
 
@@ -60,6 +60,8 @@ class XenonOptions(PhysicsOptions):
 
     runs: tuple = RUNS
     flux: str = "sno"
+    spectrum: str = "winter"  # the 8B spectrum: Winter et al. 2006 (the standard) or "analytic" (sources/sun.py)
+    b8_shape: float = 0.0  # the spectrum's shape, in sigma of Winter et al.'s published band (a nuisance)
     cache: bool = True
 
     def __post_init__(self) -> None:
@@ -71,6 +73,9 @@ class XenonOptions(PhysicsOptions):
         object.__setattr__(self, "runs", tuple(r for r in RUNS if r in runs))  # release order
         if self.flux not in ("sno", "ssm"):
             raise InputError(f"XENONnT option flux='{self.flux}' is not one of sno, ssm")
+
+
+EFFICIENCY_BOUNDS = (0.5, 1.5)  # the signal efficiency's range in the collaboration's statistical model
 
 
 def run_slicer(runs: tuple):
@@ -87,7 +92,7 @@ def _signal(experiment, computed: np.ndarray) -> np.ndarray:
     return c.reshape(*c.shape[:-2], len(GRID) ** 2, N_BINS * len(experiment.runs))
 
 
-@register_experiment(NAME, label="XENONnT", collection="xenonnt_cevns", files=FILES, fetch=("xenonnt",),
+@register_experiment(NAME, label="XENONnT", collection="xenonnt_cevns", files=FILES, fetch=("xenonnt", "b8_winter"),
                      citation="XENON, PRL 133 (2024) 191002, arXiv:2408.02877; arXiv:2604.06002")
 def load(data_dir=None, params: Parameters = DEFAULT, options: XenonOptions | None = None, **kwargs) -> Experiment:
     """The XENONnT 8B data set (module docstring); ``kwargs``: :class:`XenonOptions`."""
@@ -101,19 +106,25 @@ def load(data_dir=None, params: Parameters = DEFAULT, options: XenonOptions | No
         if not lt > 0:
             raise InputError(f"XENONnT livetime of {r} must be positive")
     observed = np.concatenate([release[r]["observed"] for r in runs])
-    backgrounds = {
-        "ac": np.concatenate([release[r]["ac"] * livetimes[r] for r in runs]),
+    # accidental coincidences: one normalisation per run (the collaboration's statistical model), so one template
+    # per run, zero on the other runs' bins
+    backgrounds = {f"ac_{r}": np.concatenate([release[q]["ac"] * livetimes[q] if q == r else np.zeros(N_BINS)
+                                               for q in runs]) for r in runs}
+    backgrounds.update({
         "er": np.concatenate([release[r]["er"] * livetimes[r] for r in runs]),
         "rg": np.concatenate([release[r]["rg"] * livetimes[r] for r in runs], axis=1),  # (49, n_bins)
-    }
+    })
     # efficiency rows (grid, run, bin) x nodes, times the run's exposure in t yr
     eff = np.stack([release[r]["mono"] * livetimes[r] for r in runs], axis=1)  # (49, runs, 46, 81)
     rows = np.ascontiguousarray(eff.transpose(0, 1, 3, 2).reshape(-1, len(MONO_KEV)))
     composition = {n: p[f"nuclei.{n}.abundance"] for n in ISOTOPES}
     targets = material_targets(composition, 1000.0, p, p["xenonnt.molar_mass"])  # per tonne: exposures in t yr
-    likelihood = MorphedPoissonLikelihood(COMPONENTS, {z: f"xenonnt.sigma_{'b8' if z == 'cevns' else z}" for z in COMPONENTS},
-                                          (GRID, GRID), ("tly", "tqy"))
-    return Experiment(NAME, LABEL, params=p, options=o, source=make_source("solar_8b", p, flux=o.flux),
+    # the signal's normalisation carries the 8B flux (SNO) and the signal efficiency, independent factors
+    pulls = {"cevns": ("xenonnt.sigma_b8", "xenonnt.sigma_signal_efficiency"),
+             **{z: f"xenonnt.sigma_{z}" for z in backgrounds}}
+    likelihood = MorphedPoissonLikelihood(("cevns", *backgrounds), pulls, (GRID, GRID), ("tly", "tqy"))
+    source = make_source("solar_8b", p, flux=o.flux, spectrum=o.spectrum, shape_shift=o.b8_shape, data_dir=data_dir)
+    return Experiment(NAME, LABEL, params=p, options=o, source=source,
                       targets=targets, energy=make_response("energy", "mono_templates", rows=rows, nodes=MONO_KEV),
                       time=make_response("time", "integrated"), likelihood=likelihood, observed=observed,
                       backgrounds=backgrounds, signal=_signal, summary=sm_summary, table=sm_table, data_dir=root,
@@ -170,8 +181,11 @@ def _crossing(f, lo: float, hi: float) -> float:
 def sm_summary(experiment) -> dict:
     """The ``sm --experiment xenonnt --json`` document: counts, 8B flux fit, 1-sigma interval, significance.
 
-    Flux: the signal normalisation profiled with no prior (asymptotic Delta chi^2 = 1 interval, normalisation
-    kept >= 0); significance: sqrt(q0), q0 = chi^2(background only) - chi^2_min, one-sided (0 for a deficit).
+    Flux: the signal normalisation profiled with no prior on the flux, the signal efficiency profiled with its
+    prior (``xenonnt.sigma_signal_efficiency``, bounded to [0.5, 1.5] as in the collaboration's model: it multiplies
+    the signal like the flux, so it widens the flux interval without moving the best fit); asymptotic
+    Delta chi^2 = 1 interval, normalisation kept >= 0.  Significance: sqrt(q0), q0 = chi^2(background only) -
+    chi^2_min, one-sided (0 for a deficit).
     """
     exp = experiment
     s = sm_signal(exp)
@@ -182,9 +196,16 @@ def sm_summary(experiment) -> dict:
     chi_bkg = float(free(np.zeros_like(s)))
     q0 = max(chi_bkg - float(chi_min[0]), 0.0)
     fixed = exp.cost(fixed_signal=True)
+    sigma_eff = exp.params["xenonnt.sigma_signal_efficiency"]
 
     def delta(a):
-        return float(fixed(a * s)) - float(chi_min[0]) - 1.0
+        def with_efficiency(eff):
+            return float(fixed(a * eff * s)) + ((eff - 1.0) / sigma_eff) ** 2
+
+        from scipy.optimize import minimize_scalar
+
+        res = minimize_scalar(with_efficiency, bounds=EFFICIENCY_BOUNDS, method="bounded", options={"xatol": 1e-7})
+        return min(float(res.fun), with_efficiency(1.0)) - float(chi_min[0]) - 1.0
 
     lo = 0.0 if delta(0.0) <= 0 else _crossing(delta, 0.0, a_hat)
     hi_bracket = max(2.0 * a_hat, 1.0)
@@ -197,7 +218,7 @@ def sm_summary(experiment) -> dict:
     for r in exp.runs:
         sl = exp.run_slice(r)
         per_run[r] = {"observed": int(exp.n_events[r]), "observed_in_bins": int(exp.observed[sl].sum()),
-                      "expected_background": float(sum(pred[z][sl].sum() for z in COMPONENTS[1:])),
+                      "expected_background": float(sum(pred[z][sl].sum() for z in exp.components[1:])),
                       "expected_signal": float(pred["cevns"][sl].sum())}
     return {
         "runs": list(exp.runs),

@@ -102,11 +102,16 @@ def _fetched_candidate(collection: str, marker: str) -> Candidate:
         return Candidate(origin, home, False, exc.strerror or str(exc))
 
 
-def resolve_collection(collection: str, explicit: str | os.PathLike | None = None,
-                       explicit_label: str = "--data-dir") -> Path:
+def resolve_collection(collection: str, explicit=None, explicit_label: str = "--data-dir") -> Path:
     """The folder of ``collection`` (see the module docstring); :class:`DataError` saying how to get it when none
-    is usable."""
+    is usable.  ``explicit``: the folder given for it, or a mapping collection -> folder (``--data-dir`` gives
+    ``{"coherent": DIR}``, ``--data-home`` every collection below it) from which its entry is taken (none: search)."""
+    from collections.abc import Mapping
+
     from .registry import COLLECTIONS
+
+    if isinstance(explicit, Mapping):
+        explicit = explicit.get(collection)
 
     for i, cand in enumerate(search_path(collection, explicit, explicit_label)):
         if not cand.found:

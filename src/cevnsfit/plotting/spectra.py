@@ -81,10 +81,14 @@ def observables_figure(experiment, fit, per_run: bool = False):
                 other = tuple(a for a in range(5) if a != k + 1)
                 x = np.arange(BIN_SHAPE[k] + 1)
                 bottom = np.zeros(BIN_SHAPE[k])
+                # a background with one normalisation per run (ac_sr0, ac_sr1, ...) is drawn as one component
+                kinds = {}
                 for z in (*[c for c in experiment.components if c != "cevns"], "cevns"):
-                    h = np.asarray(fit.fitted[z])[sl].reshape(shape).sum(axis=other)
-                    ax.bar(x[:-1], h, width=1.0, bottom=bottom, align="edge", color=XENON_COLOURS.get(z, "grey"),
-                           alpha=0.75, label=f"{XENON_LABELS.get(z, z)} (fit)")
+                    kinds.setdefault(z.split("_sr")[0], []).append(z)
+                for kind, members in kinds.items():
+                    h = sum(np.asarray(fit.fitted[z])[sl].reshape(shape).sum(axis=other) for z in members)
+                    ax.bar(x[:-1], h, width=1.0, bottom=bottom, align="edge", color=XENON_COLOURS.get(kind, "grey"),
+                           alpha=0.75, label=f"{XENON_LABELS.get(kind, kind)} (fit)")
                     bottom = bottom + h
                 data = obs.sum(axis=other)
                 ax.errorbar(x[:-1] + 0.5, data, yerr=np.sqrt(data), fmt="o", ms=3.5, color="k", lw=0.9, label="data")

@@ -1,0 +1,81 @@
+"""Experiments declared in one file (experiments/declaration.py): the worked example of docs/examples/csi2021.yaml
+gives the built-in CsI experiment's numbers, and bad declarations are one error naming the file and the key."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from cevnsfit.errors import InputError
+from cevnsfit.experiments.declaration import load_declaration
+from cevnsfit.physics.models import get_model
+from cevnsfit.templates import build_templates
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "csi2021.yaml"
+
+
+@pytest.fixture(scope="module")
+def declared():
+    return load_declaration(EXAMPLE)
+
+
+def test_csi_declaration_equals_the_built_in_csi(declared, csi):
+    """The declaration restates CsI-2021: the same data, backgrounds and kernel, hence the same chi^2 to 1e-9 for
+    the Standard Model and along a light mediator's coupling line (B-L at M = 10 MeV)."""
+    assert np.array_equal(declared.observed, csi.observed)
+    for z in csi.components[1:]:
+        np.testing.assert_allclose(declared.backgrounds[z], csi.backgrounds[z], rtol=1e-12, atol=0)
+    np.testing.assert_allclose(declared.kernel.sm_counts(), csi.kernel.sm_counts(), rtol=1e-12, atol=0)
+    assert declared.sigmas == csi.sigmas
+    sm_d, sm_b = declared.cost()(declared.kernel.sm_counts()), csi.cost()(csi.kernel.sm_counts())
+    assert sm_d == pytest.approx(sm_b, rel=1e-9, abs=0)
+    model = get_model("B-L")
+    g = np.array([0.0, 3e-5, 6e-5, 1.2e-4])
+    chi_d = declared.cost()(build_templates(declared, model, [10.0]).counts(g, 0))
+    chi_b = csi.cost()(build_templates(csi, model, [10.0]).counts(g, 0))
+    np.testing.assert_allclose(chi_d, chi_b, rtol=1e-9, atol=0)
+    assert chi_b[-1] > chi_b[0] + 4  # the line crosses the 2 sigma level: the comparison is not of flat numbers
+
+
+def _broken(tmp_path, change: dict) -> Path:
+    doc = yaml.safe_load(EXAMPLE.read_text())
+    for key, value in change.items():
+        *parents, last = key.split(".")
+        node = doc
+        for part in parents:
+            node = node[part]
+        if value is None:
+            node.pop(last)
+        else:
+            node[last] = value
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"files.quenching": "csi2021/nope.txt"}, ("nope.txt",)),
+    ({"source.baseline": {"value": 19.3, "unit": "furlong"}}, ("source.baseline", "unit 'furlong'")),
+    ({"source.pot": -3.0e23}, ("source.pot", "bare number has no unit")),
+    ({"source.pot": {"value": -3.0e23, "unit": "POT"}}, ("source.pot", "negative")),
+    ({"target.mass": "csi2021.nonexistent"}, ("target.mass", "neither a number nor a known parameter key")),
+    ({"response.energy.edges": {"value": [0, 8, 4], "unit": "PE"}}, ("increasing",)),
+    ({"response.energy.model": "magic"}, ("response.energy.model", "unknown energy model 'magic'")),
+    ({"response.time.efficiency.t0": {"value": 0.52, "unit": "kg"}}, ("response.time.efficiency.t0", "unit 'kg'")),
+    ({"data.observed": {"counts": [1, 2, 3]}}, ("data.observed", "3 numbers for 9 x 11 bins")),
+    ({"data.observed": {"counts": np.full((9, 11), 0.5).tolist()}}, ("data.observed", "integer counts")),
+    ({"data.backgrounds.brn.reader": "unheard_of"}, ("data.backgrounds.brn", "unknown reader 'unheard_of'")),
+    ({"likelihood.priors.ss": None}, ("likelihood.priors", "no prior for ss")),
+    ({"likelihood": None}, ("key 'likelihood' is missing",)),
+    ({"detector": "x"}, ("unknown key(s) detector",)),
+])
+def test_bad_declarations_name_the_file_and_the_key(tmp_path, change, words):
+    path = _broken(tmp_path, change)
+    with pytest.raises(Exception) as exc:
+        exp = load_declaration(path)
+        exp.observed, exp.backgrounds  # noqa: B018 -- readers run on first use
+    assert isinstance(exc.value, (InputError,)) or "DataError" in type(exc.value).__name__
+    message = str(exc.value)
+    assert all(w in message for w in words), message
+    assert "\n" not in message and (str(path) in message or "nope.txt" in message)
