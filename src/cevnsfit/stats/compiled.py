@@ -75,12 +75,20 @@ def load(progress: Callable[[str], None] | None = None) -> bool:
     threads call the kernels.  Returns True when it compiled.
 
     Readiness is per argument types: each kernel is called once on a tiny problem through the cost classes, with
-    the types that the costs always pass (C-contiguous float64/int64/bool arrays), so that later calls find it."""
+    the types that the costs always pass (C-contiguous float64/int64/bool arrays), so that later calls find it.
+    Once done in a process, a call returns False at once (the machine code is in memory: nothing to check)."""
+    global _READY
+    if _READY:
+        return False
     cached = kernels_cached()
     if not cached and progress is not None:
         progress(PROGRESS_MESSAGE)
     _warm_up()
+    _READY = True
     return not cached
+
+
+_READY = False  # load() has run in this process
 
 
 def _warm_up() -> None:

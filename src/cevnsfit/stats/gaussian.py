@@ -44,8 +44,11 @@ class GaussianChi2(ReplicaCost):
         self.sigma = 1.0 / np.sqrt(self.w)  # per-bin statistical sigma (n_bins,)
         self.systematics = list(shape_deltas)
         self.sys_component = [self.components.index(shape_deltas[s][0]) for s in self.systematics]
-        flat = lambda key: (np.stack([np.asarray(key(shape_deltas[s]), float).ravel() for s in self.systematics])  # noqa: E731
-                            if self.systematics else np.zeros((0, self.n_bins)))
+
+        def flat(key):  # the systematics' per-bin deltas as one (n_systematics, n_bins) array
+            rows = [np.asarray(key(shape_deltas[s]), float).ravel() for s in self.systematics]
+            return np.stack(rows) if rows else np.zeros((0, self.n_bins))
+
         self.delta_plus = flat(lambda d: d[1])
         self.delta_minus = flat(lambda d: d[2] if d[2] is not None else d[1])
         self.two_sided = np.array([shape_deltas[s][2] is not None for s in self.systematics], dtype=bool)
@@ -123,7 +126,8 @@ class GaussianChi2(ReplicaCost):
         sel = np.empty((branches.shape[0], len(two)), dtype=np.int64)
         for t, i in enumerate(two):
             for k, b in enumerate(branches[:, i]):
-                hit = [q for q, j in enumerate(self._e) if self._col_param[j] == nz + active[i] and self._col_sign[j] == b]
+                hit = [q for q, j in enumerate(self._e)
+                       if self._col_param[j] == nz + active[i] and self._col_sign[j] == b]
                 sel[k, t] = hit[0] if hit else n_e + t  # padding slot t: identity row, zero right-hand side
         self._sel = c_array(sel, np.int64)
         self._sel_sign = c_array(np.concatenate([self._col_sign[self._e], np.zeros(len(two), np.int64)])[sel], np.int64)

@@ -133,7 +133,8 @@ class MorphedPoissonChi2(ReplicaCost):
         for z, t in backgrounds.items():
             t = np.asarray(t, dtype=float)
             if t.shape not in ((d.size,), (ng, d.size)) or not np.all(np.isfinite(t)) or np.any(t < 0):
-                raise InputError(f"{name}: background '{z}' must be finite, >= 0, of shape ({d.size},) or ({ng}, {d.size})")
+                raise InputError(f"{name}: background '{z}' must be finite, >= 0, of shape ({d.size},) or "
+                                 f"({ng}, {d.size})")
             (fixed if t.ndim == 1 else morphed)[z] = self.background_templates[z] = t
         # parameter order = components; the morphed ones (signal first) and the fixed ones are kept apart
         self._i_morphed = c_array([0] + [self.components.index(z) for z in morphed], np.int64)
@@ -271,7 +272,8 @@ class MorphedPoissonChi2(ReplicaCost):
         d = np.asarray(observed, dtype=float).reshape(n, self.n_bins)
         keep, empty = _compression(np.any(d > 0, axis=0))
         centre = self._k_centre if centres is None else c_array(self._k_centre + centres)
-        return (c_array(_compress(d, keep, empty)), c_array(dlnd_rows(d)), centre, *self._backgrounds(keep, empty)), keep, empty
+        data = (c_array(_compress(d, keep, empty)), c_array(dlnd_rows(d)), centre, *self._backgrounds(keep, empty))
+        return data, keep, empty
 
     def _profiled(self, signal: np.ndarray) -> tuple[float, np.ndarray]:
         chi, p, _ = self.profile(_as_batch(self._signal(signal), self.shape)[0][:1])

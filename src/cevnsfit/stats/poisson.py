@@ -98,7 +98,8 @@ class PoissonChi2(ReplicaCost):
             # a factor profiled onto its boundary starts on it (WARM_FLOOR; one restarted at 1 would walk back down
             # in steps of 10x)
             a = 1.0 + np.array(eta0, dtype=float).reshape(n, nz)
-            totals = np.concatenate([s_tot[:, None], np.broadcast_to(self.backgrounds.sum(axis=1), (n, nz - 1))], axis=1)
+            totals = np.concatenate([s_tot[:, None], np.broadcast_to(self.backgrounds.sum(axis=1), (n, nz - 1))],
+                                    axis=1)
             a[a * totals < self.WARM_FLOOR] = 0.0
         # a row with the previous row's data and centres (a replica's points along a line) starts from its solution
         chain = np.zeros(n, dtype=bool)
@@ -140,6 +141,6 @@ class PoissonChi2(ReplicaCost):
         d = c_array(d)
         chi = np.empty((n, k))
         _kernels().poisson_grid(c_array(signals.reshape(k, -1)), self._k_bkg, d, c_array(dlnd(d)),
-                                c_array(self._k_ctr + c), self._k_inv_var, self._k_fixed, self._k_fixed_a, float(self.tol),
-                                self.PIN, self.WARM_FLOOR, chi)
+                                c_array(self._k_ctr + c), self._k_inv_var, self._k_fixed, self._k_fixed_a,
+                                float(self.tol), self.PIN, self.WARM_FLOOR, chi)
         return chi

@@ -110,7 +110,8 @@ class SumCost(Cost):
         per = {c.name: {} for c in self.costs}
         for k, v in values.items():
             if k not in shared:
-                owner = next(c.name for c in self.costs if k.startswith(c.name + ".") and k[len(c.name) + 1:] in c.parameters)
+                owner = next(c.name for c in self.costs
+                             if k.startswith(c.name + ".") and k[len(c.name) + 1:] in c.parameters)
                 per[owner][k[len(owner) + 1:]] = v
         costs = [c.fix(per[c.name]) if per[c.name] else c for c in self.costs]
         return SumCost(costs, [replace(f, value=float(values[f.name])) if f.name in values else f for f in self.shared])

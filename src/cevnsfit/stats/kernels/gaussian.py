@@ -1,4 +1,5 @@
-"""The Gaussian profile of :class:`cevnsfit.stats.gaussian.GaussianChi2`, compiled (see :mod:`cevnsfit.stats.compiled`)."""
+"""The Gaussian profile of :class:`cevnsfit.stats.gaussian.GaussianChi2`, compiled (see
+:mod:`cevnsfit.stats.compiled`)."""
 
 import math
 
@@ -15,13 +16,13 @@ def gaussian_profile(s, c, centre, sig_slope, fixed_cols, g_fixed, w, prior_col,
     s (n, bins) signals; c (n or 1, bins) residuals at zero signal (data less the nominal backgrounds and the
     fixed parameters' background terms); centre (n or 1, parameters) pull centres with a = 1 for the signal;
     theta_fixed (parameters,): the values of the fixed parameters (0 elsewhere); when ``offset``, the fixed
-    parameters' signal terms sig_offset (bins) * s are taken off the residual too; sig_slope (n_sig, bins): signal column j = sig_slope[j] * s; fixed_cols (n_col - n_sig,
-    bins); g_fixed: their Gram block with its prior; free, signed: the union columns common to all sign branches
-    and the others; pick (branches, two-sided): each branch's signed columns as positions in ``signed`` (-1: none,
-    eps = 0); gram_sig (n or 0, n_sig, n_col): the signal columns' rows of the Gram matrix without their prior,
-    when the caller has them (signals linear in a small basis; 0 rows: computed here).  Per row: the Gram matrix,
-    Jacobi scaling, the free columns eliminated once (Schur complement), then per branch a system of at most
-    two-sided x two-sided."""
+    parameters' signal terms sig_offset (bins) * s are taken off the residual too; sig_slope (n_sig, bins): signal
+    column j = sig_slope[j] * s; fixed_cols (n_col - n_sig, bins); g_fixed: their Gram block with its prior; free,
+    signed: the union columns common to all sign branches and the others; pick (branches, two-sided): each
+    branch's signed columns as positions in ``signed`` (-1: none, eps = 0); gram_sig (n or 0, n_sig, n_col): the
+    signal columns' rows of the Gram matrix without their prior, when the caller has them (signals linear in a
+    small basis; 0 rows: computed here).  Per row: the Gram matrix, Jacobi scaling, the free columns eliminated
+    once (Schur complement), then per branch a system of at most two-sided x two-sided."""
     n, nb = s.shape
     n_sig = sig_slope.shape[0]
     n_col = n_sig + fixed_cols.shape[0]

@@ -1,4 +1,5 @@
-"""The Poisson profile of :class:`cevnsfit.stats.poisson.PoissonChi2`, compiled (see :mod:`cevnsfit.stats.compiled`)."""
+"""The Poisson profile of :class:`cevnsfit.stats.poisson.PoissonChi2`, compiled (see
+:mod:`cevnsfit.stats.compiled`)."""
 
 import math
 
