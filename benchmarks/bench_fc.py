@@ -1,11 +1,12 @@
 """Benchmark: Feldman-Cousins toys -- toy fits per second per core, block size, 1 -> 2 local Dask workers.
 
 A *toy* is one replicated experiment at one tested coupling: its profiled chi^2 on the whole toy grid (one batched
-call) plus the golden-section refinement of its minimum; a *toy fit* is one profiled chi^2 evaluation.
+call) plus the refinement of its minimum; a *toy fit* is one profiled chi^2 evaluation.
 Issue 10 targets: >= 200 000 profiled toy fits per second per core (stretch), 1 -> 2 workers efficiency >= 80 %.
-The reference path (``Line(reference=True)``: every pair of the grid through ``ReplicaCost.replicas_grid``, cold
-Newton starts, golden-section refinement) and the fast path (Gaussian profiled once per template, Poisson warm
-starts along the grid, sampled-bracket + parabola refinement) are timed in the same run, on the same toys.
+The reference path (tests/reference_toys.py ``ReferenceLine``: every pair of the grid through
+``ReplicaCost.replicas_grid``, cold Newton starts, golden-section refinement) and the line of ``cevnsfit fc``
+(Gaussian profiled once per template, Poisson warm starts along the grid, sampled-bracket + parabola refinement)
+are timed in the same run, on the same toys; both profile in the compiled kernels.
 Run: python benchmarks/bench_fc.py [--toys N] [--repeat R]
 """
 
@@ -16,14 +17,15 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))  # the reference line
 from machine import describe  # noqa: E402
+from reference_toys import GOLDEN_STEPS, ReferenceLine  # noqa: E402
 
 import numpy as np
 
 from cevnsfit.fc import LineSpec, _analysis, build_line, choose_grids, observe, run_task  # noqa: E402
 from cevnsfit.physics.models import model_names  # noqa: E402
-from cevnsfit.stats.compiled import available  # noqa: E402
-from cevnsfit.stats.toys import GOLDEN_STEPS, SUB_POINTS, Line, block_rng  # noqa: E402
+from cevnsfit.stats.toys import SUB_POINTS, block_rng  # noqa: E402
 
 
 def spec_for(model: str, dataset: str, regime: str = "low_mass") -> LineSpec:
@@ -35,7 +37,7 @@ def spec_for(model: str, dataset: str, regime: str = "low_mass") -> LineSpec:
 def per_core(spec: LineSpec, n: int, reference: bool = False, repeat: int = 3) -> dict:
     """Toys per second at a tested point near the limit (best of ``repeat``: other processes share the cores)."""
     fast = build_line(spec)
-    line = Line(fast.members, fast.grid, reference=True) if reference else fast
+    line = ReferenceLine(fast.members, fast.grid) if reference else fast
     point = len(spec.tested) * 3 // 4  # near the limit
     g = spec.tested[point]
     line.statistic(g, block_rng(0, (99,)), 10)  # warm caches
@@ -85,19 +87,15 @@ def main() -> None:
     print(f"machine: {describe()}; load average {os.getloadavg()[0]:.1f} (other processes share the cores)")
     specs = {d: spec_for("B-L", d) for d in ("csi", "lar", "csi+lar")}
     rates = {}
-    compiled = os.environ.get("CEVNSFIT_COMPILED", "1")
     for d, spec in specs.items():
-        os.environ["CEVNSFIT_COMPILED"] = "0"  # the numpy paths
         ref = per_core(spec, args.toys, reference=True, repeat=args.repeat)
-        r_np = per_core(spec, args.toys, repeat=args.repeat)
-        os.environ["CEVNSFIT_COMPILED"] = compiled  # the fast path with the compiled Poisson profile (numba)
-        r = per_core(spec, args.toys, repeat=args.repeat) if available() else r_np
+        r = per_core(spec, args.toys, repeat=args.repeat)
         rates[d] = r
         print(f"B-L {d:8s} M -> 0: {len(spec.tested)} tested points, toy grid {len(spec.grid)}")
-        for label, x in (("reference", ref), ("fast numpy", r_np), ("fast" + (" compiled" if available() else ""), r)):
+        for label, x in (("reference", ref), ("fc line", r)):
             print(f"  {label:13s}: {x['evals']:.1f} fits per toy ({x['inner']:.0%} refined), {x['toys_per_s']:.0f} toys/s, {x['fits_per_s']:.0f} toy fits/s "
                   f"per core, {x['us_per_fit']:.1f} us per profiled fit (target <= 5 us)")
-        print(f"  speed-up per toy: {r['toys_per_s'] / ref['toys_per_s']:.2f} (numpy fast path {r_np['toys_per_s'] / ref['toys_per_s']:.2f})")
+        print(f"  speed-up per toy: {r['toys_per_s'] / ref['toys_per_s']:.2f}")
     spec = specs["csi"]
     for block in (25, 100, 400, 1000):
         t0 = time.perf_counter()

@@ -30,3 +30,28 @@ def xenonnt_cache(tmp_path_factory):
     6 900 HDF5 files (~3 s), the others read its .npz (~0.3 s).  The cache holds every run under one key (the
     release digest), so the folder keeps a single file whoever loads first."""
     return tmp_path_factory.mktemp("xenonnt_cache")
+
+
+@pytest.fixture
+def xenonnt_without_replicas(monkeypatch):
+    """Every MediatorAnalysis's XENONnT cost replaced by a cost without the replica half of the contract (a plain
+    BinnedCost): the data sets that hold it cannot have toys.  (Every cost of the package can throw replicas, so the
+    refusal of those that cannot is tested on this stand-in.)"""
+    from cevnsfit.mediators import MediatorAnalysis
+    from cevnsfit.stats.chi2 import BinnedCost
+
+    class NoReplicas(BinnedCost):
+        name = "xenonnt"
+
+        def profile(self, signal):
+            raise AssertionError("a refused data set was profiled")
+
+        def fit(self, signal):
+            raise AssertionError("a refused data set was fitted")
+
+        def _pack(self):
+            pass
+
+    real = MediatorAnalysis.cost
+    monkeypatch.setattr(MediatorAnalysis, "cost", lambda self, name: NoReplicas() if name == "xenonnt" else real(self, name))
+    return NoReplicas

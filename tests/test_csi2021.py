@@ -150,7 +150,7 @@ def test_free_fit_vs_coherent(csi):
     # the constrained AC22 fit: chi^2_min as documented (docs/validation.md; a 70-140 window used to stand here,
     # which hid any error in the chi^2 itself), the CEvNS pull inside its 1 sigma
     ac22 = csi.cost().fit(csi.kernel.sm_counts())
-    assert ac22.chi2 == pytest.approx(104.90, abs=0.005) and abs(ac22.nuisances["eta_cevns"]) < 0.12
+    assert ac22.chi2 == pytest.approx(104.90, abs=0.005) and abs(ac22.nuisances["norm_cevns"]) < 0.12
 
 
 # one option in the fast lane, the others (a kernel each, ~2 s) in the slow one

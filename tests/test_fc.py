@@ -78,7 +78,7 @@ def test_a_passed_analysis_is_used_and_gives_identical_numbers(serial, tmp_path,
             {"csi2021.pot": 1e23})), **SMALL)
 
 
-def test_a_data_set_whose_cost_has_no_replicas_is_refused_before_any_work(tmp_path):
+def test_a_data_set_whose_cost_has_no_replicas_is_refused_before_any_work(tmp_path, xenonnt_without_replicas):
     with pytest.raises(InputError, match=r"no toys for data set 'coherent\+xenonnt': the cost of xenonnt"):
         run_fc(out=tmp_path, backend="serial", **dict(SMALL, datasets=["coherent+xenonnt"]))
     assert not (tmp_path / "store").exists()
@@ -224,7 +224,6 @@ def test_cli_writes_the_reports_and_matches_the_api(serial, tmp_path):
     (["--model", "B-L", "--dataset", "csi", "--masses", "5:1:3"], "--masses wants"),
     (["--model", "B-L", "--dataset", "all", "--masses", "1,2"], "one data set"),
     (["--model", "B-L", "--dataset", "nope"], "unknown data set 'nope'"),
-    (["--model", "B-L", "--dataset", "xenonnt", "--backend", "serial"], "no toys for data set 'xenonnt'"),
 ])
 @pytest.mark.slow  # subprocesses of the command line; the full suite (CI) runs it
 def test_cli_bad_input_is_one_line(tmp_path, args, message):
@@ -441,8 +440,8 @@ def test_reproduce_with_fc_adds_the_columns(tmp_path):
     from cevnsfit.mediators import DATASETS
 
     assert [r["dataset"] for r in doc["limits"]] == list(DATASETS)
-    # FC columns for the data sets with toys (COHERENT), none for those with XENONnT (no replica path yet)
-    assert {r["dataset"] for r in doc["limits"] if "fc" in r} == set(toy_data_sets()) != set(DATASETS)
+    # FC columns for the data sets with toys: every one (the COHERENT costs and XENONnT's morphed cost have replicas)
+    assert {r["dataset"] for r in doc["limits"] if "fc" in r} == set(toy_data_sets()) == set(DATASETS)
     fc_doc = {r["dataset"]: r["fc"] for r in doc["limits"] if "fc" in r}
     assert fc_doc["csi"]["g_low_mass"]["wilks_1par"] > 0
     md = (out / "limits.md").read_text()

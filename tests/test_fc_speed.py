@@ -1,8 +1,9 @@
-"""The fast toy path against the reference path (issue 10, speed), and the bound of the Poisson profile.
+"""The toy path against the reference path of tests/reference_toys.py and tests/reference_*.py (issue 10, speed),
+and the bound of the Poisson profile.
 
 Stated tolerances: |Delta chi^2| <= 1e-8 for the profiled fits on the grid (same normal equations / the same
-minimum to the Newton tolerance), |Delta t| <= 1e-6 for the FC statistic (the fast refinement of the minimum is a
-parabola through bracket samples instead of a golden-section search; both are upper bounds of the minimum) on the
+minimum to the Newton tolerance), |Delta t| <= 1e-6 for the FC statistic (the refinement of the minimum is a
+parabola through bracket samples, the reference's a golden-section search; both are upper bounds of the minimum) on the
 production grids (POINTS_PER_DECADE = 20).  The parabola is less accurate where the profiled chi^2 has a kink
 inside the bracket (LAr: its sign branches switch), and its error grows with the bracket: on a 6-per-decade grid
 we measured up to 2.5e-6 (reported in docs/validation.md), still 4 orders of magnitude below the toy-statistics
@@ -11,11 +12,12 @@ error of a critical value.
 
 import numpy as np
 import pytest
+from reference_costs import ReferenceLine, reference
 from scipy.optimize import minimize
 
 from cevnsfit.fc import POINTS_PER_DECADE, LineSpec, _lattice, build_line
 from cevnsfit.stats.chi2 import PoissonChi2, ReplicaCost
-from cevnsfit.stats.toys import Line, block_rng
+from cevnsfit.stats.toys import block_rng
 
 GRID_TOL = 1e-8
 T_TOL = 1e-6
@@ -45,33 +47,32 @@ def test_grid_of_replicas_equals_the_pairwise_reference(lines, dataset):
         np.testing.assert_allclose(fast, ref, rtol=0, atol=GRID_TOL)
 
 
-def test_gaussian_exact_residual_option_agrees(lines):
+def test_gaussian_grid_shortcut_equals_the_residuals(lines):
+    """The kernel's grid chi^2 from the normal equations (c'Wc + theta_0'P theta_0 - rhs'theta) against the
+    reference's chi^2 recomputed from each chosen branch's residuals (``exact``)."""
     line, tested = lines["lar"]
     cost, sig = line.members[0].cost, line._grid_signals[0]
     rep = line.throw(tested[2], block_rng(6, (2,)), 5)[0]
     a = cost.replicas_grid(sig, rep.observed, rep.centres)
-    b = cost.replicas_grid(sig, rep.observed, rep.centres, exact=True)
+    b = reference(cost).replicas_grid(sig, rep.observed, rep.centres, exact=True)
     np.testing.assert_allclose(a, b, rtol=0, atol=GRID_TOL)
 
 
-def test_structured_poisson_arithmetic_equals_the_reference(lines):
-    line, tested = lines["csi"]
+@pytest.mark.parametrize("dataset", ["csi", "lar"])
+def test_grid_of_replicas_equals_the_reference_grid(lines, dataset):
+    """The kernels' ``replicas_grid`` against the reference's (CsI: numpy Newton, one template in four cold and
+    the others from it; LAr: the matrix form) at couplings from 0 to far excluded."""
+    line, tested = lines[dataset]
     cost, sig = line.members[0].cost, line._grid_signals[0]
     rep = line.throw(tested[3], block_rng(7, (3,)), 8)[0]
-    cost.compiled = False  # both numpy paths (the compiled kernel is compared in tests/test_compiled.py)
-    try:
-        fast = ReplicaCost.replicas_grid(cost, sig, rep.observed, rep.centres)
-        cost.structured = False
-        ref = ReplicaCost.replicas_grid(cost, sig, rep.observed, rep.centres)
-    finally:
-        cost.structured = cost.compiled = True
-    np.testing.assert_allclose(fast, ref, rtol=0, atol=GRID_TOL)
+    np.testing.assert_allclose(cost.replicas_grid(sig, rep.observed, rep.centres),
+                               reference(cost).replicas_grid(sig, rep.observed, rep.centres), rtol=0, atol=GRID_TOL)
 
 
 @pytest.mark.parametrize("dataset", ["csi", "lar"])
 def test_fast_line_statistic_equals_the_reference(lines, dataset):
     line, tested = lines[dataset]
-    ref = Line(line.members, line.grid, reference=True)
+    ref = ReferenceLine(line.members, line.grid)
     for point in (2, len(tested) * 3 // 4):
         g = tested[point]
         a = ref.statistic(g, block_rng(1, (point,)), 20)
@@ -100,7 +101,7 @@ def test_poisson_profile_reaches_a_free_normalisation_on_its_bound():
                    options={"ftol": 1e-15, "gtol": 1e-11, "maxiter": 20000})
     assert res.x[2] < 1e-6  # the optimum is on the bound
     fit = cost.fit(s)
-    assert fit.nuisances["eta_c"] == pytest.approx(-1.0, abs=1e-8)
+    assert fit.nuisances["norm_c"] == pytest.approx(-1.0, abs=1e-8)
     assert fit.chi2 == pytest.approx(res.fun, abs=1e-7)
     # the warm-started grid path reaches it too, from any nearby start
     sig = np.stack([s * f for f in np.linspace(0.5, 1.5, 9)])

@@ -377,8 +377,6 @@ def test_threaded_grids_equal_serial():
     """The experiments' grids profiled in threads (compiled kernels release the GIL) give the serial numbers: each
     grid is computed the same way whatever the thread count (bit for bit here; stated to 1e-13, since a vectorised
     sum may round differently with the memory alignment of its arrays)."""
-    from cevnsfit.stats import compiled
-
     from cevnsfit.mediators import MASS_CHUNK
 
     # two blocks of mass rows (a block starts cold), three experiments
@@ -388,18 +386,13 @@ def test_threaded_grids_equal_serial():
     for name in ("csi", "lar", "xenonnt"):
         np.testing.assert_allclose(two.chi2[name], one.chi2[name], rtol=1e-13, atol=0)
         assert two.chi2_sm[name] == pytest.approx(one.chi2_sm[name], rel=1e-13, abs=0)
-    if not compiled.available():
-        pytest.skip("without the compiled kernels the grids are not threaded")
 
 
 def test_a_failing_grid_stops_the_other_threads(monkeypatch):
     """An error in one block of mass rows stops the others at their next row (the queued ones never start) and is
     raised: here CsI's first row fails, and LAr's 7 blocks of rows, queued behind CsI's, are not computed."""
     from cevnsfit.errors import InputError
-    from cevnsfit.stats import compiled
 
-    if not compiled.available():
-        pytest.skip("without the compiled kernels the grids are not threaded")
     an = MediatorAnalysis(threads=2)
 
     def broken(*args, **kwargs):

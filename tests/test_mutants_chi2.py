@@ -19,7 +19,7 @@ def test_poisson_fitted_components_reproduce_the_chi2():
     (mutant: fitted = (1 + eta) / template)."""
     cost = PoissonChi2("toy", OBS, BKG, {"cevns": 0.1, "bkg": 0.3})
     fit = cost.fit(SIGNAL)
-    eta = np.array([fit.nuisances["eta_cevns"], fit.nuisances["eta_bkg"]])
+    eta = np.array([fit.nuisances["norm_cevns"], fit.nuisances["norm_bkg"]])
     assert np.allclose(fit.fitted["cevns"], (1 + eta[0]) * SIGNAL, rtol=1e-14, atol=0)
     mu = fit.fitted["cevns"] + fit.fitted["bkg"]
     direct = 2 * np.sum(mu - OBS + OBS * np.log(OBS / mu)) + np.sum((eta / [0.1, 0.3]) ** 2)
@@ -33,8 +33,8 @@ def test_gaussian_fitted_components_reproduce_the_chi2(lar):
     cost = lar.cost()
     signal = lar.kernel.sm_counts() * 1.2
     fit = cost.fit(signal)
-    theta = np.array([fit.nuisances[f"eta_{z}"] for z in cost.components]
-                     + [fit.nuisances[f"eps_{s}"] for s in cost.systematics])
+    theta = np.array([fit.nuisances[f"norm_{z}"] for z in cost.components]
+                     + [fit.nuisances[f"shape_{s}"] for s in cost.systematics])
     assert np.any(theta[len(cost.components):] != 0)  # a shape systematic is pulled: its shift is in `fitted`
     mu = sum(fit.fitted[z] for z in cost.components).ravel()
     direct = np.sum(cost.w * (cost.observed.ravel() - mu) ** 2) + np.sum(cost.prior * theta**2)

@@ -173,9 +173,9 @@ def test_sm_table_by_hand():
     """The human-readable `cevnsfit sm` table from a summary document, formatted by hand (mutants of sm_table,
     which only the CLI tests outside the fast selection read)."""
     summary = {"observed": 121, "chi2_min": 3.14159, "n_bins": 12, "predicted": {"cevns": 100.04, "brn": 20.0},
-               "best_fit": {"cevns": 95.0, "brn": 21.26}, "nuisances": {"eta_cevns": -0.05, "eta_brn": 0.063}}
+               "best_fit": {"cevns": 95.0, "brn": 21.26}, "nuisances": {"norm_cevns": -0.05, "norm_brn": 0.063}}
     title, columns, rows, foot = sm_table("lar", summary)
     assert title == "lar: observed 121 events, chi2_min = 3.14 for 12 bins"
     assert columns == ["component", "predicted [events]", "best fit [events]"]
     assert rows == [["cevns", "100.0", "95.0"], ["brn", "20.0", "21.3"], ["total", "120.0", "116.3"]]
-    assert foot == "nuisances: eta_cevns = -0.050, eta_brn = +0.063"
+    assert foot == "nuisances: norm_cevns = -0.050, norm_brn = +0.063"

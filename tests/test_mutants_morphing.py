@@ -4,6 +4,7 @@ pull priors must be the documented ones."""
 
 import numpy as np
 import pytest
+from reference_costs import ReferenceMorphed
 from scipy.optimize import minimize
 
 from cevnsfit.errors import InputError
@@ -24,12 +25,12 @@ def test_fit_components_and_nuisances_reproduce_the_chi2():
     cost = MorphedPoissonChi2("toy", OBS, BKG, {"cevns": None, "bkg": 0.2}, GRID, shape_names=("sx", "sy"))
     fit = cost.fit(SIGNAL)
     nu = fit.nuisances
-    assert set(nu) == {"eta_cevns", "eta_bkg", "sx", "sy"} and 0 < abs(nu["sx"]) < 1 and 0 < abs(nu["sy"]) < 1
+    assert set(nu) == {"norm_cevns", "norm_bkg", "sx", "sy"} and 0 < abs(nu["sx"]) < 1 and 0 < abs(nu["sy"]) < 1
     morphed = BASE * (1.0 + 0.1 * nu["sx"] + 0.05 * nu["sy"])  # the cubic cardinal splines are exact on linear data
-    assert np.allclose(fit.fitted["cevns"], (1.0 + nu["eta_cevns"]) * morphed, rtol=1e-12, atol=0)
-    assert np.allclose(fit.fitted["bkg"], (1.0 + nu["eta_bkg"]) * BKG["bkg"], rtol=1e-14, atol=0)
+    assert np.allclose(fit.fitted["cevns"], (1.0 + nu["norm_cevns"]) * morphed, rtol=1e-12, atol=0)
+    assert np.allclose(fit.fitted["bkg"], (1.0 + nu["norm_bkg"]) * BKG["bkg"], rtol=1e-14, atol=0)
     mu = fit.fitted["cevns"] + fit.fitted["bkg"]
-    direct = (2.0 * np.sum(mu - OBS + OBS * np.log(OBS / mu)) + (nu["eta_bkg"] / 0.2) ** 2 + nu["sx"] ** 2
+    direct = (2.0 * np.sum(mu - OBS + OBS * np.log(OBS / mu)) + (nu["norm_bkg"] / 0.2) ** 2 + nu["sx"] ** 2
               + nu["sy"] ** 2)
     assert fit.chi2 == pytest.approx(direct, rel=1e-10, abs=0)
     assert fit.chi2 == pytest.approx(cost(SIGNAL), rel=1e-12, abs=0)
@@ -40,8 +41,8 @@ def test_pull_priors_and_missing_width():
     component without a width is an InputError naming it (mutants: `(None, 0)` -> `(None, 1)`, the shape prior
     2.0, `missing = None`)."""
     cost = MorphedPoissonChi2("toy", OBS, BKG, {"cevns": 1.0, "bkg": 0}, GRID)
-    assert cost.inv_var.tolist() == [1.0, 0.0, 1.0, 1.0]
-    assert cost.free.tolist() == [True, False, True, True]
+    assert cost.priors == {"norm_cevns": (0.0, 1.0), "norm_bkg": (0.0, 0.0), "x": (0.0, 1.0), "y": (0.0, 1.0)}
+    assert cost.fixed == {"norm_bkg": 0.0} and cost.pull_sigmas.tolist() == [1.0, np.inf, 1.0, 1.0]
     with pytest.raises(InputError, match=r"^toy: no pull width for bkg$"):
         MorphedPoissonChi2("toy", OBS, BKG, {"cevns": None}, GRID)
 
@@ -64,14 +65,15 @@ def _curved_cost(observed=CURVED_OBS, sigmas=None):
 
 
 def _brute_force_minimum(cost, starts, fixed=()):
-    """min of the same chi^2 (cost._chi2_at: every parameter explicit) by scipy's L-BFGS-B in the grid box, from
-    several starts; ``fixed``: parameter indices held at their start value."""
+    """min of the same chi^2 (the reference's explicit chi^2 at every parameter) by scipy's L-BFGS-B in the grid
+    box, from several starts; ``fixed``: parameter indices held at their start value."""
     free = [i for i in range(len(BOX)) if i not in fixed]
+    ref = ReferenceMorphed.of(cost)
 
     def chi2(q, start):
         p = np.array(start, dtype=float)
         p[free] = q
-        return float(cost._chi2_at(CURVED_SIGNAL, p[None])[0])
+        return float(ref.chi2_at(CURVED_SIGNAL, p)[0])
 
     runs = [minimize(chi2, np.asarray(s, float)[free], args=(s,), method="L-BFGS-B", bounds=[BOX[i] for i in free],
                      options={"ftol": 1e-15, "gtol": 1e-11, "maxiter": 10000}) for s in starts]
@@ -79,22 +81,24 @@ def _brute_force_minimum(cost, starts, fixed=()):
 
 
 def _derivatives_at(cost, p):
-    p = np.atleast_2d(np.asarray(p, dtype=float))
-    mu, m = cost._mu(cost._reduced(CURVED_SIGNAL), p, 6)
-    return cost._derivatives(p, mu, m)
+    """The kernel's gradient and Hessian (``MorphedPoissonChi2.derivatives``), as (1, ...) arrays."""
+    _, grad, hess = cost.derivatives(CURVED_SIGNAL, np.asarray(p, dtype=float))
+    return grad[None], hess[None]
 
 
 def test_analytic_hessian_against_finite_differences():
     """Gradient and Hessian of chi^2 (every term: Poisson, pulls, the morph's first and second derivatives, the
-    a_z-x cross terms) against central finite differences of cost._chi2_at, at a point off the grid nodes (mutants of
-    the Hessian's cross and second-derivative terms: they change Newton's path, not its end point).  Achieved with
+    a_z-x cross terms) from the kernel against central finite differences of the reference chi^2, at a point off the
+    grid nodes (mutants of the Hessian's cross and second-derivative terms: they change Newton's path, not its end
+    point).  Achieved with
     h = 1e-4: 4e-9 (gradient) and 1.7e-8 (Hessian) relative to the largest entry -- the O(h^2) truncation."""
     cost = _curved_cost()
     p0 = np.array([1.3, 0.8, 1.1, 0.37, -0.63])
     grad, hess = _derivatives_at(cost, p0)
+    ref = ReferenceMorphed.of(cost)
 
     def chi2(p):
-        return float(cost._chi2_at(CURVED_SIGNAL, p[None])[0])
+        return float(ref.chi2_at(CURVED_SIGNAL, p)[0])
 
     h, eye = 1e-4, np.eye(p0.size) * 1e-4
     fd_grad = np.array([(chi2(p0 + e) - chi2(p0 - e)) / (2 * h) for e in eye])

@@ -182,31 +182,47 @@ def test_a_free_normalisation_has_no_randomised_centre():
     assert np.all(rep.centres[:, 0] == 0) and np.std(rep.centres[:, 1]) > 0
 
 
-def test_replica_contract_is_a_type_the_morphed_cost_does_not_have():
-    """Toys need the ReplicaCost half of the cost contract: the COHERENT costs implement it, the morphed XENONnT
-    cost does not, and a toy line built on it is refused with a one-line reason (not an AttributeError deep in a
-    task)."""
+def test_replica_contract_is_a_type_every_cost_has():
+    """Toys need the ReplicaCost half of the cost contract: the Poisson, Gaussian and morphed costs implement it; a
+    toy line built on a cost without it is refused with a one-line reason (not an AttributeError deep in a task)."""
     from cevnsfit.stats.chi2 import BinnedCost, ReplicaCost
     from cevnsfit.stats.morphing import MorphedPoissonChi2
 
-    assert issubclass(PoissonChi2, ReplicaCost) and issubclass(GaussianChi2, ReplicaCost)
-    grid = (np.array([-1.5, -0.5, 0.5, 1.5]), np.array([-2.0, -1.0, 0.0, 1.0, 2.0]))
-    morphed = MorphedPoissonChi2("xe", np.array([9.0, 5.0, 2.0]), {"b": np.array([2.0, 1.0, 1.0])},
-                                 {"cevns": None, "b": 0.2}, grid)
-    assert isinstance(morphed, BinnedCost) and not isinstance(morphed, ReplicaCost)
-    for method in ("sample", "replicas", "replicas_grid", "expected", "nominal"):
-        assert not hasattr(morphed, method)
+    assert all(issubclass(k, ReplicaCost) for k in (PoissonChi2, GaussianChi2, MorphedPoissonChi2))
+
+    class Plain(BinnedCost):
+        name, shape = "xe", (20, 3)
+
+        def profile(self, signal):
+            return np.zeros(len(signal)), None
+
+        def fit(self, signal):
+            return None
+
+        def _pack(self):
+            pass
+
     signal = lambda g: np.multiply.outer(np.asarray(g, float), np.ones((20, 3)))  # noqa: E731
-    with pytest.raises(InputError, match=r"xe \(MorphedPoissonChi2\) cannot throw replicas"):
-        Line([LineMember(morphed, signal)], np.array([0.0, 0.5, 1.0]))
+    with pytest.raises(InputError, match=r"xe \(Plain\) cannot throw replicas"):
+        Line([LineMember(Plain(), signal)], np.array([0.0, 0.5, 1.0]))
 
 
-def test_toy_data_sets_are_decided_by_the_costs():
+def test_every_registered_data_set_can_have_toys():
     from cevnsfit.experiments import DATA_SETS
     from cevnsfit.fc import _analysis, toy_data_sets, without_replicas
 
     an = _analysis(None)
-    # the COHERENT data sets (Poisson and Gaussian costs), not those with XENONnT's morphed cost
-    assert toy_data_sets(an) == toy_data_sets() == ["lar", "csi", "csi+lar"]
+    assert toy_data_sets(an) == toy_data_sets() == list(DATA_SETS)
+    assert all(without_replicas(an, d) == [] for d in DATA_SETS)
+
+
+def test_toy_data_sets_are_decided_by_the_costs(xenonnt_without_replicas):
+    """With XENONnT's cost replaced by one without replicas (conftest.py), the data sets holding it are left out."""
+    from cevnsfit.experiments import DATA_SETS
+    from cevnsfit.fc import toy_data_sets, without_replicas
+    from cevnsfit.mediators import MediatorAnalysis
+
+    an = MediatorAnalysis()
+    assert toy_data_sets(an) == [d for d in DATA_SETS if "xenonnt" not in DATA_SETS[d].members]
     for d, spec in DATA_SETS.items():
         assert without_replicas(an, d) == [n for n in spec.members if n == "xenonnt"]

@@ -4,6 +4,7 @@
 import h5py
 import numpy as np
 import pytest
+from reference_costs import ReferenceMorphed
 
 from cevnsfit.errors import DataError, InputError
 from cevnsfit.experiments import load_experiment
@@ -107,7 +108,7 @@ def test_morphed_cost_recovers_injected_parameters():
     for k in range(p.shape[1]):
         q = p.copy()
         q[0, k] += 1e-3
-        assert cost._chi2_at(sig[None], q)[0] >= chi[0] - 1e-9
+        assert ReferenceMorphed.of(cost).chi2_at(sig, q)[0] >= chi[0] - 1e-9
 
 
 # ---- release and bad input -----------------------------------------------------------------------------

@@ -4,6 +4,7 @@ and the spectra figure."""
 
 import numpy as np
 import pytest
+from reference_costs import ReferenceMorphed
 from scipy.optimize import minimize
 
 from cevnsfit.experiments import DATA_SETS, EXPERIMENTS
@@ -115,10 +116,11 @@ def test_profile_at_the_grid_edge_matches_an_independent_minimiser(an, line):
     batch = tpl.counts(g, 0)
     chi, p, _ = cost.profile(batch)
     edge = np.flatnonzero(np.isclose(p[:, -2], GRID[0]) | np.isclose(p[:, -1], GRID[0]))
+    explicit = ReferenceMorphed.of(cost)
     assert edge.size, "no point of the line reaches the grid edge: the test lost its purpose"
     n_par = p.shape[1]
     for i in edge[:: max(1, edge.size // 3)]:
-        f = lambda q: float(cost._chi2_at(batch[i][None], np.asarray(q)[None])[0])  # noqa: E731
+        f = lambda q: float(explicit.chi2_at(batch[i], q)[0])  # noqa: E731
         start = np.r_[np.ones(n_par - 2), 0.0, 0.0]
         ref = minimize(f, start, method="L-BFGS-B", bounds=[(1.0, 1.0)] + [(1e-6, None)] * (n_par - 3) + [(-3, 3)] * 2,
                        options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 10000})
@@ -186,8 +188,9 @@ def test_plot_spectra_xenonnt(tmp_path, capsys):
     assert exc.value.code == 2 and "error:" in err and "Traceback" not in err and not (tmp_path / "x.png").exists()
 
 
-def test_fc_refuses_a_data_set_without_toys(tmp_path, capsys):
-    """`fc --dataset all` keeps the data sets whose experiments can throw replicas; naming another is one error."""
+def test_fc_refuses_a_data_set_without_toys(tmp_path, capsys, xenonnt_without_replicas):
+    """`fc --dataset all` keeps the data sets whose experiments can throw replicas; naming another is one error
+    (every cost of the package has replicas: XENONnT's is replaced by one without, conftest.py)."""
     from cevnsfit import cli
     from cevnsfit.fc import toy_data_sets
 
@@ -234,13 +237,14 @@ def test_toy_batched_merged_and_warm_profiles_agree():
 def test_toy_profile_equals_an_independent_minimiser():
     """Every point, including those pinned at a grid edge, against L-BFGS-B with bounds from two starts."""
     cost, batch = _toy()
+    ref = ReferenceMorphed.of(cost)
     chi, p, _ = cost.profile(batch)
     n_par = p.shape[1]
     bounds = [(1e-9, None)] * (n_par - 2) + [(-3, 3)] * 2
     sample = range(0, batch.shape[0], 8)
     assert any(np.isclose(np.abs(p[i, -2:]), 3.0).any() for i in sample), "no sampled point at the grid edge"
     for i in sample:
-        f = lambda q: float(cost._chi2_at(batch[i][None], np.asarray(q)[None])[0])  # noqa: E731
+        f = lambda q: float(ref.chi2_at(batch[i], q)[0])  # noqa: E731
         best = min(minimize(f, q0, method="L-BFGS-B", bounds=bounds,
                             options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 10000}).fun
                    for q0 in (np.r_[np.ones(n_par - 2), 0.0, 0.0], p[i]))

@@ -100,8 +100,8 @@ class MediatorAnalysis:
     """Loads the experiments once and answers scan and limit questions for any model.
 
     ``threads``: how many blocks of a grid's mass rows (``MASS_CHUNK``, of every experiment) are profiled at once
-    (default: one per usable core, when the compiled kernels profile them -- they release the GIL; the numpy path
-    holds it and stays serial).  The blocks are the same whatever the number, so the results do not depend on it.
+    (default: one per usable core; the compiled kernels release the GIL).  The blocks are the same whatever the
+    number, so the results do not depend on it.
     """
 
     def __init__(self, data_dir=None, params: Parameters = DEFAULT, threads: int | None = None):
@@ -119,18 +119,13 @@ class MediatorAnalysis:
 
     def cost(self, name: str):
         if name not in self._costs:
-            cost = self.experiment(name).cost()
-            # the grids are profiled compiled (when numba is installed): so are the one-point refinements
-            cost.min_compiled_rows = 1
-            self._costs[name] = cost
+            self._costs[name] = self.experiment(name).cost()
         return self._costs[name]
 
     # ---- chi^2 on grids -------------------------------------------------------------------------------------
     def workers(self, experiments) -> int:
-        """Threads worth using for these experiments' profiles: ``threads`` when the compiled kernels do them all,
-        else 1."""
-        compiled_all = compiled.available() and all(getattr(self.cost(n), "compiled", False) for n in experiments)
-        return self.threads if compiled_all else 1
+        """Threads for these experiments' profiles: ``threads`` (the compiled kernels release the GIL)."""
+        return self.threads
 
     def templates(self, model, masses_mev, name: str) -> Templates:
         """Templates of ``model`` on experiment ``name`` at ``masses_mev`` (MeV); every model shares the experiment's
@@ -149,9 +144,8 @@ class MediatorAnalysis:
         if couplings.ndim != 1 or np.any(~np.isfinite(couplings)) or np.any(couplings < 0):
             raise InputError("couplings must be finite and non-negative")
         stop = threading.Event()
-        # the experiments' grids, and blocks of MASS_CHUNK rows within each, are independent: in threads when the
-        # kernels release the GIL (numpy's many small operations hold it -- threads gave no speed-up there,
-        # benchmarks/bench_scan.py).  The blocks are the same whatever the number of threads.
+        # the experiments' grids, and blocks of MASS_CHUNK rows within each, are independent: in threads (the
+        # kernels release the GIL).  The blocks are the same whatever the number of threads.
         workers = self.workers(experiments)
         pool = None
         if workers > 1:
@@ -328,8 +322,8 @@ class ModelAnalysis:
         """
         if dataset not in self._chi2_min:
             lines = [line_minimum(self.analysis, g, dataset)[1] for g in (self.low, self.high)]
-            # the SM chi^2 itself is in the set: a grid's g = 0 column can differ from it by rounding (a batch may
-            # be profiled by the compiled kernel, a single template by numpy; ~1e-12)
+            # the SM chi^2 itself is in the set: a grid's g = 0 column can differ from it by rounding (a grid row
+            # is profiled from warm starts and basis products, the single SM template cold; ~1e-12)
             chi, chi_sm = self.plane.dataset_chi2(dataset)
             self._chi2_min[dataset] = float(min(chi.min(), chi_sm, *lines))
         return self._chi2_min[dataset]

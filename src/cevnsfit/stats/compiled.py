@@ -1,148 +1,121 @@
-"""Compiled kernels (numba, optional): the profiles of :class:`cevnsfit.stats.chi2.PoissonChi2`, ``GaussianChi2`` and
-:class:`cevnsfit.stats.morphing.MorphedPoissonChi2`.
+"""The compiled kernels (numba) of the profiles, and their first-run compilation.
 
-The numpy profiles run on whole batches: every iteration is a few dozen numpy calls over all rows, a few us of
-arithmetic per row buried under array temporaries and per-call overhead.  The kernels here run the same
-mathematics row by row in compiled code.  The Gaussian branch solutions use the same elimination (the columns
-common to all sign branches once per row, a Schur complement, then each branch's small block; the chosen branch's
-chi^2 recomputed from its residuals), so their chi^2 equal numpy's to rounding.  The Poisson Newton has the numpy
-path's start, active set, step limit, KKT check and stopping rule, and in addition takes the steps that
-self-concordance certifies without a line search (no logarithms; see ``_kernels.BLIND_DECREMENT``) and
-warm-starts a replica's fits along a line; its minima agree with numpy's to the Newton tolerance (1e-9).  The
-Poisson deviance's logarithms are computed by a series that vectorises (``_kernels._log_dot``, within 5e-16 of libm).
-tests/test_compiled.py compares every kernel with its numpy path, which stays the reference.
+Every profile of :class:`~cevnsfit.stats.poisson.PoissonChi2`, :class:`~cevnsfit.stats.gaussian.GaussianChi2` and
+:class:`~cevnsfit.stats.morphing.MorphedPoissonChi2` -- one template, a batch, replicated data sets -- runs in the
+kernels of :mod:`cevnsfit.stats.kernels` (``poisson``, ``gaussian``, ``morph``; shared pieces in ``common``): the
+cost classes pack what their kernel needs once, at construction, and call it themselves.  The kernels run the
+mathematics row by row in compiled code (the reasons per kernel are in their docstrings); tests/reference_costs.py
+keeps the former numpy profiles as independent references, and tests/test_compiled.py compares the two.
 
-They are used for replicated data sets (toys) and for other batches of :data:`MIN_ROWS` rows or more (every batch
-of an analysis's costs: ``BinnedCost.min_compiled_rows``) when numba is importable (``pip install 'cevnsfit[fast]'``) and the environment variable ``CEVNSFIT_COMPILED`` is not ``0``.  Compiled functions are
-cached on disk (numba ``cache=True``), so only the first run on a machine pays the compilation (~10-30 s for the
-three kernels).
+numba is imported on the first profile, not with the package: a command that fits nothing does not pay its
+~0.5 s import.  Compiled functions are cached on disk (numba ``cache=True``: ``__pycache__`` beside the kernels,
+or ``$NUMBA_CACHE_DIR``), so only the first run after an install compiles them (~30 s on 2 cores):
+:func:`kernels_cached` tells whether that cache is there, :func:`load` fills or reads it, telling a caller's
+``progress`` once when it has to compile.
+
+Timings (``python benchmarks/bench_profiles.py``, before and after in one run: before = the code whose costs
+profiled batches below 64 rows in numpy unless an analysis set them to the kernels; after = every profile in the
+kernels; 2-core Intel Xeon shared with other jobs, load average 2.7; best of 5):
+
+========================================================  ========  ========
+us per call (single points) or per row (1000-row batches)    before     after
+csi single point, ``experiment.cost()`` (``sm``, ``fit``)      501.5      21.4
+csi single point, ``MediatorAnalysis.cost``                     27.1      21.4
+xenonnt single point, ``experiment.cost()``                   1169.2      79.6
+xenonnt single point, ``MediatorAnalysis.cost``                 82.3      84.8
+csi 1000-row batch (B-L at M = 0, g = 1e-6 .. 1e-3)              2.7       2.7
+lar 1000-row batch                                               2.8       2.7
+xenonnt 1000-row batch                                         122.1     101.5
+========================================================  ========  ========
+
+First run after an install (empty numba cache): ``load()`` compiles every kernel in 27 s; then
+``kernels_cached()`` takes 0.36 s (numba's import) and ``load()`` 0.55 s in a fresh process.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import os
-from functools import lru_cache
+import importlib
+from typing import Callable
 
-import numpy as np
+__all__ = ["KERNELS", "PROGRESS_MESSAGE", "kernels_cached", "load"]
 
-__all__ = ["available", "gaussian_grid", "gaussian_profile", "load", "morphed_profile", "poisson_grid", "poisson_profile",
-           "worth_it"]
-
-
-def available() -> bool:
-    """True when the compiled kernels can be used (numba installed and ``CEVNSFIT_COMPILED`` != ``0``).  numba is
-    imported on the first profile, not here: a command that fits nothing does not pay its ~0.5 s import."""
-    return os.environ.get("CEVNSFIT_COMPILED", "1") != "0" and _installed()
+# the kernels' entry points, per module of cevnsfit.stats.kernels: what the costs call
+KERNELS = {"poisson": ("poisson_profile", "poisson_grid"), "gaussian": ("gaussian_profile", "gaussian_grid"),
+           "morph": ("morphed_profile", "morphed_point")}
+PROGRESS_MESSAGE = "compiling the likelihood kernels (first run, ~30 s)..."
 
 
-# the kernels cost a ~0.5-1 s import of numba per process: worth it for grids and toys, not for the single fits
-# and one-point refinements of a small job (benchmarks/bench_fc.py measures both paths)
-MIN_ROWS = 64
+def _dispatchers() -> list:
+    return [getattr(importlib.import_module(f"{__package__}.kernels.{mod}"), name)
+            for mod, names in KERNELS.items() for name in names]
 
 
-def worth_it(n_rows: int, min_rows: int = MIN_ROWS) -> bool:
-    """Profile a batch of ``n_rows`` compiled: available, and large enough to repay numba's import (``min_rows``: a
-    caller that profiles whole grids anyway lowers it; see ``BinnedCost.min_compiled_rows``)."""
-    return n_rows >= min_rows and available()
+def _cached(dispatcher) -> bool:
+    """True when numba's on-disk cache holds machine code of ``dispatcher`` for this numba version, source file
+    and CPU.  Reads numba's cache index (``Dispatcher._cache``; not a public API): anything unexpected there
+    counts as not cached, so that :func:`load` at worst announces a compilation that turns out to be a load."""
+    try:
+        cache = dispatcher._cache
+        index = cache._cache_file._load_index()  # {} when absent, stale (source changed) or of another numba
+        magic = dispatcher.targetctx.codegen().magic_tuple()  # the CPU and its features
+        return any(key[1] == magic for key in index)
+    except Exception:  # noqa: BLE001 -- numba internals moved: report "not cached"
+        return False
 
 
-def load() -> None:
-    """Import the kernels now (numba and the cached machine code: ~0.3-0.5 s), e.g. before threads call them."""
-    importlib.import_module(f"{__package__}._kernels")
+def kernels_cached() -> bool:
+    """True when every kernel's machine code is in numba's on-disk cache for this machine (so :func:`load` and
+    the first profile take ~0.5 s, not a compilation).  Imports numba (~0.5 s), compiles nothing."""
+    return all(_cached(d) for d in _dispatchers())
 
 
-@lru_cache(maxsize=None)
-def _installed() -> bool:
-    return importlib.util.find_spec("numba") is not None
+def load(progress: Callable[[str], None] | None = None) -> bool:
+    """Make every kernel ready now -- from numba's cache, or compiled (and cached) when :func:`kernels_cached` is
+    False, after calling ``progress(PROGRESS_MESSAGE)`` once -- e.g. before a command's work starts or before
+    threads call the kernels.  Returns True when it compiled.
+
+    Readiness is per argument types: each kernel is called once on a tiny problem through the cost classes, with
+    the types that the costs always pass (C-contiguous float64/int64/bool arrays), so that later calls find it.
+    Once done in a process, a call returns False at once (the machine code is in memory: nothing to check)."""
+    global _READY
+    if _READY:
+        return False
+    cached = kernels_cached()
+    if not cached and progress is not None:
+        progress(PROGRESS_MESSAGE)
+    _warm_up()
+    _READY = True
+    return not cached
 
 
-def poisson_profile(signal, backgrounds, observed, dlnd, centres, inv_var, start, tol: float, pin: float,
-                    warm_floor: float):
-    """chi^2_min (n,) and factors a = 1 + eta (n, n_z) for a batch: ``signal`` (n, n_bins), ``backgrounds``
-    (n_z - 1, n_bins), ``observed`` (n or 1, n_bins), ``dlnd`` (n,), ``centres`` (n or 1, n_z) = 1 + pull centre,
-    ``start`` (n, n_z) the factors Newton starts from -- except a row with the previous row's data and centres (a
-    replica's points along a line), which starts from that row's solution (factors with fewer than ``warm_floor``
-    counts on their bound).  Requires :func:`available`."""
-    a = np.array(start, dtype=float, order="C")
-    chi = np.empty(a.shape[0])
-    observed, centres = np.ascontiguousarray(observed, float), np.ascontiguousarray(centres, float)
-    chain = np.zeros(a.shape[0], dtype=bool)
-    if observed.shape[0] > 1:
-        chain[1:] = np.all(observed[1:] == observed[:-1], axis=1)
-        if centres.shape[0] > 1:
-            chain[1:] &= np.all(centres[1:] == centres[:-1], axis=1)
-    from . import _kernels
-
-    _kernels.poisson_profile(np.ascontiguousarray(signal, float), np.ascontiguousarray(backgrounds, float),
-                             observed, np.ascontiguousarray(dlnd, float), centres,
-                             np.ascontiguousarray(inv_var, float), a, chi, tol, pin, warm_floor, chain)
-    return chi, a
+_READY = False  # load() has run in this process
 
 
-def poisson_grid(signals, backgrounds, observed, dlnd, centres, inv_var, tol: float, pin: float,
-                 warm_floor: float) -> np.ndarray:
-    """chi^2_min (n, k) of replica i (``observed`` (n, n_bins), ``dlnd`` (n,), ``centres`` (n, n_z) = 1 + pull
-    centre) at signal template j (``signals`` (k, n_bins), ordered along a line: each fit starts from the previous
-    template's).  Requires :func:`available`."""
-    from . import _kernels
+def _warm_up() -> None:
+    """Call every kernel entry point once, through the costs (single points, batches, replicas, grids)."""
+    import numpy as np
 
-    arr = lambda a: np.ascontiguousarray(a, dtype=float)  # noqa: E731
-    chi = np.empty((np.shape(observed)[0], np.shape(signals)[0]))
-    _kernels.poisson_grid(arr(signals), arr(backgrounds), arr(observed), arr(dlnd), arr(centres), arr(inv_var),
-                          tol, pin, warm_floor, chi)
-    return chi
+    from .gaussian import GaussianChi2
+    from .morphing import MorphedPoissonChi2
+    from .poisson import PoissonChi2
 
-
-def gaussian_profile(cost, signal, residual, centre, gram_sig=None):
-    """(chi^2 (n,), theta (n, parameters) with eta_signal, branch (n,)) of ``GaussianChi2.profile`` for a batch:
-    ``signal`` (n, n_bins), ``residual`` (n or 1, n_bins) the data minus the nominal backgrounds, ``centre`` (n or
-    1, parameters) the pull centres with a = 1 for the signal; ``gram_sig`` (n, n_sig, n_col) the signal rows of
-    the Gram matrix when known (see ``GaussianChi2.linear_factors``).  Requires :func:`available`."""
-    from . import _kernels
-
-    n = signal.shape[0]
-    gram_sig = np.zeros((0, cost._n_sig, cost._n_col)) if gram_sig is None else np.ascontiguousarray(gram_sig, float)
-    chi, theta, branch = np.empty(n), np.empty((n, cost.prior.size)), np.empty(n, dtype=np.int64)
-    arr = lambda a: np.ascontiguousarray(a, dtype=float)  # noqa: E731
-    _kernels.gaussian_profile(arr(signal), arr(residual), arr(centre), cost._sig_slope, cost._fixed_cols,
-                              cost._g_fixed, cost.w, cost._prior_col, cost._col_param, cost._col_sign, cost.prior,
-                              cost._u, cost._e, cost._pick, gram_sig, chi, theta, branch)
-    return chi, theta, branch
-
-
-def gaussian_grid(cost, factors: dict, residual, centre, r0w) -> np.ndarray:
-    """chi^2 (n, k) of ``GaussianChi2.replicas_grid`` (without ``exact``) from its ``factors`` (``grid_factors``)
-    and the replicas' ``residual`` (n, n_bins), pull ``centre`` (n, parameters) and r0w (n,).  Requires
-    :func:`available`."""
-    from . import _kernels
-
-    arr = lambda a: np.ascontiguousarray(a, dtype=float)  # noqa: E731
-    f = factors
-    chi = np.empty((residual.shape[0], f["s"].shape[0]))
-    _kernels.gaussian_grid(arr(f["s"]), arr(residual), arr(centre), arr(r0w), cost._sig_w, cost._fixed_w,
-                           cost._prior_col, cost._col_param, arr(f["col_scale"]), arr(f["ff_inv"]), arr(f["g_fs"]),
-                           arr(f["branch_inv"]), cost._u, cost._e, cost._sel, cost._sel_sign, chi)
-    return chi
-
-
-def morphed_profile(cost, signal, start, coefficients=None, basis=None):
-    """(chi^2 (n,), parameters (n, n_comp + 2)) of ``MorphedPoissonChi2.profile`` for a reduced signal batch
-    (n, n_grid, n_bins') -- or, with ``signal`` None, for the signals ``coefficients`` (n, K) @ ``basis`` (K,
-    n_grid, n_bins'), formed in the kernel row by row -- from ``start`` (n, n_comp + 2).  Requires
-    :func:`available`."""
-    from . import _kernels
-
-    p = np.array(start, dtype=float, order="C")
-    chi = np.empty(p.shape[0])
-    arr = lambda a: np.ascontiguousarray(a, dtype=float)  # noqa: E731
-    if signal is None:
-        signal = np.empty((0, *np.shape(basis)[1:]))
-    else:
-        coefficients, basis = np.empty((0, 1)), np.empty((1, *np.shape(signal)[1:]))
-    _kernels.morphed_profile(arr(signal), arr(coefficients), arr(basis), arr(cost._bkg_morphed), arr(cost._fixed),
-                             np.ascontiguousarray(cost._i_morphed, np.int64), np.ascontiguousarray(cost._i_fixed, np.int64),
-                             arr(cost._d), float(cost._dlnd), arr(cost._centre), arr(cost.inv_var),
-                             np.ascontiguousarray(cost.free), arr(cost.morph.x.nodes), arr(cost.morph.x._c),
-                             arr(cost.morph.y.nodes), arr(cost.morph.y._c), float(cost.tol), p, chi)
-    return chi, p
+    obs = np.array([[4.0, 0.0], [3.0, 2.0]])
+    bkg = np.array([[1.0, 0.5], [0.5, 1.0]])
+    sig = np.array([[2.0, 1.0], [1.0, 0.5]])
+    two = np.stack([sig, 2.0 * sig])
+    d = np.array([[3.0, 1.0, 2.0, 2.0]])
+    costs = [PoissonChi2("p", obs, {"b": bkg}, {"cevns": 0.1, "b": 0.2}),
+             GaussianChi2("g", obs, {"b": bkg}, {"cevns": 0.1, "b": 0.2}, np.full((2, 2), 1.5),
+                          {"s": ("b", np.full((2, 2), 0.1), np.full((2, 2), 0.2))})]
+    for cost in costs:
+        cost(sig)
+        cost.replicas(two, np.repeat(d, 2, axis=0))
+        cost.replicas_grid(two, d)
+    nodes = np.array([-1.5, -0.5, 0.5, 1.5])
+    grid_sig = np.repeat(np.array([[2.0, 1.0, 0.5]]), 16, axis=0)
+    morphed = MorphedPoissonChi2("m", np.array([3.0, 0.0, 1.0]), {"b": np.array([1.0, 0.5, 0.5])},
+                                 {"cevns": 0.1, "b": 0.2}, (nodes, nodes))
+    morphed(grid_sig)
+    morphed.profile_linear(np.ones((1, 1)), grid_sig[None])
+    morphed.replicas(grid_sig[None], np.array([[2.0, 1.0, 0.0]]))
+    morphed.derivatives(grid_sig, np.array([1.0, 1.0, 0.0, 0.0]))

@@ -11,17 +11,20 @@ exactly (A_i(x_k) = delta_ik), is twice continuously differentiable between them
 linear in the templates (so the mediator engine's N0 + g^2 N1 + g^4 N2 stays exact).  Outside the grid the
 nuisances are clamped to its edges (|x|, |y| <= 3 for XENONnT's +-3 sigma grid).
 
-    chi^2 = 2 sum_b [mu_b - D_b + D_b ln(D_b / mu_b)] + sum_z ((a_z - 1)/sigma_z)^2 + x^2 + y^2
+    chi^2 = 2 sum_b [mu_b - D_b + D_b ln(D_b / mu_b)] + sum_z ((a_z - 1 - eta_z0)/sigma_z)^2 + (x - x_0)^2 + (y - y_0)^2
 
-(unit Gaussian priors on x, y).  ``sigmas[z]``: relative width, ``None`` = free, ``0`` = fixed at a_z = 1.  The
-minimum over (a, x, y) is found by damped Newton with analytic gradient and Hessian (the Hessian is made positive
-definite by a Levenberg shift where the second-derivative term makes it indefinite).
+(unit Gaussian priors on x, y; centres 0 unless given).  ``sigmas[z]``: relative width, ``None`` = free, ``0`` =
+fixed at a_z = 1.  The minimum over (a, x, y) is found by damped Newton with analytic gradient and Hessian (made
+positive definite by a Levenberg shift where the second-derivative term makes it indefinite), in compiled code
+(kernels/morph.py).  Parameters: ``norm_<component>`` (eta = a - 1), then the two shape names (e.g. tly, tqy).
 
 **Empty bins are one bin.**  A bin with D_b = 0 enters chi^2, its gradient and its Hessian only through mu_b (the
 D ln mu terms vanish), and mu is linear in the templates: the sum of the morphed templates over the empty bins is
 the morph of their sum.  So the Newton iterations run on the non-empty bins plus one bin holding the sum of the
 empty ones -- exact (the same chi^2 up to the rounding of a reordered sum), and 4.5x fewer bins for XENONnT
 (53 of 243 bins hold events, SR0+SR1+SR2).  Fitted per-bin templates (:meth:`fit`) are morphed on all bins.
+Replicated data sets leave other bins empty: a batch of replicas is compressed on the bins empty in *all* of its
+rows (exact for each row), from full-bin templates.
 """
 
 from __future__ import annotations
@@ -32,8 +35,13 @@ import numpy as np
 from scipy.interpolate import CubicSpline
 
 from ..errors import InputError
-from . import compiled
-from .chi2 import SIGNAL, BinnedCost, FitResult, _as_batch
+from .cost import SIGNAL, ReplicaCost, _as_batch, c_array, dlnd, dlnd_rows
+
+
+def _kernels():
+    from .kernels import morph  # numba is imported on the first profile (stats/compiled.py)
+
+    return morph
 
 
 class CardinalSplines:
@@ -77,68 +85,110 @@ class GridMorph:
         return self.weights(x, y)[:, 0, :] @ np.asarray(grid_templates, float)
 
 
-class MorphedPoissonChi2(BinnedCost):
+def _compression(nonempty: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(kept bins, merged bins) for a mask of the bins that hold data."""
+    return np.flatnonzero(nonempty), np.flatnonzero(~nonempty)
+
+
+def _compress(a: np.ndarray, keep: np.ndarray, empty: np.ndarray) -> np.ndarray:
+    """(..., n_bins) -> (..., kept [+ 1]): the kept bins, then the sum over the merged ones."""
+    # indexing, not a 0/1 matrix product: for one template that product is large enough for OpenBLAS to start
+    # its threads, which costs milliseconds on a loaded machine
+    a = np.asarray(a, dtype=float)
+    if not empty.size:
+        return a[..., keep]
+    return np.concatenate([a[..., keep], a[..., empty].sum(axis=-1, keepdims=True)], axis=-1)
+
+
+class MorphedPoissonChi2(ReplicaCost):
     """Extended binned Poisson chi^2 with normalisation pulls and two grid-morphed shape nuisances (see module).
 
     ``observed`` (n_bins,); ``backgrounds``: component -> (n_bins,) or (n_grid, n_bins); ``sigmas``: component
     (including ``"cevns"``) -> relative pull width, None (free) or 0 (fixed); ``grid``: (x_nodes, y_nodes);
-    ``shape_names``: names of the two shape nuisances (for :meth:`fit`); ``merge_empty``: iterate on the non-empty
-    bins plus their complement's sum (module doc; exact).  The signal passed to ``__call__`` is (n_grid, n_bins) or a
-    batch (n, n_grid, n_bins), or the same on the reduced bins (:meth:`reduce`).
+    ``shape_names``: names of the two shape nuisances (parameters); ``merge_empty``: iterate on the non-empty
+    bins plus their complement's sum (module doc; exact); ``centres``: parameter name -> pull centre.  The signal
+    passed to ``__call__`` is (n_grid, n_bins) or a batch (n, n_grid, n_bins), or the same on the reduced bins
+    (:meth:`reduce`); replicas take full-bin templates.
     """
 
     def __init__(self, name: str, observed, backgrounds: Mapping, sigmas: Mapping, grid, shape_names=("x", "y"),
-                 tol: float = 1e-9, merge_empty: bool = True):
+                 tol: float = 1e-9, merge_empty: bool = True, centres: Mapping | None = None):
         self.morph = GridMorph(*grid)
         ng = self.morph.n_grid
         self.name = name
         d = np.asarray(observed, dtype=float).ravel()
         if np.any(d < 0) or not np.all(np.isfinite(d)):
             raise InputError(f"{name}: observed counts must be finite and non-negative")
+        self.observed = d
         self.n_bins = d.size
         self.shape = (ng, d.size)
+        self.merge_empty = merge_empty
         # the Newton iterations' bins: the non-empty ones, then (if any) the sum of the empty ones (module doc)
         # (merge_empty=False keeps every bin: the reference that tests and benchmarks compare the merge with)
-        keep, empty = (np.flatnonzero(d > 0), np.flatnonzero(d == 0)) if merge_empty else (np.arange(d.size), np.zeros(0, int))
-        self._keep, self._empty = keep, empty
-        self._d = self._compress(d)
-        self._nr = self._d.size
+        self._keep, self._empty = _compression(d > 0 if merge_empty else np.ones(d.size, dtype=bool))
+        self._nr = self._keep.size + (1 if self._empty.size else 0)
         self.components = (SIGNAL, *backgrounds)
+        self.background_templates = {}  # component -> template as given
         fixed, morphed = {}, {}
         for z, t in backgrounds.items():
             t = np.asarray(t, dtype=float)
             if t.shape not in ((d.size,), (ng, d.size)) or not np.all(np.isfinite(t)) or np.any(t < 0):
-                raise InputError(f"{name}: background '{z}' must be finite, >= 0, of shape ({d.size},) or ({ng}, {d.size})")
-            (fixed if t.ndim == 1 else morphed)[z] = t
+                raise InputError(f"{name}: background '{z}' must be finite, >= 0, of shape ({d.size},) or "
+                                 f"({ng}, {d.size})")
+            (fixed if t.ndim == 1 else morphed)[z] = self.background_templates[z] = t
         # parameter order = components; the morphed ones (signal first) and the fixed ones are kept apart
-        self._i_morphed = np.array([0] + [self.components.index(z) for z in morphed])
-        self._i_fixed = np.array([self.components.index(z) for z in fixed], dtype=int)
+        self._i_morphed = c_array([0] + [self.components.index(z) for z in morphed], np.int64)
+        self._i_fixed = c_array([self.components.index(z) for z in fixed], np.int64)
         self._bkg_morphed_full = np.stack(list(morphed.values())) if morphed else np.zeros((0, ng, d.size))
         self._fixed_full = np.stack(list(fixed.values())) if fixed else np.zeros((0, d.size))
-        self._bkg_morphed, self._fixed = self._compress(self._bkg_morphed_full), self._compress(self._fixed_full)
-        # (n_grid, n_morphed backgrounds x n_bins'): the backgrounds' grid templates as one matrix
-        self._bkg_grid = np.ascontiguousarray(self._bkg_morphed.transpose(1, 0, 2).reshape(ng, -1))
-        self.shape_names = tuple(shape_names)
-        missing = [z for z in self.components if z not in sigmas]
-        if missing:
-            raise InputError(f"{name}: no pull width for {', '.join(missing)}")
-        self.free = np.array([sigmas[z] != 0 for z in self.components] + [True, True])
-        self.inv_var = np.array([0.0 if sigmas[z] in (None, 0) else 1.0 / sigmas[z] ** 2 for z in self.components] + [1.0, 1.0])
-        self._centre = np.concatenate([np.ones(len(self.components)), [0.0, 0.0]])
+        self.shape_names = self.shape_params = tuple(shape_names)
         self.tol = tol
-        self._dlnd = np.sum(np.where(d > 0, d * np.log(np.where(d > 0, d, 1.0)), 0.0)) - d.sum()
-        self.observed = d
-        self.compiled = True  # large batches profiled by the compiled kernel when numba is installed; False: numpy
+        self._init_parameters(sigmas, dict.fromkeys(self.shape_names, 1.0), centres)
+        self._k_d = c_array(self._compress(d)[None])
+        self._k_dlnd = c_array([dlnd(d)])
+        self._k_bkg, self._k_fixed_bkg = self._backgrounds(self._keep, self._empty)
+        # the backgrounds' total counts (morphed ones grid-averaged), for the cold start's excess
+        self._bkg_totals = (float(self._k_bkg.mean(axis=1).sum()), float(self._k_fixed_bkg.sum()))
+        self._k_nodes = (c_array(self.morph.x.nodes), c_array(self.morph.x._c), c_array(self.morph.y.nodes),
+                         c_array(self.morph.y._c))
+        self._pack()
+
+    def _check_value(self, name: str, value: float) -> None:
+        super()._check_value(name, value)
+        if name.startswith("norm_") and value < -1.0:
+            raise InputError(f"{self.name}: {name} is eta = a - 1 with a >= 0, cannot be fixed at {value}")
+        axis = self.morph.x if name == self.shape_names[0] else self.morph.y
+        if name in self.shape_names and not axis.nodes[0] <= value <= axis.nodes[-1]:
+            raise InputError(f"{self.name}: {name} can be fixed within its grid [{axis.nodes[0]:g}, {axis.nodes[-1]:g}]"
+                             f", not at {value}")
+
+    def _pack(self) -> None:
+        mask, value = self._fixed_values()
+        self._free = c_array(~mask, np.bool_)
+        self._p_fixed = value + self._norm_offset()  # the fixed parameters' values in factors a (Newton's units)
+        self._k_inv_var = c_array(self._inv_var())
+        self._k_centre = c_array((self._centre_values() + self._norm_offset())[None])
+
+    def _scale_background(self, i: int, factor: float) -> None:
+        z = self.components[i]
+        self.background_templates = {**self.background_templates, z: factor * self.background_templates[z]}
+        if i in self._i_morphed:
+            self._bkg_morphed_full = self._bkg_morphed_full.copy()
+            self._bkg_morphed_full[list(self._i_morphed).index(i) - 1] *= factor
+        else:
+            self._fixed_full = self._fixed_full.copy()
+            self._fixed_full[list(self._i_fixed).index(i)] *= factor
+        self._k_bkg, self._k_fixed_bkg = self._backgrounds(self._keep, self._empty)
+        self._bkg_totals = (float(self._k_bkg.mean(axis=1).sum()), float(self._k_fixed_bkg.sum()))
 
     # ---- pieces --------------------------------------------------------------------------------------------
     def _compress(self, a: np.ndarray) -> np.ndarray:
         """(..., n_bins) -> (..., n_nonempty [+ 1]): the non-empty bins, then the sum over the empty ones."""
-        # indexing, not a 0/1 matrix product: for one template that product is large enough for OpenBLAS to start
-        # its threads, which costs milliseconds on a loaded machine
-        a = np.asarray(a, dtype=float)
-        if not self._empty.size:
-            return a[..., self._keep]
-        return np.concatenate([a[..., self._keep], a[..., self._empty].sum(axis=-1, keepdims=True)], axis=-1)
+        return _compress(a, self._keep, self._empty)
+
+    def _backgrounds(self, keep, empty) -> tuple[np.ndarray, np.ndarray]:
+        """The morphed (n_morphed - 1, n_grid, bins') and fixed (n_fixed, bins') backgrounds on compressed bins."""
+        return c_array(_compress(self._bkg_morphed_full, keep, empty)), c_array(_compress(self._fixed_full, keep, empty))
 
     def reduce(self, signal: np.ndarray) -> np.ndarray:
         """The signal template(s) (..., n_grid, n_bins) on the bins the chi^2 needs (..., n_grid, n_bins'): a linear
@@ -152,188 +202,103 @@ class MorphedPoissonChi2(BinnedCost):
             return s.reshape(-1, self.morph.n_grid, self._nr)
         return self._compress(_as_batch(s, self.shape)[0])
 
-    def _grid_templates(self, signal: np.ndarray) -> np.ndarray:
-        """(n, n_grid, n_morphed n_bins): the signal batch beside the morphed backgrounds, grid-major, on all bins
-        (for :meth:`fit`'s per-bin templates; the profile keeps the signal and the shared backgrounds apart)."""
-        n = signal.shape[0]
-        bkg = self._bkg_morphed_full
-        stack = np.concatenate([signal[:, None], np.broadcast_to(bkg, (n, *bkg.shape))], axis=1)
-        return np.ascontiguousarray(stack.transpose(0, 2, 1, 3).reshape(n, stack.shape[2], -1))
+    def counts(self, signal: np.ndarray, theta: np.ndarray) -> dict:
+        """Per-bin counts of each component (all bins) at one full-bin signal (n_grid, n_bins) and parameters."""
+        w = self.morph.weights(theta[-2], theta[-1])[0, 0]
+        grid = np.concatenate([np.asarray(signal, float).reshape(1, *self.shape), self._bkg_morphed_full])
+        per = np.empty((len(self.components), self.n_bins))
+        per[self._i_morphed] = np.einsum("g,zgb->zb", w, grid)
+        per[self._i_fixed] = self._fixed_full
+        return {z: (1.0 + theta[i]) * per[i] for i, z in enumerate(self.components)}
 
-    def _morph(self, w: np.ndarray, sig: np.ndarray) -> np.ndarray:
-        """Morphed templates and derivatives (N, k, n_morphed, n_bins') for weights ``w`` (..., k, n_grid) and the
-        reduced signal ``sig`` (broadcastable to (..., n_grid, n_bins')): the signal is a batched product, the
-        backgrounds (the same for every point) one matrix product."""
-        k, ng = w.shape[-2:]
-        ms = np.matmul(w, sig)
-        mb = (w.reshape(-1, ng) @ self._bkg_grid).reshape(*w.shape[:-1], -1, self._nr)
-        return np.concatenate([ms[..., None, :], mb], axis=-2).reshape(-1, k, mb.shape[-2] + 1, self._nr)
-
-    def _mu(self, sig: np.ndarray, p: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
-        """(mu (n, n_bins'), morphed templates and derivatives (n, k, n_morphed, n_bins')) at parameters p, on the
-        compressed bins; ``sig`` is the reduced signal batch (n, n_grid, n_bins')."""
-        w = self.morph.weights(p[:, -2], p[:, -1])[:, :k]
-        return self._mu_from(self._morph(w, sig), p)
-
-    def _mu_from(self, m: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        mu = np.matmul(p[:, None, self._i_morphed], m[:, 0])[:, 0] + p[:, self._i_fixed] @ self._fixed
-        return mu, m
-
-    def _value(self, mu: np.ndarray, p: np.ndarray) -> np.ndarray:
-        safe = np.maximum(mu, 1e-300)
-        dev = 2.0 * (mu.sum(axis=1) - np.log(safe) @ self._d + self._dlnd)
-        return dev + ((p - self._centre) ** 2) @ self.inv_var
-
-    def _chi2_at(self, sig: np.ndarray, p: np.ndarray) -> np.ndarray:
-        """chi^2 (n,) at parameters p (n, n_comp + 2) for a signal batch (full or reduced), nothing profiled."""
-        return self._value(self._mu(self._reduced(sig), p)[0], p)
-
-    def _derivatives(self, x: np.ndarray, mu: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Analytic gradient (n, n_comp + 2) and Hessian (n, n_comp + 2, n_comp + 2) of chi^2 at parameters ``x``,
-        from mu and the morphed templates with their derivatives ``m`` (n, 6, n_morphed, n_bins') that
-        :meth:`_mu` returns with k = 6 -- every parameter free, no grid edge (:meth:`profile` applies those).  The
-        Hessian's diagonal carries 1e-12 more than chi^2's (keeps a flat direction solvable)."""
-        nc = len(self.components)
-        im = self._i_morphed
-        am = x[:, im]
-        dmu = np.empty((x.shape[0], nc + 2, self._nr))
-        dmu[:, im] = m[:, 0]
-        dmu[:, self._i_fixed] = self._fixed
-        dmu[:, nc:] = np.matmul(am[:, None, None, :], m[:, 1:3])[:, :, 0]
-        inv_mu = 1.0 / np.maximum(mu, 1e-300)
-        r = self._d * inv_mu
-        w1 = 1.0 - r
-        grad = 2.0 * np.matmul(dmu, w1[..., None])[..., 0] + 2.0 * (x - self._centre) * self.inv_var
-        hess = 2.0 * np.matmul(dmu * (r * inv_mu)[:, None, :], np.swapaxes(dmu, 1, 2))
-        # second derivatives of mu: d2/(da_z dx) = dT_z/dx (morphed z), d2/dx2 = sum a_z d2T_z/dx2, ...
-        cross = 2.0 * np.matmul(m[:, 1:3], w1[:, None, :, None])[..., 0]  # (n, 2, n_morphed)
-        sec = 2.0 * np.matmul(am[:, None, None, :], np.matmul(m[:, 3:6], w1[:, None, :, None]))[:, :, 0, 0]
-        hess[:, im, nc] += cross[:, 0]
-        hess[:, im, nc + 1] += cross[:, 1]
-        hess[:, nc, im] += cross[:, 0]
-        hess[:, nc + 1, im] += cross[:, 1]
-        hess[:, nc, nc] += sec[:, 0]
-        hess[:, nc, nc + 1] += sec[:, 1]
-        hess[:, nc + 1, nc] += sec[:, 1]
-        hess[:, nc + 1, nc + 1] += sec[:, 2]
-        diag = np.arange(nc + 2)
-        hess[:, diag, diag] += 2.0 * self.inv_var + 1e-12
-        return grad, hess
+    def sample(self, expected: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` replicated data sets (n, n_bins) of the counts this chi^2 assumes: D_b ~ Poisson(expected_b)."""
+        return rng.poisson(np.asarray(expected, float), size=(n, self.n_bins)).astype(float)
 
     # ---- profile -------------------------------------------------------------------------------------------
-    def profile(self, signal: np.ndarray, p0: np.ndarray | None = None):
-        """(chi^2_min, parameters (n, n_comp + 2) = (a_z..., x, y), reduced signal batch) for a batch of signals
-        (full or :meth:`reduce`-d), Newton started from ``p0`` (n, n_comp + 2) if given (a warm start)."""
-        tpl = signal = self._reduced(signal)  # its bin sums are the full signal's
-        n = tpl.shape[0]
-        nc = len(self.components)
-        npar = nc + 2
-        lo_x, hi_x = self.morph.x.nodes[0], self.morph.x.nodes[-1]
-        lo_y, hi_y = self.morph.y.nodes[0], self.morph.y.nodes[-1]
-        p = self._start(p0, lambda: signal.mean(axis=1).sum(axis=1), n)
-        if self._compile(n):  # the same Newton, row by row in compiled code
-            chi, p = compiled.morphed_profile(self, tpl, p)
-            return chi, p, tpl
-        mu_all, m_all = self._mu(tpl, p, 6)
-        chi = self._value(mu_all, p)
-        fixed_idx = np.flatnonzero(~self.free)
-        diag = np.arange(npar)
-        active = np.ones(n, dtype=bool)
-        for _ in range(100):
-            if active.all():  # views, not copies of the (n, n_grid, ...) templates
-                idx = np.arange(n)
-                t, x, c0, mu, m = tpl, p.copy(), chi.copy(), mu_all, m_all
-            else:
-                idx = np.flatnonzero(active)
-                t, x, c0, mu, m = tpl[idx], p[idx], chi[idx], mu_all[idx], m_all[idx]
-            k = idx.size
-            grad, hess = self._derivatives(x, mu, m)
-            if fixed_idx.size:
-                grad[:, fixed_idx] = 0.0
-                hess[:, fixed_idx, :] = 0.0
-                hess[:, :, fixed_idx] = 0.0
-                hess[:, fixed_idx, fixed_idx] = 1.0
-            # a shape nuisance at a grid edge whose gradient points outwards stays there (projected Newton): else
-            # the clipped step creeps along the edge and the decrement never falls below the tolerance
-            pinned = np.zeros((k, npar), dtype=bool)
-            pinned[:, -2] = ((x[:, -2] <= lo_x) & (grad[:, -2] > 0)) | ((x[:, -2] >= hi_x) & (grad[:, -2] < 0))
-            pinned[:, -1] = ((x[:, -1] <= lo_y) & (grad[:, -1] > 0)) | ((x[:, -1] >= hi_y) & (grad[:, -1] < 0))
-            if pinned.any():
-                grad[pinned] = 0.0
-                hess *= (~pinned)[:, :, None] & (~pinned)[:, None, :]
-                hess[:, diag, diag] += pinned
-            step = -np.linalg.solve(hess, grad[..., None])[..., 0]
-            decrement = -0.5 * np.sum(grad * step, axis=1)
-            uphill = ~(decrement > 0) & (np.abs(grad).max(axis=1) > 0)
-            if uphill.any():  # Hessian not positive definite there: Levenberg shift, solve again
-                h = hess[uphill]
-                eig_min = np.linalg.eigvalsh(h)[:, 0]
-                scale = np.abs(h).max(axis=(1, 2))
-                h[:, diag, diag] += np.maximum(1e-6 * scale - eig_min, 0.0)[:, None]
-                step[uphill] = -np.linalg.solve(h, grad[uphill][..., None])[..., 0]
-                decrement[uphill] = -0.5 * np.sum(grad[uphill] * step[uphill], axis=1)
-            done = decrement < np.maximum(self.tol, 1e-13 * c0)
-            sa = step[:, :nc]
-            neg = sa < 0
-            lam = np.minimum(1.0, np.min(np.where(neg, -0.9 * x[:, :nc] / np.where(neg, sa, -1.0), np.inf), axis=1))
-            # backtracking line search (step lam, lam/2, ... up to 40 halvings; the first that does not go uphill
-            # is taken); every trial is evaluated with its derivatives, which the next Newton step reuses.  The
-            # full step is tried for all points at once; points that reject it try the next 8 halvings in one
-            # batch (a ladder), not one numpy call per halving -- same accepted step, a few calls instead of 40
-            moved = np.zeros(k, dtype=bool)
-            sub, tried = np.flatnonzero(~done), 0
-            while sub.size and tried < 40:
-                rungs = 1 if tried == 0 else min(8, 40 - tried)
-                frac = 0.5 ** np.arange(tried, tried + rungs)
-                trial = (x[sub, None, :] + (lam[sub, None] * frac)[..., None] * step[sub, None, :]).reshape(-1, npar)
-                np.clip(trial[:, -2], lo_x, hi_x, out=trial[:, -2])
-                np.clip(trial[:, -1], lo_y, hi_y, out=trial[:, -1])
-                w = self.morph.weights(trial[:, -2], trial[:, -1]).reshape(sub.size, rungs, 6, -1)
-                m_t = self._morph(w, t[sub, None])
-                mu_t, _ = self._mu_from(m_t, trial)
-                c = self._value(mu_t, trial).reshape(sub.size, rungs)
-                ok = c <= c0[sub, None] + 1e-12
-                found = ok.any(axis=1)
-                first = np.argmax(ok, axis=1)[found]
-                acc, pick = sub[found], np.flatnonzero(found) * rungs + first
-                c_acc = c[found, first]
-                gi = idx[acc]
-                p[gi], chi[gi], mu_all[gi], m_all[gi] = trial[pick], c_acc, mu_t[pick], m_t[pick]
-                moved[acc] = c0[acc] - c_acc >= 1e-12  # else clamped at the grid edge, or converged to rounding
-                sub, tried = sub[~found], tried + rungs
-            active[idx[~moved]] = False
-            if not active.any():
-                break
-        return chi, p, tpl
-
-    def _compile(self, n_rows: int) -> bool:
-        return self.compiled and compiled.worth_it(n_rows, self.min_compiled_rows)
-
-    def _start(self, p0, signal_totals, n: int) -> np.ndarray:
+    def _start(self, p0, signal_totals, n: int, d_tot) -> np.ndarray:
         """Newton's start (n, n_comp + 2): ``p0``, else the nominal parameters, except that a signal far above the
-        data (``signal_totals()``: its grid-averaged total per row) starts where its scaled total matches the
-        observed excess."""
+        data (``signal_totals()``: its grid-averaged total per row; ``d_tot``: the data's, per row or one) starts
+        where its scaled total matches the observed excess; the fixed parameters at their values."""
+        nc = len(self.components)
         if p0 is not None:
-            return np.array(p0, dtype=float).reshape(n, len(self.components) + 2)
-        p = np.zeros((n, len(self.components) + 2))
-        p[:, :len(self.components)] = 1.0
-        s_tot = signal_totals()
-        excess = max(self._d.sum() - self._bkg_morphed.mean(axis=1).sum() - self._fixed.sum(), 1.0)
-        huge = (s_tot > 10.0 * self._d.sum()) & self.free[0]
-        p[huge, 0] = excess / s_tot[huge]
+            p = np.array(p0, dtype=float).reshape(n, nc + 2)
+        else:
+            p = np.zeros((n, nc + 2))
+            p[:, :nc] = 1.0
+            s_tot = signal_totals()
+            excess = np.maximum(d_tot - self._bkg_totals[0] - self._bkg_totals[1], 1.0)
+            huge = (s_tot > 10.0 * d_tot) & self._free[0]
+            p[huge, 0] = np.broadcast_to(excess, (n,))[huge] / s_tot[huge]
+        p[:, ~self._free] = self._p_fixed[~self._free]
         return p
 
+    def _run(self, p, sig=None, coef=None, basis=None, data=None) -> tuple[np.ndarray, np.ndarray]:
+        """The kernel on signals ``sig`` (n, n_grid, bins') or coef (n, K) @ basis (K, n_grid, bins'), from the
+        start p (n, n_comp + 2); ``data``: (d, dlnd, centre, morphed backgrounds, fixed backgrounds) on those bins,
+        default the observed data's.  Returns (chi^2 (n,), parameters (n, n_comp + 2): factors a, then x, y)."""
+        d, dl, centre, bkg, fixed = data or (self._k_d, self._k_dlnd, self._k_centre, self._k_bkg, self._k_fixed_bkg)
+        if sig is None:
+            sig = np.empty((0, *np.shape(basis)[1:]))
+        else:
+            coef, basis = np.empty((0, 1)), np.empty((1, *np.shape(sig)[1:]))
+        p = c_array(p)
+        chi = np.empty(p.shape[0])
+        _kernels().morphed_profile(c_array(sig), c_array(coef), c_array(basis), bkg, fixed, self._i_morphed,
+                                   self._i_fixed, d, dl, centre, self._k_inv_var, self._free, *self._k_nodes[:2],
+                                   *self._k_nodes[2:], float(self.tol), p, chi)
+        return chi, p
+
+    def profile(self, signal: np.ndarray, p0: np.ndarray | None = None, observed: np.ndarray | None = None,
+                centres: np.ndarray | None = None):
+        """(chi^2_min, parameters (n, n_comp + 2) = (a_z..., x, y), the batch's signals on the bins iterated) for a
+        batch of signals (full or :meth:`reduce`-d), Newton started from ``p0`` (n, n_comp + 2) if given (a warm
+        start).  ``observed`` (n, n_bins) and ``centres`` (n, parameters: shifts of the pull centres) replace the
+        data and the centres row by row (replicas: full-bin signals)."""
+        if observed is None:
+            tpl = self._reduced(signal)
+            n = tpl.shape[0]
+            p = self._start(p0, lambda: tpl.mean(axis=1).sum(axis=1), n, self._k_d.sum())
+            return (*self._run(p, sig=tpl), tpl)
+        s = _as_batch(signal, self.shape)[0]
+        data, keep, empty = self._replica_data(observed, centres, s.shape[0])
+        tpl = _compress(s, keep, empty)
+        p = self._start(p0, lambda: tpl.mean(axis=1).sum(axis=1), tpl.shape[0], data[0].sum(axis=1))
+        return (*self._run(p, sig=tpl, data=data), tpl)
+
+    def _replica_data(self, observed, centres, n: int):
+        """(kernel data of ``_run``, kept bins, merged bins) of replicas (n, n_bins) with pull-centre shifts
+        (n, parameters), compressed on the bins empty in every row."""
+        d = np.asarray(observed, dtype=float).reshape(n, self.n_bins)
+        keep, empty = _compression(np.any(d > 0, axis=0))
+        centre = self._k_centre if centres is None else c_array(self._k_centre + centres)
+        data = (c_array(_compress(d, keep, empty)), c_array(dlnd_rows(d)), centre, *self._backgrounds(keep, empty))
+        return data, keep, empty
+
+    def _profiled(self, signal: np.ndarray) -> tuple[float, np.ndarray]:
+        chi, p, _ = self.profile(_as_batch(self._signal(signal), self.shape)[0][:1])
+        return float(chi[0]), p[0] - self._norm_offset()  # eta = a - 1
+
     def profile_linear(self, coefficients: np.ndarray, basis: np.ndarray, start=None) -> tuple[np.ndarray, object]:
-        """``profile_warm`` of the signals coefficients (n, K) @ basis (K, full or reduced template): compiled, each
-        row's signal is formed inside the kernel, so that the batch (n x grid x bins, ~35 MB for a 1 650-point line)
-        is never stored; the same numbers as ``profile_warm(linear_signals(...))``."""
-        n = np.shape(coefficients)[0]
-        if not self._compile(n):
-            return super().profile_linear(coefficients, basis, start)
+        """``profile_warm`` of the signals coefficients (n, K) @ basis (K, full or reduced template): each row's
+        signal is formed inside the kernel, so that the batch (n x grid x bins, ~35 MB for a 1 650-point line) is
+        never stored; the same numbers as ``profile_warm(linear_signals(...))``."""
         basis = self._reduced(basis)
         coefficients = np.asarray(coefficients, dtype=float)
-        p = self._start(start, lambda: coefficients @ basis.mean(axis=1).sum(axis=1), n)
-        return compiled.morphed_profile(self, None, p, coefficients, basis)
+        p = self._start(start, lambda: coefficients @ basis.mean(axis=1).sum(axis=1), coefficients.shape[0],
+                        self._k_d.sum())
+        return self._run(p, coef=coefficients, basis=basis)
+
+    def derivatives(self, signal: np.ndarray, p: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """(chi^2, gradient, Hessian) at parameters ``p`` = (a_z..., x, y) for one signal template (full or
+        reduced), as Newton's step uses them: analytic, every parameter free, no grid edge, the Hessian's diagonal
+        1e-12 larger (keeps a flat direction solvable)."""
+        s = c_array(self._reduced(signal)[0])
+        grad, hess = np.empty(len(self.parameters)), np.empty((len(self.parameters),) * 2)
+        chi = _kernels().morphed_point(s, self._k_bkg, self._k_fixed_bkg, self._i_morphed, self._i_fixed, self._k_d[0],
+                                       float(self._k_dlnd[0]), self._k_centre[0], self._k_inv_var, *self._k_nodes,
+                                       c_array(p), grad, hess)
+        return chi, grad, hess
 
     def __call__(self, signal) -> np.ndarray | float:
         s = np.asarray(self._signal(signal), dtype=float)
@@ -346,15 +311,36 @@ class MorphedPoissonChi2(BinnedCost):
         chi, p, _ = self.profile(signal, start)
         return chi, p
 
-    def fit(self, signal) -> FitResult:
-        batch, _ = _as_batch(self._signal(signal), self.shape)
-        chi, p, _ = self.profile(batch[:1])
-        w = self.morph.weights(p[:, -2], p[:, -1])[0, 0]
-        m = (w @ self._grid_templates(batch[:1])[0]).reshape(-1, self.n_bins)
-        per = np.empty((len(self.components), self.n_bins))
-        per[self._i_morphed] = m
-        per[self._i_fixed] = self._fixed_full
-        fitted = {z: p[0, i] * per[i] for i, z in enumerate(self.components)}
-        nuis = {f"eta_{z}": float(p[0, i] - 1.0) for i, z in enumerate(self.components)}
-        nuis.update({self.shape_names[0]: float(p[0, -2]), self.shape_names[1]: float(p[0, -1])})
-        return FitResult(float(chi[0]), nuis, fitted, self.n_bins)
+    # ---- replicas ------------------------------------------------------------------------------------------
+    def linear_factors(self, basis: np.ndarray) -> dict:
+        """The basis (K, n_grid, n_bins) and its grid-averaged totals (the cold start's), for ``replicas_linear``."""
+        b = np.asarray(basis, dtype=float).reshape(-1, *self.shape)
+        return {"basis": b, "totals": b.mean(axis=1).sum(axis=1)}
+
+    def replicas_linear(self, coefficients: np.ndarray, basis: np.ndarray, observed: np.ndarray,
+                        centres: np.ndarray | None = None, factors=None) -> np.ndarray:
+        """``replicas`` of the signals coefficients (n, K) @ basis (K, n_grid, n_bins), formed in the kernel."""
+        f = self.linear_factors(basis) if factors is None else factors
+        c = np.asarray(coefficients, dtype=float)
+        d, cen = self._replica_rows(c.shape[0], observed, centres)
+        data, keep, empty = self._replica_data(d, cen, c.shape[0])
+        p = self._start(None, lambda: c @ f["totals"], c.shape[0], data[0].sum(axis=1))
+        return self._run(p, coef=c, basis=_compress(f["basis"], keep, empty), data=data)[0]
+
+    def replicas_grid(self, signals: np.ndarray, observed: np.ndarray, centres: np.ndarray | None = None,
+                      factors=None) -> np.ndarray:
+        """Profiled chi^2 (n, k) of every replica at every full-bin template (k, n_grid, n_bins): the templates
+        compressed once for the whole batch, then one kernel call per replica over the k templates (cold starts,
+        as ``replicas`` of every pair)."""
+        s = np.asarray(signals, dtype=float).reshape(-1, *self.shape)
+        k, n = s.shape[0], np.asarray(observed).shape[0]
+        d, cen = self._replica_rows(n, observed, centres)
+        (d_c, dl, centre, bkg, fixed), keep, empty = self._replica_data(d, cen, n)
+        tpl = c_array(_compress(s, keep, empty))
+        totals = tpl.mean(axis=1).sum(axis=1)
+        out = np.empty((n, k))
+        for i in range(n):
+            row = (d_c[i:i + 1], dl[i:i + 1], centre[i:i + 1] if centre.shape[0] > 1 else centre, bkg, fixed)
+            p = self._start(None, lambda: totals, k, d_c[i].sum())
+            out[i] = self._run(p, sig=tpl, data=row)[0]
+        return out

@@ -16,8 +16,8 @@ template.  Nothing here knows what the parameter or the templates mean.
 * Test statistic (Feldman-Cousins likelihood ratio on the allowed space g >= 0):
   t(g) = chi^2(g) - min_{g' >= 0} chi^2(g'); the minimum is taken on a grid of g' (which contains every tested
   g and 0) and refined between the neighbours of the grid minimum, as the asymptotic path refines it with Brent's
-  method: by bracket samples and parabola vertices (the default, fast) or golden-section search (``reference``);
-  the two agree within 1e-6 in t (see ``Line.minimum``).
+  method: by bracket samples and parabola vertices, within 1e-6 in t of a golden-section search
+  (tests/reference_toys.py; see ``Line.minimum``).
 * Critical value t_c(g) = the CL quantile of t over the replicas thrown at g (smallest t with F(t) >= CL);
   the allowed set is {g : t_obs(g) <= t_c(g)}, islands included; p(g) = fraction of replicas with t >= t_obs(g).
 * Seeds: every block of replicas draws from ``numpy.random.SeedSequence(master, spawn_key=key)`` with a key
@@ -35,15 +35,13 @@ from scipy.stats import chi2 as chi2_dist
 from scipy.stats import norm
 
 from ..errors import InputError
-from .chi2 import ReplicaCost, linear_signals
+from .cost import ReplicaCost, linear_signals
 
 # Confidence levels: 2 sigma is the two-sided Gaussian 95.45 %, as the limits table uses.
 CONFIDENCE_LEVELS = {"2sigma": float(2.0 * norm.cdf(2.0) - 1.0), "90": 0.90}
 CONSTRUCTIONS = ("profile", "fixed")
-# The bracket (two grid steps) shrinks by 0.618^20 = 6.6e-5; near the minimum chi^2 is quadratic, so the error of
-# the minimum is ~(6.6e-5)^2 = 4e-9 of the chi^2 change across the bracket: far below the toy statistics.
-GOLDEN_STEPS = 20
-# Fast refinement (Line._parabola): samples of the bracket in one batched call; 2 grid steps / 16 = 1.5 % in g
+# Refinement of the minimum (Line._refine): samples of the bracket in one batched call; 2 grid steps / 16 = 1.5 %
+# in g
 SUB_POINTS = 15
 # Replicas fitted together (Line.statistic): 25 x ~54 grid values x ~100 bins x 4 components = 4 MB of templates;
 # 100 at once were 30 % slower per toy (benchmarks/bench_fc.py, block sizes)
@@ -128,28 +126,25 @@ class Line:
     """chi^2 of replicated experiments along a non-negative parameter, summed over independent data sets.
 
     ``grid``: increasing values of g (starting at 0) on which every replica's chi^2 is evaluated in one batched
-    call; tested values must belong to it.  ``reference=True``: every fit from a cold start and every grid pair
-    through ``ReplicaCost.replicas_grid`` (the plain path that the fast one is tested against).
+    call; tested values must belong to it.  The costs' template-side work is done once per line (``grid_factors``
+    of the grid, ``linear_factors`` of a member's basis).
     """
 
-    def __init__(self, members: Sequence[LineMember], grid: np.ndarray, reference: bool = False):
+    def __init__(self, members: Sequence[LineMember], grid: np.ndarray):
         grid = np.asarray(grid, dtype=float)
         if grid.ndim != 1 or grid.size < 3 or grid[0] != 0 or np.any(np.diff(grid) <= 0):
             raise InputError("a toy grid needs at least 3 increasing couplings starting at 0")
         self.members = list(members)
         for m in self.members:
-            if not isinstance(m.cost, ReplicaCost):  # e.g. the morphed XENONnT cost: no sample/replicas
+            if not isinstance(m.cost, ReplicaCost):  # no sample/replicas
                 raise InputError(f"cost {m.cost.name} ({type(m.cost).__name__}) cannot throw replicas: it does not "
                                  "implement the ReplicaCost half of the cost contract")
         self.grid = grid
-        self.reference = reference
         self._grid_signals = [m.signal(grid) for m in self.members]
         # template-side work of the grid fits, done once per line (LAr: the Gram eliminations)
-        self._grid_factors = [None if reference else m.cost.grid_factors(sig)
-                              for m, sig in zip(self.members, self._grid_signals)]
+        self._grid_factors = [m.cost.grid_factors(sig) for m, sig in zip(self.members, self._grid_signals)]
         # and of the off-grid points (the refinement of the minimum), for members linear in a basis
-        self._linear_factors = [None if reference or m.basis is None else m.cost.linear_factors(m.basis)
-                                for m in self.members]
+        self._linear_factors = [None if m.basis is None else m.cost.linear_factors(m.basis) for m in self.members]
 
     def throw(self, g: float, rng: np.random.Generator, n: int, construction: str = "profile") -> list[Replicas]:
         """``n`` replicas of every data set at the tested value ``g`` (see the module docstring)."""
@@ -178,9 +173,6 @@ class Line:
 
     def chi2_grid(self, replicas: Sequence[Replicas]) -> np.ndarray:
         """chi^2 (n, n_grid) of every replica at every grid value: one ``replicas_grid`` call per data set."""
-        if self.reference:
-            return sum(ReplicaCost.replicas_grid(m.cost, sig, r.observed, r.centres)
-                       for m, r, sig in zip(self.members, replicas, self._grid_signals))
         return sum(m.cost.replicas_grid(sig, r.observed, r.centres, factors=f)
                    for m, r, sig, f in zip(self.members, replicas, self._grid_signals, self._grid_factors))
 
@@ -188,11 +180,11 @@ class Line:
         """min over g >= 0 of each replica's chi^2: the grid minimum, refined between its neighbours when it is
         not at an end of the grid (as the asymptotic path refines it).
 
-        Reference: golden-section search (GOLDEN_STEPS sequential batched calls).  Fast: the bracket sampled at
-        SUB_POINTS points in one batched call, then the vertex of the parabola through the best sample and its
-        two neighbours, then that of the parabola through this vertex and the samples around it (chi^2 is
-        quadratic near its minimum): three batched calls.  Both return the smallest chi^2 evaluated, an upper
-        bound of the minimum, and agree within 1e-6 (tests/test_fc_speed.py)."""
+        ``_refine``: the bracket sampled at SUB_POINTS points in one batched call, then the vertex of the parabola
+        through the best sample and its two neighbours, then that of the parabola through this vertex and the
+        samples around it (chi^2 is quadratic near its minimum): three batched calls.  It returns the smallest
+        chi^2 evaluated, an upper bound of the minimum, within 1e-6 of a golden-section search (tests/test_fc_speed.py
+        against tests/reference_toys.py)."""
         k = np.argmin(on_grid, axis=1)
         best = on_grid[np.arange(k.size), k]
         inner = np.flatnonzero((k > 0) & (k < self.grid.size - 1))
@@ -200,23 +192,12 @@ class Line:
             return best
         reps = [r.take(inner) for r in replicas]
         a, b = self.grid[k[inner] - 1], self.grid[k[inner] + 1]
-        refined = self._golden(reps, a, b) if self.reference else self._parabola(reps, a, b)
+        refined = self._refine(reps, a, b)
         best[inner] = np.minimum(best[inner], refined)
         return best
 
-    def _golden(self, reps, a, b) -> np.ndarray:
-        ratio = (np.sqrt(5.0) - 1.0) / 2.0
-        x1, x2 = b - ratio * (b - a), a + ratio * (b - a)
-        f1, f2 = self.chi2(x1, reps), self.chi2(x2, reps)
-        for _ in range(GOLDEN_STEPS):
-            left = f1 < f2  # the minimum lies in [a, x2]: x2 <- x1, new x1; else [x1, b]: x1 <- x2, new x2
-            a, b = np.where(left, a, x1), np.where(left, x2, b)
-            new = np.where(left, b - ratio * (b - a), a + ratio * (b - a))
-            fn = self.chi2(new, reps)
-            x2, f2, x1, f1 = np.where(left, x1, new), np.where(left, f1, fn), np.where(left, new, x2), np.where(left, fn, f2)
-        return np.minimum(f1, f2)
-
-    def _parabola(self, reps, a, b) -> np.ndarray:
+    def _refine(self, reps, a, b) -> np.ndarray:
+        """The minimum over [a, b] (n,) of each replica's chi^2 (see ``minimum``)."""
         n, m = a.size, SUB_POINTS
         u = np.linspace(0.0, 1.0, m + 2)[1:-1]  # interior samples (the ends are grid points, already known)
         x = a[:, None] + (b - a)[:, None] * u[None, :]
