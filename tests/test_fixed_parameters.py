@@ -165,7 +165,7 @@ def test_gaussian_sigma_zero_and_replica_paths_with_fixed_parameters(lar):
     on the signal) equals the replicas' own profiles."""
     sig = dict(lar.sigmas, cevns=0)
     cost = GaussianChi2("lar", lar.observed, {z: lar.backgrounds[z] for z in lar.components[1:]}, sig,
-                        lar.stat_sigma(), lar.shape_deltas)
+                        lar.likelihood.stat_sigma(lar), lar.shape_deltas)
     signal = lar.kernel.sm_counts()
     assert cost.fit(signal).nuisances["norm_cevns"] == 0.0
     assert cost(signal) == pytest.approx(_gaussian_minimum(lar.cost(), signal, {"norm_cevns": 0.0}), rel=1e-9)

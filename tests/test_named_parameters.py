@@ -30,10 +30,13 @@ def test_parameters_and_priors_of_the_experiments(csi, lar, xenonnt_cache, monke
     monkeypatch.setenv("CEVNSFIT_CACHE", str(xenonnt_cache))
     from cevnsfit.experiments import load_experiment
 
+    from cevnsfit.experiments.xenonnt import best_fit
+
     xe = load_experiment("xenonnt")
-    assert xe.cost().parameters == ("norm_cevns", "norm_ac", "norm_er", "norm_rg", "tly", "tqy")
+    assert xe.cost().parameters == ("norm_cevns", "norm_ac_sr0", "norm_ac_sr1", "norm_ac_sr2", "norm_er", "norm_rg",
+                                    "tly", "tqy")
     assert xe.cost().priors["tly"] == (0.0, 1.0) and xe.cost(fixed_signal=True).fixed == {"norm_cevns": 0.0}
-    assert tuple(xe.best_fit().nuisances) == xe.cost().parameters
+    assert tuple(best_fit(xe).nuisances) == xe.cost().parameters
 
 
 def test_sum_names_prefixed_and_fix_routed(csi, lar):
