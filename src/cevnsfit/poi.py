@@ -47,7 +47,8 @@ from .physics.cross_section import min_energy_mev, sm_couplings
 from .physics.flavours import FLAVOURS, flavours_of, lepton
 from .physics.form_factors import form_factor
 
-KINDS = ("weak_charge", "neutron_radius", "magnetic", "nsi_offdiagonal")
+KINDS = ("weak_charge", "neutron_radius", "magnetic", "nsi_offdiagonal")  # of data/poi.yaml; also "mediator",
+# "nuisance" (a cost's nuisance as a parameter: nuisance_poi)
 LINEAR_KINDS = ("weak_charge", "nsi_offdiagonal", "magnetic", "mediator")
 QUARK_CONTENT = {"u": (2.0, 1.0), "d": (1.0, 2.0)}  # (proton, neutron) = (uud, udd)
 MU_UNIT = 1e-10  # magnetic moments in units of 1e-10 mu_B
@@ -78,6 +79,8 @@ class POI:
     sm_exact: bool = True  # False: the SM value does not reproduce the default prediction exactly (r_n.CsI)
     model: object = None  # kind "mediator": the vector model and its mass (MeV)
     mass_mev: float = 0.0
+    experiment: str | None = None  # kind "nuisance": the experiment whose cost has it, and its name there
+    nuisance: str | None = None
 
     def check(self, value) -> float:
         """``value`` as a float inside the physical range (InputError otherwise)."""
@@ -153,6 +156,49 @@ def get_poi(name: str, params: Parameters = DEFAULT) -> POI:
     if name not in reg:
         raise InputError(f"unknown parameter '{name}'; known: {', '.join(reg)}")
     return reg[name]
+
+
+def nuisance_poi(name: str, experiments: dict, costs: dict) -> POI:
+    """A nuisance of an experiment's cost as a parameter: ``<experiment>.<nuisance>`` (e.g. ``csi.norm_cevns``, the
+    relative change eta of the CEvNS normalisation; ``lar.shape_cevns_f90`` and ``xenonnt.tly`` in units of their
+    prior sigma).  Its SM value is the prior centre; a normalisation stays above -1 (no negative counts), a morph
+    nuisance inside its grid; the default scan is the centre +- 3 prior sigma."""
+    exp, _, local = name.partition(".")
+    if exp not in costs or local not in costs[exp].parameters:
+        known = ", ".join(f"{e}.{p}" for e, c in costs.items() for p in c.parameters)
+        raise InputError(f"unknown nuisance '{name}'; the data set's nuisances are {known}")
+    centre, sigma = costs[exp].priors[local]
+    width = sigma if sigma else 1.0
+    low, high, open_ends = None, None, ()
+    if local.startswith("norm_"):
+        low, open_ends = -1.0, ("low",)
+    morph = getattr(costs[exp], "morph", None)
+    if local in getattr(costs[exp], "shape_names", ()) and morph is not None:
+        axis = (morph.x, morph.y)[costs[exp].shape_names.index(local)].nodes
+        low, high = float(axis[0]), float(axis[-1])
+    lo = centre - 3 * width if low is None else max(low, centre - 3 * width)
+    hi = centre + 3 * width if high is None else min(high, centre + 3 * width)
+    unit = "1" if local.startswith("norm_") else "sigma"
+    return POI(name=name, label=name, unit=unit, sm=float(centre), low=low, high=high, open_ends=open_ends,
+               scan=(lo, hi), kind="nuisance", formula="held at the value with its prior term (cost.fix)",
+               source=f"prior of {exp}'s cost: centre {centre:g}, sigma {sigma if sigma is not None else 'free'}",
+               experiment=exp, nuisance=local)
+
+
+def check_applies(p: POI, experiments: dict, dataset: str) -> None:
+    """InputError unless ``p`` acts on at least one of ``experiments``: a neutron radius on a nucleus one of them
+    contains, a flavour-dependent parameter on a flavour one of their sources emits (r_n.Ar on CsI, mu_nu.e on a
+    source without nu_e or nu_e-bar: refused, instead of a flat Delta chi^2 = 0)."""
+    if p.kind == "neutron_radius":
+        present = {n for e in experiments.values() for n in e.targets()}
+        if not set(p.nuclei) & present:
+            raise InputError(f"{p.name} sets the neutron radius of {', '.join(p.nuclei)}, which data set {dataset} "
+                             f"does not contain ({', '.join(sorted(present))})")
+    elif p.kind in ("weak_charge", "magnetic", "nsi_offdiagonal"):
+        emitted = {f for e in experiments.values() for f in e.source().flavours}
+        if not set(p.flavours) & emitted:
+            raise InputError(f"{p.name} acts on {', '.join(p.flavours)}, which no source of data set {dataset} "
+                             f"emits ({', '.join(sorted(emitted))})")
 
 
 def mediator_poi(model, mass_mev: float) -> POI:

@@ -1,8 +1,12 @@
-"""Fits of registered parameters of interest (``poi.py``) to the COHERENT data: best fit, profiled intervals, curves.
+"""Fits of registered parameters of interest (``poi.py``) and of nuisances: best fit, profiled intervals, curves.
 
 One or two named parameters are scanned on a grid (every other registered parameter at its SM value); at every
 point the detector nuisances are profiled by the experiments' own costs (``experiment.cost()``, stats/chi2.py),
-and data sets add with independent nuisances.  Intervals come from the *profiled one-parameter* Delta chi^2 of each
+and data sets add with independent nuisances.  A parameter may also be a nuisance of an experiment's cost, named
+``<experiment>.<nuisance>`` (``csi.norm_cevns``, ``lar.shape_cevns_f90``, ``xenonnt.tly``): it is then held at
+each scanned value with its prior term (``cost.fix``), every other nuisance profiled -- its profile likelihood.
+A parameter that acts on none of the data set's experiments (a neutron radius of a nucleus none of them contains,
+a flavour none of their sources emits) is refused.  Intervals come from the *profiled one-parameter* Delta chi^2 of each
 named parameter, at the one-parameter levels 1, 2.71, 4 (1 sigma, 90 %, 2 sigma); they are lists because a
 parameter can have disjoint allowed regions (NSI: the degenerate solution that flips the sign of the weak charge).
 Two-parameter figures draw the two-parameter contours (2.30, 4.61, 6.18).
@@ -24,7 +28,7 @@ from .errors import InputError
 from .experiments import DATA_SETS, load_experiment
 from .mediators import dataset_members
 from .parameters import DEFAULT, Parameters
-from .poi import PoiPredictor, check_names, get_poi, mediator_poi, min_radius_fm
+from .poi import PoiPredictor, check_applies, check_names, get_poi, mediator_poi, min_radius_fm, nuisance_poi
 from .stats.intervals import allowed_intervals
 
 # one-parameter Delta chi^2 levels (chi^2 quantiles, 1 dof) and the two-parameter contour levels (2 dof)
@@ -72,14 +76,25 @@ class PoiFit:
         are the data set (``cevnsfit project``: a planned detector with its Asimov data)."""
         names = tuple(names)
         med = mediator_poi(*mediator) if mediator is not None else None
-        self.names = check_names(names) if names or med is None else ()
-        if len(self.names) + (med is not None) > 2:
-            raise InputError(f"fit at most two parameters at once, got {len(self.names) + (med is not None)}")
         self.dataset = dataset
         self.params = params
         # a data set of the registry, or (projections) the experiments given, under their own names
         members = tuple(experiments) if experiments and dataset not in DATA_SETS else dataset_members(dataset)
-        self.pois = [get_poi(n, params) for n in self.names] + ([med] if med is not None else [])
+        experiments = experiments or {}
+        self.experiments = {m: experiments.get(m) or load_experiment(m, data_dir, params) for m in members}
+        self.costs = {m: e.cost() for m, e in self.experiments.items()}
+        nuisances = {n: nuisance_poi(n, self.experiments, self.costs) for n in names
+                     if n.split(".", 1)[0] in self.experiments}
+        physics = tuple(n for n in names if n not in nuisances)
+        self.names = check_names(physics) if physics or (med is None and not nuisances) else ()
+        if len(names) != len(set(names)):
+            raise InputError(f"parameter named twice: {', '.join(names)}")
+        if len(names) + (med is not None) > 2:
+            raise InputError(f"fit at most two parameters at once, got {len(names) + (med is not None)}")
+        self.pois = ([get_poi(n, params) if n not in nuisances else nuisances[n] for n in names]
+                     + ([med] if med is not None else []))
+        for p in self.pois:
+            check_applies(p, self.experiments, dataset)
         self.names = tuple(p.name for p in self.pois)
         self.spans = [p.scan for p in self.pois]
         self.user_range = [False] * len(self.pois)
@@ -92,22 +107,40 @@ class PoiFit:
                 raise InputError(f"range of {name}: need LO < HI, got {lo:g}, {hi:g}")
             self.spans[self.names.index(name)] = (lo, hi)
             self.user_range[self.names.index(name)] = True  # a range the user gave is kept as given
-        experiments = experiments or {}
-        self.experiments = {m: experiments.get(m) or load_experiment(m, data_dir, params) for m in members}
-        self.costs = {m: e.cost() for m, e in self.experiments.items()}
         # a neutron radius cannot go below what the form-factor shape can describe: the scan floor
         self.floor = [max(min_radius_fm(e.options.form_factor, params) for e in self.experiments.values())
                       if p.kind == "neutron_radius" else None for p in self.pois]
-        named = tuple(n for n in self.names if med is None or n != med.name)
-        self.predictors = {m: PoiPredictor(e, named, params, mediator=med) for m, e in self.experiments.items()}
+        # the physics parameters (and the mediator) enter the predictions; the nuisances the costs
+        self.physics = [i for i, p in enumerate(self.pois) if p.kind != "nuisance"]
+        self.held = [i for i, p in enumerate(self.pois) if p.kind == "nuisance"]
+        physics_names = tuple(self.pois[i].name for i in self.physics if med is None or self.pois[i] is not med)
+        self.predictors = ({m: PoiPredictor(e, physics_names, params, mediator=med) for m, e in self.experiments.items()}
+                           if self.physics else {})
 
     # ---- chi^2 --------------------------------------------------------------------------------------------
     def chi2(self, values) -> np.ndarray | float:
         """Profiled chi^2 at one point (k,) -> float, or a batch (n, k) -> (n,)."""
         single = np.ndim(values) == 1
         v = np.atleast_2d(np.asarray(values, dtype=float))
-        out = sum(np.atleast_1d(self.costs[m](self.predictors[m].counts(v))) for m in self.experiments)
-        return float(out[0]) if single else np.asarray(out)
+        for j in self.held:  # a nuisance's value is checked like any parameter's
+            for x in np.unique(v[:, j]):
+                self.pois[j].check(x)
+        out = np.zeros(v.shape[0])
+        for m, e in self.experiments.items():
+            counts = self.predictors[m].counts(v[:, self.physics]) if self.physics else \
+                np.broadcast_to(e.signal(e.kernel.sm_counts()), (v.shape[0], *self.costs[m].shape))
+            held = [j for j in self.held if self.pois[j].experiment == m]
+            if not held:
+                out += np.atleast_1d(self.costs[m](counts))
+                continue
+            # rows that hold this experiment's nuisances at the same values share one fixed cost
+            keys = v[:, held]
+            uniq, inv = np.unique(keys, axis=0, return_inverse=True)
+            for u, row in enumerate(uniq):
+                sel = np.flatnonzero(inv.ravel() == u)
+                cost = self.costs[m].fix({self.pois[j].nuisance: float(x) for j, x in zip(held, row)})
+                out[sel] += np.atleast_1d(cost(counts[sel]))
+        return float(out[0]) if single else out
 
     def chi2_sm(self) -> float:
         """chi^2 of the default Standard-Model prediction (every registered parameter at its SM value)."""
