@@ -29,6 +29,7 @@ module adds the flux measurement that ``cevnsfit sm`` reports.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,6 +42,7 @@ from ..responses import make_response
 from ..responses.mono import FoldedMatrix
 from ..sources import make_source
 from ..sources.base import Source
+from ..sources.sun import WINTER_FILE
 from ..targets import Target, material_targets
 from .base import Experiment, PhysicsOptions
 from .likelihoods import MorphedPoissonLikelihood
@@ -123,7 +125,10 @@ def load(data_dir=None, params: Parameters = DEFAULT, options: XenonOptions | No
     pulls = {"cevns": ("xenonnt.sigma_b8", "xenonnt.sigma_signal_efficiency"),
              **{z: f"xenonnt.sigma_{z}" for z in backgrounds}}
     likelihood = MorphedPoissonLikelihood(("cevns", *backgrounds), pulls, (GRID, GRID), ("tly", "tqy"))
-    source = make_source("solar_8b", p, flux=o.flux, spectrum=o.spectrum, shape_shift=o.b8_shape, data_dir=data_dir)
+    table = None
+    if o.spectrum == "winter":  # the fetched Winter et al. table (data set b8_winter), or the one in data_dir's map
+        table = resolve_collection("solar", data_dir if isinstance(data_dir, Mapping) else None) / WINTER_FILE
+    source = make_source("solar_8b", p, flux=o.flux, spectrum=o.spectrum, shape_shift=o.b8_shape, table=table)
     return Experiment(NAME, LABEL, params=p, options=o, source=source,
                       targets=targets, energy=make_response("energy", "mono_templates", rows=rows, nodes=MONO_KEV),
                       time=make_response("time", "integrated"), likelihood=likelihood, observed=observed,
@@ -133,12 +138,27 @@ def load(data_dir=None, params: Parameters = DEFAULT, options: XenonOptions | No
                               "n_events": {r: int(release[r]["n_events"]) for r in runs},
                               "n_bins": N_BINS * len(runs), "n_grid": len(GRID) ** 2,
                               "grid_index_nominal": likelihood.nominal_index, "spectra_kind": "observables",
-                              "run_slice": run_slicer(runs)})
+                              "run_slice": run_slicer(runs), "b8_table": table})
 
 
 def sm_signal(experiment) -> np.ndarray:
     """SM 8B CEvNS expectation (n_grid, n_bins) at the reference flux."""
     return experiment.signal(experiment.kernel.sm_counts())
+
+
+def shape_shift_signal(experiment) -> np.ndarray | None:
+    """d(signal)/d(b8_shape): the SM expectation with the 8B spectrum one sigma further along Winter et al.'s band,
+    minus the nominal one -- exact per sigma, since the counts are linear in the spectrum (the band integrates to
+    zero: its renormalisation changes the shape by < 1e-5).  The same detector response, another source.  None for
+    the analytic spectrum, which has no band."""
+    o = experiment.options
+    if o.spectrum != "winter":
+        return None
+    shifted = make_source("solar_8b", experiment.params, flux=o.flux, spectrum="winter", shape_shift=o.b8_shape + 1.0,
+                          table=experiment.b8_table)
+    kernel = build_kernel(experiment.kernel.detector, shifted, o.form_factor, o.couplings, o.kinematics,
+                          experiment.params)
+    return experiment.signal(kernel.sm_counts()) - sm_signal(experiment)
 
 
 def best_fit(experiment):
@@ -181,31 +201,53 @@ def _crossing(f, lo: float, hi: float) -> float:
 def sm_summary(experiment) -> dict:
     """The ``sm --experiment xenonnt --json`` document: counts, 8B flux fit, 1-sigma interval, significance.
 
-    Flux: the signal normalisation profiled with no prior on the flux, the signal efficiency profiled with its
+    Flux: the signal normalisation profiled with no prior on the flux; the signal efficiency profiled with its
     prior (``xenonnt.sigma_signal_efficiency``, bounded to [0.5, 1.5] as in the collaboration's model: it multiplies
-    the signal like the flux, so it widens the flux interval without moving the best fit); asymptotic
-    Delta chi^2 = 1 interval, normalisation kept >= 0.  Significance: sqrt(q0), q0 = chi^2(background only) -
-    chi^2_min, one-sided (0 for a deficit).
+    the signal like the flux, so it widens the flux interval without moving the best fit); the 8B spectrum's shape
+    (``b8_shape``, unit Gaussian in sigma of Winter et al.'s band) profiled too.  Asymptotic Delta chi^2 = 1
+    interval, normalisation kept >= 0.  Significance: sqrt(q0), q0 = chi^2(background only) - chi^2_min, one-sided
+    (0 for a deficit).
     """
+    from scipy.optimize import minimize, minimize_scalar
+
     exp = experiment
-    s = sm_signal(exp)
+    s0 = sm_signal(exp)
+    ds = shape_shift_signal(exp)
     phi_ref = exp.source().flux_per_cm2_s
     free = exp.cost(free_signal=True)
+    shape_range = (-3.0, 3.0)  # the band's sigma: the spectrum stays positive well beyond
+
+    def free_at(theta):
+        return float(free(s0 + theta * ds)) + theta * theta
+
+    theta_hat = 0.0
+    if ds is not None:
+        res = minimize_scalar(free_at, bounds=shape_range, method="bounded", options={"xatol": 1e-7})
+        theta_hat = float(res.x) if res.fun < free_at(0.0) else 0.0
+    s = s0 if ds is None else s0 + theta_hat * ds
     chi_min, p, _ = free.profile(s[None])
+    chi_min = float(chi_min[0]) + theta_hat**2
     a_hat = float(p[0, 0])
     chi_bkg = float(free(np.zeros_like(s)))
-    q0 = max(chi_bkg - float(chi_min[0]), 0.0)
+    q0 = max(chi_bkg - chi_min, 0.0)
     fixed = exp.cost(fixed_signal=True)
     sigma_eff = exp.params["xenonnt.sigma_signal_efficiency"]
 
     def delta(a):
-        def with_efficiency(eff):
-            return float(fixed(a * eff * s)) + ((eff - 1.0) / sigma_eff) ** 2
+        if ds is None:
+            def with_efficiency(eff):
+                return float(fixed(a * eff * s0)) + ((eff - 1.0) / sigma_eff) ** 2
 
-        from scipy.optimize import minimize_scalar
+            res = minimize_scalar(with_efficiency, bounds=EFFICIENCY_BOUNDS, method="bounded", options={"xatol": 1e-7})
+            return min(float(res.fun), with_efficiency(1.0)) - chi_min - 1.0
 
-        res = minimize_scalar(with_efficiency, bounds=EFFICIENCY_BOUNDS, method="bounded", options={"xatol": 1e-7})
-        return min(float(res.fun), with_efficiency(1.0)) - float(chi_min[0]) - 1.0
+        def with_both(x):
+            eff, theta = x
+            return float(fixed(a * eff * (s0 + theta * ds))) + ((eff - 1.0) / sigma_eff) ** 2 + theta * theta
+
+        res = minimize(with_both, np.array([1.0, theta_hat]), method="L-BFGS-B",
+                       bounds=[EFFICIENCY_BOUNDS, shape_range], options={"ftol": 1e-13, "gtol": 1e-9})
+        return min(float(res.fun), with_both((1.0, theta_hat))) - chi_min - 1.0
 
     lo = 0.0 if delta(0.0) <= 0 else _crossing(delta, 0.0, a_hat)
     hi_bracket = max(2.0 * a_hat, 1.0)
@@ -226,6 +268,7 @@ def sm_summary(experiment) -> dict:
         "expected_background": float(sum(v["expected_background"] for v in per_run.values())),
         "expected_signal": float(pred["cevns"].sum()),
         "b8_flux_reference": phi_ref,
+        "b8_shape_best_fit_sigma": theta_hat,
         "b8_flux_best_fit": a_hat * phi_ref,
         "b8_flux_interval_1sigma": [lo * phi_ref, hi * phi_ref],
         "significance_sigma": float(np.sqrt(q0)) if a_hat > 0 else 0.0,
