@@ -1,12 +1,10 @@
-"""``cevnsfit data info``: is every expected release file there, and does it parse?"""
+"""Where the data are looked for (``cevnsfit data info``; the inventory of every expected file is
+:func:`cevnsfit.analysis.data_inventory`)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from ..errors import CevnsfitError
-from .datadir import resolve_data_dir, search_path, sha256
-from .registry import default_datasets, registry
+from .datadir import search_path
+from .registry import default_datasets
 
 
 def search_report(data_dir=None) -> dict[str, list]:
@@ -14,41 +12,3 @@ def search_report(data_dir=None) -> dict[str, list]:
     collections = list(dict.fromkeys(d.collection for d in default_datasets()))
     return {c: search_path(c, data_dir, "--data-dir") if c == "coherent" else
             search_path(c, None, "explicit folder (Python API)") for c in collections}
-
-
-def data_inventory(data_dir=None) -> tuple[Path, list[dict]]:
-    """(the COHERENT directory, one row per expected file of every registered experiment: experiment, key, path,
-    root (its collection's folder), ok, message, sha256, registered -- whether the hash is the registry's, None
-    for an unregistered file).  ``data_dir`` is the COHERENT folder (``--data-dir``)."""
-    from ..experiments import EXPERIMENTS, experiment_class
-    from .datadir import resolve_collection
-
-    coherent = resolve_data_dir(data_dir)
-    rows = []
-    roots, classes = {}, {}
-    for name, spec in EXPERIMENTS.items():
-        classes[name] = cls = experiment_class(name)
-        try:
-            roots[name] = root = coherent if spec.collection == "coherent" else resolve_collection(spec.collection)
-        except CevnsfitError as exc:
-            rows.append({"experiment": name, "key": "folder", "path": "", "root": "", "ok": False,
-                         "message": str(exc), "sha256": None, "registered": None})
-            continue
-        for key, rel in cls.files.items():
-            path = root / rel
-            digest = sha256(path) if path.is_file() else None
-            entry = registry().get(f"{spec.collection}/{rel}")
-            rows.append({"experiment": name, "key": key, "path": str(path), "root": str(root), "ok": path.is_file(),
-                         "message": "" if path.is_file() else "missing", "sha256": digest,
-                         "registered": None if entry is None or digest is None else digest == entry.sha256})
-    for name, root in roots.items():
-        try:
-            classes[name](root).check_inputs()
-        except CevnsfitError as exc:
-            for row in rows:
-                if row["experiment"] == name and row["ok"] and row["path"] in str(exc):
-                    row["ok"], row["message"] = False, str(exc)
-            if all(r["ok"] for r in rows if r["experiment"] == name):
-                rows.append({"experiment": name, "key": "load", "path": "", "root": str(root), "ok": False,
-                             "message": str(exc), "sha256": None, "registered": None})
-    return coherent, rows
