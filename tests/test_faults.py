@@ -210,6 +210,18 @@ RUNNER = textwrap.dedent('''
             return None
 
         matplotlib.figure.Figure.savefig = savefig
+    elif fault == "hold_in_figure":
+        import time
+        import matplotlib.figure
+        real_savefig = matplotlib.figure.Figure.savefig
+
+        def savefig(self, fname, *args, **kwargs):  # every figure waits for the test's go-ahead (at most 300 s)
+            deadline = time.monotonic() + 300
+            while not os.path.exists(os.environ["RELEASE"]) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            return real_savefig(self, fname, *args, **kwargs)
+
+        matplotlib.figure.Figure.savefig = savefig
     elif fault == "kill_in_move":
         real_replace, moved = os.replace, []
 
@@ -377,16 +389,18 @@ def test_second_run_into_the_same_folder_is_refused(tmp_path):
 def test_two_runs_at_once_the_second_is_refused(tmp_path, reference):
     from cevnsfit.reproduce import LOCK_NAME
 
-    out = tmp_path / "out"
+    out, release = tmp_path / "out", tmp_path / "release"
     script = tmp_path / "runner.py"
     script.write_text(RUNNER)
+    # the first run's figures wait until the second run has ended: the two runs overlap whatever the machine's speed
     first = subprocess.Popen([sys.executable, str(script), "reproduce", "--out", str(out)], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, env=env())
+                             stderr=subprocess.PIPE, env=env(FAULT="hold_in_figure", RELEASE=str(release)))
     deadline = time.monotonic() + 300
     while not (out / LOCK_NAME).exists():  # the first run has passed its checks and holds the folder
         assert first.poll() is None and time.monotonic() < deadline, first.communicate()[1]
         time.sleep(0.05)
     second = run_reproduce(tmp_path, out)
+    release.touch()
     _, err = first.communicate(timeout=600)
     assert first.returncode == 0, err
     assert second.returncode == 2 and len(stderr_lines(second)) == 1

@@ -244,6 +244,7 @@ class ForkedWorkers:
         try:
             return future.result()
         except BrokenProcessPool:
+            check_interrupted()  # a Ctrl-C at the terminal ended the workers too: the run reports the interrupt
             raise WorkerLost(self._loss()) from None
 
     def _kill(self) -> None:

@@ -52,8 +52,8 @@ class FigureState:
 @dataclass(frozen=True)
 class Job:
     """One figure: ``kind`` "spectra" (``name``: an experiment), "plane" (``name``: a model, with ``keys``
-    {model: cache key} and, with FC, ``fc_row``: the CsI+LAr FC row whose asymptotes are drawn), "summary" or
-    "comparison" (``keys``: every model's cache key)."""
+    ((model, cache key),) and, with FC, ``fc_row``: the CsI+LAr FC row whose asymptotes are drawn), "summary" or
+    "comparison" (no name; ``keys``: every model's cache key)."""
 
     kind: str
     name: str
@@ -156,9 +156,9 @@ class Figures:
         """The figures of all models, drawn here (the run has nothing else left to do) while the workers finish."""
         keys = tuple(keys.items())
         if any(getattr(m, "kind", "vector") == "vector" for m in models):
-            self.draw_here(Job("summary", "csi+lar", keys))
+            self.draw_here(Job("summary", "", keys))
         if comparison_part() is not None:
-            self.draw_here(Job("comparison", "coherent_vs_xenonnt", keys))
+            self.draw_here(Job("comparison", "", keys))
 
     def join(self) -> None:
         """Wait for every figure; raises the first failure."""
