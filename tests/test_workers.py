@@ -136,7 +136,8 @@ def test_descriptors_to_close_are_closed_in_the_workers(tmp_path):
 
 
 def signal_dispositions():
-    return signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM), signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    return signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM), blocked
 
 
 def test_workers_end_at_once_on_sigint_and_sigterm(monkeypatch):

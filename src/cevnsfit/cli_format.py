@@ -174,7 +174,8 @@ def print_projection(doc: dict, as_json: bool, mediator: bool) -> None:
         def fmt(x):
             return f"{x['median']:.3g} [{x['band_1sigma'][0]:.3g}, {x['band_1sigma'][1]:.3g}]"
 
-        cols = ("detector", "CEvNS events", "g (M -> 0): median [-1s, +1s]", "g/M [GeV^-1] (M -> inf): median [-1s, +1s]")
+        cols = ("detector", "CEvNS events", "g (M -> 0): median [-1s, +1s]",
+                "g/M [GeV^-1] (M -> inf): median [-1s, +1s]")
         rows = [(r["detector"]["name"], f"{r['detector']['cevns_events']:.0f}", fmt(r["projection"]["g_low_mass"]),
                  fmt(r["projection"]["g_over_M_high_mass"])) for r in doc["results"]]
     else:

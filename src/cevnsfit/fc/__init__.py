@@ -21,7 +21,7 @@ from .report import (FC_KEYS, csv_text, fc_columns_markdown, markdown, raster_fi
                      write_reports)
 from .store import Store
 
-__all__ = ["run_fc", "run_fc_to_folder", "toy_data_sets", "write_reports", "LineSpec", "Store", "run_task", "observe", "choose_grids",
-           "REGIMES", "BACKENDS", "DaskSession", "parse_masses", "line_mass", "raster_figure", "with_fc_columns",
-           "fc_columns_markdown", "markdown", "csv_text", "build_line", "without_replicas", "LineResult", "Observed",
-           "DEFAULT_BLOCK", "POINTS_PER_DECADE", "FC_KEYS"]
+__all__ = ["run_fc", "run_fc_to_folder", "toy_data_sets", "write_reports", "LineSpec", "Store", "run_task", "observe",
+           "choose_grids", "REGIMES", "BACKENDS", "DaskSession", "parse_masses", "line_mass", "raster_figure",
+           "with_fc_columns", "fc_columns_markdown", "markdown", "csv_text", "build_line", "without_replicas", "LineResult",
+           "Observed", "DEFAULT_BLOCK", "POINTS_PER_DECADE", "FC_KEYS"]

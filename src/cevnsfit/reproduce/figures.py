@@ -43,7 +43,8 @@ class FigureState:
         if model not in self.results:
             from ..physics.models import get_model
 
-            self.results[model] = cache.load(self.cache_dir / f"{slug(model)}.npz", self.analysis, get_model(model), key)
+            path = self.cache_dir / f"{slug(model)}.npz"
+            self.results[model] = cache.load(path, self.analysis, get_model(model), key)
             if self.results[model] is None:
                 raise RuntimeError(f"the grids of {model} are missing from {self.cache_dir}")
         return self.results[model]

@@ -165,8 +165,8 @@ def _run(out, stage, an, exps, models, checksums, gm2_epochs, cl, progress, t_st
     paths = [str(out / Path(p).relative_to(stage)) for p in figures.paths()]
     tick("figures")
     wall = time.perf_counter() - t_start
-    write_text(stage / "report.md", report.report(sm, rows, verdicts, paths, checksums, cl, gm2_epochs, GM2_EPOCHS,
-                                                  wall, an.params, fc_toys))
+    write_text(stage / "report.md", report.report_markdown(sm, rows, verdicts, paths, checksums, cl, gm2_epochs,
+                                                           GM2_EPOCHS, wall, an.params, fc_toys))
     record = {
         "run": None, "software": f"cevnsfit {__version__}", "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "options": {"models": [m.name for m in models], "gm2_epochs": list(gm2_epochs), "cl": cl,

@@ -110,7 +110,7 @@ def fc_markdown(rows: list, fc_toys: int | None) -> str:
     return "\n" + fc_columns_markdown(rows, fc_toys)
 
 
-def report(sm, rows, verdicts, figures, checksums, cl, gm2_epochs, verdict_epochs, wall, params,
+def report_markdown(sm, rows, verdicts, figures, checksums, cl, gm2_epochs, verdict_epochs, wall, params,
            fc_toys: int | None = None) -> str:
     """report.md: software, conventions, the Standard-Model fits, the limits against AC22, the (g-2) verdicts per
     data set (``verdict_epochs``), the figures, the inputs with their citations and the data checksums."""
