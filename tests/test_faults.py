@@ -162,19 +162,22 @@ def test_swallowed_interrupt_commits_nothing(where, tmp_path):
 RUNNER = textwrap.dedent('''
     import os, signal, sys
     import numpy as np
-    import cevnsfit.reproduce as R
+    import cevnsfit.reproduce.pipeline as R
 
     # one model on a coarse grid: the fault machinery is the same as for the full run, ~10 s instead of minutes
     R.model_names = lambda: ["L_mu-L_tau"]
     R.default_masses = lambda: np.geomspace(1e-2, 1e4, 13)
     R.default_couplings = lambda: np.geomspace(1e-7, 10.0, 41)
     fault = os.environ.get("FAULT", "")
-    MAIN = os.getpid()  # the run's process; the figures after the first are drawn by forked workers
+    MAIN = os.getpid()  # the run's process; the spectra and planes are drawn by forked workers
     if fault in ("kill_in_figure", "term_in_figure"):
         import matplotlib.figure
         sig = signal.SIGKILL if fault.startswith("kill") else signal.SIGTERM
+        real_savefig = matplotlib.figure.Figure.savefig
 
-        def savefig(self, fname, *args, **kwargs):  # half a figure written, then the signal
+        def savefig(self, fname, *args, **kwargs):  # a figure of the run's own: half written, then the signal
+            if os.getpid() != MAIN:
+                return real_savefig(self, fname, *args, **kwargs)
             with open(fname, "wb") as fh:
                 fh.write(b"\\x89PNG half a figure")
             os.kill(os.getpid(), sig)
@@ -205,6 +208,18 @@ RUNNER = textwrap.dedent('''
             os.kill(MAIN, signal.SIGKILL if fault.startswith("kill") else signal.SIGTERM)
             time.sleep(300)  # killed with the run (SIGKILL: the kernel's parent-death signal; SIGTERM: by the run)
             return None
+
+        matplotlib.figure.Figure.savefig = savefig
+    elif fault == "hold_in_figure":
+        import time
+        import matplotlib.figure
+        real_savefig = matplotlib.figure.Figure.savefig
+
+        def savefig(self, fname, *args, **kwargs):  # every figure waits for the test's go-ahead (at most 300 s)
+            deadline = time.monotonic() + 300
+            while not os.path.exists(os.environ["RELEASE"]) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            return real_savefig(self, fname, *args, **kwargs)
 
         matplotlib.figure.Figure.savefig = savefig
     elif fault == "kill_in_move":
@@ -285,9 +300,9 @@ def test_sigkill_while_moving_results_into_place_is_rolled_forward(tmp_path, ref
 
 @pytest.mark.slow  # subprocesses of the command line; the full suite (CI) runs it
 def test_sigterm_while_writing_a_figure(tmp_path):
-    """The run's own figure (the warm-up: the first model's plane, drawn in a thread while the next model is
-    computed) is half written when SIGTERM arrives: the main thread stops, waits for the drawing thread, and clears
-    everything but the first model's grid, cached before its figure was begun."""
+    """A figure drawn by the run's own process (the summary, drawn while the workers finish the planes) is half
+    written when SIGTERM arrives: the run kills its workers and clears everything but the grids, cached before the
+    figures of all models were begun."""
     out = tmp_path / "out"
     res = run_reproduce(tmp_path, out, fault="term_in_figure")
     assert res.returncode == 130 and stderr_lines(res) == ["error: interrupted (SIGTERM)"]
@@ -374,16 +389,18 @@ def test_second_run_into_the_same_folder_is_refused(tmp_path):
 def test_two_runs_at_once_the_second_is_refused(tmp_path, reference):
     from cevnsfit.reproduce import LOCK_NAME
 
-    out = tmp_path / "out"
+    out, release = tmp_path / "out", tmp_path / "release"
     script = tmp_path / "runner.py"
     script.write_text(RUNNER)
+    # the first run's figures wait until the second run has ended: the two runs overlap whatever the machine's speed
     first = subprocess.Popen([sys.executable, str(script), "reproduce", "--out", str(out)], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, env=env())
+                             stderr=subprocess.PIPE, env=env(FAULT="hold_in_figure", RELEASE=str(release)))
     deadline = time.monotonic() + 300
     while not (out / LOCK_NAME).exists():  # the first run has passed its checks and holds the folder
         assert first.poll() is None and time.monotonic() < deadline, first.communicate()[1]
         time.sleep(0.05)
     second = run_reproduce(tmp_path, out)
+    release.touch()
     _, err = first.communicate(timeout=600)
     assert first.returncode == 0, err
     assert second.returncode == 2 and len(stderr_lines(second)) == 1
@@ -458,17 +475,17 @@ def test_cache_key_changes_with_experiment_options(csi):
 
 def test_stale_cache_is_not_used(tmp_path, monkeypatch, csi, lar):
     """A cache file written under another key is recomputed, not reused."""
-    import cevnsfit.reproduce as R
     from cevnsfit.mediators import MediatorAnalysis
     from cevnsfit.physics.models import get_model
+    from cevnsfit.reproduce import cache
 
     an = MediatorAnalysis()
     an._experiments = {"csi": csi, "lar": lar}
     res = an.analyse("B-L", np.geomspace(1, 10, 3), np.geomspace(1e-4, 1, 5))
     path = tmp_path / "B-L.npz"
-    R._save_cache(path, res, "old-key")
-    assert R._load_cache(path, an, get_model("B-L"), "old-key") is not None
-    assert R._load_cache(path, an, get_model("B-L"), "new-key") is None
+    cache.save(path, res, "old-key")
+    assert cache.load(path, an, get_model("B-L"), "old-key") is not None
+    assert cache.load(path, an, get_model("B-L"), "new-key") is None
 
 
 # ---- damaged and unreadable data files ------------------------------------------------------------------------
@@ -671,7 +688,7 @@ def test_atomic_write_interrupted_leaves_no_temporary(tmp_path):
 
 
 def test_signals_held_defers_sigterm_to_the_end_of_the_block():
-    # the helper reproduce._commit holds its renames in: a SIGTERM sent inside arrives only after the block
+    # the helper RunFolder.commit holds its renames in: a SIGTERM sent inside arrives only after the block
     from cevnsfit.io.atomic import signals_held
 
     seen = []

@@ -57,7 +57,7 @@ def test_serial_run_reports_fc_beside_wilks(serial):
 
 
 def test_a_passed_analysis_is_used_and_gives_identical_numbers(serial, tmp_path, monkeypatch):
-    import cevnsfit.fc as fc
+    import cevnsfit.fc.construction as fc
     import cevnsfit.mediators as mediators
     from cevnsfit.mediators import MediatorAnalysis
 
@@ -119,7 +119,7 @@ def test_one_dask_session_serves_several_runs_bit_identically(serial, tmp_path):
 
 
 def test_a_dask_session_starts_no_cluster_when_every_toy_is_stored(serial, monkeypatch):
-    import cevnsfit.fc as fc
+    import cevnsfit.fc.backends as fc
 
     monkeypatch.setattr(fc, "_connect", lambda *a: pytest.fail("a cluster was started"))
     out, doc = serial
@@ -132,7 +132,8 @@ def test_a_dask_session_starts_no_cluster_when_every_toy_is_stored(serial, monke
 def test_reproduce_runs_every_model_on_one_dask_cluster(monkeypatch, tmp_path):
     """reproduce --fc (dask): one cluster for the whole run, not one per model; closed at the end."""
     import cevnsfit.fc as fc
-    from cevnsfit import reproduce as rp
+    import cevnsfit.fc.backends as backends
+    from cevnsfit.reproduce import pipeline as rp
     from cevnsfit.physics.models import get_model
 
     made, closed, sessions = [], [], []
@@ -151,7 +152,7 @@ def test_reproduce_runs_every_model_on_one_dask_cluster(monkeypatch, tmp_path):
         sessions.append(dask)
         return {"limits": [{"model": model, "dataset": "csi"}]}
 
-    monkeypatch.setattr(fc, "_connect", connect)
+    monkeypatch.setattr(backends, "_connect", connect)
     monkeypatch.setattr(fc, "run_fc", fake_run_fc)
     monkeypatch.setattr(fc, "toy_data_sets", lambda an: ["csi"])
     models = [get_model(m) for m in ("B-L", "L_mu-L_tau", "scalar")]

@@ -11,7 +11,7 @@ import pytest
 import cevnsfit.mediators as mediators
 from cevnsfit.mediators import DATASETS, MediatorAnalysis, gm2_verdict
 from cevnsfit.physics.models import get_model, model_names
-from cevnsfit.reproduce import _planned_outputs, reproduce
+from cevnsfit.reproduce import planned_outputs, reproduce
 
 # subprocess runs and whole-model analyses: slow lane
 pytestmark = pytest.mark.slow
@@ -101,7 +101,7 @@ def test_reproduce_subset_and_resume(tmp_path, monkeypatch, csi, lar):
     assert summary["wall_time_s"] > 0
     # the paths checked before the run are exactly those written
     written = {p for p in out.rglob("*") if p.is_file()}
-    assert written == set(_planned_outputs(out, [get_model("B-L"), get_model("L_mu-L_tau")]))
+    assert written == set(planned_outputs(out, [get_model("B-L"), get_model("L_mu-L_tau")]))
     assert not any(p.name.startswith(".") for p in out.iterdir())  # no lock, staging folder or temporary left
     # a rerun takes the chi^2 grids from the cache: analyse() must not be called again
     monkeypatch.setattr(mediators.MediatorAnalysis, "analyse", lambda *a, **k: pytest.fail("grid recomputed"))

@@ -175,7 +175,7 @@ def _source(o: CsIOptions, paths: dict, p: Parameters):
 
 
 @register_experiment(NAME, label="CsI", collection="coherent", files=FILES, fetch=("csi2021", "flux"),
-                     citation="COHERENT, PRL 129 (2022) 081801, arXiv:2110.07730")
+                     citation="COHERENT, PRL 129 (2022) 081801, arXiv:2110.07730", options=CsIOptions)
 def load(data_dir=None, params: Parameters = DEFAULT, options: CsIOptions | None = None, **kwargs) -> Experiment:
     """The CsI[Na] 2021 data set (module docstring); ``kwargs``: :class:`CsIOptions`."""
     o = options if options is not None else CsIOptions(**kwargs)

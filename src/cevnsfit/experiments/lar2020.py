@@ -148,7 +148,7 @@ def _release_ratio(experiment, computed: np.ndarray) -> np.ndarray:
 
 
 @register_experiment(NAME, label="LAr", collection="coherent", files=FILES, fetch=("lar2020", "flux"),
-                     citation="COHERENT, PRL 126 (2021) 012002, arXiv:2003.10630")
+                     citation="COHERENT, PRL 126 (2021) 012002, arXiv:2003.10630", options=LArOptions)
 def load(data_dir=None, params: Parameters = DEFAULT, options: LArOptions | None = None, **kwargs) -> Experiment:
     """The CENNS-10 LAr data set (module docstring); ``kwargs``: :class:`LArOptions`."""
     o = options if options is not None else LArOptions(**kwargs)

@@ -36,6 +36,7 @@ class ExperimentEntry:
     fetch: tuple[str, ...]
     citation: str
     module: str
+    options: type | None = None  # the loader's options (a dataclass): what a user may set, e.g. XENONnT's runs
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ DATA_SETS: dict[str, DataSetSpec] = {}  # in table order
 
 
 def register_experiment(name: str, *, label: str, collection: str, files: Mapping[str, str], fetch=(),
-                        citation: str = ""):
+                        citation: str = "", options: type | None = None):
     """Decorator registering ``load(data_dir=None, params=DEFAULT, **options) -> Experiment`` under ``name``."""
     from ..io.registry import COLLECTIONS, DATASETS
 
@@ -79,7 +80,7 @@ def register_experiment(name: str, *, label: str, collection: str, files: Mappin
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
             raise TypeError(f"{where}: files must map keys to relative paths (strings)")
         EXPERIMENTS[name] = ExperimentEntry(name, load, label, collection, dict(files), tuple(fetch), citation,
-                                            getattr(load, "__module__", ""))
+                                            getattr(load, "__module__", ""), options)
         return load
 
     return decorate

@@ -95,7 +95,7 @@ def _signal(experiment, computed: np.ndarray) -> np.ndarray:
 
 
 @register_experiment(NAME, label="XENONnT", collection="xenonnt_cevns", files=FILES, fetch=("xenonnt", "b8_winter"),
-                     citation="XENON, PRL 133 (2024) 191002, arXiv:2408.02877; arXiv:2604.06002")
+                     citation="XENON, PRL 133 (2024) 191002, arXiv:2408.02877; arXiv:2604.06002", options=XenonOptions)
 def load(data_dir=None, params: Parameters = DEFAULT, options: XenonOptions | None = None, **kwargs) -> Experiment:
     """The XENONnT 8B data set (module docstring); ``kwargs``: :class:`XenonOptions`."""
     o = options if options is not None else XenonOptions(**kwargs)

@@ -6,6 +6,8 @@ combine the data and the steady-state sample's statistics (``experiment.ss_varia
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from .style import STYLE, plt
@@ -124,3 +126,21 @@ def experiment_figure(experiment, per_run: bool = False):
         raise InputError(f"--per-run applies to an experiment with science runs, not {experiment.name}")
     pred = experiment.sm_prediction()
     return spectra_figure(experiment, experiment.cost().fit(pred["cevns"]), pred)
+
+
+def spectra_file(experiment: str, out_file, per_run: bool = False, data_dir=None):
+    """``cevnsfit plot spectra``: the spectra figure of the registered ``experiment`` (loaded from ``data_dir``, the
+    COHERENT folder) saved to ``out_file`` (.png, .pdf or .svg); returns its path."""
+    from ..errors import InputError
+    from ..experiments import EXPERIMENTS, load_experiment
+    from ..io.atomic import check_output_file
+    from .style import FORMATS, save
+
+    if experiment not in EXPERIMENTS:
+        raise InputError(f"unknown experiment '{experiment}'; choose one of {', '.join(EXPERIMENTS)}")
+    if Path(out_file).suffix.lower() not in FORMATS:
+        raise InputError(f"cannot write a figure as '{Path(out_file).suffix or Path(out_file).name}': use one of "
+                         f"{', '.join(FORMATS)}")
+    check_output_file(out_file)
+    exp = load_experiment(experiment, data_dir)
+    return save(experiment_figure(exp, per_run), out_file)

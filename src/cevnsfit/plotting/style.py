@@ -11,9 +11,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from ..errors import InputError  # noqa: E402
 from ..io.atomic import atomic_path  # noqa: E402
-from .mathtext_cache import share_mathtext_parses  # noqa: E402
-
-share_mathtext_parses()  # every figure's renderers parse a math string once (see mathtext_cache)
 
 STYLE = {
     "font.size": 10,
