@@ -105,14 +105,12 @@ class FcProgress(_Progress):
 
 # ---- one printer per result document --------------------------------------------------------------------------------
 def print_sm(result: dict, as_json: bool) -> None:
-    """``cevnsfit sm``: {experiment: SM document}."""
+    """``cevnsfit sm``: {experiment: {"summary": SM document, "table": its human-readable table}}."""
     if as_json:
-        print_json({n: {k: v for k, v in r.items() if k != "nuisances"} for n, r in result.items()}, indent=2)
+        print_json({n: {k: v for k, v in r["summary"].items() if k != "nuisances"} for n, r in result.items()}, indent=2)
         return
-    from .experiments import experiment_class
-
     for name, r in result.items():
-        title, cols, rows, foot = experiment_class(name).sm_table(r)
+        title, cols, rows, foot = r["table"]
         t = Table(title=title)
         for i, c in enumerate(cols):
             t.add_column(c, justify="left" if i == 0 else "right")
