@@ -25,8 +25,9 @@ LAYERS = (
     ("sources", "targets", "responses"),
     ("kernel", "templates"),
     ("experiments", "limits"),
-    ("analysis", "mediators", "poi", "poifit", "projection", "fc", "reproduce"),
+    ("mediators", "poi", "poifit", "projection"),
     ("plotting",),
+    ("analysis", "fc", "reproduce"),  # the pipelines behind the commands: compute, then write tables and figures
     ("cli", "entry", "cli_data", "cli_format"),
 )
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}

@@ -60,3 +60,21 @@ def test_scan_file_delta_chi2_reference(tmp_path, csi):
     assert ds.attrs["chi2_min"] < chi2.min() - 1e-3 and ds.attrs["chi2_min"] < ds.attrs["chi2_sm"] - 0.1
     np.testing.assert_allclose(ds["delta_chi2"].values, chi2 - ds.attrs["chi2_min"], rtol=0, atol=1e-12)
     np.testing.assert_allclose(chi2[:, 0], csi.cost()(csi.kernel.sm_counts()), rtol=0, atol=1e-9)
+
+
+def test_data_home_gives_every_collection(capsys, tmp_path):
+    """--data-home ROOT: each collection with a folder under ROOT is read from there (the XENONnT release and the
+    solar spectrum here), the others searched as usual; a root without any is one error line."""
+    from cevnsfit.io.datadir import data_folders, resolve_collection
+
+    root = resolve_collection("coherent").parent  # shared/data of the development set-up
+    folders = data_folders(None, root)
+    assert {"coherent", "xenonnt_cevns", "solar"} <= set(folders)
+    assert folders["coherent"] == root / "coherent"
+    assert data_folders(tmp_path, root)["coherent"] == tmp_path  # --data-dir wins for COHERENT
+    code, out, err = run(capsys, "sm", "-e", "xenonnt", "--runs", "sr0,sr1", "--json", "--data-home", str(root))
+    assert code == 0, err
+    assert json.loads(out)["xenonnt"]["observed"] == 37  # XENONnT, PRL 133 (2024) 191002: 37 events in SR0+SR1
+    code, out, err = run(capsys, "sm", "-e", "csi", "--data-home", str(tmp_path))
+    assert code == 2 and err.startswith("error:") and "holds none of the collections" in err
+    assert len(err.strip().splitlines()) == 1

@@ -339,3 +339,20 @@ def test_cell_polynomials_against_the_cardinal_spline_weights():
     kernels_morph._cell_poly(tg, 7, morph.x._c, morph.y._c, 1, 4, tmp, coef)
     kernels_morph._poly_morph(coef, 1.0, 0.25, 0, m)
     np.testing.assert_allclose(m[:, 0], morph.weights(-1.0, 1.25)[0] @ tg, rtol=1e-12, atol=1e-12 * np.abs(tg).max())
+
+
+def test_a_compilation_is_announced_once(monkeypatch):
+    """`cevnsfit` says on stderr that a first run compiles the kernels (compiled.announce_with): load() calls the
+    announcer when the cache is cold, and only then."""
+    from cevnsfit.stats import compiled
+
+    said = []
+    monkeypatch.setattr(compiled, "_READY", False)
+    monkeypatch.setattr(compiled, "_ANNOUNCE", said.append)
+    monkeypatch.setattr(compiled, "kernels_cached", lambda: False)
+    assert compiled.load() is True
+    assert said == [compiled.PROGRESS_MESSAGE]
+    assert compiled.load() is False and len(said) == 1  # ready: nothing to say
+    monkeypatch.setattr(compiled, "_READY", False)
+    monkeypatch.setattr(compiled, "kernels_cached", lambda: True)
+    assert compiled.load() is False and len(said) == 1

@@ -79,3 +79,42 @@ def test_bad_declarations_name_the_file_and_the_key(tmp_path, change, words):
     message = str(exc.value)
     assert all(w in message for w in words), message
     assert "\n" not in message and (str(path) in message or "nope.txt" in message)
+
+
+@pytest.fixture
+def registries():
+    """The registries as they were before the test (a declaration registered by a test is gone after it)."""
+    from cevnsfit.experiments import DATA_SETS, EXPERIMENTS
+
+    saved = dict(EXPERIMENTS), dict(DATA_SETS)
+    yield
+    for live, before in zip((EXPERIMENTS, DATA_SETS), saved):
+        live.clear()
+        live.update(before)
+
+
+def test_a_declaration_is_a_data_set_of_every_command(registries):
+    """`limits --dataset FILE.yaml`: the declaration is registered under its name and gives the built-in CsI's
+    limits (the same chi^2 surface, so the same numbers to the root finder's precision)."""
+    from cevnsfit.analysis import limits_document
+    from cevnsfit.experiments import DATA_SETS, EXPERIMENTS, resolve_data_set
+
+    declared = limits_document("B-L", dataset=str(EXAMPLE))["limits"][0]
+    built_in = limits_document("B-L", dataset="csi")["limits"][0]
+    assert declared["dataset"] == "csi-declared" and "csi-declared" in EXPERIMENTS and "csi-declared" in DATA_SETS
+    for key in ("g_low_mass", "g_over_M_high_mass"):
+        assert declared[key] == pytest.approx(built_in[key], rel=1e-6)
+    assert resolve_data_set(str(EXAMPLE)) == "csi-declared"  # registering the same file again: the same name
+
+
+def test_a_declaration_cannot_take_a_registered_name(tmp_path, registries):
+    from cevnsfit.experiments import resolve_data_set
+
+    doc = yaml.safe_load(EXAMPLE.read_text())
+    doc["name"] = "csi"
+    path = tmp_path / "impostor.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(InputError, match="already registered"):
+        resolve_data_set(str(path))
+    with pytest.raises(InputError, match="unknown data set 'nonesuch'"):
+        resolve_data_set("nonesuch")

@@ -849,7 +849,7 @@ def test_out_of_memory_while_writing_is_one_line_and_leaves_no_file(capsys, monk
 
 
 def test_out_of_memory_names_the_command_of_a_group(capsys, monkeypatch):
-    import cevnsfit.experiments.inventory as datacheck
+    import cevnsfit.analysis as datacheck
 
     def inventory(*args, **kwargs):
         return np.empty(1 << 55)  # 256 PiB: numpy's own MemoryError (_ArrayMemoryError), as a real allocation

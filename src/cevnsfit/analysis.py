@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import CevnsfitError, InputError
+from .experiments import DEFAULT_DATA_SET, resolve_data_set
 from .experiments.base import sm_summary  # noqa: F401  (the SM document of an experiment, re-exported)
 from .experiments.inventory import data_inventory
 
@@ -75,7 +76,7 @@ def positive(value: float, what: str) -> float:
     return value
 
 
-def scan_file(out_file, model: str | None = None, charges: str | None = None, dataset: str = "csi+lar",
+def scan_file(out_file, model: str | None = None, charges: str | None = None, dataset: str = DEFAULT_DATA_SET,
               mass_range=(1e-2, 1e4), n_mass: int = 121, coupling_range=(1e-7, 10.0), n_coupling: int = 321,
               cl: str = "2dof", data_dir=None, progress: Progress | None = None) -> dict:
     """``cevnsfit scan``: Delta chi^2(M, g) of a model on log-spaced masses (MeV) and couplings (g = 0 added), every
@@ -89,6 +90,7 @@ def scan_file(out_file, model: str | None = None, charges: str | None = None, da
     from .stats.intervals import threshold
 
     mdl = resolve_model(model, charges)
+    dataset = resolve_data_set(dataset)
     names = dataset_members(dataset)
     threshold(cl)
     lo_m, hi_m = (positive(x, "--mass-range") for x in mass_range)
@@ -131,10 +133,7 @@ def limits_document(model: str = "all", charges: str | None = None, dataset: str
         models = [resolve_model(None if model == "all" else model, charges)]
     else:
         models = model_names() if model == "all" else [get_model(model).name]
-    datasets = list(DATASETS) if dataset == "all" else [dataset]
-    for d in datasets:
-        if d not in DATASETS:
-            raise InputError(f"unknown data set '{d}'; choose {', '.join(DATASETS)} or all")
+    datasets = list(DATASETS) if dataset == "all" else [resolve_data_set(dataset)]
     conv = convention(cl)
     an = MediatorAnalysis(data_dir)
     rows = []
@@ -191,3 +190,113 @@ def data_info(data_dir=None) -> dict:
     except CevnsfitError as exc:
         return {"search": search, "root": None, "rows": None, "error": exc}
     return {"search": search, "root": root, "rows": rows, "error": None}
+
+
+def run_fit(params=(), dataset: str = DEFAULT_DATA_SET, ranges: dict | None = None, model: str | None = None,
+            mass: float | None = None, points: int | None = None, out_dir=None, data_dir=None) -> dict:
+    """``cevnsfit fit``: fit the registered parameters ``params`` (and, with ``model`` and ``mass`` in MeV, a vector
+    mediator's coupling) to ``dataset``; ``ranges`` {name: (lo, hi)}; ``points`` per parameter.  With ``out_dir``
+    the figure (Delta chi^2 curve or contour) and the JSON document are written there.  Returns the document."""
+    from .io.atomic import check_writable_dir
+    from .io.jsonio import write_json
+    from .mediators import dataset_members
+    from .plotting.poi import fit_figure
+    from .plotting.style import save
+    from .poifit import PoiFit
+
+    names = tuple(params)
+    dataset = resolve_data_set(dataset)
+    if (model is None) != (mass is None):
+        raise InputError("--model and --mass go together")
+    if model is None and not names:
+        raise InputError("name at least one parameter (--param NAME) or a mediator (--model NAME --mass MEV)")
+    n_fit = len(names) + (model is not None)
+    n_max = 5001 if n_fit == 1 else 250  # 250^2 profiled points stay well under 1 GB of work arrays
+    if points is not None and not 11 <= points <= n_max:
+        raise InputError(f"--points must be between 11 and {n_max} for {n_fit} parameter(s), got {points}")
+    fitter = PoiFit(names, dataset, data_dir, ranges=ranges,  # validates names and ranges first
+                    mediator=None if model is None else (model, mass))
+    names = fitter.names
+    if out_dir is not None:
+        check_writable_dir(out_dir)
+    outcome = fitter.run(points)
+    doc = outcome.document()
+    if out_dir is not None:
+        stem = f"fit_{'__'.join(names)}_{dataset}".replace("+", "_")
+        save(fit_figure(outcome, fitter.pois), Path(out_dir) / f"{stem}.png")
+        write_json(doc, Path(out_dir) / f"{stem}.json")
+    return doc
+
+
+def project(detectors, model: str | None = None, param: str | None = None, cl: str = "2dof", compare: bool = True,
+            toys: int = 0, seed: int = 0, out_dir=None, data_dir=None) -> dict:
+    """``cevnsfit project``: the expected sensitivity of each planned detector (a YAML file or the name of a shipped
+    one) to a mediator ``model`` (median expected limits with bands; ``toys`` > 0 adds toy bands on the asymptotic
+    lines) or to a registered ``param`` (expected intervals).  Every file, target, source and parameter is validated
+    before anything is computed or written.  With ``out_dir`` the document (and, for a model, the figure against
+    today's COHERENT CsI+LAr limit unless ``compare`` is False; ``data_dir``: its COHERENT folder) is written there.
+
+    Returns {"what": model or parameter, "cl", "results": [{"detector": summary, "projection": document}, ...]}."""
+    from .experiments.declaration import declared_summary, load_declaration
+    from .io.atomic import check_writable_dir
+    from .io.jsonio import write_json
+    from .physics.models import get_model
+    from .projection import Projection, check_parameter
+    from .stats.intervals import threshold
+    from .stats.toys import check_seed
+
+    if (model is None) == (param is None):
+        raise InputError("give exactly one of --model NAME or --param NAME")
+    threshold(cl)
+    mdl = get_model(model) if model is not None else None
+    if toys and (mdl is None or not 100 <= toys <= 100_000):
+        raise InputError("--toys goes with --model and takes 100 to 100000 replicas")
+    check_seed(seed)
+    experiments = [load_declaration(d) for d in detectors]
+    for e in experiments:
+        if not e.asimov:
+            raise InputError(f"{e.declaration}: a projection needs Asimov data (data: {{observed: asimov}})")
+    names = [e.name for e in experiments]
+    if len(set(names)) != len(names):
+        raise InputError(f"detector named twice: {', '.join(names)}")
+    for e in experiments:
+        if param is not None:
+            check_parameter(e, param)
+    if out_dir is not None:
+        check_writable_dir(out_dir)
+    projections, results = [], []
+    for e in experiments:
+        pr = Projection(e, cl)
+        if mdl is not None:
+            res = pr.mediator(mdl, toys=toys, seed=seed)
+            projections.append((e.label, res))
+            results.append({"detector": declared_summary(pr.experiment), "projection": pr.mediator_document(res)})
+        else:
+            results.append({"detector": declared_summary(pr.experiment), "projection": pr.parameter(param)})
+    doc = {"what": mdl.name if mdl is not None else param, "cl": cl, "results": results}
+    if out_dir is not None:
+        stem = f"project_{doc['what']}".replace("+", "_").replace("/", "_")
+        if mdl is not None:
+            _projection_figure(mdl, projections, cl, compare, data_dir, Path(out_dir) / f"{stem}.png")
+        write_json(doc, Path(out_dir) / f"{stem}.json")
+    return doc
+
+
+def _projection_figure(model, projections: list, cl: str, compare: bool, data_dir, path: Path) -> None:
+    """The projections' median limits and bands per mass, beside today's limit of the default data set
+    (``compare``: AC22's COHERENT CsI+LAr)."""
+    from .experiments import DATA_SETS, DEFAULT_DATA_SET
+    from .plotting.projection import projection_figure
+    from .plotting.style import save
+
+    today = None
+    if compare:
+        from .mediators import MediatorAnalysis, dataset_members
+
+        masses = [r.mass_mev for r in projections[0][1]["raster"]]
+        an = MediatorAnalysis(data_dir)  # today's limit: the default data set's experiments only
+        cont = an.analyse(model, masses_mev=masses,
+                          experiments=dataset_members(DEFAULT_DATA_SET)).contour(DEFAULT_DATA_SET, cl)
+        today = {"mass_mev": cont["mass_mev"], "g_upper": cont["g_upper"],
+                 "label": f"{DATA_SETS[DEFAULT_DATA_SET].legend} today (observed)"}
+    save(projection_figure(model, projections, today, cl), path)

@@ -23,15 +23,23 @@ import typer  # noqa: E402
 from . import __version__  # noqa: E402
 from .analysis import MAX_SCAN_MASSES, MAX_SCAN_POINTS  # noqa: E402,F401 - the scan limits (benchmarks/bench_memory.py)
 from .cli_data import data_app  # noqa: E402
-from .cli_format import (DataDirOption, FcProgress, out, print_fit, print_gm2, print_limits, print_models,  # noqa: E402
+from .cli_format import (DataDirOption, DataHomeOption, FcProgress, out, print_fit, print_gm2, print_limits, print_models,  # noqa: E402
                          print_projection, print_sm, progress)
-from .errors import CevnsfitError, InputError  # noqa: E402
+from .errors import CevnsfitError, InputError
+from .io.datadir import data_folders  # noqa: E402
+from .experiments import DATA_SETS, DEFAULT_DATA_SET, EXPERIMENTS  # noqa: E402
 from .process import (EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_OUTPUT_FAILED, GuardedStdout, StdoutError,  # noqa: E402
                       discard_stdout, install_signal_handlers, interrupted_message, received_signal, say,
                       stdout_is_closed)
 
+# the names in the help come from the registries (data/datasets.yaml, the experiment modules), never from literals
+_EXPERIMENT_NAMES = ", ".join(EXPERIMENTS)
+_DATA_SET_NAMES = ", ".join(DATA_SETS)
+_DATASET_HELP = f"A registered data set ({_DATA_SET_NAMES}) or a declaration FILE.yaml."
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Fits of public COHERENT CEvNS data (CsI-2021, LAr-2020): SM and light mediators.")
+                  help="Fits of public CEvNS data (accelerator, solar, reactor): the Standard Model, light mediators, "
+                  "neutrino properties and projections.")
 plot_app = typer.Typer(no_args_is_help=True, help="Figures.")
 app.add_typer(plot_app, name="plot")
 app.add_typer(data_app, name="data")
@@ -45,13 +53,15 @@ def version() -> None:
 
 @app.command()
 def sm(
-    experiment: str = typer.Option("all", "--experiment", "-e", help="csi, lar, xenonnt or all"),
+    experiment: str = typer.Option("all", "--experiment", "-e", help=f"{_EXPERIMENT_NAMES}, all, or a declaration FILE.yaml."),
     runs: Optional[str] = typer.Option(None, "--runs", help="XENONnT science runs, e.g. sr0,sr1 (default: all)."),
     data_dir: Optional[Path] = DataDirOption,
+    data_home: Optional[Path] = DataHomeOption,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Standard-Model prediction and fit per experiment: counts per component, observed, chi^2_min, bins (COHERENT);
     observed, expected background and 8B signal, 8B flux fit and significance (XENONnT)."""
+    data_dir = data_folders(data_dir, data_home)
     from .analysis import sm_documents
 
     print_sm(sm_documents(experiment, runs, data_dir), as_json)
@@ -59,13 +69,15 @@ def sm(
 
 @plot_app.command("spectra")
 def plot_spectra(
-    experiment: str = typer.Option(..., "--experiment", "-e", help="csi, lar or xenonnt (see `cevnsfit sm`)."),
+    experiment: str = typer.Option(..., "--experiment", "-e", help=f"{_EXPERIMENT_NAMES} (see `cevnsfit sm`)."),
     out_file: Path = typer.Option(..., "--out", help="Output figure (.png, .pdf or .svg)."),
     per_run: bool = typer.Option(False, "--per-run", help="XENONnT: one row of projections per science run."),
     data_dir: Optional[Path] = DataDirOption,
+    data_home: Optional[Path] = DataHomeOption,
 ) -> None:
     """Data against the stacked best-fit prediction: energy and time projections (COHERENT), the four binned
     observables' projections (XENONnT)."""
+    data_dir = data_folders(data_dir, data_home)
     from .plotting.spectra import spectra_file
 
     spectra_file(experiment, out_file, per_run, data_dir)
@@ -76,7 +88,7 @@ def plot_spectra(
 def scan(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Registered model name (see `cevnsfit models`)."),
     charges: Optional[str] = typer.Option(None, "--charges", help="Custom U(1)' charges 'Q_u,Q_d,Q_e,Q_mu,Q_tau'."),
-    dataset: str = typer.Option("csi+lar", "--dataset", "-d", help="A registered data set: csi, lar, csi+lar, xenonnt, coherent+xenonnt."),
+    dataset: str = typer.Option(DEFAULT_DATA_SET, "--dataset", "-d", help=_DATASET_HELP),
     mass_range: tuple[float, float] = typer.Option((1e-2, 1e4), "--mass-range", help="Mediator masses LO HI [MeV]."),
     n_mass: int = typer.Option(121, "--n-mass", help="Number of log-spaced masses."),
     coupling_range: tuple[float, float] = typer.Option((1e-7, 10.0), "--coupling-range", help="Couplings LO HI."),
@@ -84,8 +96,10 @@ def scan(
     cl: str = typer.Option("2dof", "--cl", help="Contour convention: 2dof (Delta chi^2 = 6.18, plane) or 1dof (raster, 4)."),
     out_file: Path = typer.Option(..., "--out", help="Output NetCDF file (.nc)."),
     data_dir: Optional[Path] = DataDirOption,
+    data_home: Optional[Path] = DataHomeOption,
 ) -> None:
     """Delta chi^2(M, g) with every nuisance profiled; writes a self-describing NetCDF file."""
+    data_dir = data_folders(data_dir, data_home)
     from .analysis import scan_file
 
     with progress(f"scan {model or 'custom'} [{dataset}]") as bar:
@@ -99,12 +113,14 @@ def scan(
 def limits(
     model: str = typer.Option("all", "--model", "-m", help="Model name or all."),
     charges: Optional[str] = typer.Option(None, "--charges", help="Custom U(1)' charges 'Q_u,Q_d,Q_e,Q_mu,Q_tau' (instead of --model)."),
-    dataset: str = typer.Option("all", "--dataset", "-d", help="csi, lar, csi+lar, xenonnt, coherent+xenonnt or all."),
+    dataset: str = typer.Option("all", "--dataset", "-d", help=f"{_DATA_SET_NAMES}, all, or a declaration FILE.yaml."),
     cl: str = typer.Option("2dof", "--cl", help="2dof: Delta chi^2 = 6.18 from the plane minimum; 1dof: 4 at fixed M."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
     data_dir: Optional[Path] = DataDirOption,
+    data_home: Optional[Path] = DataHomeOption,
 ) -> None:
     """2 sigma limits: g for M -> 0 and g/M [GeV^-1] for M -> inf, with sign-flip islands and contours."""
+    data_dir = data_folders(data_dir, data_home)
     from .analysis import limits_document
 
     with progress("limits") as bar:
@@ -132,7 +148,7 @@ def fit(
     param: list[str] = typer.Option([], "--param", "-p", help="Registered parameter (repeat for a 2-D fit); see "
                                     "docs/parameters.md: sin2_theta_w, r_n.Cs, r_n.I, r_n.CsI, r_n.Ar, mu_nu.e, "
                                     "mu_nu.mu, r2_nu.ee, r2_nu.mumu, q_nu.e, q_nu.mu, eps.u.ee, eps.d.ee, ..."),
-    dataset: str = typer.Option("csi+lar", "--dataset", "-d", help="csi, lar or csi+lar"),
+    dataset: str = typer.Option(DEFAULT_DATA_SET, "--dataset", "-d", help=_DATASET_HELP),
     ranges: list[str] = typer.Option([], "--range", help="Scan range NAME=LO:HI (default: the registry's)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Vector mediator whose coupling g joins the fit (with --mass)."),
     mass: Optional[float] = typer.Option(None, "--mass", help="Mediator mass [MeV] for --model (inf: contact limit, g/M in MeV^-1)."),
@@ -140,9 +156,11 @@ def fit(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Directory for the figure (Delta chi^2 curve or contour) and fit JSON."),
     data_dir: Optional[Path] = DataDirOption,
+    data_home: Optional[Path] = DataHomeOption,
 ) -> None:
     """Fit registered physics parameters (weak mixing angle, neutron radii, neutrino EM properties, NSI)."""
-    from .poifit import run_fit
+    data_dir = data_folders(data_dir, data_home)
+    from .analysis import run_fit
 
     print_fit(run_fit(param, dataset, _fit_ranges(ranges), model, mass, points, out_dir, data_dir), as_json)
 
@@ -160,9 +178,11 @@ def project(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Directory for the JSON document (and, with --model, the figure)."),
     data_dir: Optional[Path] = DataDirOption,
+    data_home: Optional[Path] = DataHomeOption,
 ) -> None:
     """Projections for planned detectors: Asimov (SM) data, median expected limits and bands (docs/projections.md)."""
-    from .projection import project as run
+    data_dir = data_folders(data_dir, data_home)
+    from .analysis import project as run
 
     doc = run(detector, model, param, cl, compare, toys, seed, out_dir, data_dir)
     print_projection(doc, as_json, mediator=model is not None)
@@ -194,8 +214,10 @@ def reproduce(
     toys: int = typer.Option(1000, "--toys", help="With --fc: toys per tested coupling."),
     fc_backend: str = typer.Option("dask", "--fc-backend", help="With --fc: dask (local cluster) or serial."),
     data_dir: Optional[Path] = DataDirOption,
+    data_home: Optional[Path] = DataHomeOption,
 ) -> None:
     """Limits table (md, tex, csv, json), every figure, the scans and a report, in one directory."""
+    data_dir = data_folders(data_dir, data_home)
     from .reproduce import reproduce as run
 
     with progress("reproduce", elapsed=True) as bar:
@@ -209,7 +231,7 @@ def reproduce(
 @app.command()
 def fc(
     model: str = typer.Option(..., "--model", "-m", help="Registered model name (see 'cevnsfit models')."),
-    dataset: str = typer.Option("csi+lar", "--dataset", "-d", help="csi, lar, csi+lar or all."),
+    dataset: str = typer.Option(DEFAULT_DATA_SET, "--dataset", "-d", help=f"{_DATA_SET_NAMES} or all."),
     regime: str = typer.Option("both", "--regime", help="low (M -> 0, bound on g), high (M -> inf, g/M) or both."),
     toys: int = typer.Option(1000, "--toys", help="Toy experiments per tested coupling."),
     seed: int = typer.Option(0, "--seed", help="Master seed (results are bit-identical for a given seed)."),
@@ -229,9 +251,11 @@ def fc(
                                 "the model's (M, g) plane beside the Wilks contour (one plane scan)."),
     out_dir: Path = typer.Option(..., "--out", help="Output directory: fc.json, fc.md, fc.csv and the resumable store/."),
     data_dir: Optional[Path] = DataDirOption,
+    data_home: Optional[Path] = DataHomeOption,
 ) -> None:
     """Feldman-Cousins (Neyman, toys) limits on the two asymptotic lines (or a fixed-mass raster), beside Wilks;
     resumable, on Dask."""
+    data_dir = data_folders(data_dir, data_home)
     from .fc import raster_figure, run_fc_to_folder
 
     with FcProgress() as bar:
@@ -272,6 +296,9 @@ def main(argv: list[str] | None = None) -> None:
     tools (``cevnsfit models | head -c 10``).
     """
     install_signal_handlers()
+    from .stats import compiled
+
+    compiled.announce_with(say)  # a first run compiles the likelihood kernels (~30 s): say so on stderr, once
     if stdout_is_closed():
         _fail(str(StdoutError(None)), EXIT_OUTPUT_FAILED)
     if not isinstance(sys.stdout, GuardedStdout):

@@ -7,16 +7,18 @@ from typing import Optional
 
 import typer
 
-from .cli_format import DataDirOption, err, inventory_path, out, print_data_info, print_data_list, progress
+from .cli_format import DataDirOption, DataHomeOption, err, inventory_path, out, print_data_info, print_data_list, progress
 from .errors import CevnsfitError, InputError
+from .io.datadir import data_folders
 
-data_app = typer.Typer(no_args_is_help=True, help="The COHERENT data releases.")
+data_app = typer.Typer(no_args_is_help=True, help="The public data releases: where they are, fetching and verifying them.")
 
 
 @data_app.command("info")
-def data_info(data_dir: Optional[Path] = DataDirOption) -> None:
+def data_info(data_dir: Optional[Path] = DataDirOption, data_home: Optional[Path] = DataHomeOption) -> None:
     """Where the data are looked for (in order), which folder is used, and every expected file: present, parses,
     SHA-256 and whether it equals the registered one."""
+    data_dir = data_folders(data_dir, data_home)
     from .analysis import data_info as inventory
 
     info = inventory(data_dir)
@@ -71,12 +73,14 @@ def data_fetch(
 def data_verify(
     datasets: Optional[list[str]] = typer.Argument(None, help="Data sets to check (default: those the package reads)."),
     data_dir: Optional[Path] = DataDirOption,
+    data_home: Optional[Path] = DataHomeOption,
 ) -> None:
     """Check every file the package would read against the registry; name each one that differs (exit 2)."""
+    data_dir = data_folders(data_dir, data_home)
     from .io.datadir import resolve_collection
     from .io.fetch import verify
 
-    rows = verify(datasets or [], {"coherent": resolve_collection("coherent", data_dir)})
+    rows = verify(datasets or [], {c: resolve_collection(c, data_dir) for c in (data_dir or {})})
     bad = [r for r in rows if not r["ok"]]
     for r in bad:
         actual = r["actual"] or "missing"

@@ -20,6 +20,9 @@ err = Console(stderr=True)
 
 DataDirOption = typer.Option(None, "--data-dir", help="COHERENT data directory (default: $CEVNSFIT_DATA, else "
                              "../shared/data/coherent beside the clone, else the data fetched by `cevnsfit data fetch`).")
+DataHomeOption = typer.Option(None, "--data-home", help="Data root laid out like shared/data (coherent/, "
+                              "xenonnt_cevns/, solar/, reactor/, limits/): each collection with a folder there is "
+                              "read from it; the others are searched as usual (README, 'Data').")
 
 
 def print_json(doc, indent: int | None) -> None:

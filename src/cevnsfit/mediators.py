@@ -2,7 +2,7 @@
 
 This is the composition layer a notebook or the CLI calls: experiments (data, response kernels) + model
 templates (physics) + profiled costs (statistics).  Data sets: those of the registry
-(:data:`cevnsfit.experiments.DATA_SETS`: ``"csi"``, ``"lar"``, ``"csi+lar"``, ``"xenonnt"``, ``"coherent+xenonnt"``); a combination adds the chi^2 of
+(:data:`cevnsfit.experiments.DATA_SETS`, declared in data/datasets.yaml); a combination adds the chi^2 of
 its experiments with independent nuisances, so every grid is computed once per experiment and summed.
 
 Units: masses in MeV; g dimensionless; in the contact (M -> inf) limit the coupling variable is g/M in MeV^-1
@@ -12,15 +12,17 @@ Units: masses in MeV; g dimensionless; in the contact (M -> inf) limit the coupl
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+
 from scipy.optimize import minimize_scalar
 
 from .errors import InputError
-from .experiments import DATA_SETS, EXPERIMENTS, data_set_members, load_experiment
+from .experiments import DATA_SETS, DEFAULT_DATA_SET, EXPERIMENTS, data_set_members, load_experiment
 from .parameters import DEFAULT, Parameters
 from .process import usable_cores
 from .stats import compiled
@@ -28,7 +30,20 @@ from .physics.models import ScalarModel, check_couplings, get_model
 from .stats.intervals import CONVENTIONS, AllowedIntervals, allowed_intervals, threshold
 from .templates import TemplateBasis, Templates, coupling_unit
 
-DATASETS = {name: spec.members for name, spec in DATA_SETS.items()}  # data set -> experiments (the registry's)
+class _Members(Mapping):
+    """Data set -> its experiments, read live from the registry (a declaration registered at run time is in it)."""
+
+    def __getitem__(self, name: str) -> tuple[str, ...]:
+        return DATA_SETS[name].members
+
+    def __iter__(self):
+        return iter(DATA_SETS)
+
+    def __len__(self) -> int:
+        return len(DATA_SETS)
+
+
+DATASETS = _Members()
 MEV_PER_GEV = 1e3
 
 # Default coupling grids for the asymptotic limits (log-spaced, 150 points per decade, plus 0).
@@ -389,7 +404,7 @@ def gm2_kind_and_charge(model) -> tuple[str, float]:
     return "vector", abs(model.q_mu)
 
 
-def gm2_verdict(res: ModelAnalysis, dataset: str = "csi+lar", epoch: str = "2021", cl: str = "2dof") -> dict:
+def gm2_verdict(res: ModelAnalysis, dataset: str = DEFAULT_DATA_SET, epoch: str = "2021", cl: str = "2dof") -> dict:
     """Does the CEvNS 2 sigma exclusion cover the whole (g-2)_mu favoured band over the scanned masses?
 
     Computed, not tabulated: at every mass of the plane the band [g_lo, g_hi] is compared with the allowed
@@ -442,6 +457,6 @@ def nsi_counts(experiment, eps: dict) -> np.ndarray:
     return experiment.signal(k.counts(charge_sq))
 
 
-def nsi_chi2(analysis: MediatorAnalysis, eps: dict, dataset: str = "csi+lar") -> float:
+def nsi_chi2(analysis: MediatorAnalysis, eps: dict, dataset: str = DEFAULT_DATA_SET) -> float:
     """Profiled chi^2 of ``dataset`` for vector NSI couplings ``eps``."""
     return float(sum(analysis.cost(n)(nsi_counts(analysis.experiment(n), eps)) for n in dataset_members(dataset)))

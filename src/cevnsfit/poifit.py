@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from scipy.optimize import minimize, minimize_scalar
 
 from .errors import InputError
-from .experiments import DATA_SETS, load_experiment
+from .experiments import DATA_SETS, DEFAULT_DATA_SET, load_experiment
 from .mediators import dataset_members
 from .parameters import DEFAULT, Parameters
 from .poi import PoiPredictor, check_applies, check_names, get_poi, mediator_poi, min_radius_fm, nuisance_poi
@@ -68,9 +67,9 @@ class FitOutcome:
 
 
 class PoiFit:
-    """chi^2 of ``dataset`` ("csi", "lar", "csi+lar") as a function of the named parameters."""
+    """chi^2 of ``dataset`` (a registered data set) as a function of the named parameters."""
 
-    def __init__(self, names, dataset: str = "csi+lar", data_dir=None, params: Parameters = DEFAULT,
+    def __init__(self, names, dataset: str = DEFAULT_DATA_SET, data_dir=None, params: Parameters = DEFAULT,
                  experiments: dict | None = None, ranges: dict | None = None, mediator: tuple | None = None):
         """``mediator`` = (vector model name, mass in MeV): its coupling g joins the fit as parameter "g".
         ``experiments`` (name -> experiment) replaces loaded ones; with a ``dataset`` name outside the registry they
@@ -293,37 +292,3 @@ def _profile_min(chi: np.ndarray, axis: int) -> np.ndarray:
     ok = curv > 0
     out[r[ok]] = b[ok] - (d[ok] - a[ok]) ** 2 / (8.0 * curv[ok])
     return out
-
-
-def run_fit(params=(), dataset: str = "csi+lar", ranges: dict | None = None, model: str | None = None,
-            mass: float | None = None, points: int | None = None, out_dir=None, data_dir=None) -> dict:
-    """``cevnsfit fit``: fit the registered parameters ``params`` (and, with ``model`` and ``mass`` in MeV, a vector
-    mediator's coupling) to ``dataset``; ``ranges`` {name: (lo, hi)}; ``points`` per parameter.  With ``out_dir``
-    the figure (Delta chi^2 curve or contour) and the JSON document are written there.  Returns the document."""
-    from .io.atomic import check_writable_dir
-    from .io.jsonio import write_json
-    from .plotting.poi import fit_figure
-    from .plotting.style import save
-
-    names = tuple(params)
-    dataset_members(dataset)
-    if (model is None) != (mass is None):
-        raise InputError("--model and --mass go together")
-    if model is None and not names:
-        raise InputError("name at least one parameter (--param NAME) or a mediator (--model NAME --mass MEV)")
-    n_fit = len(names) + (model is not None)
-    n_max = 5001 if n_fit == 1 else 250  # 250^2 profiled points stay well under 1 GB of work arrays
-    if points is not None and not 11 <= points <= n_max:
-        raise InputError(f"--points must be between 11 and {n_max} for {n_fit} parameter(s), got {points}")
-    fitter = PoiFit(names, dataset, data_dir, ranges=ranges,  # validates names and ranges first
-                    mediator=None if model is None else (model, mass))
-    names = fitter.names
-    if out_dir is not None:
-        check_writable_dir(out_dir)
-    outcome = fitter.run(points)
-    doc = outcome.document()
-    if out_dir is not None:
-        stem = f"fit_{'__'.join(names)}_{dataset}".replace("+", "_")
-        save(fit_figure(outcome, fitter.pois), Path(out_dir) / f"{stem}.png")
-        write_json(doc, Path(out_dir) / f"{stem}.json")
-    return doc

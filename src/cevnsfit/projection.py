@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -171,76 +170,3 @@ def check_parameter(experiment, name: str) -> None:
 
 def _band_key(n: int) -> str:
     return "median" if n == 0 else f"{'minus' if n < 0 else 'plus'}{abs(n)}sigma"
-
-
-
-
-def project(detectors, model: str | None = None, param: str | None = None, cl: str = "2dof", compare: bool = True,
-            toys: int = 0, seed: int = 0, out_dir=None, data_dir=None) -> dict:
-    """``cevnsfit project``: the expected sensitivity of each planned detector (a YAML file or the name of a shipped
-    one) to a mediator ``model`` (median expected limits with bands; ``toys`` > 0 adds toy bands on the asymptotic
-    lines) or to a registered ``param`` (expected intervals).  Every file, target, source and parameter is validated
-    before anything is computed or written.  With ``out_dir`` the document (and, for a model, the figure against
-    today's COHERENT CsI+LAr limit unless ``compare`` is False; ``data_dir``: its COHERENT folder) is written there.
-
-    Returns {"what": model or parameter, "cl", "results": [{"detector": summary, "projection": document}, ...]}."""
-    from .experiments.declaration import declared_summary, load_declaration
-    from .io.atomic import check_writable_dir
-    from .io.jsonio import write_json
-    from .stats.toys import check_seed
-
-    if (model is None) == (param is None):
-        raise InputError("give exactly one of --model NAME or --param NAME")
-    threshold(cl)
-    mdl = get_model(model) if model is not None else None
-    if toys and (mdl is None or not 100 <= toys <= 100_000):
-        raise InputError("--toys goes with --model and takes 100 to 100000 replicas")
-    check_seed(seed)
-    experiments = [load_declaration(d) for d in detectors]
-    for e in experiments:
-        if not e.asimov:
-            raise InputError(f"{e.declaration}: a projection needs Asimov data (data: {{observed: asimov}})")
-    names = [e.name for e in experiments]
-    if len(set(names)) != len(names):
-        raise InputError(f"detector named twice: {', '.join(names)}")
-    for e in experiments:
-        if param is not None:
-            check_parameter(e, param)
-    if out_dir is not None:
-        check_writable_dir(out_dir)
-    projections, results = [], []
-    for e in experiments:
-        pr = Projection(e, cl)
-        if mdl is not None:
-            res = pr.mediator(mdl, toys=toys, seed=seed)
-            projections.append((e.label, res))
-            results.append({"detector": declared_summary(pr.experiment), "projection": pr.mediator_document(res)})
-        else:
-            results.append({"detector": declared_summary(pr.experiment), "projection": pr.parameter(param)})
-    doc = {"what": mdl.name if mdl is not None else param, "cl": cl, "results": results}
-    if out_dir is not None:
-        stem = f"project_{doc['what']}".replace("+", "_").replace("/", "_")
-        if mdl is not None:
-            _projection_figure(mdl, projections, cl, compare, data_dir, Path(out_dir) / f"{stem}.png")
-        write_json(doc, Path(out_dir) / f"{stem}.json")
-    return doc
-
-
-def _projection_figure(model, projections: list, cl: str, compare: bool, data_dir, path: Path) -> None:
-    """The projections' median limits and bands per mass, beside today's limit of the default data set
-    (``compare``: AC22's COHERENT CsI+LAr)."""
-    from .experiments import DATA_SETS, DEFAULT_DATA_SET
-    from .plotting.projection import projection_figure
-    from .plotting.style import save
-
-    today = None
-    if compare:
-        from .mediators import MediatorAnalysis, dataset_members
-
-        masses = [r.mass_mev for r in projections[0][1]["raster"]]
-        an = MediatorAnalysis(data_dir)  # today's limit: the default data set's experiments only
-        cont = an.analyse(model, masses_mev=masses,
-                          experiments=dataset_members(DEFAULT_DATA_SET)).contour(DEFAULT_DATA_SET, cl)
-        today = {"mass_mev": cont["mass_mev"], "g_upper": cont["g_upper"],
-                 "label": f"{DATA_SETS[DEFAULT_DATA_SET].legend} today (observed)"}
-    save(projection_figure(model, projections, today, cl), path)

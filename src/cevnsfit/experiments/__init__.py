@@ -20,7 +20,18 @@ from .registry import (DATA_SETS, EXPERIMENTS, DataSetSpec, ExperimentEntry, dat
 
 __all__ = ["Experiment", "PhysicsOptions", "ExperimentEntry", "DataSetSpec", "EXPERIMENTS", "DATA_SETS",
            "DEFAULT_DATA_SET", "register_experiment", "register_data_set", "load_experiment", "data_set_members",
-           "plane_data_sets", "compared_data_sets", "experiment_or_declaration"]
+           "plane_data_sets", "compared_data_sets", "experiment_or_declaration", "resolve_data_set"]
+
+
+def _register_shipped_experiments() -> None:
+    """The declarations of ``data/experiments/`` (data sets with their data, e.g. a reactor's release)."""
+    from .declaration import register_declaration, shipped_declarations
+
+    for name in shipped_declarations("experiments"):
+        register_declaration(name)
+
+
+_register_shipped_experiments()
 
 
 def _declared_data_sets() -> str:
@@ -37,18 +48,34 @@ def _declared_data_sets() -> str:
 DEFAULT_DATA_SET = _declared_data_sets()
 
 
+def _is_declaration(text: str) -> bool:
+    from .declaration import shipped_declarations
+
+    return str(text).endswith((".yaml", ".yml")) or str(text) in shipped_declarations()
+
+
 def experiment_or_declaration(name: str, data_dir=None, **options):
     """The registered experiment ``name``, or the experiment a declaration file (a path ending in .yaml, or the
-    name of a shipped declaration) declares (:mod:`.declaration`)."""
-    from .declaration import load_declaration, shipped_declarations
+    name of a shipped declaration) declares, registered first (:func:`.declaration.register_declaration`)."""
+    from .declaration import register_declaration
 
+    if name not in EXPERIMENTS and _is_declaration(name):
+        name = register_declaration(name)
     if name in EXPERIMENTS:
         return load_experiment(name, data_dir, **options)
-    if str(name).endswith((".yaml", ".yml")) or name in shipped_declarations():
-        if options:
-            raise InputError(f"options {', '.join(options)} apply to registered experiments, not to {name}")
-        return load_declaration(name, data_dir)
     raise InputError(f"unknown experiment '{name}'; choose one of {', '.join(EXPERIMENTS)}, or a declaration FILE.yaml")
+
+
+def resolve_data_set(text: str) -> str:
+    """The name of the data set ``text`` names: a registered one, or a declaration file (registered on the way, as
+    a one-member data set of the declaration's name)."""
+    from .declaration import register_declaration
+
+    if text in DATA_SETS:
+        return text
+    if _is_declaration(text):
+        return register_declaration(text)
+    raise InputError(f"unknown data set '{text}'; choose one of {', '.join(DATA_SETS)}, or a declaration FILE.yaml")
 
 
 def plane_data_sets() -> tuple[str, ...]:

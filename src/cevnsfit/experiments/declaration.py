@@ -51,7 +51,8 @@ from .base import Experiment, PhysicsOptions
 from .likelihoods import LIKELIHOODS
 from .readers import read_counts, read_template
 
-__all__ = ["MAX_BINS", "MAX_FILE_BYTES", "read_declaration", "load_declaration", "shipped_declarations"]
+__all__ = ["MAX_BINS", "MAX_FILE_BYTES", "read_declaration", "load_declaration", "shipped_declarations",
+           "register_declaration"]
 
 # energy bins of a declared experiment: the kernel holds (bins x ~1e4 recoil nodes) per flavour and nucleus, so memory
 # grows linearly with them (a natural-argon detector of 200 bins takes ~1.2 GB and ~25 s for `project --model`)
@@ -59,7 +60,7 @@ MAX_BINS = 200
 MAX_FILE_BYTES = MAX_BYTES
 MAX_NUCLEI = 10  # nuclei of a target composition
 MAX_BACKGROUNDS = 20  # background components (each a nuisance of the profiled cost)
-SECTIONS = {"name", "label", "description", "citation", "notes", "collection", "files", "source", "target",
+SECTIONS = {"name", "label", "description", "citation", "notes", "collection", "files", "fetch", "source", "target",
             "response", "data", "likelihood", "options"}
 REQUIRED = ("name", "source", "target", "response", "data", "likelihood")
 NESTED = {"energy": {"quenching": "quenching", "resolution": "resolution", "efficiency": "efficiency"},
@@ -284,10 +285,7 @@ def load_declaration(spec, data_dir=None, params: Parameters = DEFAULT, options:
     for key in REQUIRED:
         if key not in doc:
             raise InputError(f"{where}: key '{key}' is missing")
-    name = str(doc["name"]).strip()
-    if not name or len(name) > 100 or any(c in name for c in "/\\\n+ "):
-        raise InputError(f"{where}: name: one word without slashes, '+' or spaces, at most 100 characters, got "
-                         f"{_shown(doc['name'])}")
+    name = _name(doc, where)
     files = doc.get("files") or {}
     root = resolve_collection(doc["collection"], data_dir) if files and "collection" in doc else None
     ctx = Context(where, params, root, {str(k): str(v) for k, v in files.items()})
@@ -340,6 +338,50 @@ def load_declaration(spec, data_dir=None, params: Parameters = DEFAULT, options:
                      extras={"declaration": where, "document": doc, "citation": str(doc.get("citation", "")),
                              "asimov": data.get("observed", "asimov") == "asimov"})
     return exp
+
+
+def _name(doc: dict, where: str) -> str:
+    name = str(doc.get("name", "")).strip()
+    if not name or len(name) > 100 or any(c in name for c in "/\\\n+ "):
+        raise InputError(f"{where}: name: one word without slashes, '+' or spaces, at most 100 characters, got "
+                         f"{_shown(doc.get('name'))}")
+    return name
+
+
+def register_declaration(spec) -> str:
+    """Register the experiment a declaration file (or a shipped one, by name) declares, and the one-member data set
+    of the same name, so every command takes it by name as a built-in one: ``limits``, ``scan``, ``fit``, ``fc``,
+    the data checks.  Returns the name.  Registering the same file again is a no-op; a name another experiment
+    already holds is an :class:`~cevnsfit.errors.InputError`."""
+    from .registry import DATA_SETS, EXPERIMENTS, DataSetSpec, register_data_set, register_experiment
+
+    doc, where = read_declaration(spec)
+    name = _name(doc, where)
+    if name in EXPERIMENTS:
+        if EXPERIMENTS[name].module == where:
+            return name
+        raise InputError(f"{where}: the name '{name}' is already registered (by {EXPERIMENTS[name].module})")
+    if name in DATA_SETS:
+        raise InputError(f"{where}: the name '{name}' is already a data set's")
+
+    def load(data_dir=None, params: Parameters = DEFAULT, **options):
+        """The declared experiment (:func:`load_declaration`)."""
+        if options:
+            raise InputError(f"{where}: options {', '.join(options)} apply to registered modules, not declarations")
+        return load_declaration(spec, data_dir, params, doc=doc, where=where)
+
+    load.__module__ = where  # the entry's origin, shown in messages and compared above
+    label = str(doc.get("label", name))
+    fetch = doc.get("fetch") or []
+    try:
+        register_experiment(name, label=label, collection=str(doc.get("collection", "")),
+                            files={str(k): str(v) for k, v in (doc.get("files") or {}).items()},
+                            fetch=tuple(str(f) for f in (fetch if isinstance(fetch, list) else [fetch])),
+                            citation=str(doc.get("citation", "")))(load)
+    except (ValueError, TypeError) as exc:
+        raise InputError(str(exc)) from None
+    register_data_set(DataSetSpec(name, (name,), label, label))
+    return name
 
 
 def declared_summary(experiment) -> dict:

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from ..errors import CevnsfitError
-from ..io.datadir import resolve_collection, resolve_data_dir, sha256
+from ..io.datadir import folder_mapping, resolve_collection, sha256
 from ..io.registry import registry
 from ..parameters import DEFAULT
 from .registry import EXPERIMENTS
@@ -15,13 +15,17 @@ from .registry import EXPERIMENTS
 def data_inventory(data_dir=None) -> tuple[Path, list[dict]]:
     """(the COHERENT directory, one row per expected file of every registered experiment: experiment, key, path,
     root (its collection's folder), ok, message, sha256, registered -- whether the hash is the registry's, None
-    for an unregistered file).  ``data_dir`` is the COHERENT folder (``--data-dir``)."""
-    coherent = resolve_data_dir(data_dir)
+    for an unregistered file).  ``data_dir``: the COHERENT folder (``--data-dir``) or a mapping collection ->
+    folder (:func:`~cevnsfit.io.datadir.data_folders`)."""
+    folders = folder_mapping(data_dir)
+    coherent = resolve_collection("coherent", folders)
     rows = []
     roots = {}
     for name, spec in EXPERIMENTS.items():
+        if not spec.collection:  # a declaration whose data are all in the file (counts, Asimov): nothing to look for
+            continue
         try:
-            roots[name] = root = coherent if spec.collection == "coherent" else resolve_collection(spec.collection)
+            roots[name] = root = resolve_collection(spec.collection, folders)
         except CevnsfitError as exc:
             rows.append({"experiment": name, "key": "folder", "path": "", "root": "", "ok": False,
                          "message": str(exc), "sha256": None, "registered": None})
@@ -41,7 +45,7 @@ def data_inventory(data_dir=None) -> tuple[Path, list[dict]]:
                          "registered": None if entry is None or digest is None else digest == entry.sha256})
     for name, root in roots.items():
         try:
-            EXPERIMENTS[name].load(root, DEFAULT).check_inputs()
+            EXPERIMENTS[name].load({**folders, EXPERIMENTS[name].collection: root}, DEFAULT).check_inputs()
         except CevnsfitError as exc:
             for row in rows:
                 if row["experiment"] == name and row["ok"] and row["path"] in str(exc):

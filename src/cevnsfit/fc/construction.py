@@ -45,7 +45,7 @@ class LineSpec:
     seed: int
     block: int
     construction: str = "profile"
-    data_dir: str | None = None
+    data_dir: tuple | None = None  # io.datadir.data_key of the folders the analysis reads
     mass: float | None = None  # MeV, for the regime "fixed_mass" (a raster line: coupling g at this mass)
 
     @property
@@ -119,9 +119,10 @@ _LINES: dict = {}
 
 
 def _analysis(data_dir) -> MediatorAnalysis:
-    """The analysis of ``data_dir`` (a str or None) that this process's tasks build their lines on (made once)."""
+    """The analysis of ``data_dir`` (a :func:`~cevnsfit.io.datadir.data_key`) that this process's tasks build their
+    lines on (made once)."""
     if data_dir not in _ANALYSES:
-        _ANALYSES[data_dir] = MediatorAnalysis(data_dir)
+        _ANALYSES[data_dir] = MediatorAnalysis(None if data_dir is None else dict(data_dir))
     return _ANALYSES[data_dir]
 
 

@@ -13,7 +13,8 @@ from typing import Callable
 import numpy as np
 
 from ..errors import InputError
-from ..experiments import DEFAULT_DATA_SET
+from ..experiments import DEFAULT_DATA_SET, resolve_data_set
+from ..io.datadir import data_key
 from ..mediators import DATASETS, MEV_PER_GEV, MediatorAnalysis, dataset_members
 from ..parameters import DEFAULT
 from ..stats.intervals import allowed_intervals
@@ -89,9 +90,9 @@ def run_fc(model: str, datasets, regimes, n_toys: int, seed: int, cl: str, out: 
         dataset_members(d)
     masses = [] if masses is None else [line_mass("fixed_mass", m) for m in np.atleast_1d(np.asarray(masses, float))]
     model = get_model(model).name
-    key = None if data_dir is None else str(data_dir)
+    key = data_key(data_dir)
     if analysis is not None:
-        if analysis.params != DEFAULT or key != (None if analysis.data_dir is None else str(analysis.data_dir)):
+        if analysis.params != DEFAULT or key != data_key(analysis.data_dir):
             raise InputError("run_fc(analysis=...) needs an analysis of data_dir with the default parameters (the "
                              "toy tasks rebuild it from data_dir)")
         share_analysis(key, analysis)
@@ -109,7 +110,7 @@ def run_fc(model: str, datasets, regimes, n_toys: int, seed: int, cl: str, out: 
             obs = observe(an, model, d, r, cl, mass)
             tested, grid = choose_grids(obs, cl, per_decade)
             spec = LineSpec(model, d, r, tuple(float(x) for x in tested), tuple(float(x) for x in grid), int(seed),
-                            int(block), construction, None if data_dir is None else str(data_dir), mass)
+                            int(block), construction, key, mass)
             store.register(spec, spec.inputs(checks))
             f = line_chi2(an, spec)
             obs.t_obs = np.maximum(f(tested) - obs.chi2_min, 0.0)
@@ -176,8 +177,8 @@ def run_fc_to_folder(model: str, out_dir, dataset: str = DEFAULT_DATA_SET, regim
     from .report import write_reports
 
     seed = check_seed(seed)  # before anything is loaded or written (a negative seed would fail at the first toy)
-    if dataset != "all" and dataset not in DATASETS:
-        raise InputError(f"unknown data set '{dataset}'; choose {', '.join(DATASETS)} or all")
+    if dataset != "all":
+        dataset = resolve_data_set(dataset)
     if regime not in REGIMES:
         raise InputError(f"unknown regime '{regime}'; choose low, high or both")
     if n_toys < 1 or n_toys > 10_000_000 or block < 1 or not 2 <= per_decade <= 1000:

@@ -155,9 +155,10 @@ def raster_figure(doc: dict, dataset: str, path: Path, data_dir=None) -> Path:
     from ..plotting.planes import plane_figure
     from ..plotting.style import save
 
+    from ..io.datadir import data_key
     from .construction import _analysis
 
-    an = _analysis(None if data_dir is None else str(data_dir))
+    an = _analysis(data_key(data_dir))
     res = an.analyse(doc["raster"]["model"], experiments=DATASETS[dataset])
     fig = plane_figure(res, gm2_epochs=(), curves=[], datasets=(dataset,), cl="1dof",
                        overlay=raster_overlay(doc["raster"], dataset))

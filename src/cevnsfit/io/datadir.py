@@ -4,8 +4,10 @@ The data root is a folder laid out like ``shared/data`` of the development set-u
 (``coherent/`` with ``csi2021/``, ``lar2020/``, ``flux/``; ``limits/``; ``xenonnt_cevns/``, see
 :mod:`cevnsfit.io.registry`).  Each collection's folder is looked for, in this order (the first match wins):
 
-1. the folder given explicitly (``--data-dir`` on the command line for ``coherent``);
-2. the collection's environment variable (``$CEVNSFIT_DATA``, ``$CEVNSFIT_LIMITS``, ``$CEVNSFIT_XENONNT``);
+1. the folder given explicitly: ``--data-dir DIR`` on the command line for ``coherent``, or ``--data-home ROOT``
+   for every collection that has a folder ``ROOT/<collection>`` (:func:`data_folders`);
+2. the collection's environment variable (``$CEVNSFIT_DATA``, ``$CEVNSFIT_LIMITS``, ``$CEVNSFIT_XENONNT``,
+   ``$CEVNSFIT_SOLAR``, ``$CEVNSFIT_REACTOR``);
 3. development: the first ``shared/data/<collection>`` beside the current directory or one of its parents, or
    beside the installed package or one of its parents -- i.e. ``../shared/data/...`` seen from a clone;
 4. the fetched data: ``<data home>/<collection>``, where the data home is ``$CEVNSFIT_DATA_HOME`` or the user's
@@ -48,6 +50,47 @@ def data_home() -> Path:
     except Exception as exc:  # noqa: BLE001 - whatever the platform lookup raises (RuntimeError, KeyError, OSError)
         raise DataError(f"no user data directory ({type(exc).__name__}: {exc}); set ${HOME_ENV_VAR} or give the "
                         "folder explicitly") from None
+
+
+def data_folders(data_dir=None, data_home=None) -> dict | None:
+    """The folders a command was given, as the mapping collection -> folder every loader takes: ``data_home`` (a
+    root laid out like ``shared/data``) gives each collection whose folder it holds, ``data_dir`` the COHERENT
+    folder (it wins over the root's).  None when neither is given (every collection is searched).  A root that holds
+    none of the collections is a :class:`DataError`."""
+    from .registry import COLLECTIONS
+
+    if data_dir is None and data_home is None:
+        return None
+    folders = {}
+    if data_home is not None:
+        root = Path(data_home).expanduser()
+        if not root.is_dir():
+            raise DataError(f"data home {root} (from --data-home) does not exist or is not a directory")
+        folders = {c: root / c for c in COLLECTIONS if (root / c).is_dir()}
+        if not folders:
+            raise DataError(f"data home {root} (from --data-home) holds none of the collections' folders "
+                            f"({', '.join(COLLECTIONS)})")
+    if data_dir is not None:
+        folders["coherent"] = Path(data_dir)
+    return folders
+
+
+def folder_mapping(data_dir) -> dict:
+    """The mapping collection -> folder of a command's folders: None (none given), a COHERENT folder (what
+    ``--data-dir`` and the Python API's ``data_dir`` have always meant) or already a mapping."""
+    from collections.abc import Mapping
+
+    if data_dir is None:
+        return {}
+    return dict(data_dir) if isinstance(data_dir, Mapping) else {"coherent": data_dir}
+
+
+def data_key(data_dir) -> tuple | None:
+    """A hashable, picklable form of a command's folders (:func:`folder_mapping`): the key under which worker
+    processes rebuild the same analysis; ``dict(key)`` is the mapping again."""
+    if data_dir is None:
+        return None
+    return tuple(sorted((str(c), str(p)) for c, p in folder_mapping(data_dir).items()))
 
 
 def _dev_candidates(collection: str) -> list[Path]:

@@ -13,11 +13,13 @@ import math
 import numpy as np
 
 from ..experiments import DATA_SETS, compared_data_sets
+from ..parameters import package_yaml
 from ..stats.intervals import threshold
 from .style import STYLE, plt
 
 COMPARED = compared_data_sets()  # accelerator alone, solar alone, both (data/datasets.yaml plot.compared)
-DOMINANT = ("xenonnt", "csi+lar")  # shaded where the first is stronger than the second
+# shaded where the first data set's limit is stronger than the second's (data/datasets.yaml, plot.compare_shading)
+DOMINANT = tuple(package_yaml("datasets.yaml")["plot"]["compare_shading"])
 
 
 def comparison_figure(results: dict, cl: str = "2dof", datasets=COMPARED, ncols: int = 4):

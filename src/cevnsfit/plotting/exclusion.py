@@ -18,6 +18,7 @@ import math
 import numpy as np
 from matplotlib.path import Path as MplPath
 
+from ..experiments import DEFAULT_DATA_SET
 from ..mediators import dataset_members
 from ..stats.intervals import threshold
 
@@ -124,7 +125,7 @@ def _chain(segments: list, top: float) -> list[np.ndarray]:
     return lines
 
 
-def exclusion_geometry(res, dataset: str = "csi+lar", cl: str = "2dof") -> dict:
+def exclusion_geometry(res, dataset: str = DEFAULT_DATA_SET, cl: str = "2dof") -> dict:
     """The 2 sigma excluded region of ``dataset`` from the per-mass allowed intervals of ``res.contour``.
 
     At every grid mass the excluded couplings are the gaps between the allowed intervals (crossings interpolated

@@ -25,7 +25,7 @@ from matplotlib.patches import Patch, PathPatch
 from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullLocator
 
 from ..errors import DataError, InputError
-from ..experiments import DATA_SETS, plane_data_sets
+from ..experiments import DATA_SETS, DEFAULT_DATA_SET, plane_data_sets
 from ..mediators import dataset_members
 from ..physics.gm2 import band_has_lower_edge, favoured_band, get_epoch
 from ..stats.intervals import CONVENTIONS, threshold
@@ -200,9 +200,9 @@ def _draw_gm2(ax, model, epochs, xlim) -> tuple[list, list[str], list]:
 def _draw_cevns(ax, geos: dict, inset: bool = False) -> list:
     """Fills and boundaries of the CEvNS exclusions (combined last, on top); returns the Line2D objects."""
     drawn = []
-    for d in sorted(geos, key=lambda d: d == "csi+lar"):
+    for d in sorted(geos, key=lambda d: d == DEFAULT_DATA_SET):  # the default (combined) data set on top
         colour, alpha, lw, _ = DATASET_STYLE.get(d, ("k", 0.1, 1.0, d))
-        z = 4 if d == "csi+lar" else 3.5
+        z = 4 if d == DEFAULT_DATA_SET else 3.5
         # add_artist, not add_patch: the view limits are set by the caller, and add_patch's data-limit update
         # walks the path segment by segment in Python (~10 % of a plane figure's build)
         ax.add_artist(PathPatch(geos[d]["path"], facecolor=colour, alpha=alpha, lw=0, zorder=2))
@@ -313,7 +313,7 @@ def draw_plane(ax, res, gm2_epochs=("2021",), curves=None, datasets=PLANE_DATA_S
             notes.append("DarkCast loop-mixing convention for the quark couplings")
 
     ins = None
-    combined = "csi+lar" if "csi+lar" in geos else (datasets[-1] if datasets else None)
+    combined = DEFAULT_DATA_SET if DEFAULT_DATA_SET in geos else (datasets[-1] if datasets else None)
     if combined is not None and (inset is True or (inset == "auto" and geos[combined]["n_islands"] > 0)):
         extra = [(np.column_stack((ln.get_xdata(), ln.get_ydata())), 2.0) for ln in gm2_lines]
         extra += [(band, 1.0) for band in gm2_fill_points(ax)]
@@ -372,7 +372,7 @@ def plane_figure(res, gm2_epochs=("2021",), curves=None, datasets=PLANE_DATA_SET
 _SUMMARY_STYLES = ("-", "--", "-.", ":")
 
 
-def summary_figure(results: dict, dataset: str = "csi+lar", cl: str = "2dof", ylim=None, figsize=(6.4, 4.8)):
+def summary_figure(results: dict, dataset: str = DEFAULT_DATA_SET, cl: str = "2dof", ylim=None, figsize=(6.4, 4.8)):
     """Upper 2 sigma limit (edge of the allowed region containing g = 0) of every vector model in one panel."""
     threshold(cl)
     dataset_members(dataset)

@@ -20,6 +20,7 @@ from concurrent.futures import FIRST_EXCEPTION, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..experiments import DEFAULT_DATA_SET
 from ..mediators import MediatorAnalysis, data_set_experiments
 from ..process import ForkedWorkers, run_reported
 from . import cache
@@ -85,7 +86,7 @@ def draw(state: FigureState, job: Job) -> None:
                                   cl=state.cl, overlay=overlay)
     elif job.kind == "summary":
         vectors = {n: p["full"] for n, p in results.items() if getattr(p["full"].model, "kind", "vector") == "vector"}
-        fig = planes.summary_figure(vectors, "csi+lar", state.cl)
+        fig = planes.summary_figure(vectors, DEFAULT_DATA_SET, state.cl)
     else:
         part = comparison_part()
         fig = compare.comparison_figure({n: p[part] for n, p in results.items()}, state.cl)
@@ -115,8 +116,7 @@ def workers(state: FigureState, n: int, close_fds=()) -> ForkedWorkers:
     from ..plotting import compare, planes, spectra, style  # noqa: F401
     from ..stats import compiled
 
-    if compiled.available():
-        compiled.load()
+    compiled.load()
     return ForkedWorkers(n, initializer=_init_worker, initargs=(state,), close_fds=close_fds)
 
 

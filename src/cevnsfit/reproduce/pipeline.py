@@ -29,7 +29,7 @@ from typing import Callable
 from .. import __version__
 from ..analysis import sm_summary
 from ..errors import InputError
-from ..experiments import DATA_SETS, EXPERIMENTS
+from ..experiments import DATA_SETS, DEFAULT_DATA_SET, EXPERIMENTS
 from ..io.atomic import check_writable_dir, write_text
 from ..io.results import data_checksums, scan_dataset, write_netcdf
 from ..io.runfolder import RUN_RECORD, RunFolder, check_targets
@@ -155,7 +155,7 @@ def _run(out, stage, an, exps, models, checksums, gm2_epochs, cl, progress, t_st
         fc_rows = _fc_rows(out, an, models, fc)
         rows = with_fc_columns(rows, fc_rows)
         for model in models:
-            figures.plane(model.name, keys[model.name], fc_rows[(model.name, "csi+lar")])
+            figures.plane(model.name, keys[model.name], fc_rows[(model.name, DEFAULT_DATA_SET)])
         tick("Feldman-Cousins toys")
 
     fc_toys = None if fc is None else fc["toys"]

@@ -37,7 +37,7 @@ from __future__ import annotations
 import importlib
 from typing import Callable
 
-__all__ = ["KERNELS", "PROGRESS_MESSAGE", "kernels_cached", "load"]
+__all__ = ["KERNELS", "PROGRESS_MESSAGE", "kernels_cached", "load", "Kernels", "announce_with"]
 
 # the kernels' entry points, per module of cevnsfit.stats.kernels: what the costs call
 KERNELS = {"poisson": ("poisson_profile", "poisson_grid"), "gaussian": ("gaussian_profile", "gaussian_grid"),
@@ -71,24 +71,51 @@ def kernels_cached() -> bool:
 
 def load(progress: Callable[[str], None] | None = None) -> bool:
     """Make every kernel ready now -- from numba's cache, or compiled (and cached) when :func:`kernels_cached` is
-    False, after calling ``progress(PROGRESS_MESSAGE)`` once -- e.g. before a command's work starts or before
-    threads call the kernels.  Returns True when it compiled.
+    False, after calling ``progress(PROGRESS_MESSAGE)`` once (default: the callback of :func:`announce_with`) --
+    e.g. before a command's work starts or before threads call the kernels.  Returns True when it compiled.  The
+    costs call it before their first profile (:class:`Kernels`), so a first run always announces itself.
 
     Readiness is per argument types: each kernel is called once on a tiny problem through the cost classes, with
     the types that the costs always pass (C-contiguous float64/int64/bool arrays), so that later calls find it.
     Once done in a process, a call returns False at once (the machine code is in memory: nothing to check)."""
-    global _READY
-    if _READY:
+    global _READY, _LOADING
+    if _READY or _LOADING:  # _LOADING: the warm-up's own costs call back here
         return False
-    cached = kernels_cached()
-    if not cached and progress is not None:
-        progress(PROGRESS_MESSAGE)
-    _warm_up()
-    _READY = True
+    _LOADING = True
+    try:
+        cached = kernels_cached()
+        report = progress or _ANNOUNCE
+        if not cached and report is not None:
+            report(PROGRESS_MESSAGE)
+        _warm_up()
+        _READY = True
+    finally:
+        _LOADING = False
     return not cached
 
 
+def announce_with(callback: Callable[[str], None] | None) -> None:
+    """The callback :func:`load` tells when it has to compile and no ``progress`` is given (the CLI: one line on
+    standard error)."""
+    global _ANNOUNCE
+    _ANNOUNCE = callback
+
+
+class Kernels:
+    """The kernel module ``name`` of :data:`KERNELS` (``cevnsfit.stats.kernels.<name>``), imported and every kernel
+    made ready (:func:`load`) on the first attribute asked for: what a cost calls its kernels through."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __getattr__(self, attr: str):
+        load()
+        return getattr(importlib.import_module(f"{__package__}.kernels.{self.name}"), attr)
+
+
 _READY = False  # load() has run in this process
+_LOADING = False  # load() is running (its warm-up builds costs, which call load() again)
+_ANNOUNCE: Callable[[str], None] | None = None
 
 
 def _warm_up() -> None:

@@ -7,13 +7,12 @@ from typing import Mapping
 
 import numpy as np
 
+from .compiled import Kernels
 from .cost import SIGNAL, ReplicaCost, c_array, linear_signals
 
 
-def _kernels():
-    from .kernels import gaussian  # numba is imported on the first profile (stats/compiled.py)
 
-    return gaussian
+KERNELS = Kernels("gaussian")  # ready on first use: numba is imported then (stats/compiled.py)
 
 
 class GaussianChi2(ReplicaCost):
@@ -174,7 +173,7 @@ class GaussianChi2(ReplicaCost):
         residual, centre, _ = self._replica_data(observed, centres)
         gram_sig = np.zeros((0, self._n_sig, self._n_col)) if gram_sig is None else c_array(gram_sig)
         chi, theta, branch = np.empty(n), np.empty((n, self.prior.size)), np.empty(n, dtype=np.int64)
-        _kernels().gaussian_profile(s, residual, centre, self._sig_slope, self._fixed_cols, self._g_fixed, self._k_w,
+        KERNELS.gaussian_profile(s, residual, centre, self._sig_slope, self._fixed_cols, self._g_fixed, self._k_w,
                                     self._prior_col, self._col_param, self._col_sign, self._k_prior, self._u, self._e,
                                     self._pick, self._theta_fixed, self._sig_offset, self._offset, gram_sig, chi,
                                     theta, branch)
@@ -280,7 +279,7 @@ class GaussianChi2(ReplicaCost):
         f = self.grid_factors(signals) if factors is None else factors
         residual, centre, r0w = self._replica_data(d, c)
         chi = np.empty((n, f["s"].shape[0]))
-        _kernels().gaussian_grid(f["s"], residual, centre, c_array(r0w), self._sig_w, self._fixed_w, self._prior_col,
+        KERNELS.gaussian_grid(f["s"], residual, centre, c_array(r0w), self._sig_w, self._fixed_w, self._prior_col,
                                  self._col_param, f["col_scale"], f["ff_inv"], f["g_fs"], f["branch_inv"], self._u,
                                  self._e, self._sel, self._sel_sign, chi)
         return chi

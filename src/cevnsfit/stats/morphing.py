@@ -35,13 +35,12 @@ import numpy as np
 from scipy.interpolate import CubicSpline
 
 from ..errors import InputError
+from .compiled import Kernels
 from .cost import SIGNAL, ReplicaCost, _as_batch, c_array, dlnd, dlnd_rows
 
 
-def _kernels():
-    from .kernels import morph  # numba is imported on the first profile (stats/compiled.py)
 
-    return morph
+KERNELS = Kernels("morph")  # ready on first use: numba is imported then (stats/compiled.py)
 
 
 class CardinalSplines:
@@ -244,7 +243,7 @@ class MorphedPoissonChi2(ReplicaCost):
             coef, basis = np.empty((0, 1)), np.empty((1, *np.shape(sig)[1:]))
         p = c_array(p)
         chi = np.empty(p.shape[0])
-        _kernels().morphed_profile(c_array(sig), c_array(coef), c_array(basis), bkg, fixed, self._i_morphed,
+        KERNELS.morphed_profile(c_array(sig), c_array(coef), c_array(basis), bkg, fixed, self._i_morphed,
                                    self._i_fixed, d, dl, centre, self._k_inv_var, self._free, *self._k_nodes[:2],
                                    *self._k_nodes[2:], float(self.tol), p, chi)
         return chi, p
@@ -295,7 +294,7 @@ class MorphedPoissonChi2(ReplicaCost):
         1e-12 larger (keeps a flat direction solvable)."""
         s = c_array(self._reduced(signal)[0])
         grad, hess = np.empty(len(self.parameters)), np.empty((len(self.parameters),) * 2)
-        chi = _kernels().morphed_point(s, self._k_bkg, self._k_fixed_bkg, self._i_morphed, self._i_fixed, self._k_d[0],
+        chi = KERNELS.morphed_point(s, self._k_bkg, self._k_fixed_bkg, self._i_morphed, self._i_fixed, self._k_d[0],
                                        float(self._k_dlnd[0]), self._k_centre[0], self._k_inv_var, *self._k_nodes,
                                        c_array(p), grad, hess)
         return chi, grad, hess

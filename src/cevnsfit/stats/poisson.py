@@ -7,13 +7,12 @@ from typing import Mapping
 import numpy as np
 
 from ..errors import InputError
+from .compiled import Kernels
 from .cost import SIGNAL, ReplicaCost, c_array, dlnd, dlnd_rows
 
 
-def _kernels():
-    from .kernels import poisson  # numba is imported on the first profile (stats/compiled.py)
 
-    return poisson
+KERNELS = Kernels("poisson")  # ready on first use: numba is imported then (stats/compiled.py)
 
 
 class PoissonChi2(ReplicaCost):
@@ -108,7 +107,7 @@ class PoissonChi2(ReplicaCost):
             if ctr.shape[0] > 1:
                 chain[1:] &= np.all(ctr[1:] == ctr[:-1], axis=1)
         chi = np.empty(n)
-        _kernels().poisson_profile(s, self._k_bkg, d, c_array(dl), ctr, self._k_inv_var, self._k_fixed,
+        KERNELS.poisson_profile(s, self._k_bkg, d, c_array(dl), ctr, self._k_inv_var, self._k_fixed,
                                    self._k_fixed_a, a, chi, float(self.tol), self.PIN, self.WARM_FLOOR, chain)
         return chi, a - 1.0
 
@@ -140,7 +139,7 @@ class PoissonChi2(ReplicaCost):
         d, c = self._replica_rows(n, observed, centres)
         d = c_array(d)
         chi = np.empty((n, k))
-        _kernels().poisson_grid(c_array(signals.reshape(k, -1)), self._k_bkg, d, c_array(dlnd(d)),
+        KERNELS.poisson_grid(c_array(signals.reshape(k, -1)), self._k_bkg, d, c_array(dlnd(d)),
                                 c_array(self._k_ctr + c), self._k_inv_var, self._k_fixed, self._k_fixed_a,
                                 float(self.tol), self.PIN, self.WARM_FLOOR, chi)
         return chi
