@@ -36,7 +36,7 @@ def test_sm_json_contract():
     res = run("sm", "--json")
     assert res.returncode == 0, res.stderr
     doc = json.loads(res.stdout)
-    assert set(doc) == {"csi", "lar", "xenonnt"}  # every registered experiment
+    assert set(doc) == {"csi", "lar", "xenonnt", "dresden2"}  # every registered experiment
     assert set(doc["csi"]["predicted"]) == {"cevns", "brn", "nin", "ss"}
     assert set(doc["lar"]["best_fit"]) == {"cevns", "ss", "pbrn", "dbrn"}
     assert doc["csi"]["n_bins"] == 99 and doc["lar"]["n_bins"] == 120

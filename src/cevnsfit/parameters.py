@@ -30,7 +30,7 @@ def package_yaml(filename: str) -> Any:
     return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
-PARAMETER_FILES = ("parameters.yaml", "solar.yaml", "xenonnt.yaml", "projection.yaml")
+PARAMETER_FILES = ("parameters.yaml", "solar.yaml", "xenonnt.yaml", "projection.yaml", "reactor.yaml")
 
 
 @lru_cache(maxsize=1)

@@ -23,15 +23,15 @@ __all__ = ["Experiment", "PhysicsOptions", "ExperimentEntry", "DataSetSpec", "EX
            "plane_data_sets", "compared_data_sets", "experiment_or_declaration", "resolve_data_set"]
 
 
-def _register_shipped_experiments() -> None:
-    """The declarations of ``data/experiments/`` (data sets with their data, e.g. a reactor's release)."""
+def _register_shipped_experiments() -> tuple[str, ...]:
+    """The declarations of ``data/experiments/`` (data sets with their data, e.g. a reactor's release): their
+    experiments now (``data/datasets.yaml`` may combine them), their one-member data sets after those of the file."""
     from .declaration import register_declaration, shipped_declarations
 
-    for name in shipped_declarations("experiments"):
-        register_declaration(name)
+    return tuple(register_declaration(name, data_set=False) for name in shipped_declarations("experiments"))
 
 
-_register_shipped_experiments()
+_SHIPPED = _register_shipped_experiments()
 
 
 def _declared_data_sets() -> str:
@@ -46,6 +46,9 @@ def _declared_data_sets() -> str:
 
 # the data set a command fits when none is named: AC22's combination of the COHERENT data (data/datasets.yaml)
 DEFAULT_DATA_SET = _declared_data_sets()
+for _name in _SHIPPED:
+    if _name not in DATA_SETS:
+        register_data_set(DataSetSpec(_name, (_name,), EXPERIMENTS[_name].label, EXPERIMENTS[_name].label))
 
 
 def _is_declaration(text: str) -> bool:
@@ -67,15 +70,26 @@ def experiment_or_declaration(name: str, data_dir=None, **options):
 
 
 def resolve_data_set(text: str) -> str:
-    """The name of the data set ``text`` names: a registered one, or a declaration file (registered on the way, as
-    a one-member data set of the declaration's name)."""
+    """The name of the data set ``text`` names: a registered one; a declaration file (registered on the way, as a
+    one-member data set of the declaration's name); or a combination ``A+B+...`` of registered data sets and
+    experiments (registered on the way: the union of their experiments, chi^2 summed, nuisances independent)."""
     from .declaration import register_declaration
 
     if text in DATA_SETS:
         return text
     if _is_declaration(text):
         return register_declaration(text)
-    raise InputError(f"unknown data set '{text}'; choose one of {', '.join(DATA_SETS)}, or a declaration FILE.yaml")
+    parts = [p.strip() for p in str(text).split("+")]
+    if len(parts) > 1 and all(p in DATA_SETS or p in EXPERIMENTS for p in parts):
+        members = tuple(dict.fromkeys(m for p in parts for m in (DATA_SETS[p].members if p in DATA_SETS else (p,))))
+        same = next((d for d, spec in DATA_SETS.items() if set(spec.members) == set(members)), None)
+        if same is not None:  # an existing data set of these experiments: its name (csi+lar for lar+csi)
+            return same
+        label = " + ".join(DATA_SETS[p].label if p in DATA_SETS else EXPERIMENTS[p].label for p in parts)
+        register_data_set(DataSetSpec("+".join(parts), members, label, label))
+        return "+".join(parts)
+    raise InputError(f"unknown data set '{text}'; choose one of {', '.join(DATA_SETS)}, a combination of them "
+                     f"joined by '+', or a declaration FILE.yaml")
 
 
 def plane_data_sets() -> tuple[str, ...]:

@@ -48,7 +48,7 @@ from ..sources import SOURCES, make_source
 from ..targets import compound, material_targets
 from ..units import convert
 from .base import Experiment, PhysicsOptions
-from .likelihoods import LIKELIHOODS
+from .likelihoods import LIKELIHOODS, GridNuisance
 from .readers import read_counts, read_template
 
 __all__ = ["MAX_BINS", "MAX_FILE_BYTES", "read_declaration", "load_declaration", "shipped_declarations",
@@ -60,6 +60,9 @@ MAX_BINS = 200
 MAX_FILE_BYTES = MAX_BYTES
 MAX_NUCLEI = 10  # nuclei of a target composition
 MAX_BACKGROUNDS = 20  # background components (each a nuisance of the profiled cost)
+# the likelihood kinds a declaration takes, with the keys of their section
+DECLARED_LIKELIHOODS = {"poisson": {"kind", "priors", "profile"}, "gaussian": {"kind", "priors", "sigma", "shapes", "profile"}}
+MAX_GRID = 101  # values of a grid-profiled parameter (each one a cost)
 SECTIONS = {"name", "label", "description", "citation", "notes", "collection", "files", "fetch", "source", "target",
             "response", "data", "likelihood", "options"}
 REQUIRED = ("name", "source", "target", "response", "data", "likelihood")
@@ -305,8 +308,12 @@ def load_declaration(spec, data_dir=None, params: Parameters = DEFAULT, options:
     shape = (energy.edges.size - 1, 1 if time.edges_us is None else time.edges_us.size - 1)
     lik_doc = doc["likelihood"] if isinstance(doc["likelihood"], dict) else ctx.fail("likelihood", "must be a mapping")
     kind = lik_doc.get("kind", "poisson")
-    if kind not in ("poisson",):
-        ctx.fail("likelihood.kind", f"a declaration takes kind poisson (known kinds: {', '.join(LIKELIHOODS)})")
+    if kind not in DECLARED_LIKELIHOODS:
+        ctx.fail("likelihood.kind", f"a declaration takes kind {' or '.join(DECLARED_LIKELIHOODS)} (known kinds: "
+                                    f"{', '.join(LIKELIHOODS)})")
+    unknown = set(lik_doc) - DECLARED_LIKELIHOODS[kind]
+    if unknown:
+        ctx.fail("likelihood", f"unknown key(s) {', '.join(sorted(map(str, unknown)))} for kind {kind}")
     data = doc["data"] if isinstance(doc["data"], dict) else ctx.fail("data", "must be a mapping")
     backgrounds = {}
     if len(data.get("backgrounds") or {}) > MAX_BACKGROUNDS:
@@ -330,14 +337,81 @@ def load_declaration(spec, data_dir=None, params: Parameters = DEFAULT, options:
             ctx.fail(f"likelihood.priors.{z}", f"a prior width must be positive (null: free), got {width:g}")
         pulls[z] = width
     observed = data.get("observed", "asimov")
-    observed = _asimov if observed == "asimov" else read_counts(ctx, observed, "data.observed", shape, poisson=True)
+    observed = _asimov if observed == "asimov" else read_counts(ctx, observed, "data.observed", shape,
+                                                                 poisson=kind == "poisson")
+    likelihood = (LIKELIHOODS[kind](components, pulls) if kind == "poisson"
+                  else _gaussian(ctx, lik_doc, components, pulls, backgrounds, shape))
+    if lik_doc.get("profile") is not None:
+        likelihood.grid = _grid(ctx, lik_doc["profile"], data.get("backgrounds") or {}, shape)
     exp = Experiment(name, str(doc.get("label", name)), params=params, options=options or PhysicsOptions(),
                      source=source, targets=targets, energy=energy, time=time,
-                     likelihood=LIKELIHOODS[kind](components, pulls), observed=observed, backgrounds=backgrounds,
+                     likelihood=likelihood, observed=observed, backgrounds=backgrounds,
                      data_dir=root, files=ctx.files, collection=str(doc.get("collection", "")),
                      extras={"declaration": where, "document": doc, "citation": str(doc.get("citation", "")),
                              "asimov": data.get("observed", "asimov") == "asimov"})
     return exp
+
+
+def _gaussian(ctx: Context, lik_doc: dict, components: tuple, pulls: dict, backgrounds: dict, shape: tuple):
+    """A Gaussian likelihood: ``sigma`` per bin (the data's units, a table column or numbers), and ``shapes``:
+    {name: {component, plus: a background, minus: a background or absent}}, each a shape systematic of unit-Gaussian
+    prior whose +-1 sigma templates are the given ones (the relative deltas to the component's template)."""
+    if "sigma" not in lik_doc:
+        ctx.fail("likelihood.sigma", "a Gaussian likelihood needs the per-bin sigma of the data")
+    sigma = read_counts(ctx, lik_doc["sigma"], "likelihood.sigma", shape, poisson=False)
+    if not np.all(sigma > 0):
+        ctx.fail("likelihood.sigma", "every bin's sigma must be positive")
+    shapes = lik_doc.get("shapes") or {}
+    if not isinstance(shapes, dict) or len(shapes) > MAX_BACKGROUNDS:
+        ctx.fail("likelihood.shapes", f"a mapping of at most {MAX_BACKGROUNDS} shape systematics")
+    deltas = {}
+    for sname, node in shapes.items():
+        key = f"likelihood.shapes.{sname}"
+        if not isinstance(node, dict) or set(node) - {"component", "plus", "minus", "source"} or "plus" not in node:
+            ctx.fail(key, "give {component, plus: TEMPLATE, minus: TEMPLATE (optional), source}")
+        comp = node.get("component")
+        if comp not in backgrounds:
+            ctx.fail(f"{key}.component", f"not a background: {', '.join(backgrounds) or 'none'}")
+        nominal = np.asarray(backgrounds[comp], float)
+        if not np.all(nominal > 0):
+            ctx.fail(f"{key}.component", "a shape systematic needs a template that is positive in every bin")
+        rel = [None if node.get(side) is None else
+               np.asarray(read_counts(ctx, node[side], f"{key}.{side}", shape, poisson=False)) / nominal - 1.0
+               for side in ("plus", "minus")]
+        deltas[str(sname)] = (comp, rel[0], rel[1])
+    return LIKELIHOODS["gaussian"](components, pulls, lambda experiment: sigma, deltas)
+
+
+def _grid(ctx: Context, node, background_docs: dict, shape: tuple) -> GridNuisance:
+    """``profile: {component, parameter, values: {value: [...], unit, source}}``: the shape argument ``parameter``
+    of the background ``component`` profiled on the grid ``values`` (:mod:`cevnsfit.stats.gridprofile`)."""
+    key = "likelihood.profile"
+    if not isinstance(node, dict) or set(node) - {"component", "parameter", "values", "source"}:
+        ctx.fail(key, "give {component: BACKGROUND, parameter: ARGUMENT of its shape, values: {value: [...], unit}}")
+    comp, arg = node.get("component"), node.get("parameter")
+    bnode = background_docs.get(comp)
+    if not isinstance(bnode, dict) or "shape" not in bnode:
+        ctx.fail(f"{key}.component", f"not a background declared by a shape: {', '.join(background_docs) or 'none'}")
+    if arg not in bnode or not isinstance(bnode[arg], dict) or "unit" not in bnode[arg]:
+        ctx.fail(f"{key}.parameter", f"'{arg}' is not a {{value, unit}} argument of the {comp} shape")
+    unit = str(bnode[arg]["unit"])
+    values = node.get("values")
+    if not isinstance(values, dict) or not isinstance(values.get("value"), list):
+        ctx.fail(f"{key}.values", f"give {{value: [...], unit: {unit}}}")
+    grid = np.asarray(ctx.value(values, f"{key}.values", unit), float)
+    if not 3 <= grid.size <= MAX_GRID or np.any(np.diff(grid) <= 0):
+        ctx.fail(f"{key}.values", f"3 to {MAX_GRID} increasing values, got {grid.size}")
+    cache: dict = {}
+
+    def template(value: float) -> np.ndarray:
+        if value not in cache:
+            cache[value] = read_counts(ctx, {**bnode, arg: {"value": float(value), "unit": unit}},
+                                       f"data.backgrounds.{comp}", shape, poisson=False)
+        return cache[value]
+
+    for v in grid:  # every value is checked (and its template made) now, not in the middle of a fit
+        template(float(v))
+    return GridNuisance(f"{arg}_{comp}", str(comp), tuple(grid.tolist()), template, unit)
 
 
 def _name(doc: dict, where: str) -> str:
@@ -348,11 +422,11 @@ def _name(doc: dict, where: str) -> str:
     return name
 
 
-def register_declaration(spec) -> str:
+def register_declaration(spec, data_set: bool = True) -> str:
     """Register the experiment a declaration file (or a shipped one, by name) declares, and the one-member data set
     of the same name, so every command takes it by name as a built-in one: ``limits``, ``scan``, ``fit``, ``fc``,
     the data checks.  Returns the name.  Registering the same file again is a no-op; a name another experiment
-    already holds is an :class:`~cevnsfit.errors.InputError`."""
+    already holds is an :class:`~cevnsfit.errors.InputError`.  ``data_set=False``: the experiment only."""
     from .registry import DATA_SETS, EXPERIMENTS, DataSetSpec, register_data_set, register_experiment
 
     doc, where = read_declaration(spec)
@@ -380,7 +454,8 @@ def register_declaration(spec) -> str:
                             citation=str(doc.get("citation", "")))(load)
     except (ValueError, TypeError) as exc:
         raise InputError(str(exc)) from None
-    register_data_set(DataSetSpec(name, (name,), label, label))
+    if data_set:
+        register_data_set(DataSetSpec(name, (name,), label, label))
     return name
 
 

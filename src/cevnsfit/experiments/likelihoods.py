@@ -7,25 +7,30 @@ None for a free normalisation; the cost's nuisance names follow the statistics p
 
 * ``poisson`` -- :class:`~cevnsfit.stats.chi2.PoissonChi2` (CsI-2021, projections, reactors);
 * ``gaussian`` -- :class:`~cevnsfit.stats.chi2.GaussianChi2` with per-bin statistical sigma and shape systematics
-  (LAr-2020);
+  (LAr-2020, Dresden-II);
 * ``morphed_poisson`` -- :class:`~cevnsfit.stats.morphing.MorphedPoissonChi2`, templates on a grid of two shape
   nuisances (XENONnT).
+
+A Poisson or Gaussian likelihood may profile one background's nonlinear parameter on a grid (:class:`GridNuisance`,
+:mod:`cevnsfit.stats.gridprofile`): Dresden-II's exponential decay length.
 
 :func:`register_likelihood` checks the contract (``cost``, ``prediction``, a docstring, a new name) at import.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Mapping
 
 import numpy as np
 
 from ..errors import InputError
 from ..stats.chi2 import GaussianChi2, PoissonChi2
+from ..stats.gridprofile import GridProfiledCost
 from ..stats.morphing import MorphedPoissonChi2
 
 __all__ = ["LIKELIHOODS", "register_likelihood", "Likelihood", "PoissonLikelihood", "GaussianLikelihood",
-           "MorphedPoissonLikelihood"]
+           "MorphedPoissonLikelihood", "GridNuisance"]
 
 LIKELIHOODS: dict[str, type] = {}
 
@@ -51,6 +56,8 @@ class Likelihood:
     """Components and the priors of their normalisations: ``pulls`` maps each component to a parameter key (its
     relative prior width), a tuple of keys (independent factors of the normalisation: their widths added in
     quadrature), a number, or None (free)."""
+
+    grid = None  # a GridNuisance: one background's nonlinear parameter, profiled on a grid (stats/gridprofile.py)
 
     def __init__(self, components, pulls: Mapping):
         self.components = tuple(components)
@@ -87,6 +94,15 @@ class Likelihood:
         """Counts per component at the nominal nuisances: the signal template beside the backgrounds."""
         return {"cevns": signal, **{z: experiment.backgrounds[z] for z in self.components[1:]}}
 
+    def _profiled(self, experiment, build: Callable):
+        """``build(backgrounds)``, the cost of these background templates -- or, with a :attr:`grid`, the
+        :class:`~cevnsfit.stats.gridprofile.GridProfiledCost` of the costs along the grid parameter."""
+        bkg = {z: experiment.backgrounds[z] for z in self.components[1:]}
+        g = self.grid
+        if g is None:
+            return build(bkg)
+        return GridProfiledCost(g.parameter, g.values, lambda v: build({**bkg, g.component: g.template(v)}), g.unit)
+
     def _sigmas(self, experiment, free_signal: bool) -> dict:
         sig = self.sigmas(experiment.params)
         if free_signal:
@@ -94,14 +110,25 @@ class Likelihood:
         return sig
 
 
+@dataclass(frozen=True)
+class GridNuisance:
+    """A background's nonlinear parameter profiled on a grid: ``template(value)`` is the ``component``'s template
+    at that value (``unit``), ``values`` the grid."""
+
+    parameter: str
+    component: str
+    values: tuple
+    template: Callable
+    unit: str = ""
+
+
 @register_likelihood("poisson")
 class PoissonLikelihood(Likelihood):
     """Poisson chi^2 of binned counts with Gaussian pulls on the normalisations (the CsI-2021 form of AC22)."""
 
     def cost(self, experiment, free_signal: bool = False) -> PoissonChi2:
-        bkg = experiment.backgrounds
-        return PoissonChi2(experiment.name, experiment.observed, {z: bkg[z] for z in self.components[1:]},
-                           self._sigmas(experiment, free_signal))
+        sig = self._sigmas(experiment, free_signal)
+        return self._profiled(experiment, lambda bkg: PoissonChi2(experiment.name, experiment.observed, bkg, sig))
 
 
 @register_likelihood("gaussian")
@@ -123,9 +150,9 @@ class GaussianLikelihood(Likelihood):
         return out
 
     def cost(self, experiment, free_signal: bool = False) -> GaussianChi2:
-        bkg = experiment.backgrounds
-        return GaussianChi2(experiment.name, experiment.observed, {z: bkg[z] for z in self.components[1:]},
-                            self._sigmas(experiment, free_signal), self.stat_sigma(experiment), self.shape_deltas)
+        sig, stat = self._sigmas(experiment, free_signal), self.stat_sigma(experiment)
+        return self._profiled(experiment, lambda bkg: GaussianChi2(experiment.name, experiment.observed, bkg, sig, stat,
+                                                                   self.shape_deltas))
 
 
 @register_likelihood("morphed_poisson")

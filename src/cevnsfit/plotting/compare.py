@@ -61,7 +61,7 @@ def comparison_figure(results: dict, cl: str = "2dof", datasets=COMPARED, ncols:
         handles.append(Patch(color=DATA_SETS[DOMINANT[0]].plot["colour"], alpha=0.25))
         labels.append(f"{DATA_SETS[DOMINANT[0]].label} stronger than {DATA_SETS[DOMINANT[1]].label}")
         fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
-        fig.suptitle(f"Upper 2$\\sigma$ limits: COHERENT vs XENONnT ({cl}; region above each curve excluded)",
+        fig.suptitle(f"Upper 2$\\sigma$ limits per data set ({cl}; region above each curve excluded)",
                      fontsize=10)
         fig.tight_layout(rect=(0, 0.05, 1, 0.97))
     return fig

@@ -35,12 +35,19 @@ from .placement import (busy_points, gm2_fill_points, grey_sample, inset_positio
 from .style import OTHER_EDGE, OTHER_FACE, STYLE, plt
 
 __all__ = ["plane_figure", "draw_plane", "summary_figure", "model_label", "charges_label", "exclusion_geometry",
-           "boundary_at", "label_other_experiments", "DATASET_STYLE", "MASS_RANGE_MEV"]
+           "boundary_at", "label_other_experiments", "dataset_style", "MASS_RANGE_MEV"]
 
 MASS_RANGE_MEV = (1e-2, 1e4)  # the x axis covers at least this range
 
 # colour, fill alpha, line width, legend label -- from the data-set registry
-DATASET_STYLE = {n: (d.plot["colour"], d.plot["fill_alpha"], d.plot["line_width"], d.legend) for n, d in DATA_SETS.items()}
+def dataset_style(name: str) -> tuple:
+    """(colour, fill alpha, line width, legend) of a data set: its ``plot`` section of data/datasets.yaml, else
+    black lines (a declaration or a combination registered at run time)."""
+    spec = DATA_SETS.get(name)
+    if spec is None:
+        return ("k", 0.1, 1.0, name)
+    p = spec.plot
+    return (p.get("colour", "k"), p.get("fill_alpha", 0.1), p.get("line_width", 1.0), spec.legend)
 PLANE_DATA_SETS = plane_data_sets()  # drawn by default (data/datasets.yaml plot.plane_order)
 GM2_COLOURS = {"2021": "#1a9641", "2023": "#66c2a5", "2025": "#00441b"}
 
@@ -201,7 +208,7 @@ def _draw_cevns(ax, geos: dict, inset: bool = False) -> list:
     """Fills and boundaries of the CEvNS exclusions (combined last, on top); returns the Line2D objects."""
     drawn = []
     for d in sorted(geos, key=lambda d: d == DEFAULT_DATA_SET):  # the default (combined) data set on top
-        colour, alpha, lw, _ = DATASET_STYLE.get(d, ("k", 0.1, 1.0, d))
+        colour, alpha, lw, _ = dataset_style(d)
         z = 4 if d == DEFAULT_DATA_SET else 3.5
         # add_artist, not add_patch: the view limits are set by the caller, and add_patch's data-limit update
         # walks the path segment by segment in Python (~10 % of a plane figure's build)
@@ -295,7 +302,7 @@ def draw_plane(ax, res, gm2_epochs=("2021",), curves=None, datasets=PLANE_DATA_S
     obstacles = _draw_cevns(ax, geos)
     handles = []
     for d in datasets:
-        colour, alpha, lw, label = DATASET_STYLE.get(d, ("k", 0.1, 1.0, d))
+        colour, alpha, lw, label = dataset_style(d)
         handles.append(Patch(facecolor=colour + f"{int(round(alpha * 255)):02x}", edgecolor=colour, lw=lw, label=label))
 
     if overlay is not None:
@@ -397,7 +404,7 @@ def summary_figure(results: dict, dataset: str = DEFAULT_DATA_SET, cl: str = "2d
         ax.set_ylim(*(ylim or _auto_ylim(uppers)))
         ax.set_xlabel(r"$M_{Z'}$ [MeV]")
         ax.set_ylabel(r"$g_{Z'}$ (upper limit)")
-        label = DATASET_STYLE.get(dataset, (None, None, None, dataset))[3]
+        label = dataset_style(dataset)[3]
         ax.set_title(f"{label}: upper limits of the vector models\n{_cl_text(cl)}; region above each curve excluded",
                      fontsize=10)
         ax.legend(loc="upper left", ncol=2, fontsize=7, frameon=True, framealpha=0.9, edgecolor="none")

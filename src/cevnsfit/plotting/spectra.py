@@ -17,16 +17,29 @@ LABELS = {"cevns": "CEvNS", "brn": "BRN", "pbrn": "prompt BRN", "nin": "NIN", "d
 
 
 def spectra_figure(experiment, fit, predicted: dict):
-    """Figure with two panels (energy, time); ``fit`` is a FitResult, ``predicted`` the SM prediction dict."""
-    with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.6))
-        obs = experiment.observed
-        ss_fit = fit.fitted["ss"]
+    """Data against the stacked best fit in the energy projection and, with time bins, the time projection; ``fit``
+    is a FitResult, ``predicted`` the SM prediction dict.  A steady-state background ``ss`` is subtracted from the
+    data (COHERENT's figures); otherwise the data are drawn with every background stacked (a reactor's spectrum),
+    with the likelihood's per-bin sigma where it has one."""
+    subtract = "ss" in experiment.components
+    obs = experiment.observed
+    if subtract:
         var = obs + experiment.ss_variance
-        for axis, ax in enumerate(axes):
+    elif hasattr(experiment.likelihood, "stat_sigma"):
+        var = np.asarray(experiment.likelihood.stat_sigma(experiment), float).reshape(obs.shape) ** 2
+    else:
+        var = obs
+    shown = obs - fit.fitted["ss"] if subtract else obs
+    axes_shown = [0] + ([1] if obs.shape[1] > 1 else [])
+    residual = not subtract and obs.shape[1] == 1  # one projection: the second panel shows the CEvNS excess
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, 2 if residual else len(axes_shown), figsize=(9.0, 3.6), squeeze=False)
+        if residual:
+            _residual_panel(axes[0][1], experiment, fit, predicted, var)
+        for axis, ax in zip(axes_shown, axes[0]):
             edges = np.asarray(experiment.energy_edges if axis == 0 else experiment.time_edges_us, float)
             other = 1 - axis
-            data = (obs - ss_fit).sum(axis=other)
+            data = shown.sum(axis=other)
             err = np.sqrt(var.sum(axis=other))
             centres = 0.5 * (edges[1:] + edges[:-1])
             widths = np.diff(edges)
@@ -34,20 +47,51 @@ def spectra_figure(experiment, fit, predicted: dict):
             for z in [c for c in experiment.components if c not in ("ss", "cevns")] + ["cevns"]:
                 h = fit.fitted[z].sum(axis=other)
                 ax.bar(edges[:-1], h / widths, width=widths, bottom=bottom / widths, align="edge",
-                       color=COLOURS.get(z, "grey"), alpha=0.75, label=f"{LABELS.get(z, z)} (fit)")
+                       color=COLOURS.get(z, _colour(experiment.components, z)), alpha=0.75,
+                       label=f"{LABELS.get(z, z)} (fit)")
                 bottom = bottom + h
             sm = sum(predicted[z] for z in experiment.components if z != "ss").sum(axis=other)
             ax.stairs(sm / widths, edges, color="k", ls="--", lw=1.0, label="prediction (SM)")
-            ax.errorbar(centres, data / widths, yerr=err / widths, xerr=widths / 2, fmt="o", ms=3, color="k",
-                        lw=0.8, label="data $-$ steady state")
+            ax.errorbar(centres, data / widths, yerr=err / widths, xerr=widths / 2, fmt="o", ms=3 if widths.size < 60 else 1.5,
+                        color="k", lw=0.8, label="data $-$ steady state" if subtract else "data")
             ax.axhline(0, color="grey", lw=0.5)
             ax.set_xlabel(experiment.energy_label if axis == 0 else r"$t_{\rm rec}$ [$\mu$s]")
             ax.set_ylabel("events / " + (experiment.energy_unit if axis == 0 else r"$\mu$s"))
             ax.set_xlim(edges[0], edges[-1])
-        axes[0].legend(loc="upper right")
-        fig.suptitle(f"COHERENT {experiment.label}: {int(obs.sum())} events, SM-fit $\\chi^2$ = {fit.chi2:.1f} / {fit.n_bins} bins")
+        axes[0][0].legend(loc="upper right")
+        fig.suptitle(f"{experiment.label}: {obs.sum():.0f} events, SM-fit $\\chi^2$ = {fit.chi2:.1f} / {fit.n_bins} bins")
         fig.tight_layout()
     return fig
+
+
+_PALETTE = ("#7f7f7f", "#9467bd", "#8c564b", "#bcbd22", "#17becf", "#e377c2")  # no red: red is CEvNS
+
+
+def _colour(components, z):
+    """A colour for a component without its own (a declared experiment's backgrounds)."""
+    return _PALETTE[list(components).index(z) % len(_PALETTE)]
+
+
+def _residual_panel(ax, experiment, fit, predicted: dict, var: np.ndarray) -> None:
+    """Data less the fitted backgrounds against the fitted and the SM CEvNS, over the energies where CEvNS is
+    (a reactor's excess at threshold, as its papers show it)."""
+    edges = np.asarray(experiment.energy_edges, float)
+    widths, centres = np.diff(edges), 0.5 * (edges[1:] + edges[:-1])
+    bkg = sum(fit.fitted[z] for z in experiment.components if z != "cevns").sum(axis=1)
+    cevns, sm = fit.fitted["cevns"].sum(axis=1), predicted["cevns"].sum(axis=1)
+    keep = np.flatnonzero(sm >= 0.01 * sm.max())
+    last = min(int(keep[-1]) + 3, widths.size) if keep.size else widths.size
+    sl = slice(0, last)
+    ax.errorbar(centres[sl], (experiment.observed.sum(axis=1) - bkg)[sl] / widths[sl],
+                yerr=np.sqrt(var.sum(axis=1))[sl] / widths[sl], fmt="o", ms=2.5, color="k", lw=0.8,
+                label="data $-$ fitted backgrounds")
+    ax.stairs(cevns[sl] / widths[sl], edges[: last + 1], color=COLOURS["cevns"], lw=1.5, label="CEvNS (fit)")
+    ax.stairs(sm[sl] / widths[sl], edges[: last + 1], color="k", ls="--", lw=1.0, label="CEvNS (SM)")
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.set_xlim(edges[0], edges[last])
+    ax.set_xlabel(experiment.energy_label)
+    ax.set_ylabel("events / " + experiment.energy_unit)
+    ax.legend(loc="upper right")
 
 
 XENON_COLOURS = {"cevns": "#d62728", "ac": "#9467bd", "er": "#1f77b4", "rg": "#2ca02c"}

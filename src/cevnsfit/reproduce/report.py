@@ -83,7 +83,9 @@ def csv_text(rows: list[dict]) -> str:
     w = csv.writer(buf)
     w.writerow(["model", "dataset", "g_low_mass", "g_over_M_high_mass_GeV^-1", "chi2_sm", "chi2_min"])
     for r in rows:
-        w.writerow([r["model"], r["dataset"], f"{r['g_low_mass']:.6g}", f"{r['g_over_M_high_mass']:.6g}",
+        # no finite limit: "—", as in limits.md and .tex (docs/decisions.md; it was written "inf")
+        limit = lambda x: "—" if x is None or not math.isfinite(x) else f"{x:.6g}"  # noqa: E731
+        w.writerow([r["model"], r["dataset"], limit(r["g_low_mass"]), limit(r["g_over_M_high_mass"]),
                     f"{r['chi2_sm']:.4f}", f"{r['chi2_min']:.4f}"])
     return buf.getvalue()
 
@@ -152,6 +154,8 @@ def report_markdown(sm, rows, verdicts, figures, checksums, cl, gm2_epochs, verd
               "## Figures", ""] + [f"- {p}" for p in figures if p.endswith(".png")]
     lines += ["", "## Inputs and citations", "", "| parameter | value | unit | source |", "|---|---|---|---|"]
     for key, value, unit, source in params.citations():
-        lines.append(f"| {key} | {value:g} | {unit} | {source} |")
+        shown = (f"{len(value)} values, {min(value):g} to {max(value):g}" if isinstance(value, (list, tuple))
+                 else f"{value:g}")  # a table (a reactor spectrum) in one cell
+        lines.append(f"| {key} | {shown} | {unit} | {source} |")
     lines += ["", "## Data files (SHA-256)", ""] + [f"- `{k}`: `{v}`" for k, v in checksums.items()]
     return "\n".join(lines) + "\n" + fc_markdown(rows, fc_toys)

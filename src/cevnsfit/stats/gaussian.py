@@ -106,8 +106,9 @@ class GaussianChi2(ReplicaCost):
         self._g_fixed = c_array((fixed * w) @ fixed.T + np.diag(self._prior_col[n_sig:] + 1e-12))
         self._sig_w, self._fixed_w = c_array((w * sig).T), c_array((w * fixed).T)  # replicas: rhs = (S * c) @ sig_w
         # the Gram matrix's S-dependent blocks, sum_b w m_j m_k S^2 (both columns on S) and sum_b w m_j S x_k (one)
-        self._q = (w * sig[:, None, :] * sig[None, :, :]).reshape(n_sig * n_sig, -1).T.copy()
-        self._l = (w * sig[:, None, :] * fixed[None, :, :]).reshape(n_sig * len(fixed), -1).T.copy()
+        # (explicit bin counts: with the signal's normalisation fixed there may be no signal column, n_sig = 0)
+        self._q = (w * sig[:, None, :] * sig[None, :, :]).reshape(n_sig * n_sig, nb).T.copy()
+        self._l = (w * sig[:, None, :] * fixed[None, :, :]).reshape(n_sig * len(fixed), nb).T.copy()
         self._k_w = c_array(w)
         self._k_prior = c_array(self.prior)
         # residual at zero signal: the data less the nominal backgrounds and the fixed parameters' background terms
@@ -117,7 +118,8 @@ class GaussianChi2(ReplicaCost):
         # the signed columns chosen by each branch of the active two-sided systematics (or a padding slot)
         choices = [(1, -1, 0) if self.two_sided[l] else (2,) for l in range(ns) if not mask[nz + l]]
         active = [l for l in range(ns) if not mask[nz + l]]
-        branches = np.array(list(itertools.product(*choices)), dtype=int).reshape(-1, len(active))
+        # (no active systematic: the one empty branch, a (1, 0) array -- reshape(-1, 0) cannot infer its rows)
+        branches = np.array(list(itertools.product(*choices)), dtype=int).reshape(-1 if active else 1, len(active))
         self._u = c_array(np.flatnonzero(self._col_sign == 0), np.int64)
         self._e = c_array(np.flatnonzero(self._col_sign != 0), np.int64)
         two = [i for i, l in enumerate(active) if self.two_sided[l]]
