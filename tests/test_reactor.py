@@ -181,3 +181,13 @@ def test_bad_gaussian_declarations_name_the_key(change, words):
     with pytest.raises(InputError, match=words) as exc:
         load_declaration("dresden2", doc=doc, where="d2.yaml")
     assert str(exc.value).startswith("d2.yaml: likelihood")
+
+
+def test_conus_plus_like_projection_predicts_what_conus_plus_did():
+    """The shipped CONUSplus-like detector (1 kg, 20.7 m, 3.6 GW, 119 days, 160 eVee threshold, Lindhard k = 0.162)
+    scaled to CONUS+'s exposure of 327 kg d (arXiv:2501.10355 abstract) against CONUS+'s SM prediction, (347 +- 59)
+    CEvNS events (arXiv:2501.05206 abstract): within that uncertainty (our fission fractions and resolution are
+    assumed, and CONUS+'s thresholds are 160-180 eV per detector)."""
+    exp = load_declaration("CONUSplus-like")
+    scaled = float(exp.kernel.sm_counts().sum()) * 327.0 / 119.0
+    assert scaled == pytest.approx(347.0, abs=59.0)

@@ -19,7 +19,7 @@ minimum with a parabolic refinement, crossings are linearly interpolated (precis
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import minimize, minimize_scalar
@@ -55,6 +55,7 @@ class FitOutcome:
     intervals: dict  # name -> level -> [[lo, hi], ...] (None = open beyond the scanned range)
     grids: tuple  # axis values per parameter
     chi2: np.ndarray  # (n,) or (n, n)
+    members: dict = field(default_factory=dict)  # experiment -> its own chi^2 on the grid (1-D, several experiments)
 
     @property
     def delta_chi2_sm(self) -> float:
@@ -119,19 +120,26 @@ class PoiFit:
 
     # ---- chi^2 --------------------------------------------------------------------------------------------
     def chi2(self, values) -> np.ndarray | float:
-        """Profiled chi^2 at one point (k,) -> float, or a batch (n, k) -> (n,)."""
+        """Profiled chi^2 at one point (k,) -> float, or a batch (n, k) -> (n,): the sum of :meth:`chi2_members`."""
         single = np.ndim(values) == 1
-        v = np.atleast_2d(np.asarray(values, dtype=float))
+        out = sum(self.chi2_members(np.atleast_2d(np.asarray(values, dtype=float))).values())
+        return float(out[0]) if single else out
+
+    def chi2_members(self, values: np.ndarray) -> dict:
+        """experiment -> its profiled chi^2 (n,) at the points ``values`` (n, k) (the data set's nuisances are
+        independent per experiment, so the data set's chi^2 is their sum)."""
+        v = np.asarray(values, dtype=float)
         for j in self.held:  # a nuisance's value is checked like any parameter's
             for x in np.unique(v[:, j]):
                 self.pois[j].check(x)
-        out = np.zeros(v.shape[0])
+        out = {}
         for m, e in self.experiments.items():
+            out[m] = np.zeros(v.shape[0])
             counts = self.predictors[m].counts(v[:, self.physics]) if self.physics else \
                 np.broadcast_to(e.signal(e.kernel.sm_counts()), (v.shape[0], *self.costs[m].shape))
             held = [j for j in self.held if self.pois[j].experiment == m]
             if not held:
-                out += np.atleast_1d(self.costs[m](counts))
+                out[m] += np.atleast_1d(self.costs[m](counts))
                 continue
             # rows that hold this experiment's nuisances at the same values share one fixed cost
             keys = v[:, held]
@@ -139,8 +147,8 @@ class PoiFit:
             for u, row in enumerate(uniq):
                 sel = np.flatnonzero(inv.ravel() == u)
                 cost = self.costs[m].fix({self.pois[j].nuisance: float(x) for j, x in zip(held, row)})
-                out[sel] += np.atleast_1d(cost(counts[sel]))
-        return float(out[0]) if single else out
+                out[m][sel] += np.atleast_1d(cost(counts[sel]))
+        return out
 
     def chi2_sm(self) -> float:
         """chi^2 of the default Standard-Model prediction (every registered parameter at its SM value)."""
@@ -232,7 +240,10 @@ class PoiFit:
             grid = np.linspace(grid[lo_i], grid[hi_i], n)
             chi = self.chi2(grid[:, None])
         intervals = {self.names[0]: self._intervals(0, grid, chi, chi_min, refine=f)}
-        return self._outcome({self.names[0]: best}, chi_min, intervals, (grid,), chi)
+        outcome = self._outcome({self.names[0]: best}, chi_min, intervals, (grid,), chi)
+        if len(self.experiments) > 1:  # each experiment's own curve, for the figure
+            outcome.members = self.chi2_members(grid[:, None])
+        return outcome
 
     @staticmethod
     def _refine_1d(f, grid: np.ndarray, chi: np.ndarray) -> tuple[float, float]:

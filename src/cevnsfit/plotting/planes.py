@@ -32,27 +32,16 @@ from ..stats.intervals import CONVENTIONS, threshold
 from .exclusion import boundary_at, exclusion_geometry
 from .placement import (busy_points, gm2_fill_points, grey_sample, inset_position, label_other_experiments,
                         nice_log_ticks)
-from .style import OTHER_EDGE, OTHER_FACE, STYLE, plt
+from .style import OTHER_EDGE, OTHER_FACE, STYLE, dataset_style, plt
 
 __all__ = ["plane_figure", "draw_plane", "summary_figure", "model_label", "charges_label", "exclusion_geometry",
            "boundary_at", "label_other_experiments", "dataset_style", "MASS_RANGE_MEV"]
 
 MASS_RANGE_MEV = (1e-2, 1e4)  # the x axis covers at least this range
-
-# colour, fill alpha, line width, legend label -- from the data-set registry
-def dataset_style(name: str) -> tuple:
-    """(colour, fill alpha, line width, legend) of a data set: its ``plot`` section of data/datasets.yaml, else
-    black lines (a declaration or a combination registered at run time)."""
-    spec = DATA_SETS.get(name)
-    if spec is None:
-        return ("k", 0.1, 1.0, name)
-    p = spec.plot
-    return (p.get("colour", "k"), p.get("fill_alpha", 0.1), p.get("line_width", 1.0), spec.legend)
 PLANE_DATA_SETS = plane_data_sets()  # drawn by default (data/datasets.yaml plot.plane_order)
 GM2_COLOURS = {"2021": "#1a9641", "2023": "#66c2a5", "2025": "#00441b"}
 
 _GREEK = {"mu": r"\mu", "tau": r"\tau"}
-
 
 # ---------------------------------------------------------------------------------------------------------------
 # Labels

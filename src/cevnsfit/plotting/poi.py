@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..poifit import LEVELS_1D, LEVELS_2D
-from .style import STYLE, plt
+from .style import STYLE, dataset_style, plt
 
 LEVEL_LABELS = {"1sigma": r"1$\sigma$", "90": "90%", "2sigma": r"2$\sigma$"}
 LEVEL_COLOURS = {"1sigma": "#1f77b4", "90": "#ff7f0e", "2sigma": "#2ca02c"}
@@ -20,8 +20,12 @@ def profile_figure(outcome, pois):
     p = pois[0]
     grid, chi = outcome.grids[0], outcome.chi2
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(5.0, 3.6))
-        ax.plot(grid, chi - outcome.chi2_min, color="k", lw=1.2, label=outcome.dataset)
+        fig, ax = plt.subplots(figsize=(7.6 if outcome.members else 5.0, 3.6))
+        for name, own in outcome.members.items():  # each experiment alone, from its own minimum
+            colour, _, _, legend = dataset_style(name)
+            ax.plot(grid, own - own.min(), color=colour, lw=1.0, ls="-", label=legend)
+        ax.plot(grid, chi - outcome.chi2_min, color="k", lw=1.8 if outcome.members else 1.2,
+                label=dataset_style(outcome.dataset)[3] if outcome.members else outcome.dataset)
         for level, thr in LEVELS_1D.items():
             ax.axhline(thr, color=LEVEL_COLOURS[level], ls=":", lw=0.9, label=LEVEL_LABELS[level])
         ax.axvline(p.sm, color="grey", ls="--", lw=0.8, label="SM")
@@ -29,7 +33,10 @@ def profile_figure(outcome, pois):
         ax.set_ylabel(r"$\Delta\chi^2$ (profiled)")
         ax.set_xlim(grid[0], grid[-1])
         ax.set_ylim(0, max(9.0, min(25.0, float(np.nanmax(chi - outcome.chi2_min)))))
-        ax.legend(loc="upper center")
+        if outcome.members:  # beside the axes: the curves fill them
+            ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8)
+        else:
+            ax.legend(loc="upper center")
         fig.tight_layout()
     return fig
 

@@ -43,3 +43,15 @@ def save(fig, out: str | Path, close: bool = True) -> Path:
         if close:
             plt.close(fig)
     return out
+
+
+def dataset_style(name: str) -> tuple:
+    """(colour, fill alpha, line width, legend) of a data set: its ``plot`` section of data/datasets.yaml, else
+    black lines (a declaration or a combination registered at run time)."""
+    from ..experiments import DATA_SETS
+
+    spec = DATA_SETS.get(name)
+    if spec is None:
+        return ("k", 0.1, 1.0, name)
+    p = spec.plot
+    return (p.get("colour", "k"), p.get("fill_alpha", 0.1), p.get("line_width", 1.0), spec.legend)
