@@ -221,9 +221,12 @@ def signal_strength(experiment, signal: np.ndarray) -> dict:
 
     free = experiment.cost(free_signal=True)
     best = free.fit(signal)
-    mu_hat = max(1.0 + best.nuisances["norm_cevns"], 0.0)
+    mu_unbounded = 1.0 + best.nuisances["norm_cevns"]
+    mu_hat = max(mu_unbounded, 0.0)
     at = lambda mu: free.fix({"norm_cevns": mu - 1.0})(signal)  # noqa: E731
-    chi_min = min(best.chi2, at(mu_hat))
+    # mu >= 0 is the physical region: where the data prefer a deficit (a reactor-off spectrum, say), the interval is
+    # measured from the minimum on the boundary, not from the unphysical one (which would leave no crossing at all)
+    chi_min = at(0.0) if mu_unbounded < 0.0 else min(best.chi2, at(mu_hat))
     excess = lambda mu: at(mu) - chi_min - 1.0  # noqa: E731
     lo = 0.0 if mu_hat == 0.0 or excess(0.0) <= 0 else brentq(excess, 0.0, mu_hat, xtol=1e-6)
     hi_end = max(2.0 * mu_hat, 1.0)
