@@ -121,14 +121,19 @@ def scan_file(out_file, model: str | None = None, charges: str | None = None, da
 
 
 def limits_document(model: str = "all", charges: str | None = None, dataset: str = "all", cl: str = "2dof",
-                    data_dir=None, progress: Progress | None = None) -> dict:
+                    data_dir=None, progress: Progress | None = None, hepdata=None) -> dict:
     """``cevnsfit limits``: 2 sigma limits (g for M -> 0, g/M in GeV^-1 for M -> inf, sign-flip islands, contours)
     of one model (or ``all``, or the ``charges`` of a custom one) on one data set or ``all``; non-finite numbers
-    are null (docs/decisions.md)."""
+    are null (docs/decisions.md).  ``hepdata``: a folder to write the limits and contours to as a HEPData
+    submission (:func:`write_hepdata`), checked before anything is computed."""
     from .io.jsonio import NULL_MEANING, nulls_for_nonfinite
     from .mediators import DATASETS, MediatorAnalysis, convention
     from .physics.models import get_model, model_names
 
+    if hepdata is not None:
+        from .io.hepdata import check_hepdata_dir
+
+        check_hepdata_dir(hepdata)
     if charges is not None:
         models = [resolve_model(None if model == "all" else model, charges)]
     else:
@@ -145,8 +150,40 @@ def limits_document(model: str = "all", charges: str | None = None, dataset: str
         if progress is not None:
             progress(i + 1, len(models))
     rows = nulls_for_nonfinite(rows)  # no finite limit: null in JSON, "none" in the table (docs/decisions.md)
-    return {"convention": conv, "units": {"mass": "MeV", "g_over_M": "GeV^-1", "g": "1"}, "limits": rows,
-            "null": NULL_MEANING}
+    doc = {"convention": conv, "units": {"mass": "MeV", "g_over_M": "GeV^-1", "g": "1"}, "limits": rows,
+           "null": NULL_MEANING}
+    if hepdata is not None:
+        write_hepdata(doc, hepdata)
+    return doc
+
+
+def write_hepdata(doc: dict, folder, fc_toys: int | None = None) -> Path:
+    """Write a limits document (:func:`limits_document`, or the rows of ``cevnsfit reproduce`` with their ``fc``
+    entries and ``fc_toys``) to ``folder`` as a HEPData submission (:mod:`cevnsfit.io.hepdata`): a table of the
+    asymptotic limits per data set (g for M -> 0, g/M in GeV^-1 for M -> inf), a contour table per model and data
+    set (upper limit on g against the mass in MeV), validated, written atomically.  Returns the folder."""
+    from .io.hepdata import write_submission
+
+    return write_submission(folder, doc["limits"], doc["convention"], hepdata_labels(), hepdata_comment(doc),
+                            fc_toys)
+
+
+def hepdata_labels() -> dict[str, str]:
+    """Data set -> the name its tables carry in a HEPData submission (the registry's label)."""
+    from .experiments import DATA_SETS
+
+    return {name: spec.label for name, spec in DATA_SETS.items()}
+
+
+def hepdata_comment(doc: dict) -> str:
+    """The submission's comment: what made the numbers and with which convention."""
+    from . import __version__
+
+    models = sorted({r["model"] for r in doc["limits"]})
+    return (f"Limits on light mediators from coherent elastic neutrino-nucleus scattering (CEvNS), computed by "
+            f"cevnsfit {__version__} from public data; models: {', '.join(models)}. Convention: "
+            f"{doc['convention']['description']}. Method of AC22 (M. Atzori Corona et al., JHEP 05 (2022) 109, "
+            f"arXiv:2202.11002).")
 
 
 def gm2_document(model: str, mass: float, coupling: float, epoch: str = "2021") -> dict:
