@@ -17,10 +17,15 @@ from .experiments import DEFAULT_DATA_SET, resolve_data_set
 from .experiments.base import sm_summary  # noqa: F401  (the SM document of an experiment, re-exported)
 from .experiments.inventory import data_inventory
 
+__all__ = ["sm_documents", "scan_file", "limits_document", "write_hepdata", "gm2_document", "data_info", "run_fit",
+           "project", "resolve_model", "MAX_SCAN_MASSES", "MAX_SCAN_POINTS"]
+
 # Largest scan: 1e4 masses x 400 couplings peaks at 415 MiB resident (<= 1 GB; benchmarks/bench_memory.py,
 # docs/validation.md): the templates are built in blocks of masses (templates.BLOCK_ELEMENTS).
 MAX_SCAN_MASSES = 10_000
+"""The most masses a scan (``cevnsfit scan``) may have."""
 MAX_SCAN_POINTS = 4_000_000
+"""The most (mass, coupling) points a scan may have (memory stays under 1 GB)."""
 
 # progress(done, total): called as work is done (``total`` known from the first call)
 Progress = Callable[[int, int], None]

@@ -34,8 +34,13 @@ from ..errors import InputError, OutputError
 from ..process import check_interrupted
 from .atomic import PART_MARK, signals_held
 
+__all__ = ["check_hepdata_dir", "write_submission", "write_tables", "validate", "submission_tables",
+           "submission_files", "limits_table", "contour_table", "wilks_method", "MISSING", "CL_LABEL"]
+
 MISSING = "-"
+"""HEPData's "no value": no finite limit, no island at that mass, or an edge beyond the scanned couplings."""
 CL_LABEL = "2 sigma"
+"""The confidence level qualifier of every limit in the submission."""
 OLD_MARK = ".old-"
 SUBMISSION_FILE = "submission.yaml"
 INSTALL_HINT = "a dependency of cevnsfit: pip install hepdata-lib"

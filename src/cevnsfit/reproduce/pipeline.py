@@ -45,12 +45,15 @@ from .figures import FigureState, Figures, slug, workers
 from .grids import RUN_OPTIONS, analyse, comparison_part, part_of, parts
 
 GM2_EPOCHS = ("2021", "2023", "2025")
+"""The Delta a_mu epochs of the (g-2)_mu verdicts in ``verdicts.json``."""
 GM2_DATA_SETS = tuple(n for n, d in DATA_SETS.items() if d.reproduce.get("gm2_verdict"))  # AC22's conclusion, + solar
 # The report's Standard-Model table is AC22's (Table 1: the COHERENT fits): the experiments that the data sets use
 # and whose data are COHERENT releases.  Not every experiment with an SM summary: XENONnT's is an 8B flux fit with
 # its own document (`cevnsfit sm --experiment xenonnt`), not a row of that table.
 SM_EXPERIMENTS = tuple(RUN_OPTIONS["sm_table"])  # the report's SM table: AC22 Table 1's experiments (datasets.yaml)
+"""The experiments of the report's Standard-Model table (AC22's Table 1; data/datasets.yaml)."""
 LOCK_NAME = ".cevnsfit-reproduce.lock"
+"""The lock file of ``cevnsfit reproduce`` in its output folder (held while a run writes there)."""
 HEPDATA = "hepdata"  # the limits and contours as a HEPData submission (cevnsfit.io.hepdata)
 
 
