@@ -21,7 +21,7 @@ __all__ = ["sm_documents", "scan_file", "limits_document", "write_hepdata", "gm2
            "project", "resolve_model", "MAX_SCAN_MASSES", "MAX_SCAN_POINTS"]
 
 # Largest scan: 1e4 masses x 400 couplings peaks at 415 MiB resident (<= 1 GB; benchmarks/bench_memory.py,
-# docs/validation.md): the templates are built in blocks of masses (templates.BLOCK_ELEMENTS).
+# docs/validation/speed.md): the templates are built in blocks of masses (templates.BLOCK_ELEMENTS).
 MAX_SCAN_MASSES = 10_000
 """The most masses a scan (``cevnsfit scan``) may have."""
 MAX_SCAN_POINTS = 4_000_000
