@@ -2,8 +2,10 @@
 limits tables, (g-2)_mu contributions, the data inventory); the command line parses its options, calls one of
 these and prints the result (:mod:`cevnsfit.cli_format`).
 
->>> from cevnsfit.analysis import sm_documents
->>> sm_documents("csi")["csi"]["summary"]["chi2_min"]    # doctest: +SKIP
+```python
+from cevnsfit.analysis import sm_documents
+sm_documents("csi")["csi"]["summary"]["chi2_min"]   # the CsI chi^2 at the SM, nuisances profiled
+```
 """
 
 from __future__ import annotations
