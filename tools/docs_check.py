@@ -13,10 +13,10 @@ REFERENCE = ROOT / "docs" / "reference"
 PACKAGE = "cevnsfit"
 
 
-def _load():
+def _load(package: str = PACKAGE, src: Path = ROOT / "src"):
     import griffe
 
-    return griffe.load(PACKAGE, search_paths=[str(ROOT / "src")], allow_inspection=False)
+    return griffe.load(package, search_paths=[str(src)], allow_inspection=False)
 
 
 def _modules(module):
@@ -37,21 +37,22 @@ def public_modules(package=None) -> dict[str, list[str]]:
     return out
 
 
-def documented_modules() -> set[str]:
-    """The modules that the reference pages render (``::: cevnsfit.x`` lines)."""
+def documented_modules(reference: Path = REFERENCE) -> set[str]:
+    """The modules that the reference pages under ``reference`` render (``::: cevnsfit.x`` lines)."""
     found = set()
-    for page in REFERENCE.glob("*.md"):
+    for page in reference.glob("*.md"):
         found.update(re.findall(r"^::: *([\w.]+)\s*$", page.read_text(encoding="utf-8"), flags=re.M))
     return found
 
 
-def problems() -> list[str]:
-    """Every public name without a docstring and every public module without a reference page."""
-    package = _load()
-    modules = public_modules(package)
+def problems(package: str = PACKAGE, src: Path = ROOT / "src", reference: Path = REFERENCE) -> list[str]:
+    """Every public name without a docstring and every public module without a reference page (the package
+    ``package`` under the folder ``src``, its pages under ``reference``; the defaults are this repository's)."""
+    root = _load(package, Path(src))
+    modules = public_modules(root)
     out = []
     for path, names in modules.items():
-        module = package[path[len(PACKAGE) + 1:]] if path != PACKAGE else package
+        module = root[path[len(package) + 1:]] if path != package else root
         for name in names:
             try:
                 obj = module[name]
@@ -62,7 +63,7 @@ def problems() -> list[str]:
                 continue
             if obj.docstring is None or not obj.docstring.value.strip():
                 out.append(f"{path}.{name}: no docstring ({obj.kind.value})")
-    missing = sorted(set(modules) - documented_modules())
+    missing = sorted(set(modules) - documented_modules(Path(reference)))
     out += [f"{m}: public module (it has __all__) without a page under docs/reference/" for m in missing]
     return out
 
