@@ -17,12 +17,14 @@ import sys
 
 
 def cevnsfit(args: str) -> None:
-    """Run `cevnsfit ARGS` with this kernel's Python and show what it prints."""
+    """Run `cevnsfit ARGS` with this kernel's Python and show what it prints on standard output (standard error,
+    where the progress bars go, only if the command fails: a notebook kernel passes on settings that make them draw
+    every frame)."""
     run = subprocess.run([sys.executable, "-m", "cevnsfit.cli", *shlex.split(args)], capture_output=True, text=True,
                          env={**os.environ, "COLUMNS": "110"})
-    print(run.stdout + run.stderr, end="")
+    print(run.stdout, end="")
     if run.returncode != 0:
-        raise RuntimeError(f"cevnsfit {args} exited with {run.returncode}")
+        raise RuntimeError(f"cevnsfit {args} exited with {run.returncode}: {run.stderr.strip()}")
 
 
 # %% [markdown]
