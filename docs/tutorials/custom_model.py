@@ -53,7 +53,12 @@ print(f"g (M -> 0) < {row['g_low_mass']:.3g};  g/M (M -> inf) < {row['g_over_M_h
 # %%
 for epoch in ("2021", "2025"):
     verdict = gm2_verdict(result, "csi+lar", epoch)
-    print(epoch, verdict["verdict"], verdict.get("allowed_mass_ranges_mev", verdict.get("reason", "")))
+    if "allowed_mass_ranges_mev" in verdict:  # "excluded" or "allowed", over the masses checked
+        lo, hi = verdict["mass_range_checked_mev"]
+        detail = f"masses {lo:g}-{hi:g} MeV checked; band left allowed at {verdict['allowed_mass_ranges_mev'] or 'none'}"
+    else:  # "no anomaly" (2025) or "no band" (no muon coupling)
+        detail = verdict["reason"]
+    print(f"{epoch}: {verdict['verdict']} ({detail})")
 
 # %% [markdown]
 # With Q′_μ = 1 and quark charges 1/3 the model behaves like B−L on the muon side: the 2021 band is excluded over
