@@ -113,17 +113,24 @@ def wilks_method(convention: dict) -> str:
             f"{'global minimum over the (M, g) plane' if convention['dof'] == 2 else 'minimum at fixed mass'}")
 
 
+def _limit_table(lib, name: str, location: str, description: str):
+    """An empty hepdata_lib table of limits, with the keywords every table of the submission shares."""
+    table = lib.Table(_table_name(name))
+    table.description = description
+    table.location = location
+    table.keywords["observables"] = ["LIMIT"]
+    table.keywords["phrases"] = ["CEvNS", "Light mediator", "Exclusion limit"]
+    return table
+
+
 def limits_table(dataset: str, label: str, rows: list[dict], convention: dict, fc_toys: int | None = None):
     """The ``Limits <label>`` table of one data set: a row per model, the asymptotic limits (and FC columns)."""
     lib = _hepdata_lib()
-    table = lib.Table(_table_name(f"Limits {label}"))
     method = wilks_method(convention)
-    table.description = (f"{CL_LABEL} upper limits on the coupling g of a light mediator for M -> 0 and on g/M "
+    table = _limit_table(lib, f"Limits {label}", "cevnsfit limits",
+                         f"{CL_LABEL} upper limits on the coupling g of a light mediator for M -> 0 and on g/M "
                          f"[GeV^-1] for M -> inf (contact limit), {label}; {method}. Islands: allowed sign-flip "
                          f"intervals above the limit ('open': beyond the scanned couplings). '-': no finite limit.")
-    table.location = "cevnsfit limits"
-    table.keywords["observables"] = ["LIMIT"]
-    table.keywords["phrases"] = ["CEvNS", "Light mediator", "Exclusion limit"]
     model = lib.Variable("model", is_independent=True, is_binned=False, values=[r["model"] for r in rows])
     table.add_variable(model)
     for key, name, units, islands_key, islands_name in ASYMPTOTIC:
@@ -166,13 +173,10 @@ def contour_table(row: dict, label: str, convention: dict):
     lib = _hepdata_lib()
     contour = row["contour"]
     method = wilks_method(convention)
-    table = lib.Table(_table_name(f"Contour {row['model']} {label}"))
-    table.description = (f"{CL_LABEL} upper limit on the coupling g of the {row['model']} mediator as a function of "
+    table = _limit_table(lib, f"Contour {row['model']} {label}", "cevnsfit limits (contour)",
+                         f"{CL_LABEL} upper limit on the coupling g of the {row['model']} mediator as a function of "
                          f"its mass M, {label}; {method}. Islands: allowed sign-flip intervals above the limit. "
                          f"'-': no value (no finite limit, no island, or an edge beyond the scanned couplings).")
-    table.location = "cevnsfit limits (contour)"
-    table.keywords["observables"] = ["LIMIT"]
-    table.keywords["phrases"] = ["CEvNS", "Light mediator", "Exclusion limit"]
     mass = lib.Variable("M", is_independent=True, is_binned=False, units="MeV",
                         values=[float(m) for m in contour["mass_mev"]])
     mass.digits = 6
