@@ -1,7 +1,8 @@
 """The documentation site (mkdocs.yml): ``mkdocs build --strict`` passes with every tutorial executed, each
 tutorial's page shows its figures and no error, the API reference renders every name of the public ``__all__``s,
-and the docstring check (tools/docs_check.py, run by the build's hook) fails the build on a public name without a
-docstring or a public module without a reference page.
+the docstring check (tools/docs_check.py, run by the build's hook) fails the build on a public name without a
+docstring or a public module without a reference page, and the site's configuration fails it on a broken link and
+on a tutorial that raises.
 
 The full build executes the six tutorials (~1.5-2 min on 2 cores): it carries the markers ``site`` (select it alone
 with ``-m site``) and ``slow`` (the fast lane leaves it out); the full suite, as CI runs it, includes it."""
@@ -154,3 +155,47 @@ def test_a_missing_docstring_fails_a_strict_build(tmp_path, monkeypatch, docstri
     else:
         with pytest.raises(Abort, match="warnings in strict mode"):
             build(config)
+
+
+# ---- the site's own configuration fails on a broken link and on a tutorial that raises ---------------------------
+GOOD_TUTORIAL = '# %% [markdown]\n# # A tutorial\n\n# %%\nprint(6 * 7)\n'
+PAGES = {
+    "ok": {"index.md": "# Home\n\n[the tutorial](tutorials/t.py)\n", "tutorials/t.py": GOOD_TUTORIAL},
+    "broken link": {"index.md": "# Home\n\n[nowhere](missing.md)\n", "tutorials/t.py": GOOD_TUTORIAL},
+    "tutorial raises": {"index.md": "# Home\n", "tutorials/t.py": GOOD_TUTORIAL + '\n# %%\nraise ValueError("boom")\n'},
+}
+
+
+@pytest.mark.site
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(PAGES))
+def test_the_site_configuration_fails_on_a_broken_link_or_a_failing_tutorial(tmp_path, case):
+    """mkdocs.yml itself (plugins, hooks, strictness, link validation) on a two-page site: the build passes, or fails
+    with the broken link or the tutorial's exception."""
+    docs = tmp_path / "docs"
+    for name, text in PAGES[case].items():
+        (docs / name).parent.mkdir(parents=True, exist_ok=True)
+        (docs / name).write_text(text)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")])),
+           "NO_MKDOCS_2_WARNING": "1"}
+    # the repository's configuration with this docs folder and nav (the hook's docstring check still runs)
+    script = textwrap.dedent(f"""
+        import logging
+        from mkdocs.commands.build import build
+        from mkdocs.config import load_config
+        logging.basicConfig(level=logging.WARNING)  # mkdocs' warnings on stderr, as its command line prints them
+        config = load_config({str(ROOT / 'mkdocs.yml')!r}, docs_dir={str(docs)!r}, site_dir={str(tmp_path / 'site')!r},
+                             nav=[{{"Home": "index.md"}}, {{"Tutorial": "tutorials/t.py"}}], strict=True)
+        build(config)
+        """)
+    run = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    if case == "ok":
+        assert run.returncode == 0, run.stderr[-3000:]
+        page = (tmp_path / "site" / "tutorials" / "t" / "index.html").read_text(encoding="utf-8")
+        assert "42" in page
+    elif case == "broken link":
+        assert run.returncode != 0
+        assert "contains a link 'missing.md', but the target is not found" in run.stderr
+    else:
+        assert run.returncode != 0
+        assert "ValueError" in run.stderr and "boom" in run.stderr
