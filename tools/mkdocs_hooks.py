@@ -5,6 +5,7 @@
 * Each tutorial (``docs/tutorials/*.py``, executed by mkdocs-jupyter) is timed; the times are written to
   ``<site>/tutorial-timings.json`` and a tutorial slower than ``$CEVNSFIT_TUTORIAL_LIMIT_S`` (default 120 s: twice
   the 1-minute target, for a machine shared with other work) is a warning.
+* On the API reference pages, Sphinx roles left in docstrings (``:class:`x```) are shown as the code alone.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -47,7 +49,18 @@ def on_page_markdown(markdown, page, config, files, **kwargs):
     return markdown
 
 
+# a Sphinx cross-reference role left in a docstring (``:class:`~a.b.C```), as mkdocstrings renders it:
+# ``:class:<code>~a.b.C</code>``; shown as the code alone, ``~`` keeping the last name only (Sphinx's meaning)
+_ROLE = re.compile(r":(?:mod|func|class|meth|attr|data|obj|exc|const):<code>(~?)([^<]*)</code>")
+
+
+def _drop_roles(html: str) -> str:
+    return _ROLE.sub(lambda m: f"<code>{m[2].rsplit('.', 1)[-1] if m[1] else m[2]}</code>", html)
+
+
 def on_page_content(html, page, config, files, **kwargs):
+    if page.file.src_uri.startswith("reference/"):
+        html = _drop_roles(html)
     if _is_tutorial(page) and page.file.src_uri in _started:
         took = time.perf_counter() - _started.pop(page.file.src_uri)
         _timings[page.file.src_uri] = round(took, 1)
