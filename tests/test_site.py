@@ -97,6 +97,9 @@ def test_the_site_links_its_sections(site):
         assert f'href="{section}' in home or f'href="./{section}' in home, section
     for topic in ("sm", "mediators", "fc", "parameters", "xenonnt", "reactor", "speed"):
         assert (site / "validation" / topic / "index.html").is_file(), topic
+    # a table's escaped pipe inside code is shown as a pipe (the hook)
+    limits = (site / "guides" / "limits" / "index.html").read_text(encoding="utf-8")
+    assert "--model NAME|all" in limits and "NAME\\|all" not in limits
 
 
 # ---- the docstring check: it fails the build ----------------------------------------------------------------------

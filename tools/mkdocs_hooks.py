@@ -5,7 +5,8 @@
 * Each tutorial (``docs/tutorials/*.py``, executed by mkdocs-jupyter) is timed; the times are written to
   ``<site>/tutorial-timings.json`` and a tutorial slower than ``$CEVNSFIT_TUTORIAL_LIMIT_S`` (default 120 s: twice
   the 1-minute target, for a machine shared with other work) is a warning.
-* On the API reference pages, Sphinx roles left in docstrings (``:class:`x```) are shown as the code alone.
+* On the API reference pages, Sphinx roles left in docstrings (``:class:`x```) are shown as the code alone; in
+  code on every page, a table's escaped pipe ``\\|`` is shown as ``|``.
 """
 
 from __future__ import annotations
@@ -58,9 +59,15 @@ def _drop_roles(html: str) -> str:
     return _ROLE.sub(lambda m: f"<code>{m[2].rsplit('.', 1)[-1] if m[1] else m[2]}</code>", html)
 
 
+# a pipe inside code in a Markdown table is written ``\|`` (GitHub's tables need it); Python-Markdown keeps the
+# backslash inside code spans
+_CODE = re.compile(r"<code>[^<]*\\\|[^<]*</code>")
+
+
 def on_page_content(html, page, config, files, **kwargs):
     if page.file.src_uri.startswith("reference/"):
         html = _drop_roles(html)
+    html = _CODE.sub(lambda m: m[0].replace("\\|", "|"), html)
     if _is_tutorial(page) and page.file.src_uri in _started:
         took = time.perf_counter() - _started.pop(page.file.src_uri)
         _timings[page.file.src_uri] = round(took, 1)
