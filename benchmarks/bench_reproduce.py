@@ -1,7 +1,7 @@
 """Benchmark: `cevnsfit reproduce` cold (fresh process, empty output folder) and warm (cached grids), at a base
 revision and at this tree, alternated in one run.
 
-Target (issue "reproduce speed"): <= 15 s cold on a 2-core machine.  Last measured: docs/validation.md, "`reproduce`
+Target (issue "reproduce speed"): <= 15 s cold on a 2-core machine.  Last measured: docs/validation/speed.md, "`reproduce`
 on the standard library's process pool" (cold 12.2 / 12.4 s against the ForkPool base's 11.7 / 11.5 s, 2 shared cores).
 Run: python benchmarks/bench_reproduce.py [--repeat N] [--base REV | --no-base]   (REV: default where HEAD left main)
 

@@ -12,6 +12,8 @@ from cevnsfit.experiments import load_experiment  # noqa: E402
 def pytest_configure(config):
     # the full suite (CI, the README's command) runs every test; `pytest -m "not slow"` is the fast lane
     config.addinivalue_line("markers", "slow: takes more than ~20 s; deselect with -m 'not slow' (fast lane)")
+    # the documentation site's build (mkdocs --strict, tutorials executed): `pytest -m site` runs it alone
+    config.addinivalue_line("markers", "site: builds the documentation site (tests/test_site.py); also slow")
     # a fresh clone compiles the likelihood kernels on first use (~30 s): once here, before the xdist workers and
     # the command lines the tests run start, so that no test races a compilation or sees its one-line notice
     # (`compiling the likelihood kernels ...` on stderr, beside the one error line a fault test expects)

@@ -128,7 +128,7 @@ def test_limits_one_dof_json_and_table(bl_csi_analysis):
     want = bl_csi_analysis.row("csi", "1dof")
     for key in ("g_low_mass", "g_over_M_high_mass", "chi2_sm", "chi2_min"):
         assert row[key] == pytest.approx(want[key], rel=1e-12, abs=0)
-    # 1 dof is the stronger convention (threshold 4 < 6.18); validation.md quotes 4.45e-5 and 0.868e-3 GeV^-1
+    # 1 dof is the stronger convention (threshold 4 < 6.18); docs/validation/mediators.md quotes 4.45e-5 and 0.868e-3 GeV^-1
     two = bl_csi_analysis.row("csi", "2dof")
     assert row["g_low_mass"] < two["g_low_mass"] and row["g_over_M_high_mass"] < two["g_over_M_high_mass"]
     assert row["g_low_mass"] == pytest.approx(4.45e-5, rel=5e-3, abs=0)

@@ -147,7 +147,7 @@ def test_free_fit_vs_coherent(csi):
     # COHERENT CsI21 best fit 306 +- 20 CEvNS events: fit with a free CEvNS normalisation
     fit = csi.cost(free_signal=True).fit(csi.kernel.sm_counts())
     assert abs(fit.totals()["cevns"] - 306) < 20
-    # the constrained AC22 fit: chi^2_min as documented (docs/validation.md; a 70-140 window used to stand here,
+    # the constrained AC22 fit: chi^2_min as documented (docs/validation/sm.md; a 70-140 window used to stand here,
     # which hid any error in the chi^2 itself), the CEvNS pull inside its 1 sigma
     ac22 = csi.cost().fit(csi.kernel.sm_counts())
     assert ac22.chi2 == pytest.approx(104.90, abs=0.005) and abs(ac22.nuisances["norm_cevns"]) < 0.12

@@ -6,7 +6,7 @@ minimum to the Newton tolerance), |Delta t| <= 1e-6 for the FC statistic (the re
 parabola through bracket samples, the reference's a golden-section search; both are upper bounds of the minimum) on the
 production grids (POINTS_PER_DECADE = 20).  The parabola is less accurate where the profiled chi^2 has a kink
 inside the bracket (LAr: its sign branches switch), and its error grows with the bracket: on a 6-per-decade grid
-we measured up to 2.5e-6 (reported in docs/validation.md), still 4 orders of magnitude below the toy-statistics
+we measured up to 2.5e-6 (reported in docs/validation/speed.md), still 4 orders of magnitude below the toy-statistics
 error of a critical value.
 """
 

@@ -168,7 +168,7 @@ REFERENCE = {  # AC22 2 sigma table rows (g, g/M in GeV^-1)
     ("L_mu-L_tau", "lar"): (234e-5, 80.9e-3), ("L_mu-L_tau", "csi"): (116e-5, 26.6e-3),
     ("L_mu-L_tau", "csi+lar"): (103e-5, 24.2e-3),
 }
-# Entries we do not reproduce within 10 % (documented in docs/validation.md); strict xfail flags a change.
+# Entries we do not reproduce within 10 % (documented in docs/validation/mediators.md); strict xfail flags a change.
 NOT_REPRODUCED = {("L_mu-L_tau", "lar", "g_over_M"), ("L_mu-L_tau", "csi", "g")}
 
 
@@ -192,7 +192,7 @@ def reference_rows(analyses):
 @pytest.mark.parametrize("quantity", ["g", "g_over_M"])
 def test_reference_rows(reference_rows, key, quantity, request):
     if (*key, quantity) in NOT_REPRODUCED:
-        request.applymarker(pytest.mark.xfail(strict=True, reason="AC22 value not reproduced within 10 %, see docs/validation.md"))
+        request.applymarker(pytest.mark.xfail(strict=True, reason="AC22 value not reproduced within 10 %, see docs/validation/mediators.md"))
     row = reference_rows[key]
     got = row["g_low_mass"] if quantity == "g" else row["g_over_M_high_mass"]
     want = REFERENCE[key][0 if quantity == "g" else 1]
@@ -279,7 +279,7 @@ def test_delta_chi2_at_a_single_line_limit(analysis, model, mass):
         assert _direct_chi2(analysis, model, "csi", regime, edge) - line_min == pytest.approx(4.0, abs=LIMIT_TOL)
 
 
-# docs/validation.md, "Light mediators: AC22 reference rows": our values as printed there (3 significant digits)
+# docs/validation/mediators.md, "Light mediators: AC22 reference rows": our values as printed there (3 significant digits)
 DOCUMENTED = {
     ("B-L", "lar"): (5.44e-5, 1.73e-3), ("B-L", "csi"): (5.05e-5, 0.997e-3), ("B-L", "csi+lar"): (4.50e-5, 1.03e-3),
     ("L_mu-L_tau", "lar"): (2.23e-3, 3.96e-2), ("L_mu-L_tau", "csi"): (1.28e-3, 2.68e-2),
@@ -300,7 +300,7 @@ def test_documented_rows(reference_rows, key):
 @pytest.mark.parametrize("quantity", ["g", "g_over_M"])
 def test_delta_chi2_at_the_reference_limit(analysis, reference_rows, key, quantity):
     """The check beside test_reference_rows, on the chi^2 itself: at AC22's 2 sigma value our Delta chi^2 must lie
-    between our 1 sigma and 3 sigma (2 dof) thresholds, 2.30 and 11.83.  Achieved (docs/validation.md): 3.97 to
+    between our 1 sigma and 3 sigma (2 dof) thresholds, 2.30 and 11.83.  Achieved (docs/validation/mediators.md): 3.97 to
     9.32 -- near a limit Delta chi^2 grows like a high power of g, so the limit test's 10 % allows about this much."""
     model, dataset = key
     regime = "low_mass" if quantity == "g" else "high_mass"

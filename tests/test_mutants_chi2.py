@@ -1,4 +1,4 @@
-"""Tests written for surviving mutants of stats/chi2.py (tools/mutation.py; docs/validation.md, "Mutation
+"""Tests written for surviving mutants of stats/chi2.py (tools/mutation.py; docs/validation/tests.md, "Mutation
 testing"): the fitted components returned by ``fit`` (reported by ``cevnsfit fit``) must reproduce the profiled
 chi^2 they come from, and the pull widths must be the input ones."""
 

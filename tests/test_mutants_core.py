@@ -1,5 +1,5 @@
 """Tests written for surviving mutants of templates.py, response.py, sources/ and experiments/ (tools/mutation.py;
-docs/validation.md, "Mutation testing"): each kills a mutant that the module's fast test selection let through."""
+docs/validation/tests.md, "Mutation testing"): each kills a mutant that the module's fast test selection let through."""
 
 import dataclasses
 import math

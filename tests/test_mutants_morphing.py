@@ -1,4 +1,4 @@
-"""Tests written for surviving mutants of stats/morphing.py (tools/mutation.py; docs/validation.md, "Mutation
+"""Tests written for surviving mutants of stats/morphing.py (tools/mutation.py; docs/validation/tests.md, "Mutation
 testing"): the fit's reported components and nuisances must reproduce the chi^2 of the module docstring, and the
 pull priors must be the documented ones."""
 
@@ -144,7 +144,7 @@ def test_minimum_on_the_grid_edges():
     where profile pins the nuisances (projected Newton).  Cold and warm (started on the y edge with the gradient
     pointing out) starts must reach the minimum L-BFGS-B finds in the grid box (mutants of the edges: nodes[-2] as
     the upper end, `<` for `<=` at the lower one).  Achieved: 1.2e-11 in chi^2; tolerance: Newton's 1e-9.  (Ten
-    times more data, 3565 against L-BFGS-B's 39.36 from the cold start: Newton stalls there -- docs/validation.md.)"""
+    times more data, 3565 against L-BFGS-B's 39.36 from the cold start: Newton stalls there -- docs/validation/tests.md.)"""
     cost = _curved_cost(observed=_data_beyond_the_corner(10.0))
     ref = _brute_force_minimum(cost, [[1.0, 1.0, 1.0, 0.0, 0.0], [3.0, 1.0, 1.0, 1.5, -2.0]])
     for start in (None, np.array([[2.0, 1.0, 1.0, 1.0, -2.0]])):

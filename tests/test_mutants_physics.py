@@ -1,4 +1,4 @@
-"""Tests written for surviving mutants of the physics core (tools/mutation.py; docs/validation.md, "Mutation
+"""Tests written for surviving mutants of the physics core (tools/mutation.py; docs/validation/tests.md, "Mutation
 testing"): each kills a mutant that the module's fast test selection let through.  Mutant ids refer to the run
 recorded there; the reason each matters is in the test's docstring."""
 

@@ -1,5 +1,5 @@
 """Tests written for surviving mutants of stats/intervals.py and stats/morphing.py (tools/mutation.py;
-docs/validation.md, "Mutation testing")."""
+docs/validation/tests.md, "Mutation testing")."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""Tests written for surviving mutants of sources/sun.py (tools/mutation.py; docs/validation.md, "Mutation
+"""Tests written for surviving mutants of sources/sun.py (tools/mutation.py; docs/validation/tests.md, "Mutation
 testing")."""
 
 import functools

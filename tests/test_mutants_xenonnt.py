@@ -1,4 +1,4 @@
-"""Tests written for surviving mutants of experiments/xenonnt.py (tools/mutation.py; docs/validation.md,
+"""Tests written for surviving mutants of experiments/xenonnt.py (tools/mutation.py; docs/validation/tests.md,
 "Mutation testing")."""
 
 import re

@@ -114,7 +114,7 @@ def test_analytic_timing():
     edges = -0.1 + 0.5 * np.arange(11)
     assert tm.bin_fractions("numu", edges).sum() == pytest.approx(0.9999, abs=1e-4)
     # physics.md quotes 0.868 for the delayed window fraction; the closed form and a Monte-Carlo of the same
-    # convolution both give 0.8662 (documented in docs/validation.md)
+    # convolution both give 0.8662 (documented in docs/validation/sm.md)
     delayed = tm.bin_fractions("nue", edges).sum()
     rng = np.random.default_rng(7)
     n = 1_000_000

@@ -299,7 +299,7 @@ def test_cli_fit_bad_input_one_line_nothing_written(tmp_path, monkeypatch, capsy
 def test_weak_mixing_angle_reproduces_a_published_csi_fit():
     """Other group's fit of the CsI-2021 data: sin^2 theta_W = 0.227(28) with R_n(133Cs) = 4.86(21) fm fixed
     (arXiv:2403.03566, abstract).  Same data and R_n(Cs) here (R_n(I) at our default): the best fit must lie within
-    their quoted 1 sigma and our 1 sigma half-width within 25 % of theirs (see docs/validation.md)."""
+    their quoted 1 sigma and our 1 sigma half-width within 25 % of theirs (see docs/validation/parameters.md)."""
     o = PoiFit(["sin2_theta_w"], "csi", params=load_parameters({"nuclei.Cs133.R_n": 4.86})).run()
     [[lo, hi]] = o.intervals["sin2_theta_w"]["1sigma"]
     assert abs(o.best_fit["sin2_theta_w"] - 0.227) < 0.028

@@ -19,7 +19,7 @@ import reference_rates as ref  # noqa: E402
 
 from cevnsfit.experiments import load_experiment  # noqa: E402
 
-# Tolerances 3-10x the agreement achieved (docs/validation.md), which a 1e-3 used to hide:
+# Tolerances 3-10x the agreement achieved (docs/validation/sm.md), which a 1e-3 used to hide:
 RTOL = 1e-4  # CsI bins 1-8 and totals: achieved <= 2.2e-5
 RTOL_LAR = 1e-6  # LAr bins with content: achieved <= 1.1e-7
 RTOL_CSI_BIN0 = 1e-3  # [0, 8) PE with the default 0.1-PE efficiency nodes: achieved 2.3e-4

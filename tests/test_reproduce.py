@@ -103,6 +103,12 @@ def test_reproduce_subset_and_resume(tmp_path, monkeypatch, csi, lar):
     written = {p for p in out.rglob("*") if p.is_file()}
     assert written == set(planned_outputs(out, [get_model("B-L"), get_model("L_mu-L_tau")]))
     assert not any(p.name.startswith(".") for p in out.iterdir())  # no lock, staging folder or temporary left
+    # the limits and contours as a HEPData submission: valid, one limits table per data set, a contour per model
+    from hepdata_validator.full_submission_validator import FullSubmissionValidator
+
+    validator = FullSubmissionValidator(autoload_remote_schemas=False)
+    assert validator.validate(directory=str(out / "hepdata")), validator.get_messages()
+    assert len(list((out / "hepdata").glob("contour_*.yaml"))) == 2 * len(DATASETS)
     # a rerun takes the chi^2 grids from the cache: analyse() must not be called again
     monkeypatch.setattr(mediators.MediatorAnalysis, "analyse", lambda *a, **k: pytest.fail("grid recomputed"))
     drawn_by_workers = {p.name: p.read_bytes() for p in pngs}

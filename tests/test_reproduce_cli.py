@@ -21,7 +21,7 @@ from cevnsfit.physics.models import model_names
 pytestmark = pytest.mark.slow
 
 DATASETS = tuple(DATA_SETS)  # every registered data set is in the reproduction
-# docs/validation.md, "(g-2)_mu verdicts" (CsI+LAr, 2 sigma, 2021)
+# docs/validation/mediators.md, "(g-2)_mu verdicts" (CsI+LAr, 2 sigma, 2021)
 VERDICTS_2021 = {
     "universal": "excluded", "B-L": "excluded", "B_y+L_mu+L_tau": "excluded", "B-3L_mu": "excluded",
     "B-2L_e-L_mu": "excluded", "B-L_e-2L_mu": "excluded", "scalar": "excluded",
@@ -102,4 +102,4 @@ def test_figures_and_report(repro):
         assert (fig / f"{n}.pdf").read_bytes().startswith(b"%PDF"), n
     report = (repro / "report.md").read_text()
     assert "## Standard Model" in report and "## 2 sigma limits" in report
-    assert "| csi | cevns | 316.2 |" in report  # the SM prediction (validation.md)
+    assert "| csi | cevns | 316.2 |" in report  # the SM prediction (docs/validation/sm.md)

@@ -158,7 +158,7 @@ def test_light_mediator_limit_on_xenonnt_is_finite(an, model):
 @pytest.mark.slow
 def test_limits_cli_xenonnt(capsys):
     """`limits --dataset xenonnt` end to end for B-L (full plane; the fast lane checks B-L and L_e-L_tau on the
-    M = 0 line), pinned at the precision docs/validation.md prints."""
+    M = 0 line), pinned at the precision docs/validation/xenonnt.md prints."""
     import json
 
     from cevnsfit import cli

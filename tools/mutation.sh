@@ -10,7 +10,7 @@
 #
 # Results accumulate in .mutmut-cache: `mutmut results`, `mutmut show ID`, `mutmut apply ID` (then `git checkout`).
 # The script refuses a module with uncommitted changes and always restores it.  Score and survivors of the last
-# run: docs/validation.md, "Mutation testing".
+# run: docs/validation/tests.md, "Mutation testing".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}

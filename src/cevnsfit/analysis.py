@@ -2,8 +2,10 @@
 limits tables, (g-2)_mu contributions, the data inventory); the command line parses its options, calls one of
 these and prints the result (:mod:`cevnsfit.cli_format`).
 
->>> from cevnsfit.analysis import sm_documents
->>> sm_documents("csi")["csi"]["summary"]["chi2_min"]    # doctest: +SKIP
+```python
+from cevnsfit.analysis import sm_documents
+sm_documents("csi")["csi"]["summary"]["chi2_min"]   # the CsI chi^2 at the SM, nuisances profiled
+```
 """
 
 from __future__ import annotations
@@ -17,10 +19,15 @@ from .experiments import DEFAULT_DATA_SET, resolve_data_set
 from .experiments.base import sm_summary  # noqa: F401  (the SM document of an experiment, re-exported)
 from .experiments.inventory import data_inventory
 
+__all__ = ["sm_documents", "scan_file", "limits_document", "write_hepdata", "gm2_document", "data_info", "run_fit",
+           "project", "resolve_model", "MAX_SCAN_MASSES", "MAX_SCAN_POINTS"]
+
 # Largest scan: 1e4 masses x 400 couplings peaks at 415 MiB resident (<= 1 GB; benchmarks/bench_memory.py,
-# docs/validation.md): the templates are built in blocks of masses (templates.BLOCK_ELEMENTS).
+# docs/validation/speed.md): the templates are built in blocks of masses (templates.BLOCK_ELEMENTS).
 MAX_SCAN_MASSES = 10_000
+"""The most masses a scan (``cevnsfit scan``) may have."""
 MAX_SCAN_POINTS = 4_000_000
+"""The most (mass, coupling) points a scan may have (memory stays under 1 GB)."""
 
 # progress(done, total): called as work is done (``total`` known from the first call)
 Progress = Callable[[int, int], None]
@@ -121,14 +128,19 @@ def scan_file(out_file, model: str | None = None, charges: str | None = None, da
 
 
 def limits_document(model: str = "all", charges: str | None = None, dataset: str = "all", cl: str = "2dof",
-                    data_dir=None, progress: Progress | None = None) -> dict:
+                    data_dir=None, progress: Progress | None = None, hepdata=None) -> dict:
     """``cevnsfit limits``: 2 sigma limits (g for M -> 0, g/M in GeV^-1 for M -> inf, sign-flip islands, contours)
     of one model (or ``all``, or the ``charges`` of a custom one) on one data set or ``all``; non-finite numbers
-    are null (docs/decisions.md)."""
+    are null (docs/decisions.md).  ``hepdata``: a folder to write the limits and contours to as a HEPData
+    submission (:func:`write_hepdata`), checked before anything is computed."""
     from .io.jsonio import NULL_MEANING, nulls_for_nonfinite
     from .mediators import DATASETS, MediatorAnalysis, convention
     from .physics.models import get_model, model_names
 
+    if hepdata is not None:
+        from .io.hepdata import check_hepdata_dir
+
+        check_hepdata_dir(hepdata)
     if charges is not None:
         models = [resolve_model(None if model == "all" else model, charges)]
     else:
@@ -145,8 +157,40 @@ def limits_document(model: str = "all", charges: str | None = None, dataset: str
         if progress is not None:
             progress(i + 1, len(models))
     rows = nulls_for_nonfinite(rows)  # no finite limit: null in JSON, "none" in the table (docs/decisions.md)
-    return {"convention": conv, "units": {"mass": "MeV", "g_over_M": "GeV^-1", "g": "1"}, "limits": rows,
-            "null": NULL_MEANING}
+    doc = {"convention": conv, "units": {"mass": "MeV", "g_over_M": "GeV^-1", "g": "1"}, "limits": rows,
+           "null": NULL_MEANING}
+    if hepdata is not None:
+        write_hepdata(doc, hepdata)
+    return doc
+
+
+def write_hepdata(doc: dict, folder, fc_toys: int | None = None) -> Path:
+    """Write a limits document (:func:`limits_document`, or the rows of ``cevnsfit reproduce`` with their ``fc``
+    entries and ``fc_toys``) to ``folder`` as a HEPData submission (:mod:`cevnsfit.io.hepdata`): a table of the
+    asymptotic limits per data set (g for M -> 0, g/M in GeV^-1 for M -> inf), a contour table per model and data
+    set (upper limit on g against the mass in MeV), validated, written atomically.  Returns the folder."""
+    from .io.hepdata import write_submission
+
+    return write_submission(folder, doc["limits"], doc["convention"], hepdata_labels(), hepdata_comment(doc),
+                            fc_toys)
+
+
+def hepdata_labels() -> dict[str, str]:
+    """Data set -> the name its tables carry in a HEPData submission (the registry's label)."""
+    from .experiments import DATA_SETS
+
+    return {name: spec.label for name, spec in DATA_SETS.items()}
+
+
+def hepdata_comment(doc: dict) -> str:
+    """The submission's comment: what made the numbers and with which convention."""
+    from . import __version__
+
+    models = sorted({r["model"] for r in doc["limits"]})
+    return (f"Limits on light mediators from coherent elastic neutrino-nucleus scattering (CEvNS), computed by "
+            f"cevnsfit {__version__} from public data; models: {', '.join(models)}. Convention: "
+            f"{doc['convention']['description']}. Method of AC22 (M. Atzori Corona et al., JHEP 05 (2022) 109, "
+            f"arXiv:2202.11002).")
 
 
 def gm2_document(model: str, mass: float, coupling: float, epoch: str = "2021") -> dict:

@@ -116,6 +116,8 @@ def limits(
     dataset: str = typer.Option("all", "--dataset", "-d", help=f"{_DATA_SET_NAMES}, all, or a declaration FILE.yaml."),
     cl: str = typer.Option("2dof", "--cl", help="2dof: Delta chi^2 = 6.18 from the plane minimum; 1dof: 4 at fixed M."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    hepdata: Optional[Path] = typer.Option(None, "--hepdata", help="Also write the limits and contours as a HEPData "
+                                           "submission into this folder (a new, empty or former submission folder)."),
     data_dir: Optional[Path] = DataDirOption,
     data_home: Optional[Path] = DataHomeOption,
 ) -> None:
@@ -124,8 +126,10 @@ def limits(
     from .analysis import limits_document
 
     with progress("limits") as bar:
-        doc = limits_document(model, charges, dataset, cl, data_dir, bar.counts)
+        doc = limits_document(model, charges, dataset, cl, data_dir, bar.counts, hepdata)
     print_limits(doc, as_json)
+    if hepdata is not None and not as_json:
+        out.print(f"wrote the HEPData submission {hepdata}")
 
 
 def _fit_ranges(ranges: list[str]) -> dict:

@@ -30,6 +30,10 @@ from .physics.models import ScalarModel, check_couplings, get_model
 from .stats.intervals import CONVENTIONS, AllowedIntervals, allowed_intervals, threshold
 from .templates import TemplateBasis, Templates, coupling_unit
 
+__all__ = ["MediatorAnalysis", "ModelAnalysis", "Grid", "Limit", "gm2_verdict", "convention", "default_masses",
+           "default_couplings", "log_grid", "nsi_counts", "nsi_chi2", "DATASETS", "MEV_PER_GEV", "LOW_MASS_G",
+           "HIGH_MASS_G_OVER_M_MEV", "POINTS_PER_DECADE"]
+
 class _Members(Mapping):
     """Data set -> its experiments, read live from the registry (a declaration registered at run time is in it)."""
 
@@ -44,12 +48,17 @@ class _Members(Mapping):
 
 
 DATASETS = _Members()
+"""Data set name -> its experiments (read live from :data:`cevnsfit.experiments.DATA_SETS`)."""
 MEV_PER_GEV = 1e3
+"""MeV per GeV: g/M in MeV^-1 times this is g/M in GeV^-1 (the tables' unit)."""
 
 # Default coupling grids for the asymptotic limits (log-spaced, 150 points per decade, plus 0).
 LOW_MASS_G = (1e-8, 10.0)
+"""Couplings g (dimensionless) of the M -> 0 line: (lowest, highest), log-spaced, plus g = 0."""
 HIGH_MASS_G_OVER_M_MEV = (1e-11, 1.0)
+"""Couplings g/M [MeV^-1] of the M -> inf (contact) line: (lowest, highest), log-spaced, plus 0."""
 POINTS_PER_DECADE = 150
+"""Points per decade of the two asymptotic lines' coupling grids."""
 
 
 dataset_members = data_set_members
@@ -67,6 +76,8 @@ def data_set_experiments() -> tuple[str, ...]:
 
 
 def log_grid(lo: float, hi: float, per_decade: int = POINTS_PER_DECADE) -> np.ndarray:
+    """Log-spaced points from ``lo`` to ``hi`` (both included, 0 < lo < hi, any unit) with ``per_decade`` points per
+    decade."""
     if not (np.isfinite(lo) and np.isfinite(hi) and 0 < lo < hi):
         raise InputError(f"a log grid needs 0 < low < high (finite), got {lo}, {hi}")
     n = max(int(np.ceil(np.log10(hi / lo) * per_decade)) + 1, 2)
@@ -301,10 +312,13 @@ def line_limit(analysis: MediatorAnalysis, grid: Grid, dataset: str, cl: str, re
 
 
 def default_masses(lo: float = 1e-2, hi: float = 1e4, n: int = 121) -> np.ndarray:
+    """The default scan masses [MeV]: ``n`` log-spaced from ``lo`` to ``hi`` (the limits' contour, AC22's range)."""
     return np.geomspace(lo, hi, n)
 
 
 def default_couplings(lo: float = 1e-7, hi: float = 10.0, n: int = 321) -> np.ndarray:
+    """The default scan couplings g (dimensionless): ``n`` log-spaced from ``lo`` to ``hi`` (g = 0 is added by
+    the scans)."""
     return np.geomspace(lo, hi, n)
 
 
@@ -390,6 +404,8 @@ class ModelAnalysis:
 
 
 def convention(cl: str) -> dict:
+    """The confidence-level convention ``cl`` (``2dof``: Delta chi^2 = 6.18 from the global minimum of the plane and
+    both lines; ``1dof``: 4 from the minimum at fixed mass) as the ``convention`` entry of ``cevnsfit limits --json``."""
     threshold(cl)
     ref = ("global minimum over the (M, g) plane and the M = 0 and M = inf lines (g = 0 included)" if cl == "2dof"
            else "minimum over the coupling at fixed mass (g = 0 included)")

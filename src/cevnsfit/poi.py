@@ -47,6 +47,8 @@ from .physics.cross_section import min_energy_mev, sm_couplings
 from .physics.flavours import FLAVOURS, flavours_of, lepton
 from .physics.form_factors import form_factor
 
+__all__ = ["POI", "PoiPredictor", "registry", "poi_names", "get_poi"]
+
 KINDS = ("weak_charge", "neutron_radius", "magnetic", "nsi_offdiagonal")  # of data/poi.yaml; also "mediator",
 # "nuisance" (a cost's nuisance as a parameter: nuisance_poi)
 LINEAR_KINDS = ("weak_charge", "nsi_offdiagonal", "magnetic", "mediator")
@@ -148,10 +150,13 @@ def min_radius_fm(kind: str, params: Parameters = DEFAULT) -> float:
 
 
 def poi_names() -> tuple[str, ...]:
+    """The names of the registered parameters of interest (data/poi.yaml), in registry order."""
     return tuple(_registry_tree())
 
 
 def get_poi(name: str, params: Parameters = DEFAULT) -> POI:
+    """The registered parameter of interest ``name`` (:class:`POI`, with its unit and SM value for ``params``);
+    :class:`~cevnsfit.errors.InputError` naming the known ones otherwise."""
     reg = registry(params)
     if name not in reg:
         raise InputError(f"unknown parameter '{name}'; known: {', '.join(reg)}")

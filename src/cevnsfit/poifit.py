@@ -31,6 +31,8 @@ from .parameters import DEFAULT, Parameters
 from .poi import PoiPredictor, check_applies, check_names, get_poi, mediator_poi, min_radius_fm, nuisance_poi
 from .stats.intervals import allowed_intervals
 
+__all__ = ["PoiFit", "FitOutcome"]
+
 # one-parameter Delta chi^2 levels (chi^2 quantiles, 1 dof) and the two-parameter contour levels (2 dof)
 LEVELS_1D = {"1sigma": 1.0, "90": 2.705543454095404, "2sigma": 4.0}
 LEVELS_2D = {"1sigma": 2.295748928898636, "90": 4.605170185988092, "2sigma": 6.180074306244168}

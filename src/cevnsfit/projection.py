@@ -32,10 +32,14 @@ from .physics.models import get_model
 from .stats.intervals import allowed_intervals, threshold
 from .templates import build_templates, coupling_unit
 
+__all__ = ["Projection", "ExpectedLimit", "check_parameter", "RASTER_MASSES_MEV", "BAND_SIGMAS"]
+
 BAND_SIGMAS = (-2, -1, 0, 1, 2)
+"""The Asimov bands drawn around the median expected limit, in standard deviations."""
 BANDS_METHOD = ("Asimov (Wald) approximation, Cowan et al. EPJC 71 (2011) 1554 eq. (89): band N at "
                 "Delta chi^2_A = (sqrt(threshold) + N)^2, 0 where negative; no toys")
 RASTER_MASSES_MEV = (1e-2, 1e4, 61)
+"""The projections' mass raster: (lowest [MeV], highest [MeV], number of log-spaced masses)."""
 
 
 def band_levels(delta_chi2: float) -> dict[int, float]:

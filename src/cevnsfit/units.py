@@ -23,6 +23,7 @@ FAMILIES: dict[str, dict[str, float]] = {
     "energy_nr": {"eVnr": 1e-3, "keVnr": 1.0, "MeVnr": 1e3},
     "fraction": {"1": 1.0, "%": 1e-2},
 }
+"""Unit families of the declaration files: family -> {unit name: factor to the family's SI unit} (kg, m, s, ...)."""
 _FAMILY = {u: f for f, units in FAMILIES.items() for u in units}
 
 

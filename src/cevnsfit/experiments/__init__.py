@@ -46,6 +46,7 @@ def _declared_data_sets() -> str:
 
 # the data set a command fits when none is named: AC22's combination of the COHERENT data (data/datasets.yaml)
 DEFAULT_DATA_SET = _declared_data_sets()
+"""The data set a command fits when none is named: AC22's COHERENT CsI+LAr (data/datasets.yaml)."""
 for _name in _SHIPPED:
     if _name not in DATA_SETS:
         register_data_set(DataSetSpec(_name, (_name,), EXPERIMENTS[_name].label, EXPERIMENTS[_name].label))

@@ -57,7 +57,9 @@ __all__ = ["MAX_BINS", "MAX_FILE_BYTES", "read_declaration", "load_declaration",
 # energy bins of a declared experiment: the kernel holds (bins x ~1e4 recoil nodes) per flavour and nucleus, so memory
 # grows linearly with them (a natural-argon detector of 200 bins takes ~1.2 GB and ~25 s for `project --model`)
 MAX_BINS = 200
+"""The most energy bins a declaration may have (memory and time grow linearly with them)."""
 MAX_FILE_BYTES = MAX_BYTES
+"""The largest declaration file read [bytes] (1 MB)."""
 MAX_NUCLEI = 10  # nuclei of a target composition
 MAX_BACKGROUNDS = 20  # background components (each a nuisance of the profiled cost)
 # the likelihood kinds a declaration takes, with the keys of their section

@@ -33,6 +33,7 @@ __all__ = ["LIKELIHOODS", "register_likelihood", "Likelihood", "PoissonLikelihoo
            "MorphedPoissonLikelihood", "GridNuisance"]
 
 LIKELIHOODS: dict[str, type] = {}
+"""The registered likelihoods of the declarations: name -> cost class (poisson, gaussian, ...)."""
 
 
 def register_likelihood(name: str):

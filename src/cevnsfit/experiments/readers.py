@@ -26,6 +26,7 @@ from ..io.datadir import read_table
 __all__ = ["READERS", "register_reader", "read_counts", "read_template"]
 
 READERS: dict[str, Callable] = {}
+"""The registered data-file readers of the declarations: name -> reader function."""
 
 
 def register_reader(name: str):

@@ -53,7 +53,10 @@ class DataSetSpec:
 
 
 EXPERIMENTS: dict[str, ExperimentEntry] = {}
+"""The registered experiments: name -> :class:`ExperimentEntry` (built-in modules and declarations)."""
 DATA_SETS: dict[str, DataSetSpec] = {}  # in table order
+"""The registered data sets: name -> :class:`DataSetSpec` (data/datasets.yaml, then one per declared
+experiment), in table order."""
 
 
 def register_experiment(name: str, *, label: str, collection: str, files: Mapping[str, str], fetch=(),

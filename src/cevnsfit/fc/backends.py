@@ -10,6 +10,7 @@ from ..process import usable_cores
 from .construction import run_task
 
 BACKENDS = ("dask", "serial")
+"""Where the toys run: ``dask`` (a local cluster, or ``--scheduler``) or ``serial``."""
 
 
 def serial(tasks, on_result):

@@ -26,8 +26,12 @@ from ..stats.intervals import allowed_intervals
 from ..stats.toys import Line, LineMember, block_rng, wilks_threshold
 
 REGIMES = {"low": ("low_mass",), "high": ("high_mass",), "both": ("low_mass", "high_mass")}
+"""``--regime`` -> the asymptotic lines it runs (``low_mass``: M -> 0, g; ``high_mass``: M -> inf, g/M)."""
 DEFAULT_BLOCK = 100  # toys per task (benchmarks/bench_fc.py: ~0.1-0.3 s per task, far above Dask's ~1 ms overhead)
+"""Toys per task (``--block``): ~0.1-0.3 s per task, far above Dask's ~1 ms overhead."""
 POINTS_PER_DECADE = 20  # tested couplings per decade (12 % steps; the crossing is interpolated in log g)
+"""Tested couplings per decade of a line (``--points-per-decade``; 12 % steps, the crossing interpolated in
+log g)."""
 # Tested range: from UPPER/10 (t_obs is far below any critical value there) to where t_obs passes Wilks + 12.
 LOWER_DECADES = 1.0
 HEADROOM = 12.0

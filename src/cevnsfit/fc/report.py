@@ -72,6 +72,7 @@ def document_row(model: str, dataset: str, regimes, lines: dict, table: dict | N
 
 
 def markdown(doc: dict) -> str:
+    """``fc.md``: the FC limits beside the Wilks values (g, g/M in GeV^-1), one row per model and data set."""
     lines = [f"# Feldman-Cousins limits ({doc['cl']}: CL = {doc['cl_value']:.4f}, {doc['n_toys']} toys per point, "
              f"seed {doc['seed']}, {doc['construction']} construction)", "",
              "| model | data set | g (M -> 0) FC | Wilks | table (6.18) | g/M [GeV^-1] (M -> inf) FC | Wilks | table (6.18) | islands (FC) |",
@@ -100,6 +101,7 @@ def markdown(doc: dict) -> str:
 
 
 def csv_text(doc: dict) -> str:
+    """``fc.csv``: one row per model, data set and line (FC limit, toy error, Wilks values, unit)."""
     head = "model,dataset,regime,fc,toy_error,wilks,wilks_table,unit"
     out = [head]
     for r in doc["limits"]:
@@ -117,6 +119,7 @@ def csv_text(doc: dict) -> str:
 
 
 FC_KEYS = (("g_low_mass", "g (M -> 0)"), ("g_over_M_high_mass", "g/M [GeV^-1] (M -> inf)"))
+"""(row key, column label) of the two asymptotic limits in the FC tables: g (M -> 0), g/M [GeV^-1] (M -> inf)."""
 
 
 def with_fc_columns(rows: list, fc_rows: dict) -> list:
@@ -166,6 +169,8 @@ def raster_figure(doc: dict, dataset: str, path: Path, data_dir=None) -> Path:
 
 
 def write_reports(doc: dict, out: Path) -> list[Path]:
+    """Write ``fc.json``, ``fc.md`` and ``fc.csv`` of the FC document ``doc`` into the folder ``out`` (atomically);
+    returns their paths."""
     out = check_writable_dir(Path(out))
     paths = []
     for name, text in (("fc.json", json_text(doc, 1)), ("fc.md", markdown(doc)), ("fc.csv", csv_text(doc))):

@@ -73,6 +73,9 @@ class _Final(Exception):
 
 @dataclass
 class FetchReport:
+    """What ``cevnsfit data fetch`` did: the destination folder and the files downloaded, already present or
+    failed."""
+
     dest: Path
     downloaded: list[str] = field(default_factory=list)
     present: list[str] = field(default_factory=list)

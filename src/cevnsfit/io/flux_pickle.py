@@ -24,6 +24,7 @@ from ..errors import DataError
 __all__ = ["RestrictedUnpickler", "read_pickle", "convert_2d", "convert_1d", "FLAVOURS", "CONVERTERS"]
 
 FLAVOURS = ("nuE", "nuEBar", "nuMu", "nuMuBar", "nuTau", "nuTauBar", "nuS", "nuSBar")
+"""The flavour keys of COHERENT's flux pickle, in its order."""
 
 # The only globals a pickled numpy array (protocols 2-5, numpy 1.x or 2.x module paths) refers to: array and
 # scalar constructors, and ``_codecs.encode``, which protocol 2 uses to turn the array's str payload into bytes.
@@ -114,6 +115,7 @@ def convert_1d(obj: dict, path: Path = Path("flux_dict.pkl")) -> dict[str, np.nd
 
 
 CONVERTERS = {"convert_2d": convert_2d, "convert_1d": convert_1d}
+"""The flux grid converters the restricted unpickler allows: name -> function."""
 
 
 def convert_file(converter: str, source: Path, target: Path) -> None:

@@ -38,6 +38,7 @@ COLLECTIONS = {
     "solar": {"env": "CEVNSFIT_SOLAR", "marker": "8B_shape_Winter_et_al.csv", "label": "solar neutrino spectra"},
     "reactor": {"env": "CEVNSFIT_REACTOR", "marker": "dresden2", "label": "reactor CEvNS data releases"},
 }
+"""The data collections (one folder each): name -> its environment variable, marker file and label."""
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,7 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in (
                      "c203b6019e60b9176d997774bfd24b76baa97d54/pyCEvNS/data/{name}",),
             read=False),
 )}
+"""The public data sets cevnsfit reads and fetches: name -> :class:`Dataset` (files, sources, collection)."""
 
 # Names that stand for several data sets on the command line.
 GROUPS = {
@@ -158,6 +160,8 @@ GROUPS = {
 
 @dataclass(frozen=True)
 class RegistryEntry:
+    """One registered file: its path below the data root ('/'-separated) and SHA-256."""
+
     path: str  # below the data root, '/'-separated
     sha256: str
     size: int
@@ -190,6 +194,8 @@ def _claimed_by_deeper(ds: Dataset, path: str) -> bool:
 
 
 def get_dataset(name: str) -> Dataset:
+    """The registered public data set ``name``; :class:`~cevnsfit.errors.InputError` naming the known ones
+    otherwise."""
     from ..errors import InputError
 
     if name not in DATASETS:

@@ -29,6 +29,9 @@ import numpy as np
 from ..errors import DataError, InputError
 from ..parameters import DEFAULT, Parameters, package_yaml
 
+__all__ = ["delta_a_mu", "delta_a_mu_per_g2", "coupling_for_delta_a_mu", "favoured_band", "band_has_lower_edge",
+           "Gm2Epoch", "get_epoch", "epoch_names", "loop_function", "check_mass", "MAX_MASS_MEV"]
+
 KINDS = ("vector", "scalar")
 
 #: Unit of the numbers in gm2.yaml.
@@ -94,6 +97,7 @@ def _finite_array(value, what: str) -> np.ndarray:
 
 
 MAX_MASS_MEV = 1e10  # the quadrature is accurate to 1e-13 up to here (see the loop-function notes above)
+"""Largest mediator mass [MeV] of the one-loop integral (accurate to 1e-13 up to here)."""
 
 
 def check_mass(mass_mev) -> np.ndarray:

@@ -52,12 +52,17 @@ from ..parameters import DEFAULT, Parameters, package_yaml
 from .flavours import LEPTONS
 from .flavours import lepton as _lepton
 
+__all__ = ["VectorModel", "ScalarModel", "MODELS", "model_names", "get_model", "custom_vector_model",
+           "parse_charges", "check_couplings", "loop_mixing", "nsi_weak_charge_squared", "MAX_COUPLING", "MAX_CHARGE"]
+
 
 # Input bounds.  Beyond g ~ 4 pi a coupling is non-perturbative and the tree-level and one-loop formulas used here
 # mean nothing.  U(1)' charges are O(1) numbers -- an overall factor belongs in g -- so |Q'| <= 100 loses no model
 # and keeps every product g Q' far from floating-point overflow.
 MAX_COUPLING = 4.0 * math.pi
+"""Largest coupling g accepted: 4 pi, the perturbative bound the formulas need."""
 MAX_CHARGE = 100.0
+"""Largest |Q'| accepted for a U(1)' charge (an overall factor belongs in g)."""
 
 
 def check_couplings(couplings, what: str = "coupling") -> np.ndarray:
@@ -213,6 +218,7 @@ def _load_registry() -> dict[str, Model]:
 
 
 MODELS: dict[str, Model] = dict(_load_registry())
+"""The registered models (data/models.yaml): name -> :class:`VectorModel` or :class:`ScalarModel`."""
 
 
 def model_names(kind: str | None = None) -> list[str]:

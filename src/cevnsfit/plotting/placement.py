@@ -93,6 +93,7 @@ def envelope_labels(ax, curves, polys, xlim, ylim, obstacles=(), fontsize: float
 
 
 INSET_SIZE = 0.32
+"""The size of a figure's inset as a fraction of the axes (width and height)."""
 
 
 # lower-left corners (axes fractions) tried for the inset, in order of preference
@@ -175,6 +176,8 @@ def axes_sample(ax, n: int = 50) -> np.ndarray:
 
 
 def grey_sample(polys, ax) -> np.ndarray:
+    """Which sample points of the axes (:func:`axes_sample`, log-spaced) lie inside the polygons ``polys`` (the grey
+    excluded regions): a boolean array, one entry per point."""
     pts = axes_sample(ax)
     lp = np.log10(pts)
     inside = np.zeros(len(pts), bool)

@@ -38,6 +38,7 @@ __all__ = ["plane_figure", "draw_plane", "summary_figure", "model_label", "charg
            "boundary_at", "label_other_experiments", "dataset_style", "MASS_RANGE_MEV"]
 
 MASS_RANGE_MEV = (1e-2, 1e4)  # the x axis covers at least this range
+"""The mass range [MeV] that a plane figure's x axis covers at least."""
 PLANE_DATA_SETS = plane_data_sets()  # drawn by default (data/datasets.yaml plot.plane_order)
 GM2_COLOURS = {"2021": "#1a9641", "2023": "#66c2a5", "2025": "#00441b"}
 

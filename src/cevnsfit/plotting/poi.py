@@ -46,7 +46,7 @@ def contour_figure(outcome, pois):
     gx, gy = outcome.grids
     delta = (outcome.chi2 - outcome.chi2_min).T  # (y, x) for contourf
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(5.0, 4.2))
+        fig, ax = plt.subplots(figsize=(6.2, 4.2))
         levels = [0.0, *LEVELS_2D.values()]
         colours = [LEVEL_COLOURS[k] for k in LEVELS_2D]
         ax.contourf(gx, gy, delta, levels=levels, colors=colours, alpha=0.35)
@@ -58,8 +58,9 @@ def contour_figure(outcome, pois):
         handles.append(ax.plot([pois[0].sm], [pois[1].sm], "r*", ms=8, label="SM")[0])
         ax.set_xlabel(_axis_label(pois[0]))
         ax.set_ylabel(_axis_label(pois[1]))
-        ax.set_title(f"COHERENT {outcome.dataset}", fontsize=10)
-        ax.legend(handles=handles, loc="best")
+        ax.set_title(dataset_style(outcome.dataset)[3], fontsize=10)
+        # beside the axes: "best" ignores the filled regions, and a degenerate pair fills a diagonal band
+        ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8)
         fig.tight_layout()
     return fig
 

@@ -8,6 +8,7 @@ Output folder layout::
     limits.{md,tex,csv,json}   2 sigma limits (g for M -> 0, g/M in GeV^-1 for M -> inf), all models and data sets
     verdicts.json              does CsI+LAr exclude the (g-2)_mu band? (2021, 2023, 2025 values of Delta a_mu)
     scans/<model>_<dataset>.nc (M, g) Delta chi^2 grids (NetCDF)
+    hepdata/                   the limits and contours as a HEPData submission (submission.yaml + one YAML per table)
     figures/*.png, *.pdf       one (M, g) figure per model, the summary figure, the CsI and LAr spectra
     report.md                  inputs and citations, conventions, numbers vs references, checksums, wall time
     run.json                   the run record: its id, options, cache key and the SHA-256 of every result file
@@ -27,10 +28,12 @@ from pathlib import Path
 from typing import Callable
 
 from .. import __version__
-from ..analysis import sm_summary
+from ..analysis import hepdata_comment, hepdata_labels, sm_summary
 from ..errors import InputError
 from ..experiments import DATA_SETS, DEFAULT_DATA_SET, EXPERIMENTS
 from ..io.atomic import check_writable_dir, write_text
+from ..io.hepdata import submission_files, write_tables
+from ..io.jsonio import nulls_for_nonfinite
 from ..io.results import data_checksums, scan_dataset, write_netcdf
 from ..io.runfolder import RUN_RECORD, RunFolder, check_targets
 from ..mediators import DATASETS, MediatorAnalysis, convention, data_set_experiments, default_couplings, \
@@ -42,12 +45,16 @@ from .figures import FigureState, Figures, slug, workers
 from .grids import RUN_OPTIONS, analyse, comparison_part, part_of, parts
 
 GM2_EPOCHS = ("2021", "2023", "2025")
+"""The Delta a_mu epochs of the (g-2)_mu verdicts in ``verdicts.json``."""
 GM2_DATA_SETS = tuple(n for n, d in DATA_SETS.items() if d.reproduce.get("gm2_verdict"))  # AC22's conclusion, + solar
 # The report's Standard-Model table is AC22's (Table 1: the COHERENT fits): the experiments that the data sets use
 # and whose data are COHERENT releases.  Not every experiment with an SM summary: XENONnT's is an 8B flux fit with
 # its own document (`cevnsfit sm --experiment xenonnt`), not a row of that table.
 SM_EXPERIMENTS = tuple(RUN_OPTIONS["sm_table"])  # the report's SM table: AC22 Table 1's experiments (datasets.yaml)
+"""The experiments of the report's Standard-Model table (AC22's Table 1; data/datasets.yaml)."""
 LOCK_NAME = ".cevnsfit-reproduce.lock"
+"""The lock file of ``cevnsfit reproduce`` in its output folder (held while a run writes there)."""
+HEPDATA = "hepdata"  # the limits and contours as a HEPData submission (cevnsfit.io.hepdata)
 
 
 def reproduce(out_dir, data_dir=None, models=None, gm2_epochs=("2021", "2025"), cl: str = "2dof",
@@ -88,7 +95,7 @@ def reproduce(out_dir, data_dir=None, models=None, gm2_epochs=("2021", "2025"), 
         exp.kernel  # noqa: B018 - builds the response (reads the flux grid) now rather than after the first write
     curves = {m.name: curves_for_model(m.name) for m in models}
     out = Path(out_dir)
-    check_targets(out, planned_outputs(out, models), ("cache", "scans", "figures"))
+    check_targets(out, planned_outputs(out, models), ("cache", "scans", "figures", HEPDATA))
     checksums = data_checksums(exps)
 
     # 2. The first write: the folder and its lock (what a killed run left is finished or cleared), the staging
@@ -160,6 +167,9 @@ def _run(out, stage, an, exps, models, checksums, gm2_epochs, cl, progress, t_st
 
     fc_toys = None if fc is None else fc["toys"]
     report.write_tables(stage, rows, rows_1dof, verdicts, cl, fc_toys)
+    (stage / HEPDATA).mkdir()
+    write_tables(stage / HEPDATA, nulls_for_nonfinite(rows), convention(cl), hepdata_labels(),
+                 hepdata_comment({"limits": rows, "convention": convention(cl)}), fc_toys)
     figures.summaries(keys, models)
     figures.join()
     paths = [str(out / Path(p).relative_to(stage)) for p in figures.paths()]
@@ -195,7 +205,7 @@ def _fc_rows(out: Path, an: MediatorAnalysis, models, fc: dict) -> dict:
 def result_layout(out: Path) -> list[str]:
     """The result files of the known layout found in ``out`` (a folder whose run record is missing)."""
     found = [f for f in report.RESULT_FILES if (out / f).is_file()]
-    for sub, suffixes in (("scans", (".nc",)), ("figures", (".png", ".pdf"))):
+    for sub, suffixes in (("scans", (".nc",)), ("figures", (".png", ".pdf")), (HEPDATA, (".yaml",))):
         if (out / sub).is_dir():
             found += [f"{sub}/{p.name}" for p in (out / sub).iterdir() if p.is_file() and p.suffix in suffixes]
     return found
@@ -209,6 +219,7 @@ def planned_outputs(out: Path, models) -> list[Path]:
     if comparison_part() is not None:
         stems.append("coherent_vs_xenonnt")
     paths += [out / "figures" / f"{stem}{suffix}" for stem in stems for suffix in (".png", ".pdf")]
+    paths += [out / HEPDATA / f for f in submission_files([m.name for m in models], DATASETS, hepdata_labels())]
     for m in models:
         paths.append(out / "cache" / f"{slug(m.name)}.npz")
         paths += [out / "scans" / f"{slug(m.name)}_{slug(d)}.nc" for d in DATASETS]

@@ -36,6 +36,7 @@ CONTRACTS = {
     "energy": ("weighted_matrix", "recoil_grid", "unit", "label"),
     "time": ("fractions",),
 }
+"""Response kind -> the methods a response model of that kind must have (quenching, efficiency, ...)."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class ResponseModel:
 
 
 RESPONSES: dict[str, dict[str, ResponseModel]] = {kind: {} for kind in CONTRACTS}
+"""The registered response models: kind -> {name: model}."""
 
 
 def register_response(kind: str, name: str, units: Mapping[str, str] | None = None):

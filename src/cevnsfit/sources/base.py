@@ -81,6 +81,7 @@ class SourceKind:
 
 
 SOURCES: dict[str, SourceKind] = {}
+"""The registered neutrino sources: name -> :class:`SourceKind` (pion_dar, solar_8b, reactor, ...)."""
 
 
 def register_source(name: str, units: Mapping[str, str] | None = None):

@@ -34,6 +34,7 @@ from .spectra import TabulatedSpectrum
 __all__ = ["ISOTOPES", "isotope_spectrum", "reactor_spectrum", "fission_rate_per_s", "reactor"]
 
 ISOTOPES = ("U235", "U238", "Pu239", "Pu241")
+"""The fissioning isotopes of a reactor spectrum, in the order of the fission fractions."""
 CONVERTED = {"U235": "huber", "Pu239": "huber", "Pu241": "huber", "U238": "mueller"}
 CM_PER_M = 100.0
 MEV_PER_JOULE = 1.0 / 1.602176634e-13  # the elementary charge, exact (SI 2019)

@@ -42,7 +42,9 @@ __all__ = ["KERNELS", "PROGRESS_MESSAGE", "kernels_cached", "load", "Kernels", "
 # the kernels' entry points, per module of cevnsfit.stats.kernels: what the costs call
 KERNELS = {"poisson": ("poisson_profile", "poisson_grid"), "gaussian": ("gaussian_profile", "gaussian_grid"),
            "morph": ("morphed_profile", "morphed_point")}
+"""The compiled kernels' entry points, per module of :mod:`cevnsfit.stats.kernels` (what the costs call)."""
 PROGRESS_MESSAGE = "compiling the likelihood kernels (first run, ~30 s)..."
+"""The line the command line prints on stderr while a first run compiles the kernels."""
 
 
 def _dispatchers() -> list:

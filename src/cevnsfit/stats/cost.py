@@ -13,6 +13,7 @@ import numpy as np
 from ..errors import InputError
 
 SIGNAL = "cevns"
+"""The component name of the CEvNS signal in every cost (the template a model replaces)."""
 
 
 @dataclass
