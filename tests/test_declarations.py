@@ -118,3 +118,19 @@ def test_a_declaration_cannot_take_a_registered_name(tmp_path, registries):
         resolve_data_set(str(path))
     with pytest.raises(InputError, match="unknown data set 'nonesuch'"):
         resolve_data_set("nonesuch")
+
+
+def test_plot_spectra_takes_a_declaration(declared, csi, tmp_path):
+    """`plot spectra -e FILE.yaml` draws a declared experiment; its steady-state error bars use the declared sample's
+    Poisson statistics, which for the restated CsI are exactly the built-in module's."""
+    import os
+    import subprocess
+    import sys
+
+    np.testing.assert_array_equal(declared.backgrounds["ss"], csi.ss_variance)
+    out = tmp_path / "declared.png"
+    res = subprocess.run([sys.executable, "-m", "cevnsfit.cli", "plot", "spectra", "-e", str(EXAMPLE), "--out", str(out)],
+                         capture_output=True, text=True, timeout=600, env={**os.environ, "COLUMNS": "400"})
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    assert f"wrote {out}" in res.stdout
+    assert out.read_bytes().startswith(b"\x89PNG") and out.stat().st_size > 10_000

@@ -69,7 +69,7 @@ def sm(
 
 @plot_app.command("spectra")
 def plot_spectra(
-    experiment: str = typer.Option(..., "--experiment", "-e", help=f"{_EXPERIMENT_NAMES} (see `cevnsfit sm`)."),
+    experiment: str = typer.Option(..., "--experiment", "-e", help=f"{_EXPERIMENT_NAMES} (see `cevnsfit sm`), or a declaration FILE.yaml."),
     out_file: Path = typer.Option(..., "--out", help="Output figure (.png, .pdf or .svg)."),
     per_run: bool = typer.Option(False, "--per-run", help="XENONnT: one row of projections per science run."),
     data_dir: Optional[Path] = DataDirOption,

@@ -24,7 +24,9 @@ def spectra_figure(experiment, fit, predicted: dict):
     subtract = "ss" in experiment.components
     obs = experiment.observed
     if subtract:
-        var = obs + experiment.ss_variance
+        # the steady-state sample's own statistics: COHERENT's modules give them (LAr's sample is wider than its
+        # window); a declared experiment's sample is its declared 'ss' counts, Poisson (CsI's choice, as CsI does)
+        var = obs + getattr(experiment, "ss_variance", experiment.backgrounds["ss"])
     elif hasattr(experiment.likelihood, "stat_sigma"):
         var = np.asarray(experiment.likelihood.stat_sigma(experiment), float).reshape(obs.shape) ** 2
     else:
@@ -173,18 +175,16 @@ def experiment_figure(experiment, per_run: bool = False):
 
 
 def spectra_file(experiment: str, out_file, per_run: bool = False, data_dir=None):
-    """``cevnsfit plot spectra``: the spectra figure of the registered ``experiment`` (loaded from ``data_dir``, the
-    COHERENT folder) saved to ``out_file`` (.png, .pdf or .svg); returns its path."""
+    """``cevnsfit plot spectra``: the spectra figure of the registered ``experiment`` or of a declaration file
+    (loaded from ``data_dir``, the COHERENT folder) saved to ``out_file`` (.png, .pdf or .svg); returns its path."""
     from ..errors import InputError
-    from ..experiments import EXPERIMENTS, load_experiment
+    from ..experiments import experiment_or_declaration
     from ..io.atomic import check_output_file
     from .style import FORMATS, save
 
-    if experiment not in EXPERIMENTS:
-        raise InputError(f"unknown experiment '{experiment}'; choose one of {', '.join(EXPERIMENTS)}")
     if Path(out_file).suffix.lower() not in FORMATS:
         raise InputError(f"cannot write a figure as '{Path(out_file).suffix or Path(out_file).name}': use one of "
                          f"{', '.join(FORMATS)}")
     check_output_file(out_file)
-    exp = load_experiment(experiment, data_dir)
+    exp = experiment_or_declaration(experiment, data_dir)
     return save(experiment_figure(exp, per_run), out_file)
