@@ -191,3 +191,16 @@ def test_conus_plus_like_projection_predicts_what_conus_plus_did():
     exp = load_declaration("CONUSplus-like")
     scaled = float(exp.kernel.sm_counts().sum()) * 327.0 / 119.0
     assert scaled == pytest.approx(347.0, abs=59.0)
+
+
+def test_grid_profiled_replicas_equal_the_cost_on_the_data(dresden2):
+    """A replica equal to the observed data with the nominal pull centres has the cost's own chi^2 (the replica path
+    of the grid-profiled cost is the same minimisation), and toys are thrown about the fitted expectation."""
+    cost = dresden2.cost()
+    signal = dresden2.kernel.sm_counts()
+    centres = np.zeros((1, cost.pull_sigmas.size))
+    assert cost.replicas(signal[None], dresden2.observed.reshape(1, -1), centres)[0] == pytest.approx(cost(signal), rel=1e-12)
+    expected, theta = cost.expected(signal)
+    assert theta[-1] == pytest.approx(cost.fit(signal).nuisances["decay_exponential"], abs=1e-9)
+    toys = cost.sample(expected, np.random.default_rng(7), 4000)
+    assert np.allclose(toys.mean(axis=0), expected, atol=5 * cost.costs[0].sigma.max() / np.sqrt(4000))

@@ -207,18 +207,17 @@ def test_replica_contract_is_a_type_every_cost_has():
         Line([LineMember(Plain(), signal)], np.array([0.0, 0.5, 1.0]))
 
 
-def test_every_data_set_without_a_grid_profiled_cost_can_have_toys():
-    """Every registered data set can have toys except those holding a cost that profiles a nonlinear nuisance on a
-    grid (stats/gridprofile.py: Dresden-II's exponential decay), which has no replica path: fc leaves them out."""
+def test_every_registered_data_set_can_have_toys():
+    """Every registered data set's costs throw replicas: the COHERENT costs, XENONnT's morphed cost, and
+    Dresden-II's grid-profiled one (stats/gridprofile.py: its members' replicas, the decay length refitted)."""
     from cevnsfit.experiments import DATA_SETS
     from cevnsfit.fc import _analysis, toy_data_sets, without_replicas
     from cevnsfit.stats.gridprofile import GridProfiledCost
 
     an = _analysis(None)
-    gridded = {n for spec in DATA_SETS.values() for n in spec.members if isinstance(an.cost(n), GridProfiledCost)}
-    assert gridded == {"dresden2"}
-    assert toy_data_sets(an) == toy_data_sets() == [d for d, s in DATA_SETS.items() if not gridded & set(s.members)]
-    assert all(without_replicas(an, d) == [n for n in s.members if n in gridded] for d, s in DATA_SETS.items())
+    assert isinstance(an.cost("dresden2"), GridProfiledCost)
+    assert toy_data_sets(an) == toy_data_sets() == list(DATA_SETS)
+    assert all(without_replicas(an, d) == [] for d in DATA_SETS)
 
 
 def test_toy_data_sets_are_decided_by_the_costs(xenonnt_without_replicas):
@@ -228,7 +227,6 @@ def test_toy_data_sets_are_decided_by_the_costs(xenonnt_without_replicas):
     from cevnsfit.mediators import MediatorAnalysis
 
     an = MediatorAnalysis()
-    lacking = {"xenonnt", "dresden2"}  # dresden2: a grid-profiled cost, no replicas either
-    assert toy_data_sets(an) == [d for d in DATA_SETS if not lacking & set(DATA_SETS[d].members)]
+    assert toy_data_sets(an) == [d for d in DATA_SETS if "xenonnt" not in DATA_SETS[d].members]
     for d, spec in DATA_SETS.items():
-        assert without_replicas(an, d) == [n for n in spec.members if n in lacking]
+        assert without_replicas(an, d) == [n for n in spec.members if n == "xenonnt"]

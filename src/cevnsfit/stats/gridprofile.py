@@ -9,8 +9,10 @@ cubic in theta; on a grid of step h its error falls as h^4).  A minimum on the g
 grid bounds the parameter, as a physical range would.
 
 Costs add as every cost does; the parameter is named (``decay_exponential``) and can be fixed at any value (the
-cost at that value is built by the same factory), so a scan of it is its profile likelihood.  No replicas: toys
-(``cevnsfit fc``) refuse a data set with such a cost by its type.
+cost at that value is built by the same factory), so a scan of it is its profile likelihood.  Replicas (toys,
+``cevnsfit fc``) are thrown by the member costs and profiled on the same grid: each replica's chi^2 is the refined
+minimum over the grid of the members' replica chi^2 (the parameter refitted per replica, as Neyman's construction
+with a profiled nuisance asks); the parameter has no prior, hence no pull centre to randomise.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from ..errors import InputError
-from .cost import Cost, FitResult
+from .cost import FitResult, ReplicaCost
 
 __all__ = ["GridProfiledCost", "grid_minimum"]
 
@@ -67,13 +69,13 @@ def grid_minimum(values: np.ndarray, chi2: np.ndarray) -> tuple[np.ndarray, np.n
     return np.where(ok, np.minimum(value, best), best), np.where(ok, t, at)
 
 
-class GridProfiledCost(Cost):
+class GridProfiledCost(ReplicaCost):
     """chi^2 profiled over the nonlinear parameter ``parameter`` on the grid ``values`` (module docstring).
 
     ``make(value) -> Cost``: the cost with the template at that value (all share the data, the bins and the other
     parameters).  ``unit``: the parameter's unit, for messages and documents."""
 
-    def __init__(self, parameter: str, values: Sequence[float], make: Callable[[float], Cost], unit: str = ""):
+    def __init__(self, parameter: str, values: Sequence[float], make: Callable, unit: str = ""):
         v = np.asarray(values, float)
         if v.ndim != 1 or v.size < 3 or np.any(np.diff(v) <= 0) or not np.all(np.isfinite(v)):
             raise InputError(f"the grid of {parameter} needs at least 3 increasing finite values")
@@ -87,7 +89,7 @@ class GridProfiledCost(Cost):
         self._fixed_others: dict = {}
 
     # ---- the chi^2 ----------------------------------------------------------------------------------------
-    def _stack(self, per_cost: Callable[[Cost], np.ndarray]) -> np.ndarray:
+    def _stack(self, per_cost: Callable) -> np.ndarray:
         return np.stack([np.asarray(per_cost(c), float) for c in self.costs], axis=-1)
 
     def __call__(self, signal):
@@ -113,7 +115,7 @@ class GridProfiledCost(Cost):
         res.nuisances = {**res.nuisances, self.parameter: float(at)}
         return res
 
-    def _at(self, value: float) -> Cost:
+    def _at(self, value: float):
         cost = self.make(value)
         return cost.fix(self._fixed_others) if self._fixed_others else cost
 
@@ -130,7 +132,7 @@ class GridProfiledCost(Cost):
     def fixed(self) -> dict:
         return dict(getattr(self.costs[0], "fixed", {}))
 
-    def fix(self, values: Mapping[str, float]) -> Cost:
+    def fix(self, values: Mapping[str, float]):
         """The cost with ``values`` fixed: the grid parameter fixed is the cost built at that value (its other
         parameters fixed too); otherwise every grid member with them fixed."""
         self._check_names(values)
@@ -146,3 +148,60 @@ class GridProfiledCost(Cost):
         new.costs = [c.fix(others) for c in self.costs]
         new._fixed_others = {**self._fixed_others, **others}
         return new
+
+    # ---- the BinnedCost contract (profile) and the replica half (what stats/toys.py calls) ---------------------
+    def profile(self, signal: np.ndarray):
+        return (np.atleast_1d(self(signal)),)
+
+    def _pack(self) -> None:  # the members hold the kernels' arrays
+        pass
+
+    @property
+    def pull_sigmas(self) -> np.ndarray:
+        """The members' pull widths, and inf for the grid parameter (no prior: no centre to randomise)."""
+        return np.concatenate([self.costs[0].pull_sigmas, [np.inf]])
+
+    def _refined_value(self, signal) -> float:
+        return float(grid_minimum(self.values, self._stack(lambda c: c(signal)))[1])
+
+    def expected(self, signal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The counts and parameter values the data favour for ``signal``: the member at the refined grid value."""
+        value = self._refined_value(signal)
+        counts, theta = self._at(value).expected(signal)
+        return counts, np.concatenate([theta, [value]])
+
+    def nominal(self, signal: np.ndarray) -> np.ndarray:
+        """Counts at the nominal nuisances; the grid parameter, free, at the value the data favour for ``signal``."""
+        return self._at(self._refined_value(signal)).nominal(signal)
+
+    def sample(self, expected: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
+        return self.costs[0].sample(expected, rng, n)  # every member assumes the same fluctuations of the data
+
+    def counts(self, signal: np.ndarray, theta: np.ndarray) -> dict:
+        return self._at(float(theta[-1])).counts(signal, np.asarray(theta)[:-1])
+
+    @staticmethod
+    def _members(centres):
+        return None if centres is None else np.asarray(centres, float)[:, :-1]
+
+    def replicas(self, signal: np.ndarray, observed: np.ndarray, centres: np.ndarray | None = None) -> np.ndarray:
+        c = self._members(centres)
+        return grid_minimum(self.values, self._stack(lambda m: m.replicas(signal, observed, c)))[0]
+
+    def linear_factors(self, basis: np.ndarray):
+        return [m.linear_factors(basis) for m in self.costs]
+
+    def replicas_linear(self, coefficients, basis, observed, centres=None, factors=None) -> np.ndarray:
+        c = self._members(centres)
+        f = factors if factors is not None else [None] * len(self.costs)
+        chi = np.stack([m.replicas_linear(coefficients, basis, observed, c, fk) for m, fk in zip(self.costs, f)], axis=-1)
+        return grid_minimum(self.values, chi)[0]
+
+    def grid_factors(self, signals: np.ndarray):
+        return [m.grid_factors(signals) for m in self.costs]
+
+    def replicas_grid(self, signals, observed, centres=None, factors=None) -> np.ndarray:
+        c = self._members(centres)
+        f = factors if factors is not None else [None] * len(self.costs)
+        chi = np.stack([m.replicas_grid(signals, observed, c, factors=fk) for m, fk in zip(self.costs, f)], axis=-1)
+        return grid_minimum(self.values, chi)[0]
