@@ -186,14 +186,9 @@ def test_asimov_bands_agree_with_toys():
     assert again.edges == toys.edges  # fixed seed: reproducible
 
 
-@pytest.mark.slow
-def test_csi2021_like_projection_reproduces_todays_csi_limit(csi):
+def csi2021_like(csi):
     """The detector file built from the CsI-2021 inputs (mass, POT, baseline, quenching, efficiency, steady-state,
-    BRN and NIN per energy bin, AC22 pulls) without timing: its median expected limit against the observed CsI
-    limit of MediatorAnalysis.  Measured: B-L 5.15e-5 vs 5.05e-5 (M -> 0), 1.06e-3 vs 1.00e-3 GeV^-1 (contact);
-    universal within 4 %; the scalar is 19 % weaker than observed (docs/projections.md)."""
-    from cevnsfit.mediators import MediatorAnalysis
-
+    BRN and NIN per energy bin, AC22 pulls) without timing, as an experiment."""
     p = csi.params
     ly = p["csi2021.light_yield_pe_per_kevee"]
     a, k, x0, d = csi.efficiency_coeffs
@@ -217,7 +212,67 @@ def test_csi2021_like_projection_reproduces_todays_csi_limit(csi):
         "data.backgrounds": {z: {"per_bin": csi.backgrounds[z].sum(axis=1).tolist()} for z in ("brn", "nin", "ss")},
         "likelihood.priors": {z: {"value": p[f"csi2021.sigma_{z}"], "unit": "1"} for z in ("cevns", "brn", "nin", "ss")}})
     exp = load_declaration("CsI2021-like", doc=doc, where="test", params=p)
-    # the same CEvNS prediction up to the Gaussian-for-Gamma resolution (measured +1.7 %)
+    return exp
+
+
+def test_csi2021_like_resolution_reproduces_the_csi_prediction(csi):
+    """Fast twin of the slow test below (its first check): the CsI-2021 response rebuilt as a projected detector --
+    the Gamma PE resolution replaced by the quadrature model's Gaussian with stochastic term 1/sqrt(b) -- predicts the
+    CsI Standard-Model counts.  Measured +1.7 %; allowed 3 %, symmetric (docs/published_numbers.md)."""
+    ratio = csi2021_like(csi).kernel.sm_counts().sum() / csi.kernel.sm_counts().sum()
+    assert ratio == pytest.approx(1.0, abs=0.03)
+
+
+# Resolution of every shipped detector: sigma^2 = noise^2 + stochastic^2 E (keVee), the values of the detector files
+# written here with their origin -- LAr 0.58 keVee^0.5 (the LAr-2020 release, LArParametersAnlA.yaml), CryoCsI
+# 1/sqrt(33 PE/keVee) [guess], Ge noise 70 eV and Fano term sqrt(0.11 x 2.96 eV) [guess], NaI 0.3 [guess], the
+# CONUS+-like noise 25 eV [assumed] and sqrt(F eta) = 0.018045 keVee^0.5 (Dresden-II's, Coloma et al.)
+SHIPPED_RESOLUTION = {"COH-Ar-750": (0.0, 0.58), "COH-CryoCsI": (0.0, 0.174), "COH-Ge-1": (0.07, 0.017),
+                      "COH-NaI-2": (0.0, 0.3), "CONUSplus-like": (0.025, 0.018045), "ESS-CryoCsI": (0.0, 0.174)}
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED_RESOLUTION))
+def test_shipped_detectors_smear_with_their_declared_resolution(name):
+    """Fast twin of the projected detectors' resolution guard: each response-matrix column (a recoil of a target
+    nucleus) is the efficiency times the Gaussian probability of each bin, sigma from the values written above."""
+    from scipy.special import ndtr
+
+    exp = load_declaration(name)
+    energy = exp.energy
+    noise, stochastic = SHIPPED_RESOLUTION[name]
+    assert set(shipped_declarations()) >= set(SHIPPED_RESOLUTION)
+    for tg in exp.kernel.detector.targets.values():
+        nucleus = tg.nucleus
+        quenching = energy.quenching_for(nucleus)
+        edges = np.asarray(energy.edges, float)
+        # recoils whose quenched energy falls inside the binning, away from any threshold
+        recoils_kev = np.geomspace(0.05, 200.0, 400)
+        e_ee = quenching.electron_equivalent_kev(recoils_kev * 1e-3, nucleus)
+        inside = (e_ee > edges[0] + 0.3 * (edges[1] - edges[0])) & (e_ee < edges[-2])
+        if energy.threshold is not None and energy.threshold[1] == "keVnr":
+            inside &= recoils_kev > energy.threshold[0]
+        t = recoils_kev[inside][:: max(1, inside.sum() // 4)] * 1e-3
+        e = quenching.electron_equivalent_kev(t, nucleus)
+        sigma = np.sqrt(noise**2 + stochastic**2 * e)
+        lo = edges[:-1] if energy.threshold is None or energy.threshold[1] != "keVee" else np.maximum(edges[:-1], energy.threshold[0])
+        want = ndtr((edges[1:, None] - e) / sigma) - ndtr((lo[:, None] - e) / sigma)
+        # every shipped file has a constant (or no) efficiency: the column is that constant times the Gaussian
+        assert np.ptp(energy.efficiency(np.linspace(edges[0], edges[-1], 50))) == 0.0, name
+        got = energy.matrix(nucleus, t)
+        np.testing.assert_allclose(got, energy.efficiency(edges[0]) * want, rtol=1e-9, atol=1e-12)
+        assert t.size >= 2, name
+
+
+@pytest.mark.slow
+def test_csi2021_like_projection_reproduces_todays_csi_limit(csi):
+    """The detector file built from the CsI-2021 inputs (mass, POT, baseline, quenching, efficiency, steady-state,
+    BRN and NIN per energy bin, AC22 pulls) without timing: its median expected limit against the observed CsI
+    limit of MediatorAnalysis.  Measured: B-L 5.15e-5 vs 5.05e-5 (M -> 0), 1.06e-3 vs 1.00e-3 GeV^-1 (contact);
+    universal within 4 %; the scalar is 19 % weaker than observed (docs/projections.md)."""
+    from cevnsfit.mediators import MediatorAnalysis
+
+    exp = csi2021_like(csi)
+    # the same CEvNS prediction up to the Gaussian-for-Gamma resolution (measured +1.7 %; fast twin above)
     assert exp.kernel.sm_counts().sum() == pytest.approx(csi.kernel.sm_counts().sum(), rel=0.03)
     an = MediatorAnalysis()
     an._experiments = {"csi": csi}
