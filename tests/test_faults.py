@@ -871,3 +871,76 @@ def test_atomic_write_into_a_removed_folder_is_exit_1(tmp_path):
             tmp.write_text("never")
     assert info.value.exit_code == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_unreadable_home_adds_no_matplotlib_lines_to_stderr(tmp_path):
+    """$HOME unreadable (the real permission check): matplotlib cannot make ~/.config/matplotlib and used to say so
+    in two lines on stderr (probe: `fit --param ...` with HOME mode 000) -- the error stays the only line, and a
+    command that draws a figure succeeds with an empty stderr, leaving no temporary configuration folder behind."""
+    prefix, e = unusable_home(tmp_path)
+    e.pop("MPLCONFIGDIR", None)
+    e.pop("XDG_CONFIG_HOME", None)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    e["TMPDIR"] = str(tmp)
+    try:
+        res = subprocess.run(prefix + CLI + ["fit", "--param", "no_such_parameter", "--dataset", "lar", "--data-dir",
+                                             str(DATA)], capture_output=True, text=True, env=e, cwd=tmp_path, timeout=120)
+        assert res.returncode == 2 and len(stderr_lines(res)) == 1, res.stderr
+        assert stderr_lines(res)[0].startswith("error: unknown parameter 'no_such_parameter'")
+        res = subprocess.run(prefix + CLI + ["plot", "spectra", "--experiment", "lar", "--data-dir", str(DATA), "--out",
+                                             str(tmp_path / "f.png")], capture_output=True, text=True, env=e,
+                             cwd=tmp_path, timeout=120)
+        assert res.returncode == 0 and res.stderr == "" and (tmp_path / "f.png").stat().st_size > 0
+        assert list(tmp.iterdir()) == []  # the private matplotlib folder is removed at exit
+    finally:
+        (tmp_path / "home").chmod(0o755)
+
+
+def test_private_matplotlib_folder_only_when_the_default_is_unusable(tmp_path, monkeypatch):
+    """The rule behind the test above, in this process: a usable config home is left to matplotlib, an unusable one
+    (here a file where the folder should be) gets a private temporary folder; an explicit MPLCONFIGDIR is kept."""
+    import cevnsfit.plotting as plotting
+
+    monkeypatch.delenv("MPLCONFIGDIR", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    plotting._private_config_dir_if_home_unusable()
+    assert "MPLCONFIGDIR" not in os.environ and (tmp_path / "config" / "matplotlib").is_dir()
+    (tmp_path / "blocked").write_text("a file, not a folder")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "blocked"))
+    plotting._private_config_dir_if_home_unusable()
+    private = Path(os.environ["MPLCONFIGDIR"])
+    assert private.is_dir() and private.name.startswith("cevnsfit-matplotlib-")
+    shutil.rmtree(private)
+    monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path / "mine"))
+    plotting._private_config_dir_if_home_unusable()
+    assert os.environ["MPLCONFIGDIR"] == str(tmp_path / "mine")
+
+
+def test_local_dask_cluster_does_not_warn_when_port_8787_is_taken():
+    """`fc` on its local Dask cluster while another program holds port 8787 (another cluster's dashboard, found by
+    the probe with two `fc` runs at once): distributed warned "Port 8787 is already in use" on stderr.  The
+    scheduler's HTTP server now takes a free port: no warning."""
+    import socket
+    import warnings
+
+    from cevnsfit.fc.backends import _connect
+
+    holder = socket.socket()
+    try:
+        try:
+            holder.bind(("", 8787))
+            holder.listen()
+        except OSError:
+            pass  # already taken by someone else: the case under test all the same
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            client, cluster = _connect(None, 1)
+            try:
+                assert client.submit(lambda x: x + 1, 1).result(timeout=60) == 2
+            finally:
+                client.close()
+                cluster.close()
+        assert not [w for w in seen if "8787" in str(w.message)], [str(w.message) for w in seen]
+    finally:
+        holder.close()
