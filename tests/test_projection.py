@@ -429,6 +429,57 @@ def test_detector_file_bounds_name_the_file_and_field(capsys, tmp_path, change, 
     assert not out_dir.exists()
 
 
+TEN_NUCLEI = ("Na23", "Ar36", "Ar38", "Ar40", "Ge70", "Ge72", "Ge73", "Ge74", "Ge76", "I127")
+
+
+@pytest.mark.parametrize("change", [{}, {"target.composition": "Ge", "response.energy.edges":
+                                          {"value": [1.5, 2, 3, 5, 8, 12], "unit": "keVee"},
+                                          "data.backgrounds.ss": {"per_bin": [5, 4, 3, 2, 1]}}])
+def test_response_bytes_is_what_the_kernel_allocates(change):
+    """The bound below is computed from the recoil grids before the kernel exists: it must be the kernel's size --
+    the energy matrix per nucleus plus the vector and scalar kernels per flavour and nucleus (argon: 3 isotopes,
+    germanium: 5; 3 SNS flavours)."""
+    from cevnsfit.kernel import response_bytes
+
+    exp = load_declaration("test", doc=detector_doc(change), where="test")
+    want = response_bytes(exp._targets, exp._source, exp.energy, exp.options.recoil_step_kev)
+    k = exp.kernel
+    got = sum(a.nbytes for part in (k.detector.energy, k.vector, k.scalar) for a in part.values())
+    assert got == want and len(k.vector) == 3 * len(exp._targets)
+
+
+def test_response_kernel_bound_is_checked_before_allocation(capsys, tmp_path):
+    """200 bins (allowed) of ten nuclei down to Na23 (allowed) at the SNS would need a 1.33 GB kernel: refused with
+    one line naming the file and the bound, exit 2, nothing written, and no more than a few MB allocated on the way
+    (tracemalloc sees numpy's allocations).  Natural argon with 200 bins (0.53 GB) is allowed."""
+    import tracemalloc
+
+    from cevnsfit.errors import InputError
+    from cevnsfit.experiments.declaration import MAX_RESPONSE_BYTES
+
+    ten = {"target.composition": {n: 1 for n in TEN_NUCLEI},
+           "response.energy.edges": {"value": np.linspace(5, 80, 201).tolist(), "unit": "keVee"},
+           "data.backgrounds.ss": {"fraction_of_signal": {"value": 1.0, "unit": "1"}}}
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputError, match=r"det\.yaml: response\.energy: a response kernel of 1\.33 GB .*at most 1 GB"):
+            load_declaration("det", doc=detector_doc(ten), where="det.yaml")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20e6 and MAX_RESPONSE_BYTES == 1e9
+    path = tmp_path / "det.yaml"
+    path.write_text(json.dumps(detector_doc(ten)))
+    code, out, err = run(capsys, "project", "--detector", str(path), "--model", "B-L", "--out", str(tmp_path / "out"))
+    assert code == 2 and err.startswith(f"error: {path}: response.energy: a response kernel of 1.33 GB")
+    assert len(err.strip().splitlines()) == 1 and out == "" and list(tmp_path.iterdir()) == [path]
+    from cevnsfit.kernel import response_bytes
+
+    argon = load_declaration("det", doc=detector_doc({"response.energy.edges": ten["response.energy.edges"],
+                                                       "data.backgrounds.ss": ten["data.backgrounds.ss"]}), where="x")
+    assert 0.5e9 < response_bytes(argon._targets, argon._source, argon.energy, 0.01) < MAX_RESPONSE_BYTES
+
+
 BILLION_LAUGHS = """\
 notes:
   a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]
