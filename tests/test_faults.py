@@ -944,3 +944,38 @@ def test_local_dask_cluster_does_not_warn_when_port_8787_is_taken():
         assert not [w for w in seen if "8787" in str(w.message)], [str(w.message) for w in seen]
     finally:
         holder.close()
+
+
+def test_readme_has_one_exit_code_table_and_it_is_the_code():
+    """README states ONE exit-code table (the probe found "unwritable output" as exit 2 under Commands and exit 1
+    under Faults): exactly one table with a `code` column, its codes those of the errors and the process module, and
+    every other mention of an exit code in the README is one of them, with "unwritable/full/out of memory" never
+    next to exit 2."""
+    import re
+
+    from cevnsfit.errors import CevnsfitError, InputError, OutputError
+    from cevnsfit.process import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_OUTPUT_FAILED
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    docs = [(Path(__file__).resolve().parents[1] / "docs").glob("**/*.md")]
+    tables = re.findall(r"^\| code \|.*\n\|[-| ]+\|\n((?:\|.*\n)+)", text, flags=re.M)
+    assert len(tables) == 1
+    rows = {int(line.split("|")[1]): line for line in tables[0].splitlines()}
+    assert set(rows) == {0, 1, 2, 130, 141}
+    assert InputError("x").exit_code == CevnsfitError("x").exit_code == 2 and "bad input" in rows[2]
+    assert OutputError("x").exit_code == EXIT_OUTPUT_FAILED == 1 and "out of memory" in rows[1]
+    assert "no space left" in rows[1] and "no space" not in rows[2].lower() and "out of memory" not in rows[2]
+    assert EXIT_INTERRUPTED == 130 and EXIT_BROKEN_PIPE == 141
+    outside = text.replace(tables[0], "")
+    for m in re.finditer(r"exit(?: code)? (\d+)", outside):
+        code = int(m.group(1))
+        assert code in rows, m.group(0)
+        # the sentence or table cell around the mention
+        start = max(outside.rfind(sep, 0, m.start()) for sep in (". ", "|", "\n\n"))
+        end = min([i for i in (outside.find(sep, m.end()) for sep in (". ", "|", "\n\n")) if i >= 0] or [len(outside)])
+        sentence = outside[max(0, start):end].lower()
+        if code == 2:
+            assert not re.search(r"full|no space|out of memory|could not be written", sentence), sentence
+    # no other document holds a second exit-code table
+    for path in (p for g in docs for p in g):
+        assert not re.search(r"^\| code \|", path.read_text(), flags=re.M), path
