@@ -720,6 +720,7 @@ def run_in_process(capsys, *args):
     return exc.value.code, out.out, out.err
 
 
+@pytest.mark.slow  # a setpriv subprocess; fast twin: test_data_info_unreadable_file_simulated
 def test_data_info_names_an_unreadable_file(tmp_path):
     """`data info` on a folder with a mode-000 file: one line naming it, exit 2, as `sm` (the real permission check:
     as root, whom chmod does not stop, the command runs without CAP_DAC_* through setpriv, see
@@ -874,6 +875,7 @@ def test_atomic_write_into_a_removed_folder_is_exit_1(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow  # a setpriv subprocess; fast twin: test_private_matplotlib_folder_only_when_the_default_is_unusable
 def test_unreadable_home_adds_no_matplotlib_lines_to_stderr(tmp_path):
     """$HOME unreadable (the real permission check): matplotlib cannot make ~/.config/matplotlib and used to say so
     in two lines on stderr (probe: `fit --param ...` with HOME mode 000, which imports matplotlib before it refuses
