@@ -179,3 +179,37 @@ def test_sm_table_by_hand():
     assert columns == ["component", "predicted [events]", "best fit [events]"]
     assert rows == [["cevns", "100.0", "95.0"], ["brn", "20.0", "21.3"], ["total", "120.0", "116.3"]]
     assert foot == "nuisances: norm_cevns = -0.050, norm_brn = +0.063"
+
+
+# ---- survivors of the seeded sample (seed 20, 4 per module; docs/published_numbers.md, "Mutation score") ----------
+def test_grid_timing_with_one_time_bin_and_every_flavour(tmp_path):
+    """A grid of a single time bin (two edges) is valid and puts all of each flavour in it (mutant: `size < 2` ->
+    `size <= 2` refused it); the probabilities are keyed by the package's flavour names, nuebar included (mutant: the
+    nuebar key renamed)."""
+    one = GridTiming.from_npz(_flux_grid(tmp_path / "one.npz", [0.0, 1.0], 1))
+    assert set(one.probability) == {"nue", "numu", "numubar", "nuebar"}
+    for f in one.probability:
+        assert np.array_equal(one.probability[f], [1.0]), f
+    with pytest.raises(DataError, match=r"t_edges_ns must be increasing"):
+        GridTiming.from_npz(_flux_grid(tmp_path / "none.npz", [0.0], 0))
+
+
+@pytest.mark.parametrize("masses", [(105.66, 0.0), (0.0, 105.66), (-1.0, 105.66)])
+def test_loop_mixing_refuses_a_massless_lepton(masses):
+    """ln(m_b/m_a) needs both masses > 0: a zero mass is the InputError, not a ZeroDivisionError or -inf (mutant:
+    `ma <= 0` -> `ma < 0`)."""
+    from cevnsfit.physics.models import loop_mixing
+
+    with pytest.raises(InputError, match="lepton masses must be > 0 MeV"):
+        loop_mixing(*masses, 10.0)
+
+
+@pytest.mark.parametrize("override", [{"oscillation.sin2_theta13": 1.5}, {"oscillation.sin2_theta13": -0.1},
+                                      {"oscillation.sin2_theta12": 1.5}, {"oscillation.dm2_21": 0.0}])
+def test_survival_probability_refuses_each_bad_oscillation_parameter(override):
+    """Each parameter is checked on its own: a bad sin^2 theta13 with a good theta12 is refused (mutant: the first
+    `and` -> `or` let it through)."""
+    from cevnsfit.sources.sun import survival_probability
+
+    with pytest.raises(InputError, match="oscillation parameters need"):
+        survival_probability(10.0, DEFAULT.with_overrides(override))

@@ -75,3 +75,16 @@ def test_negative_entry_in_a_response_grid_template_names_the_file(monkeypatch):
     monkeypatch.setattr(xn, "_read_fast", poisoned)
     with pytest.raises(DataError, match=rf"{re.escape(target)}: template has NaN, infinite or negative entries$"):
         xn.read_run(_release(), "sr1")
+
+
+@pytest.mark.skipif(_release() is None, reason="XENONnT release not available")
+@pytest.mark.parametrize("livetime", [0.0, -1.0])
+def test_livetime_must_be_positive(xenonnt_cache, monkeypatch, livetime):
+    """A run with no exposure is refused when the experiment is built, naming the run (mutant: `lt > 0` ->
+    `lt >= 0` accepted a zero livetime, which makes every prediction of the run zero)."""
+    from cevnsfit.errors import InputError
+    from cevnsfit.parameters import DEFAULT
+
+    monkeypatch.setenv("CEVNSFIT_CACHE", str(xenonnt_cache))
+    with pytest.raises(InputError, match="XENONnT livetime of sr1 must be positive"):
+        load_experiment("xenonnt", runs=("sr0", "sr1"), params=DEFAULT.with_overrides({"xenonnt.livetime_sr1": livetime}))

@@ -46,7 +46,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TESTS = {
     "physics/cross_section.py": "tests/test_physics_core.py "
     "tests/test_reference_mediators.py::test_cross_section_functions_equal_reference",
-    "physics/models.py": "tests/test_models.py tests/test_reference_mediators.py",
+    "physics/models.py": "tests/test_models.py tests/test_reference_mediators.py "
+    "tests/test_mutants_core.py::test_loop_mixing_refuses_a_massless_lepton",
     "physics/form_factors.py": "tests/test_physics_core.py tests/test_reference_integration.py",
     "templates.py": "tests/test_reference_mediators.py tests/test_mediators.py::test_templates_equal_direct_path "
     "tests/test_mediators.py::test_zero_coupling_is_the_standard_model "
@@ -56,13 +57,15 @@ TESTS = {
     "stats/chi2.py": "tests/test_chi2_bruteforce.py tests/test_chi2.py",
     "stats/intervals.py": "tests/test_mediators.py tests/test_chi2.py",
     "sources/spectra.py": "tests/test_physics_core.py tests/test_reference_integration.py",
-    "sources/timing.py": "tests/test_reference_integration.py",
+    "sources/timing.py": "tests/test_reference_integration.py "
+    "tests/test_mutants_core.py::test_grid_timing_with_one_time_bin_and_every_flavour",
     "experiments/common.py": "tests/test_reference_integration.py tests/test_reference_mediators.py",
     # the last three with the tests written for their survivors (-k also matches module names: "mutants_morphing"
     # keeps every test of test_mutants_morphing.py)
     "stats/morphing.py": "tests/test_mutants_morphing.py tests/test_xenonnt.py -k 'hat_weights or folded or "
     "morphing or morphed or bad_templates or missing or mutants_morphing'",
-    "sources/sun.py": "tests/test_sun.py tests/test_mutants_sun.py",
+    "sources/sun.py": "tests/test_sun.py tests/test_mutants_sun.py "
+    "tests/test_mutants_core.py::test_survival_probability_refuses_each_bad_oscillation_parameter",
     "experiments/xenonnt.py": "tests/test_xenonnt.py tests/test_mutants_xenonnt.py",
 }
 STATUS_WORD = {OK_KILLED: "killed", BAD_SURVIVED: "survived", BAD_TIMEOUT: "timeout"}
