@@ -213,3 +213,35 @@ def test_survival_probability_refuses_each_bad_oscillation_parameter(override):
 
     with pytest.raises(InputError, match="oscillation parameters need"):
         survival_probability(10.0, DEFAULT.with_overrides(override))
+
+
+def test_convention_descriptions_state_the_threshold_they_use():
+    """The limits' convention as printed in limits.json and the report says which threshold is used (mutant: the
+    1-dof description mangled)."""
+    from cevnsfit.stats.intervals import CONVENTIONS, threshold
+
+    for cl, words in (("1dof", "one parameter"), ("2dof", "two parameters")):
+        c = CONVENTIONS[cl]
+        assert c["description"].startswith(f"2 sigma, {words}: Delta chi^2 = {threshold(cl):g} ("), c
+
+
+def test_allowed_intervals_interpolate_linearly_without_refine():
+    """Without ``refine`` and with ``log=False`` a crossing is the linear interpolation between the grid points:
+    Delta chi^2 = 0, 2, 6, 8 on x = 0, 1, 2, 3 crosses 4 at x = 1.5 (mutant: `a + (b - a) frac` -> `a - ...`)."""
+    from cevnsfit.stats.intervals import allowed_intervals
+
+    got = allowed_intervals(np.array([0.0, 1.0, 2.0, 3.0]), np.array([0.0, 2.0, 6.0, 8.0]), 4.0, log=False)
+    assert got.intervals == [(0.0, 1.5)]
+
+
+def test_tabulated_spectrum_moments_by_hand_and_immutable():
+    """A triangle density on [1, 3] MeV peaking at 2 (normalised by from_table): int_{E_min} f dE = 1 at E_min <= 1,
+    1/2 at 2 and 1/8 at 2.5 -- the k = 0 antiderivative a E + b E^2/2 (mutant: a / E); from_table converts its
+    inputs (mutant: dropped); the spectrum is a frozen value (mutant: frozen=False)."""
+    from cevnsfit.sources.spectra import TabulatedSpectrum
+
+    s = TabulatedSpectrum.from_table([1.0, 2.0, 3.0], [0.0, 3.0, 0.0])
+    np.testing.assert_allclose(s.moment(0, np.array([0.5, 1.0, 2.0, 2.5, 3.0])), [1.0, 1.0, 0.5, 0.125, 0.0],
+                               rtol=1e-12, atol=1e-15)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.norm = 2.0

@@ -55,8 +55,12 @@ TESTS = {
     "tests/test_mediators.py::test_heavy_zprime_is_vector_nsi",
     "response.py": "tests/test_reference_integration.py tests/test_reference_mediators.py",
     "stats/chi2.py": "tests/test_chi2_bruteforce.py tests/test_chi2.py",
-    "stats/intervals.py": "tests/test_mediators.py tests/test_chi2.py",
-    "sources/spectra.py": "tests/test_physics_core.py tests/test_reference_integration.py",
+    "stats/intervals.py": "tests/test_mediators.py tests/test_chi2.py "
+    "tests/test_mutants_core.py::test_convention_descriptions_state_the_threshold_they_use "
+    "tests/test_mutants_core.py::test_allowed_intervals_interpolate_linearly_without_refine",
+    # the tabulated spectra (8B, reactors) are tested with the Sun
+    "sources/spectra.py": "tests/test_physics_core.py tests/test_reference_integration.py tests/test_sun.py "
+    "tests/test_mutants_sun.py tests/test_mutants_core.py::test_tabulated_spectrum_moments_by_hand_and_immutable",
     "sources/timing.py": "tests/test_reference_integration.py "
     "tests/test_mutants_core.py::test_grid_timing_with_one_time_bin_and_every_flavour",
     "experiments/common.py": "tests/test_reference_integration.py tests/test_reference_mediators.py",
