@@ -71,6 +71,22 @@ TESTS = {
     "sources/sun.py": "tests/test_sun.py tests/test_mutants_sun.py "
     "tests/test_mutants_core.py::test_survival_probability_refuses_each_bad_oscillation_parameter",
     "experiments/xenonnt.py": "tests/test_xenonnt.py tests/test_mutants_xenonnt.py",
+    # the rest of the core (issue 20: the score on the whole core): where response.py, experiments/common.py and the
+    # costs of stats/chi2.py (now a facade) went, and the modules the table above did not list
+    "kernel.py": "tests/test_reference_integration.py tests/test_mutants_core.py",
+    "experiments/base.py": "tests/test_csi2021.py tests/test_lar2020.py tests/test_experiments_common.py "
+    "tests/test_mutants_core.py",
+    "responses/energy.py": "tests/test_reference_integration.py tests/test_projection.py tests/test_mutants_core.py",
+    "stats/poisson.py": "tests/test_chi2.py tests/test_chi2_bruteforce.py tests/test_mutants_chi2.py",
+    "stats/gaussian.py": "tests/test_chi2.py tests/test_chi2_bruteforce.py tests/test_mutants_chi2.py "
+    "tests/test_mutants_stats.py",
+    "stats/cost.py": "tests/test_chi2.py tests/test_mutants_chi2.py tests/test_mutants_stats.py "
+    "tests/test_fixed_parameters.py tests/test_named_parameters.py",
+    "stats/sum.py": "tests/test_chi2.py tests/test_mutants_chi2.py tests/test_fixed_parameters.py "
+    "tests/test_named_parameters.py",
+    "stats/gridprofile.py": "tests/test_reactor.py tests/test_mutants_stats.py tests/test_toys.py",
+    "stats/toys.py": "tests/test_toys.py tests/test_mutants_stats.py",
+    "mediators.py": "tests/test_mediators.py tests/test_properties.py",
 }
 STATUS_WORD = {OK_KILLED: "killed", BAD_SURVIVED: "survived", BAD_TIMEOUT: "timeout"}
 
