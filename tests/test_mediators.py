@@ -289,21 +289,27 @@ GM2_VERDICTS_2021 = {"universal": "excluded", "B-L": "excluded", "B_y+L_mu+L_tau
 
 @pytest.mark.parametrize("model", sorted(GM2_VERDICTS_2021))
 def test_gm2_verdicts_at_four_masses(analysis, model):
-    """Fast twin of the slow verdicts (which depend on every model's normalisation, the scalar's included): at the
-    two ends, and two inner points, of the scanned masses (0.01 MeV .. 10 GeV) the allowed 2 sigma coupling
-    intervals of CsI+LAr miss the favoured band of an "excluded" model and reach into that of an "allowed" one; a
-    model without a muon charge has no band.  Each line's own minimum with the 2-dof threshold: weaker than the
-    plane's convention, so conservative for "excluded"; for "allowed" the band's lower edge sits at <= 0.3 of the
-    line's limit, a margin far above the few per cent between the conventions (test_reference_rows)."""
-    from cevnsfit.mediators import gm2_kind_and_charge
+    """Fast twin of the slow verdicts (which depend on every model's normalisation, the scalar's included): the
+    verdict code itself (gm2_verdict, the plane's 2-dof convention) on a plane of four masses -- the two ends of the
+    scanned range (0.01 MeV, 10 GeV) and two inner points -- instead of 121.  An "excluded" model keeps no part of the
+    favoured band at any of them, an "allowed" one keeps it at all four (as on the full plane), a model without a
+    muon charge has no band; and, independently of gm2_verdict's own comparison, the line at each mass with its own
+    minimum (weaker, so conservative for "excluded") misses or reaches the band written by favoured_band."""
+    from cevnsfit.mediators import gm2_kind_and_charge, gm2_verdict
     from cevnsfit.physics.gm2 import favoured_band
 
-    kind, charge = gm2_kind_and_charge(get_model(model))
+    masses = np.array([1e-2, 1.0, 100.0, 1e4])
     want = GM2_VERDICTS_2021[model]
+    res = analysis.analyse(model, masses_mev=masses, experiments=dataset_members("csi+lar"))
+    verdict = gm2_verdict(res, "csi+lar", "2021")
+    assert verdict["verdict"] == want and verdict["model"] == model and verdict["epoch"] == "2021"
+    if want == "allowed":
+        assert verdict["allowed_mass_ranges_mev"] == [[1e-2, 1e4]]
+    kind, charge = gm2_kind_and_charge(get_model(model))
     assert (charge == 0) == (want == "no band")
     if charge == 0:
         return
-    for mass in (1e-2, 1.0, 100.0, 1e4):
+    for mass in masses:
         lim = analysis.fixed_mass_limit(model, "csi+lar", mass, cl="2dof")
         lo, hi = (float(np.ravel(v)[0]) for v in favoured_band(np.array([mass]), "2021", kind, charge))
         assert lim.allowed.intervals and 0.0 < lo < hi

@@ -75,7 +75,7 @@ TESTS = {
     # costs of stats/chi2.py (now a facade) went, and the modules the table above did not list
     "kernel.py": "tests/test_reference_integration.py tests/test_mutants_core.py",
     "experiments/base.py": "tests/test_csi2021.py tests/test_lar2020.py tests/test_experiments_common.py "
-    "tests/test_mutants_core.py",
+    "tests/test_mutants_core.py tests/test_reactor.py",
     "responses/energy.py": "tests/test_reference_integration.py tests/test_projection.py tests/test_mutants_core.py",
     "stats/poisson.py": "tests/test_chi2.py tests/test_chi2_bruteforce.py tests/test_mutants_chi2.py",
     "stats/gaussian.py": "tests/test_chi2.py tests/test_chi2_bruteforce.py tests/test_mutants_chi2.py "
@@ -85,7 +85,8 @@ TESTS = {
     "stats/sum.py": "tests/test_chi2.py tests/test_mutants_chi2.py tests/test_fixed_parameters.py "
     "tests/test_named_parameters.py",
     "stats/gridprofile.py": "tests/test_reactor.py tests/test_mutants_stats.py tests/test_toys.py",
-    "stats/toys.py": "tests/test_toys.py tests/test_mutants_stats.py",
+    "stats/toys.py": "tests/test_toys.py tests/test_mutants_stats.py tests/test_faults.py -k 'toys or mutants_stats "
+    "or seed'",
     "mediators.py": "tests/test_mediators.py tests/test_properties.py",
 }
 STATUS_WORD = {OK_KILLED: "killed", BAD_SURVIVED: "survived", BAD_TIMEOUT: "timeout"}
