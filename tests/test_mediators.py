@@ -148,6 +148,15 @@ def test_asymptotic_regimes_join_the_finite_mass_scan(analysis, name):
     assert light.value < mid.value < heavy.value
 
 
+def test_row_reports_the_contact_islands_in_gev(analysis):
+    """The limits row gives g/M and its sign-flip islands in GeV^-1: the limit's own values (MeV^-1) times 1000, both
+    ends of every island (mutant: one end divided).  L_mu-L_tau on CsI has an island at M -> inf."""
+    res = analysis.analyse("L_mu-L_tau", masses_mev=np.array([1.0, 1e4]), experiments=("csi",))
+    row, lim = res.row("csi", "2dof"), res.limit("csi", "high_mass", "2dof")
+    assert lim.allowed.islands and row["high_mass_islands"] == [[a * 1e3, b * 1e3] for a, b in lim.allowed.islands]
+    assert row["g_over_M_high_mass"] == pytest.approx(lim.value * 1e3, rel=1e-12)
+
+
 def test_destructive_model_has_sign_flip_island(analysis):
     res = analysis.analyse("L_mu-L_tau", masses_mev=np.geomspace(1, 1e4, 9), experiments=("csi",))
     high = res.limit("csi", "high_mass", "2dof")
@@ -303,6 +312,7 @@ def test_gm2_verdicts_at_four_masses(analysis, model):
     res = analysis.analyse(model, masses_mev=masses, experiments=dataset_members("csi+lar"))
     verdict = gm2_verdict(res, "csi+lar", "2021")
     assert verdict["verdict"] == want and verdict["model"] == model and verdict["epoch"] == "2021"
+    assert verdict["dataset"] == "csi+lar" and verdict["cl"] == "2dof"
     if want == "allowed":
         assert verdict["allowed_mass_ranges_mev"] == [[1e-2, 1e4]]
     kind, charge = gm2_kind_and_charge(get_model(model))

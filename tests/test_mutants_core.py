@@ -245,3 +245,26 @@ def test_tabulated_spectrum_moments_by_hand_and_immutable():
                                rtol=1e-12, atol=1e-15)
     with pytest.raises(dataclasses.FrozenInstanceError):
         s.norm = 2.0
+
+
+def test_check_seed_bounds():
+    """Seeds 0 .. 2^63 - 1, both ends included (mutants: `0 <= seed` -> `0 < seed`; MAX_SEED - 1); anything else
+    is the one-line InputError."""
+    from cevnsfit.stats.toys import check_seed
+
+    assert check_seed(0) == 0 and check_seed(2**63 - 1) == 2**63 - 1 and check_seed(np.int64(7)) == 7
+    for bad in (-1, 2**63, True, 1.5, "3"):
+        with pytest.raises(InputError, match=r"--seed must be an integer from 0 to 2\*\*63 - 1"):
+            check_seed(bad)
+
+
+@pytest.mark.parametrize("width", [-0.1, float("nan"), float("inf")])
+def test_pull_width_must_be_finite_and_not_negative(width):
+    """A pull width is None (free), 0 (fixed) or a finite positive number (mutant: `isfinite and >= 0` -> `or`
+    accepted -0.1 and inf)."""
+    from cevnsfit.stats.chi2 import PoissonChi2
+
+    obs, bkg = np.full((2, 2), 3.0), {"bkg": np.full((2, 2), 0.5)}
+    assert PoissonChi2("toy", obs, bkg, {"cevns": 0.1, "bkg": 0.0}) is not None
+    with pytest.raises(InputError, match="the pull width of norm_bkg must be None"):
+        PoissonChi2("toy", obs, bkg, {"cevns": 0.1, "bkg": width})

@@ -81,12 +81,13 @@ TESTS = {
     "stats/gaussian.py": "tests/test_chi2.py tests/test_chi2_bruteforce.py tests/test_mutants_chi2.py "
     "tests/test_mutants_stats.py",
     "stats/cost.py": "tests/test_chi2.py tests/test_mutants_chi2.py tests/test_mutants_stats.py "
-    "tests/test_fixed_parameters.py tests/test_named_parameters.py",
+    "tests/test_fixed_parameters.py tests/test_named_parameters.py "
+    "tests/test_mutants_core.py::test_pull_width_must_be_finite_and_not_negative",
     "stats/sum.py": "tests/test_chi2.py tests/test_mutants_chi2.py tests/test_fixed_parameters.py "
     "tests/test_named_parameters.py",
     "stats/gridprofile.py": "tests/test_reactor.py tests/test_mutants_stats.py tests/test_toys.py",
-    "stats/toys.py": "tests/test_toys.py tests/test_mutants_stats.py tests/test_faults.py -k 'toys or mutants_stats "
-    "or seed'",
+    "stats/toys.py": "tests/test_toys.py tests/test_mutants_stats.py tests/test_faults.py "
+    "tests/test_mutants_core.py -k 'toys or mutants_stats or seed'",
     "mediators.py": "tests/test_mediators.py tests/test_properties.py",
 }
 STATUS_WORD = {OK_KILLED: "killed", BAD_SURVIVED: "survived", BAD_TIMEOUT: "timeout"}
