@@ -53,7 +53,6 @@ TESTS = {
     "tests/test_mediators.py::test_zero_coupling_is_the_standard_model "
     "tests/test_mediators.py::test_scalar_does_not_depend_on_sign "
     "tests/test_mediators.py::test_heavy_zprime_is_vector_nsi",
-    "response.py": "tests/test_reference_integration.py tests/test_reference_mediators.py",
     "stats/chi2.py": "tests/test_chi2_bruteforce.py tests/test_chi2.py",
     "stats/intervals.py": "tests/test_mediators.py tests/test_chi2.py "
     "tests/test_mutants_core.py::test_convention_descriptions_state_the_threshold_they_use "
@@ -63,7 +62,6 @@ TESTS = {
     "tests/test_mutants_sun.py tests/test_mutants_core.py::test_tabulated_spectrum_moments_by_hand_and_immutable",
     "sources/timing.py": "tests/test_reference_integration.py "
     "tests/test_mutants_core.py::test_grid_timing_with_one_time_bin_and_every_flavour",
-    "experiments/common.py": "tests/test_reference_integration.py tests/test_reference_mediators.py",
     # the last three with the tests written for their survivors (-k also matches module names: "mutants_morphing"
     # keeps every test of test_mutants_morphing.py)
     "stats/morphing.py": "tests/test_mutants_morphing.py tests/test_xenonnt.py -k 'hat_weights or folded or "
@@ -71,8 +69,9 @@ TESTS = {
     "sources/sun.py": "tests/test_sun.py tests/test_mutants_sun.py "
     "tests/test_mutants_core.py::test_survival_probability_refuses_each_bad_oscillation_parameter",
     "experiments/xenonnt.py": "tests/test_xenonnt.py tests/test_mutants_xenonnt.py",
-    # the rest of the core (issue 20: the score on the whole core): where response.py, experiments/common.py and the
-    # costs of stats/chi2.py (now a facade) went, and the modules the table above did not list
+    # the rest of the core (issue 20: the score on the whole core): where the former response.py and
+    # experiments/common.py went (kernel.py, experiments/base.py, responses/energy.py), the costs behind stats/chi2.py
+    # (now a facade without mutants), and the modules the table above did not list
     "kernel.py": "tests/test_reference_integration.py tests/test_mutants_core.py",
     "experiments/base.py": "tests/test_csi2021.py tests/test_lar2020.py tests/test_experiments_common.py "
     "tests/test_mutants_core.py tests/test_reactor.py",
