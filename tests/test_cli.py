@@ -166,8 +166,12 @@ def test_sm_xenonnt_json_contract_and_published_sr0_sr1_numbers():
             "b8_flux_interval_1sigma", "significance_sigma", "per_run"} <= set(x)
     assert x["runs"] == ["sr0", "sr1"] and x["observed"] == 37
     assert set(x["per_run"]) == {"sr0", "sr1"} and sum(r["observed"] for r in x["per_run"].values()) == 37
-    assert 26.4 - 1.3 <= x["expected_background"] <= 26.4 + 1.4
-    assert 4.7e6 - 2.3e6 <= x["b8_flux_best_fit"] <= 4.7e6 + 3.6e6
+    # symmetric tolerances, the smaller of the quoted errors.  Our flux, 5.91e6, is 26 % above XENONnT's 4.7e6: the
+    # documented disagreement (docs/xenonnt.md, strict xfail in test_xenonnt.py); pinned at its printed precision
+    # so that the command line's number cannot drift from the document's without a test failing
+    assert x["expected_background"] == pytest.approx(26.4, abs=1.3)
+    assert x["b8_flux_best_fit"] == pytest.approx(4.7e6, abs=2.3e6)
+    assert x["b8_flux_best_fit"] == pytest.approx(5.91e6, abs=0.005e6)
     lo, hi = x["b8_flux_interval_1sigma"]
     assert lo < x["b8_flux_best_fit"] < hi
     assert abs(x["significance_sigma"] - 2.73) < 0.1  # no uncertainty is quoted on the significance itself

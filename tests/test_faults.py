@@ -720,6 +720,7 @@ def run_in_process(capsys, *args):
     return exc.value.code, out.out, out.err
 
 
+@pytest.mark.slow  # a setpriv subprocess; fast twin: test_data_info_unreadable_file_simulated
 def test_data_info_names_an_unreadable_file(tmp_path):
     """`data info` on a folder with a mode-000 file: one line naming it, exit 2, as `sm` (the real permission check:
     as root, whom chmod does not stop, the command runs without CAP_DAC_* through setpriv, see
@@ -773,6 +774,7 @@ def unusable_home(tmp_path) -> tuple[list[str], dict]:
     return prefix, e
 
 
+@pytest.mark.slow  # ~10 s of subprocesses; fast twin: test_explicit_data_dir_does_not_need_the_user_data_dir
 def test_explicit_data_dir_does_not_need_an_unreadable_home(tmp_path):
     """$HOME unreadable (the real permission check, via setpriv as root): a command given --data-dir runs, and
     `data info` reports the fetched-data candidate as unusable instead of failing on it."""
@@ -871,3 +873,108 @@ def test_atomic_write_into_a_removed_folder_is_exit_1(tmp_path):
             tmp.write_text("never")
     assert info.value.exit_code == 1
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow  # a setpriv subprocess; fast twin: test_private_matplotlib_folder_only_when_the_default_is_unusable
+def test_unreadable_home_adds_no_matplotlib_lines_to_stderr(tmp_path):
+    """$HOME unreadable (the real permission check): matplotlib cannot make ~/.config/matplotlib and used to say so
+    in two lines on stderr (probe: `fit --param ...` with HOME mode 000, which imports matplotlib before it refuses
+    the name) -- the error stays the only line, and no temporary configuration folder is left behind."""
+    prefix, e = unusable_home(tmp_path)
+    e.pop("MPLCONFIGDIR", None)
+    e.pop("XDG_CONFIG_HOME", None)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    e["TMPDIR"] = str(tmp)
+    try:
+        res = subprocess.run(prefix + CLI + ["fit", "--param", "no_such_parameter", "--dataset", "lar", "--data-dir",
+                                             str(DATA)], capture_output=True, text=True, env=e, cwd=tmp_path, timeout=120)
+        assert res.returncode == 2 and len(stderr_lines(res)) == 1, res.stderr
+        assert stderr_lines(res)[0].startswith("error: unknown parameter 'no_such_parameter'")
+        assert list(tmp.iterdir()) == []  # the private matplotlib folder is removed at exit
+    finally:
+        (tmp_path / "home").chmod(0o755)
+
+
+def test_private_matplotlib_folder_only_when_the_default_is_unusable(tmp_path, monkeypatch):
+    """The rule behind the test above, in this process: a usable config home is left to matplotlib, an unusable one
+    (here a file where the folder should be) gets a private temporary folder; an explicit MPLCONFIGDIR is kept."""
+    import cevnsfit.plotting as plotting
+
+    monkeypatch.delenv("MPLCONFIGDIR", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    plotting._private_config_dir_if_home_unusable()
+    assert "MPLCONFIGDIR" not in os.environ and (tmp_path / "config" / "matplotlib").is_dir()
+    (tmp_path / "blocked").write_text("a file, not a folder")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "blocked"))
+    plotting._private_config_dir_if_home_unusable()
+    private = Path(os.environ["MPLCONFIGDIR"])
+    assert private.is_dir() and private.name.startswith("cevnsfit-matplotlib-")
+    shutil.rmtree(private)
+    monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path / "mine"))
+    plotting._private_config_dir_if_home_unusable()
+    assert os.environ["MPLCONFIGDIR"] == str(tmp_path / "mine")
+
+
+def test_local_dask_cluster_does_not_warn_when_port_8787_is_taken():
+    """`fc` on its local Dask cluster while another program holds port 8787 (another cluster's dashboard, found by
+    the probe with two `fc` runs at once): distributed warned "Port 8787 is already in use" on stderr.  The
+    scheduler's HTTP server now takes a free port: no warning."""
+    import socket
+    import warnings
+
+    from cevnsfit.fc.backends import _connect
+
+    holder = socket.socket()
+    try:
+        try:
+            holder.bind(("", 8787))
+            holder.listen()
+        except OSError:
+            pass  # already taken by someone else: the case under test all the same
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            client, cluster = _connect(None, 1)
+            try:
+                assert client.submit(lambda x: x + 1, 1).result(timeout=60) == 2
+            finally:
+                client.close()
+                cluster.close()
+        assert not [w for w in seen if "8787" in str(w.message)], [str(w.message) for w in seen]
+    finally:
+        holder.close()
+
+
+def test_readme_has_one_exit_code_table_and_it_is_the_code():
+    """README states ONE exit-code table (the probe found "unwritable output" as exit 2 under Commands and exit 1
+    under Faults): exactly one table with a `code` column, its codes those of the errors and the process module, and
+    every other mention of an exit code in the README is one of them, with "unwritable/full/out of memory" never
+    next to exit 2."""
+    import re
+
+    from cevnsfit.errors import CevnsfitError, InputError, OutputError
+    from cevnsfit.process import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_OUTPUT_FAILED
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    docs = [(Path(__file__).resolve().parents[1] / "docs").glob("**/*.md")]
+    tables = re.findall(r"^\| code \|.*\n\|[-| ]+\|\n((?:\|.*\n)+)", text, flags=re.M)
+    assert len(tables) == 1
+    rows = {int(line.split("|")[1]): line for line in tables[0].splitlines()}
+    assert set(rows) == {0, 1, 2, 130, 141}
+    assert InputError("x").exit_code == CevnsfitError("x").exit_code == 2 and "bad input" in rows[2]
+    assert OutputError("x").exit_code == EXIT_OUTPUT_FAILED == 1 and "out of memory" in rows[1]
+    assert "no space left" in rows[1] and "no space" not in rows[2].lower() and "out of memory" not in rows[2]
+    assert EXIT_INTERRUPTED == 130 and EXIT_BROKEN_PIPE == 141
+    outside = text.replace(tables[0], "")
+    for m in re.finditer(r"exit(?: code)? (\d+)", outside):
+        code = int(m.group(1))
+        assert code in rows, m.group(0)
+        # the sentence or table cell around the mention
+        start = max(outside.rfind(sep, 0, m.start()) for sep in (". ", "|", "\n\n"))
+        end = min([i for i in (outside.find(sep, m.end()) for sep in (". ", "|", "\n\n")) if i >= 0] or [len(outside)])
+        sentence = outside[max(0, start):end].lower()
+        if code == 2:
+            assert not re.search(r"full|no space|out of memory|could not be written", sentence), sentence
+    # no other document holds a second exit-code table
+    for path in (p for g in docs for p in g):
+        assert not re.search(r"^\| code \|", path.read_text(), flags=re.M), path

@@ -179,3 +179,92 @@ def test_sm_table_by_hand():
     assert columns == ["component", "predicted [events]", "best fit [events]"]
     assert rows == [["cevns", "100.0", "95.0"], ["brn", "20.0", "21.3"], ["total", "120.0", "116.3"]]
     assert foot == "nuisances: norm_cevns = -0.050, norm_brn = +0.063"
+
+
+# ---- survivors of the seeded sample (seed 20, 4 per module; docs/validation/published_numbers.md, "Mutation score") ----------
+def test_grid_timing_with_one_time_bin_and_every_flavour(tmp_path):
+    """A grid of a single time bin (two edges) is valid and puts all of each flavour in it (mutant: `size < 2` ->
+    `size <= 2` refused it); the probabilities are keyed by the package's flavour names, nuebar included (mutant: the
+    nuebar key renamed)."""
+    one = GridTiming.from_npz(_flux_grid(tmp_path / "one.npz", [0.0, 1.0], 1))
+    assert set(one.probability) == {"nue", "numu", "numubar", "nuebar"}
+    for f in one.probability:
+        assert np.array_equal(one.probability[f], [1.0]), f
+    with pytest.raises(DataError, match=r"t_edges_ns must be increasing"):
+        GridTiming.from_npz(_flux_grid(tmp_path / "none.npz", [0.0], 0))
+
+
+@pytest.mark.parametrize("masses", [(105.66, 0.0), (0.0, 105.66), (-1.0, 105.66)])
+def test_loop_mixing_refuses_a_massless_lepton(masses):
+    """ln(m_b/m_a) needs both masses > 0: a zero mass is the InputError, not a ZeroDivisionError or -inf (mutant:
+    `ma <= 0` -> `ma < 0`)."""
+    from cevnsfit.physics.models import loop_mixing
+
+    with pytest.raises(InputError, match="lepton masses must be > 0 MeV"):
+        loop_mixing(*masses, 10.0)
+
+
+@pytest.mark.parametrize("override", [{"oscillation.sin2_theta13": 1.5}, {"oscillation.sin2_theta13": -0.1},
+                                      {"oscillation.sin2_theta12": 1.5}, {"oscillation.dm2_21": 0.0}])
+def test_survival_probability_refuses_each_bad_oscillation_parameter(override):
+    """Each parameter is checked on its own: a bad sin^2 theta13 with a good theta12 is refused (mutant: the first
+    `and` -> `or` let it through)."""
+    from cevnsfit.sources.sun import survival_probability
+
+    with pytest.raises(InputError, match="oscillation parameters need"):
+        survival_probability(10.0, DEFAULT.with_overrides(override))
+
+
+def test_convention_descriptions_state_the_threshold_they_use():
+    """The limits' convention as printed in limits.json and the report says which threshold is used (mutant: the
+    1-dof description mangled)."""
+    from cevnsfit.stats.intervals import CONVENTIONS, threshold
+
+    for cl, words in (("1dof", "one parameter"), ("2dof", "two parameters")):
+        c = CONVENTIONS[cl]
+        assert c["description"].startswith(f"2 sigma, {words}: Delta chi^2 = {threshold(cl):g} ("), c
+
+
+def test_allowed_intervals_interpolate_linearly_without_refine():
+    """Without ``refine`` and with ``log=False`` a crossing is the linear interpolation between the grid points:
+    Delta chi^2 = 0, 2, 6, 8 on x = 0, 1, 2, 3 crosses 4 at x = 1.5 (mutant: `a + (b - a) frac` -> `a - ...`)."""
+    from cevnsfit.stats.intervals import allowed_intervals
+
+    got = allowed_intervals(np.array([0.0, 1.0, 2.0, 3.0]), np.array([0.0, 2.0, 6.0, 8.0]), 4.0, log=False)
+    assert got.intervals == [(0.0, 1.5)]
+
+
+def test_tabulated_spectrum_moments_by_hand_and_immutable():
+    """A triangle density on [1, 3] MeV peaking at 2 (normalised by from_table): int_{E_min} f dE = 1 at E_min <= 1,
+    1/2 at 2 and 1/8 at 2.5 -- the k = 0 antiderivative a E + b E^2/2 (mutant: a / E); from_table converts its
+    inputs (mutant: dropped); the spectrum is a frozen value (mutant: frozen=False)."""
+    from cevnsfit.sources.spectra import TabulatedSpectrum
+
+    s = TabulatedSpectrum.from_table([1.0, 2.0, 3.0], [0.0, 3.0, 0.0])
+    np.testing.assert_allclose(s.moment(0, np.array([0.5, 1.0, 2.0, 2.5, 3.0])), [1.0, 1.0, 0.5, 0.125, 0.0],
+                               rtol=1e-12, atol=1e-15)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.norm = 2.0
+
+
+def test_check_seed_bounds():
+    """Seeds 0 .. 2^63 - 1, both ends included (mutants: `0 <= seed` -> `0 < seed`; MAX_SEED - 1); anything else
+    is the one-line InputError."""
+    from cevnsfit.stats.toys import check_seed
+
+    assert check_seed(0) == 0 and check_seed(2**63 - 1) == 2**63 - 1 and check_seed(np.int64(7)) == 7
+    for bad in (-1, 2**63, True, 1.5, "3"):
+        with pytest.raises(InputError, match=r"--seed must be an integer from 0 to 2\*\*63 - 1"):
+            check_seed(bad)
+
+
+@pytest.mark.parametrize("width", [-0.1, float("nan"), float("inf")])
+def test_pull_width_must_be_finite_and_not_negative(width):
+    """A pull width is None (free), 0 (fixed) or a finite positive number (mutant: `isfinite and >= 0` -> `or`
+    accepted -0.1 and inf)."""
+    from cevnsfit.stats.chi2 import PoissonChi2
+
+    obs, bkg = np.full((2, 2), 3.0), {"bkg": np.full((2, 2), 0.5)}
+    assert PoissonChi2("toy", obs, bkg, {"cevns": 0.1, "bkg": 0.0}) is not None
+    with pytest.raises(InputError, match="the pull width of norm_bkg must be None"):
+        PoissonChi2("toy", obs, bkg, {"cevns": 0.1, "bkg": width})

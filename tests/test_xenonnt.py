@@ -164,18 +164,36 @@ def test_observed_and_background_sr0_sr1(xe01):
     pred = xe01.sm_prediction()
     bkg = sum(pred[z].sum() for z in pred if z != "cevns")
     assert set(pred) == {"cevns", "ac_sr0", "ac_sr1", "er", "rg"}  # AC per run (the collaboration's model)
-    assert 26.4 - 1.3 <= bkg <= 26.4 + 1.4
+    # symmetric, the smaller of the quoted errors (ours 26.50: 8 % of it)
+    assert bkg == pytest.approx(26.4, abs=1.3)
 
 
 @needs_release
 def test_b8_flux_and_significance_sr0_sr1(summary01):
     """PRL 133 (2024) 191002: flux (4.7 +3.6/-2.3)e6 cm^-2 s^-1, background-only rejected at 2.73 sigma.  With the
-    Winter spectrum our best fit lies inside their 1 sigma band and the significance agrees to 0.1 sigma (quoted
-    without an error); the interval edges do not (next test)."""
-    assert 4.7e6 - 2.3e6 <= summary01["b8_flux_best_fit"] <= 4.7e6 + 3.6e6
+    Winter spectrum our best fit, 5.91e6, is 26 % above theirs -- the documented disagreement of docs/xenonnt.md
+    ("The response difference"): ~20 % less 8B signal per unit flux than XENONnT's response implies.  The tolerance
+    is symmetric, the smaller of their errors (2.3e6: ours uses 53 % of it), and our documented value is pinned at
+    its printed precision so that a change which moved it, or removed the disagreement, updates the document.  The
+    significance agrees to 0.1 sigma (quoted without an error); the interval edges do not (next test)."""
+    assert summary01["b8_flux_best_fit"] == pytest.approx(4.7e6, abs=2.3e6)
+    assert summary01["b8_flux_best_fit"] == pytest.approx(5.91e6, abs=0.005e6)  # docs/xenonnt.md, ours
     lo, hi = summary01["b8_flux_interval_1sigma"]
     assert lo < summary01["b8_flux_best_fit"] < hi
     assert summary01["significance_sigma"] == pytest.approx(2.73, abs=0.1)
+
+
+@needs_release
+def test_flux_weighted_cross_section_sr0_sr1(summary01):
+    """PRL 133 (2024) 191002: flux-weighted CEvNS cross section on xenon (1.1 +0.8/-0.5)e-39 cm^2.  Fast twin of
+    test_mutants_xenonnt.py's slow check.  Symmetric tolerance, the smaller error: ours 1.40e-39 uses 60 % of it (the
+    same ~25 % excess as the flux: best fit / SM = fitted flux / SNO flux), inside our own 1 sigma interval."""
+    best = summary01["flux_weighted_cross_section_best_fit_cm2"]
+    assert best == pytest.approx(1.1e-39, abs=0.5e-39)
+    lo, hi = summary01["flux_weighted_cross_section_interval_1sigma_cm2"]
+    assert lo < best < hi
+    ratio = summary01["b8_flux_best_fit"] / summary01["b8_flux_reference"]
+    assert best / summary01["flux_weighted_cross_section_sm_cm2"] == pytest.approx(ratio, rel=1e-12, abs=0)
 
 
 @needs_release

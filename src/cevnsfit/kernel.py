@@ -106,6 +106,16 @@ class ResponseKernel:
         return {f: np.multiply.outer(e, self.detector.time[f]) for f, e in per.items()}
 
 
+def response_bytes(targets: dict, source: Source, energy, step_kev: float) -> int:
+    """Bytes of the float64 arrays :func:`detector_response` and :func:`build_kernel` allocate for these inputs,
+    computed from the recoil grids alone (small: one vector per nucleus) before anything large exists: per nucleus
+    the energy matrix and, per flavour of the source, the vector and scalar kernels, each (n_energy, n_recoil)."""
+    n_energy = np.asarray(energy.edges).size - 1
+    e_max, lines = source.max_energy_mev, source.line_energies_mev
+    n_recoil = sum(energy.recoil_grid(t.nucleus, e_max, lines, step_kev)[0].size for t in targets.values())
+    return 8 * n_energy * n_recoil * (1 + 2 * len(source.flavours))
+
+
 def detector_response(targets: dict, source: Source, energy, time, step_kev: float) -> DetectorResponse:
     """The detector part of the kernel: per nucleus of ``targets`` the recoil grid that ``energy`` asks for (up to the
     end point of the source's largest energy, line end points bracketed, at most ``step_kev`` apart) and its

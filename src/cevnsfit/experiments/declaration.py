@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CevnsfitError, InputError, finite_float
+from ..kernel import response_bytes
 from ..io.useryaml import MAX_BYTES, load_user_yaml, read_user_text
 from ..parameters import DEFAULT, Parameters
 from ..responses import RESPONSES, make_response
@@ -51,13 +52,18 @@ from .base import Experiment, PhysicsOptions
 from .likelihoods import LIKELIHOODS, GridNuisance
 from .readers import read_counts, read_template
 
-__all__ = ["MAX_BINS", "MAX_FILE_BYTES", "read_declaration", "load_declaration", "shipped_declarations",
+__all__ = ["MAX_BINS", "MAX_FILE_BYTES", "MAX_RESPONSE_BYTES", "read_declaration", "load_declaration", "shipped_declarations",
            "register_declaration"]
 
 # energy bins of a declared experiment: the kernel holds (bins x ~1e4 recoil nodes) per flavour and nucleus, so memory
 # grows linearly with them (a natural-argon detector of 200 bins takes ~1.2 GB and ~25 s for `project --model`)
 MAX_BINS = 200
 """The most energy bins a declaration may have (memory and time grow linearly with them)."""
+# bytes of the response kernel (kernel.response_bytes: bins x recoil nodes x nuclei x (1 + 2 flavours) x 8), checked
+# before it is allocated: the bins alone do not bound it -- ten nuclei from Na23 to I127 with 200 bins at the SNS
+# need 1.33 GB, natural argon with 200 bins 0.53 GB, the shipped detectors at most 19 MB (tests/test_projection.py)
+MAX_RESPONSE_BYTES = 1_000_000_000
+"""The largest response kernel a declaration may allocate [bytes] (1 GB), checked before allocation."""
 MAX_FILE_BYTES = MAX_BYTES
 """The largest declaration file read [bytes] (1 MB)."""
 MAX_NUCLEI = 10  # nuclei of a target composition
@@ -307,6 +313,11 @@ def load_declaration(spec, data_dir=None, params: Parameters = DEFAULT, options:
     ctx.time_efficiency = getattr(time, "efficiency", None)
     source = _source(ctx, doc["source"])
     targets = _targets(ctx, doc["target"])
+    need = response_bytes(targets, source, energy, (options or PhysicsOptions()).recoil_step_kev)
+    if need > MAX_RESPONSE_BYTES:
+        ctx.fail("response.energy", f"a response kernel of {need / 1e9:.2f} GB ({energy.edges.size - 1} energy bins x "
+                                    f"recoil nodes x {len(targets)} nuclei x flavours), at most "
+                                    f"{MAX_RESPONSE_BYTES / 1e9:g} GB (docs/projections.md)")
     shape = (energy.edges.size - 1, 1 if time.edges_us is None else time.edges_us.size - 1)
     lik_doc = doc["likelihood"] if isinstance(doc["likelihood"], dict) else ctx.fail("likelihood", "must be a mapping")
     kind = lik_doc.get("kind", "poisson")

@@ -67,7 +67,11 @@ def _connect(scheduler: str | None, workers: int | None):
             raise InputError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
     n = workers or usable_cores()
     # one single-threaded process per core: the toy fits are numpy-bound and hold the GIL
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+    # no dashboard; the scheduler still serves HTTP (health checks) and would take port 8787, warning on stderr
+    # ("Port 8787 is already in use") when another cluster has it -- a free port instead: stderr carries at most
+    # the one line `error: ...` (README, "Faults")
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                           scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
     try:
         return Client(cluster), cluster
     except BaseException:
