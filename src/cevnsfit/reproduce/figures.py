@@ -142,6 +142,15 @@ class Figures:
         self._raise_failures()
         self._futures.append(self.pool.executor.submit(run_reported, _draw_in_worker, job))
 
+    def alongside(self, fn, *args) -> None:
+        """Run ``fn(*args)`` on a worker beside the figures (here, without workers), joined and checked with them:
+        other output of the run that does not need this process (the HEPData tables)."""
+        if self.pool.executor is None:
+            fn(*args)
+            return
+        self._raise_failures()
+        self._futures.append(self.pool.executor.submit(run_reported, fn, *args))
+
     def draw_here(self, job: Job) -> None:
         self._note(job)
         draw(self.state, job)

@@ -168,8 +168,10 @@ def _run(out, stage, an, exps, models, checksums, gm2_epochs, cl, progress, t_st
     fc_toys = None if fc is None else fc["toys"]
     report.write_tables(stage, rows, rows_1dof, verdicts, cl, fc_toys)
     (stage / HEPDATA).mkdir()
-    write_tables(stage / HEPDATA, nulls_for_nonfinite(rows), convention(cl), hepdata_labels(),
-                 hepdata_comment({"limits": rows, "convention": convention(cl)}), fc_toys)
+    # written and validated on a figure worker while this process draws the summaries (~2 s of hepdata_lib and its
+    # validator off the run's critical path)
+    figures.alongside(write_tables, stage / HEPDATA, nulls_for_nonfinite(rows), convention(cl), hepdata_labels(),
+                      hepdata_comment({"limits": rows, "convention": convention(cl)}), fc_toys)
     figures.summaries(keys, models)
     figures.join()
     paths = [str(out / Path(p).relative_to(stage)) for p in figures.paths()]
