@@ -145,7 +145,10 @@ def _gaussian_minimum(cost, signal, held: dict) -> float:
 
 @pytest.mark.parametrize("held", [{"norm_cevns": 0.1}, {"shape_cevns_f90": -0.7}, {"shape_pbrn_energy": 0.4},
                                   {"norm_ss": 0.01, "shape_pbrn_timing_width": -1.2, "norm_cevns": -0.2},
-                                  {"shape_cevns_timing_mean": 0.0, "shape_pbrn_timing_mean": -0.3}])
+                                  {"shape_cevns_timing_mean": 0.0, "shape_pbrn_timing_mean": -0.3},
+                                  # two fixed background normalisations: both shifts must add up on the residual
+                                  # (an assignment would keep only the later one)
+                                  {"norm_ss": 0.3, "norm_pbrn": -0.2, "norm_dbrn": 0.4}])
 def test_gaussian_fix_drops_the_column(lar, held):
     cost = lar.cost()
     signal = lar.kernel.sm_counts() * 1.3

@@ -78,7 +78,7 @@ TESTS = {
     "responses/energy.py": "tests/test_reference_integration.py tests/test_projection.py tests/test_mutants_core.py",
     "stats/poisson.py": "tests/test_chi2.py tests/test_chi2_bruteforce.py tests/test_mutants_chi2.py",
     "stats/gaussian.py": "tests/test_chi2.py tests/test_chi2_bruteforce.py tests/test_mutants_chi2.py "
-    "tests/test_mutants_stats.py",
+    "tests/test_mutants_stats.py tests/test_fixed_parameters.py::test_gaussian_fix_drops_the_column",
     "stats/cost.py": "tests/test_chi2.py tests/test_mutants_chi2.py tests/test_mutants_stats.py "
     "tests/test_fixed_parameters.py tests/test_named_parameters.py "
     "tests/test_mutants_core.py::test_pull_width_must_be_finite_and_not_negative",
