@@ -163,3 +163,19 @@ def test_minimum_just_inside_the_grid_edge():
     chi2, p, _ = cost.profile(CURVED_SIGNAL, np.array([[4.8, 1.0, 1.0, 1.5, -2.0]]))
     assert 1.4 < p[0, 3] < GRID[0][-1] and p[0, 4] == GRID[1][0]
     assert chi2[0] == pytest.approx(ref, abs=1e-9, rel=0)
+
+
+def test_reduced_templates_give_the_full_chi2_with_merged_bins():
+    """``cost(reduce(s)) == cost(s)`` for one template and for a batch when empty data bins are merged (the
+    reduced templates then have fewer bins than the full ones: 2 kept + 1 merged of 4), and the reduced batch
+    is read as it is.  (Mutant: the test for already-reduced input `shape[-2:]` -> `shape[+2:]`; with no
+    empty bin the two shapes coincide, so the selection's data never told them apart.)"""
+    cost = _curved_cost(observed=np.array([9.0, 0.0, 2.0, 0.0]))
+    reduced = cost.reduce(CURVED_SIGNAL)
+    assert reduced.shape == (GRID[0].size * GRID[1].size, 3)
+    # the merge is a sum: the kept bins, then the empty bins' total
+    merged = np.column_stack([CURVED_SIGNAL[:, [0, 2]], CURVED_SIGNAL[:, [1, 3]].sum(axis=1)])
+    np.testing.assert_array_equal(reduced, merged)
+    assert cost(reduced) == pytest.approx(cost(CURVED_SIGNAL), abs=1e-9)
+    batch = np.stack([CURVED_SIGNAL, 1.7 * CURVED_SIGNAL])
+    np.testing.assert_allclose(cost(cost.reduce(batch)), cost(batch), rtol=0, atol=1e-9)

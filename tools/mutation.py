@@ -52,7 +52,7 @@ TESTS = {
     "templates.py": "tests/test_reference_mediators.py tests/test_mediators.py::test_templates_equal_direct_path "
     "tests/test_mediators.py::test_zero_coupling_is_the_standard_model "
     "tests/test_mediators.py::test_scalar_does_not_depend_on_sign "
-    "tests/test_mediators.py::test_heavy_zprime_is_vector_nsi",
+    "tests/test_mediators.py::test_heavy_zprime_is_vector_nsi tests/test_mutants_gaps.py",
     "stats/chi2.py": "tests/test_chi2_bruteforce.py tests/test_chi2.py",
     "stats/intervals.py": "tests/test_mediators.py tests/test_chi2.py "
     "tests/test_mutants_core.py::test_convention_descriptions_state_the_threshold_they_use "
@@ -74,17 +74,20 @@ TESTS = {
     # (now a facade without mutants), and the modules the table above did not list
     "kernel.py": "tests/test_reference_integration.py tests/test_mutants_core.py",
     "experiments/base.py": "tests/test_csi2021.py tests/test_lar2020.py tests/test_experiments_common.py "
-    "tests/test_mutants_core.py tests/test_reactor.py",
-    "responses/energy.py": "tests/test_reference_integration.py tests/test_projection.py tests/test_mutants_core.py",
-    "stats/poisson.py": "tests/test_chi2.py tests/test_chi2_bruteforce.py tests/test_mutants_chi2.py",
+    "tests/test_mutants_core.py tests/test_reactor.py tests/test_mutants_gaps.py",
+    "responses/energy.py": "tests/test_reference_integration.py tests/test_projection.py tests/test_mutants_core.py "
+    "tests/test_mutants_gaps.py",
+    "stats/poisson.py": "tests/test_chi2.py tests/test_chi2_bruteforce.py tests/test_mutants_chi2.py "
+    "tests/test_mutants_gaps.py",
     "stats/gaussian.py": "tests/test_chi2.py tests/test_chi2_bruteforce.py tests/test_mutants_chi2.py "
     "tests/test_mutants_stats.py tests/test_fixed_parameters.py::test_gaussian_fix_drops_the_column",
     "stats/cost.py": "tests/test_chi2.py tests/test_mutants_chi2.py tests/test_mutants_stats.py "
     "tests/test_fixed_parameters.py tests/test_named_parameters.py "
-    "tests/test_mutants_core.py::test_pull_width_must_be_finite_and_not_negative",
+    "tests/test_mutants_core.py::test_pull_width_must_be_finite_and_not_negative tests/test_mutants_gaps.py",
     "stats/sum.py": "tests/test_chi2.py tests/test_mutants_chi2.py tests/test_fixed_parameters.py "
     "tests/test_named_parameters.py",
-    "stats/gridprofile.py": "tests/test_reactor.py tests/test_mutants_stats.py tests/test_toys.py",
+    "stats/gridprofile.py": "tests/test_reactor.py tests/test_mutants_stats.py tests/test_toys.py "
+    "tests/test_mutants_gaps.py",
     "stats/toys.py": "tests/test_toys.py tests/test_mutants_stats.py tests/test_faults.py "
     "tests/test_mutants_core.py -k 'toys or mutants_stats or seed'",
     "mediators.py": "tests/test_mediators.py tests/test_properties.py",
