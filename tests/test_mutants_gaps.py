@@ -161,3 +161,23 @@ def test_grid_profiled_reduce_keeps_the_chi2():
     reduced = cost.reduce(signal)
     assert reduced.shape == (20, 3)
     assert cost(reduced) == pytest.approx(cost(signal), abs=1e-9)
+
+
+def test_signal_strength_interval_is_where_the_profile_rises_by_one(csi):
+    """The 1 sigma interval of the free CEvNS signal strength: the profile chi^2 (the signal normalisation held,
+    the rest profiled) is 1 above its minimum at both ends (docstring: Delta chi^2 = 1), and below it inside; the
+    significance is sqrt of the background-only rise.  (Seed-21 survivor: the 1.0 of `excess`.)"""
+    from cevnsfit.experiments.base import signal_strength
+
+    signal = csi.sm_prediction()["cevns"]
+    mu = signal_strength(csi, signal)
+    free = csi.cost(free_signal=True)
+    chi_min = free.fit(signal).chi2
+    profile = lambda m: free.fix({"norm_cevns": m - 1.0})(signal)  # noqa: E731
+    lo, hi = mu["interval_1sigma"]
+    assert 0.0 < lo < mu["best_fit"] < hi
+    # brentq stops at xtol 1e-6 in mu: the rise there is 1 to ~1e-4 (slope ~ 2 / sigma_mu ~ 10)
+    assert profile(lo) - chi_min == pytest.approx(1.0, abs=1e-3)
+    assert profile(hi) - chi_min == pytest.approx(1.0, abs=1e-3)
+    assert profile(0.5 * (lo + hi)) - chi_min < 1.0
+    assert mu["significance_sigma"] == pytest.approx(np.sqrt(free(np.zeros_like(signal)) - chi_min), rel=1e-9)
