@@ -254,6 +254,24 @@ def test_second_fetch_is_a_noop_and_force_refetches(bare_machine, server):
     assert len(server.requests) == before + 8
 
 
+def test_only_the_shared_folder_beside_a_clone_is_searched(tmp_path, monkeypatch):
+    """A ``shared/data`` left in a parent folder that is not beside a clone (``/tmp/shared``, say) is never used;
+    the one beside a clone (a folder whose pyproject.toml names cevnsfit) is, from anywhere inside the clone."""
+    from cevnsfit.io.datadir import _dev_candidates
+
+    stray = tmp_path / "shared" / "data" / "coherent" / "csi2021"
+    stray.mkdir(parents=True)
+    (tmp_path / "work" / "deep").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "work" / "deep")
+    assert stray.parent not in _dev_candidates("coherent")
+    (tmp_path / "clone" / "notes").mkdir(parents=True)
+    (tmp_path / "clone" / "pyproject.toml").write_text('[project]\nname = "cevnsfit"\n')
+    monkeypatch.chdir(tmp_path / "clone" / "notes")
+    assert _dev_candidates("coherent")[0] == stray.parent
+    (tmp_path / "clone" / "pyproject.toml").write_text('[project]\nname = "another-project"\n')
+    assert stray.parent not in _dev_candidates("coherent")
+
+
 def test_bare_machine_without_data_says_which_command_fetches_it(tmp_path):
     shutil.copytree(REPO / "src", tmp_path / "clone" / "src", ignore=shutil.ignore_patterns("__pycache__"))
     (tmp_path / "home").mkdir()

@@ -8,8 +8,9 @@ The data root is a folder laid out like ``shared/data`` of the development set-u
    for every collection that has a folder ``ROOT/<collection>`` (:func:`data_folders`);
 2. the collection's environment variable (``$CEVNSFIT_DATA``, ``$CEVNSFIT_LIMITS``, ``$CEVNSFIT_XENONNT``,
    ``$CEVNSFIT_SOLAR``, ``$CEVNSFIT_REACTOR``);
-3. development: the first ``shared/data/<collection>`` beside the current directory or one of its parents, or
-   beside the installed package or one of its parents -- i.e. ``../shared/data/...`` seen from a clone;
+3. development: ``../shared/data/<collection>`` seen from a clone of this repository -- the clone that holds the
+   current directory, else the one that holds the package (a folder counts as a clone when its ``pyproject.toml``
+   names the cevnsfit project; a ``shared`` folder anywhere else is never used);
 4. the fetched data: ``<data home>/<collection>``, where the data home is ``$CEVNSFIT_DATA_HOME`` or the user's
    data directory (platformdirs: ``~/.local/share/cevnsfit`` on Linux), filled by ``cevnsfit data fetch``.  An
    unusable one (no home directory, an unreadable one) is a place where nothing is found, never an error: a
@@ -93,13 +94,30 @@ def data_key(data_dir) -> tuple | None:
     return tuple(sorted((str(c), str(p)) for c, p in folder_mapping(data_dir).items()))
 
 
+def _is_clone(folder: Path) -> bool:
+    """Whether ``folder`` is a checkout of this repository: its ``pyproject.toml`` names the cevnsfit project."""
+    try:
+        text = (folder / "pyproject.toml").read_text(errors="replace")
+    except OSError:
+        return False
+    return 'name = "cevnsfit"' in text
+
+
+def _enclosing_clone(start: Path) -> Path | None:
+    """The nearest folder at or above ``start`` that is a clone (:func:`_is_clone`), or None."""
+    return next((f for f in [start, *start.parents] if _is_clone(f)), None)
+
+
 def _dev_candidates(collection: str) -> list[Path]:
-    here = Path.cwd().resolve()
-    pkg = Path(__file__).resolve()
+    """``shared/data/<collection>`` beside the clone that holds the current directory, then beside the clone that
+    holds the package (an editable install, or a virtual environment inside the clone).
+
+    Only a clone's own neighbour counts: walking every parent up to ``/`` would let any ``shared/data`` left in
+    ``/tmp`` or ``/`` (by another user, say) stand in for the data of every command run below it."""
     seen: list[Path] = []
-    for base in [here, *here.parents, *pkg.parents]:
-        cand = base / DEV_RELATIVE / collection
-        if cand not in seen:
+    for start in (Path.cwd().resolve(), Path(__file__).resolve().parent):
+        clone = _enclosing_clone(start)
+        if clone is not None and (cand := clone.parent / DEV_RELATIVE / collection) not in seen:
             seen.append(cand)
     return seen
 
