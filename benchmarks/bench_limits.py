@@ -1,8 +1,9 @@
 """Benchmark: `cevnsfit limits` cold (a fresh process) at a base revision and at this tree, in one run, and the
-parts that the `limits-speed` work changed: templates of every model, the CsI PE response, the import of the
-mediator layer.
+parts outside the profiled chi^2: the import of the mediator layer, each experiment's load (data, response, cost)
+and the templates of every model.
 
-Target (issue "limits speed", 2-core machine): `cevnsfit limits` (all models, CsI, LAr and CsI+LAr) <= 5 s cold.
+Targets (2-core machine): `cevnsfit limits` (all models, CsI, LAr and CsI+LAr) <= 5 s cold (issue "limits speed");
+every model on every data set <= 5 s (issue 23: `--dataset all`).
 Run: python benchmarks/bench_limits.py [--base REV] [--repeat 3] [--dataset csi+lar]   (REV: default the merge base
 with main)
 
@@ -36,30 +37,22 @@ t0 = time.process_time()
 import cevnsfit.mediators
 t_import = time.process_time() - t0
 import numpy as np
-from cevnsfit.experiments.common import polynomial_quenching_kevee
-from cevnsfit.experiments.csi2021 import pe_response_matrix
 from cevnsfit.mediators import MediatorAnalysis, default_masses
 from cevnsfit.physics.models import model_names
 an = MediatorAnalysis()
 names = sys.argv[1].split(",")
+load = {}
 for n in names:
-    an.experiment(n).kernel
+    t0 = time.process_time()
+    an.cost(n)
+    load[n] = time.process_time() - t0
 t0 = time.process_time()
 for n in names:
     for masses in (default_masses(), [0.0], [np.inf]):
         for m in model_names():
             an.templates(m, masses, n)
 t_tpl = time.process_time() - t0
-pe = {}
-if "csi" in names:
-    csi = an.experiment("csi"); p, o = csi.params, csi.options
-    for nucleus, recoil in csi.kernel.detector.recoil_mev.items():
-        t0 = time.process_time()
-        pe_response_matrix(polynomial_quenching_kevee(recoil, csi.quenching_coeffs), np.asarray(o.pe_edges, float),
-                           csi.efficiency_coeffs, p["csi2021.light_yield_pe_per_kevee"], p["csi2021.resolution_a"],
-                           p["csi2021.resolution_b"], o.pe_node_step)
-        pe[nucleus] = time.process_time() - t0
-print(json.dumps({"import": t_import, "templates": t_tpl, "pe": pe}))
+print(json.dumps({"import": t_import, "templates": t_tpl, "load": load}))
 """
 
 
@@ -129,13 +122,12 @@ def main() -> None:
         print(f"\nbest of {args.repeat}, fresh processes ({_load()}); the parts in CPU time:")
         for label in trees:
             best = {k: min(p[k] for p in parts[label]) for k in ("import", "templates")}
-            pe = {n: min(p["pe"][n] for p in parts[label]) for n in parts[label][0]["pe"]}
-            pe_text = ", ".join(f"{n} {t:.2f} s" for n, t in pe.items())
+            load = {n: min(p["load"][n] for p in parts[label]) for n in parts[label][0]["load"]}
+            load_text = ", ".join(f"{n} {t:.2f} s" for n, t in load.items())
             wall, cpu = min(t[0] for t in times[label]), min(t[1] for t in times[label])
             print(f"  {label}: `limits --dataset {args.dataset}` {wall:.2f} s wall, {cpu:.2f} s CPU | templates of "
-                  f"all models x 3 mass sets {best['templates']:.2f} s | CsI PE response {pe_text or '-'} | import "
+                  f"all models x 3 mass sets {best['templates']:.2f} s | load {load_text} | import "
                   f"cevnsfit.mediators {best['import']:.2f} s")
-
 
 if __name__ == "__main__":
     main()

@@ -184,17 +184,25 @@ def test_gaussian_replica_lines_equal_the_reference(an):
 
 @pytest.mark.parametrize("model", ["B-L", "L_mu-L_tau", "scalar"])
 def test_gaussian_signals_linear_in_a_basis(an, model):
-    """LAr profiled from the basis products (``profile_linear``, ``replicas_linear``: the signal rows of the Gram
-    matrix from N0, N1, N2 once per line) against the reference profile of the signals themselves: couplings
-    0 .. 10 at M = 0 and 10 MeV (measured max |Delta chi^2| 9e-14)."""
+    """LAr profiled from the basis products (``profile_linear``, ``profile_lines``, ``replicas_linear``: the signal
+    rows of the Gram matrix and, on the observed data, the right-hand side from N0, N1, N2 once per line, chi^2 from
+    the normal equations) against the reference profile of the signals themselves: couplings 0 .. 10 at M = 0 and
+    10 MeV (measured max |Delta chi^2| 9e-14)."""
     cost = an.cost("lar")
     ref = ReferenceGaussian.of(cost)
     g = np.concatenate([[0.0], default_couplings()])
     tpl = an.templates(model, [0.0, 10.0], "lar")
     coef = tpl.coefficients(g)
+    lines = cost.profile_lines(coef, tpl.bases(0, 2))[0]  # both masses in one pass, chi^2 from normal equations
     for i in (0, 1):
         np.testing.assert_allclose(cost.profile_linear(coef, tpl.basis(i))[0], ref(tpl.counts(g, i)), rtol=0,
                                    atol=GAUSS_TOL)
+        np.testing.assert_allclose(lines[i], ref(tpl.counts(g, i)), rtol=0, atol=GAUSS_TOL)
+    # a fixed signal normalisation: the residual depends on the signal, the rows take the residual path
+    fixed = cost.fix({"norm_cevns": 0.1})
+    np.testing.assert_allclose(fixed.profile_lines(coef, tpl.bases(0, 2))[0][1],
+                               fixed(tpl.counts(g, 1)),
+                               rtol=1e-13, atol=GAUSS_TOL)
     s, d, c = replicas(cost, tpl.counts(g, 0), np.random.default_rng(10), 200, (60, 200))
     rows = np.random.default_rng(1).integers(60, 200, 200)
     out = cost.replicas_linear(coef[rows], tpl.basis(0), d, c)

@@ -112,7 +112,7 @@ def scan_file(out_file, model: str | None = None, charges: str | None = None, da
         raise InputError(f"scan output must be a NetCDF file (.nc), got '{out_file.name}'")
     check_output_file(out_file)
     an = MediatorAnalysis(data_dir)
-    total, done = n_mass * len(names), [0]
+    total, done = (n_mass + 2) * len(names), [0]  # the plane's mass rows and the two asymptotic lines
 
     def step(k: int = 1) -> None:
         done[0] += k

@@ -163,68 +163,86 @@ class MediatorAnalysis:
     def grid(self, model, masses_mev, couplings, experiments=None, progress: Callable | None = None) -> Grid:
         """chi^2(M, g) for every mass and coupling of the grid (nuisances profiled at every point), for the
         ``experiments`` named (default: every experiment of a registered data set)."""
+        return self.grids(model, [(masses_mev, couplings)], experiments, progress)[0]
+
+    def grids(self, model, axes, experiments=None, progress: Callable | None = None) -> list[Grid]:
+        """``grid`` for each (masses_mev, couplings) of ``axes`` at once: every block of ``MASS_CHUNK`` mass rows of
+        every grid and experiment is one task of one thread pool (the kernels release the GIL), and each
+        experiment's templates for a grid are made by the first of its blocks to need them -- so no grid waits for
+        another's slowest block.  The blocks are the same whatever the number of threads.  ``progress(k)``: k more
+        mass rows done (of every grid and experiment)."""
         model = get_model(model)
         experiments = data_set_experiments() if experiments is None else tuple(experiments)
-        masses = np.asarray(masses_mev, float)
-        couplings = np.asarray(couplings, float)
-        if couplings.ndim != 1 or np.any(~np.isfinite(couplings)) or np.any(couplings < 0):
-            raise InputError("couplings must be finite and non-negative")
+        axes = [(np.asarray(m, float), np.asarray(g, float)) for m, g in axes]
+        for _, couplings in axes:
+            if couplings.ndim != 1 or np.any(~np.isfinite(couplings)) or np.any(couplings < 0):
+                raise InputError("couplings must be finite and non-negative")
         stop = threading.Event()
-        # the experiments' grids, and blocks of MASS_CHUNK rows within each, are independent: in threads (the
-        # kernels release the GIL).  The blocks are the same whatever the number of threads.
         workers = self.workers(experiments)
         pool = None
         if workers > 1:
             compiled.load()  # the kernels imported here, not by the first threads at once
             pool = ThreadPoolExecutor(workers, thread_name_prefix="cevnsfit-grid")
+        keys = [(k, name) for k in range(len(axes)) for name in experiments]
+        locks = {key: threading.Lock() for key in keys}
+        prepared: dict = {}
 
-        def each(fn, items):
-            if pool is None:
-                return [fn(x) for x in items]
-            futures = [pool.submit(fn, x) for x in items]
-            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            if any(f.exception() is not None for f in done):
-                stop.set()  # the other blocks stop at their next mass row; the queued ones are cancelled below
-            return [f.result() for f in futures]  # the first failure, in submission order, is raised
-
-        def prepare(name):  # the templates, reduced once to the bins the cost reads, and the SM chi^2
-            tpl, cost = self.templates(model, masses, name), self.cost(name)
-            reduced = tpl.mapped(cost.reduce)
-            return tpl, reduced, reduced.coefficients(couplings), float(cost(tpl.n0))
+        def prepare(key):  # the templates, reduced once to the bins the cost reads, and the SM chi^2
+            with locks[key]:
+                if key not in prepared:
+                    k, name = key
+                    masses, couplings = axes[k]
+                    tpl, cost = self.templates(model, masses, name), self.cost(name)
+                    reduced = tpl.mapped(cost.reduce)
+                    prepared[key] = (tpl, reduced, reduced.coefficients(couplings), float(cost(tpl.n0)))
+            return prepared[key]
 
         def rows(block):
-            # one profiled batch per mass row; an iterative profile starts each row from the previous row's fit
-            # (same couplings, a neighbouring mass: the warm start of benchmarks/bench_xenonnt.py), a block's first
-            # row from the nominal nuisances
-            name, first, last = block
-            _, reduced, coefficients, _ = prepared[name]
-            start = None
+            # the block's mass rows in one call (profile_lines): an iterative profile starts each row from the
+            # previous row's fit (same couplings, a neighbouring mass: the warm start of benchmarks/bench_xenonnt.py),
+            # the block's first row from the nominal nuisances; a direct one does all rows at once
+            k, name, first, last = block
             try:
-                for i in range(first, last):
-                    if stop.is_set():  # another block failed, or the run was interrupted
-                        return
-                    out[name][i], start = self.cost(name).profile_linear(coefficients, reduced.basis(i), start)
-                    if progress is not None:
-                        progress(1)
+                if stop.is_set():  # another block failed, or the run was interrupted
+                    return
+                _, reduced, coefficients, _ = prepare((k, name))
+                out[k][name][first:last] = self.cost(name).profile_lines(coefficients, reduced.bases(first, last))[0]
+                if progress is not None:
+                    progress(last - first)
             except BaseException:
                 stop.set()  # at once, not when the caller's thread wakes: the blocks queued behind never start a row
                 raise
 
+        # blocks in order of the grids, the experiments' blocks interleaved: every experiment progresses at once, and
+        # the short blocks at the end fill the threads' tails
+        blocks = sorted(((k, name, lo, min(lo + MASS_CHUNK, axes[k][0].size)) for k in range(len(axes))
+                         for name in experiments for lo in range(0, axes[k][0].size, MASS_CHUNK)),
+                        key=lambda b: (b[0], b[2], experiments.index(b[1])))
+        out = [{n: np.empty((m.size, g.size)) for n in experiments} for m, g in axes]
         try:
-            prepared = dict(zip(experiments, each(prepare, experiments)))
-            out = {n: np.empty((masses.size, couplings.size)) for n in experiments}
-            each(rows, [(n, lo, min(lo + MASS_CHUNK, masses.size)) for n in experiments
-                        for lo in range(0, masses.size, MASS_CHUNK)])
+            if pool is None:
+                for b in blocks:
+                    rows(b)
+            else:
+                futures = [pool.submit(rows, b) for b in blocks]
+                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+                if any(f.exception() is not None for f in done):
+                    stop.set()  # the other blocks return at once; the queued ones are cancelled below
+                for f in futures:  # the first failure, in submission order, is raised
+                    f.result()
         finally:
-            stop.set()  # on an error or Ctrl-C the other blocks stop at their next mass row
+            stop.set()  # on an error or Ctrl-C the other blocks stop at their next block
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
-        for name in experiments:  # guards the output files against NaN tables, whatever the input
-            if not np.all(np.isfinite(out[name])):
-                raise InputError(f"chi^2 of {model.name} on {name} is not finite on this grid (couplings too large?)")
-        tpls = {n: prepared[n][0] for n in experiments}
-        chi2_sm = {n: prepared[n][3] for n in experiments}
-        return Grid(model, masses, couplings, out, chi2_sm, tpls)
+        result = []
+        for k, (masses, couplings) in enumerate(axes):
+            for name in experiments:  # guards the output files against NaN tables, whatever the input
+                if not np.all(np.isfinite(out[k][name])):
+                    raise InputError(f"chi^2 of {model.name} on {name} is not finite on this grid (couplings too "
+                                     "large?)")
+            result.append(Grid(model, masses, couplings, out[k], {n: prepared[(k, n)][3] for n in experiments},
+                               {n: prepared[(k, n)][0] for n in experiments}))
+        return result
 
     def chi2_function(self, grid: Grid, dataset: str, mass_index: int) -> Callable[[float], float]:
         """chi^2 of ``dataset`` as a function of the coupling at one mass of ``grid`` (for refinement)."""
@@ -255,9 +273,7 @@ class MediatorAnalysis:
         """chi^2 of ``model`` on the (M, g) plane and on the two asymptotic lines (M = 0 and M = inf)."""
         model = get_model(model)
         (m_plane, g_plane), low_axes, high_axes = analysis_axes(masses_mev, couplings)
-        plane = self.grid(model, m_plane, g_plane, experiments, progress)
-        low = self.grid(model, *low_axes, experiments)
-        high = self.grid(model, *high_axes, experiments)
+        plane, low, high = self.grids(model, [(m_plane, g_plane), low_axes, high_axes], experiments, progress)
         return ModelAnalysis(self, model, plane, low, high)
 
 

@@ -46,6 +46,11 @@ class Templates:
         """(N0, N1, N2) at one mass, (3, n_E, n_t): the counts are ``coefficients(g) @ basis``, linear in it."""
         return np.stack((self.n0, self.n1[mass_index], self.n2[mass_index]))
 
+    def bases(self, first: int, last: int) -> np.ndarray:
+        """The bases of mass rows first..last-1 at once, (last - first, 3, n_E, n_t)."""
+        n0 = np.broadcast_to(self.n0, (last - first, *self.n0.shape))
+        return np.stack((n0, self.n1[first:last], self.n2[first:last]), axis=1)
+
     @staticmethod
     def coefficients(g: np.ndarray) -> np.ndarray:
         """(1, g^2, g^4) per coupling, (n_g, 3) (g in the templates' units: 1, or MeV^-1 for g/M at M = inf)."""

@@ -259,6 +259,16 @@ class BinnedCost(Cost):
         form its template-side products once instead of once per signal (:class:`GaussianChi2` does)."""
         return self.profile_warm(linear_signals(coefficients, basis), start)
 
+    def profile_lines(self, coefficients: np.ndarray, bases: np.ndarray, start=None) -> tuple[np.ndarray, object]:
+        """``profile_linear`` of the same ``coefficients`` (n, K) on each basis of ``bases`` (R, K, *shape) -- a
+        mediator's lines of couplings at R neighbouring masses: (chi^2 (R, n), the start for the next block).
+        Here line by line, each warm-started from the one before; a cost with a direct profile does all R at once
+        (:class:`GaussianChi2`: R times fewer calls)."""
+        out = np.empty((len(bases), np.shape(coefficients)[0]))
+        for r, basis in enumerate(bases):
+            out[r], start = self.profile_linear(coefficients, basis, start)
+        return out, start
+
 
 class ReplicaCost(BinnedCost):
     """The replica (toy) half of the :class:`BinnedCost` contract, what :mod:`cevnsfit.stats.toys` calls: a cost

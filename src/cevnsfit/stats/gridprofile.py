@@ -103,7 +103,10 @@ class GridProfiledCost(ReplicaCost):
         return grid_minimum(self.values, self._stack(lambda c: c.profile_warm(signal)[0]))[0], None
 
     def profile_linear(self, coefficients: np.ndarray, basis: np.ndarray, start=None):
-        chi = self._stack(lambda c: c.profile_linear(coefficients, basis)[0])
+        return self.profile_lines(coefficients, np.asarray(basis, float)[None])[0][0], None
+
+    def profile_lines(self, coefficients: np.ndarray, bases: np.ndarray, start=None):
+        chi = self._stack(lambda c: c.profile_lines(coefficients, bases)[0])
         return grid_minimum(self.values, chi)[0], None
 
     def fit(self, signal) -> FitResult:

@@ -10,7 +10,8 @@ from .common import _eliminate, _jit
 
 @_jit
 def gaussian_profile(s, c, centre, sig_slope, fixed_cols, g_fixed, w, prior_col, col_param, col_sign, prior,
-                     free, signed, pick, theta_fixed, sig_offset, offset, gram_sig, chi_out, theta_out, branch_out):
+                     free, signed, pick, theta_fixed, sig_offset, offset, gram_sig, rhs_sig, rhs_fixed, r0w, chi_out,
+                     theta_out, branch_out):
     """``GaussianChi2.profile`` row by row (the mathematics and the branch rule: see its docstring).
 
     s (n, bins) signals; c (n or 1, bins) residuals at zero signal (data less the nominal backgrounds and the
@@ -21,9 +22,15 @@ def gaussian_profile(s, c, centre, sig_slope, fixed_cols, g_fixed, w, prior_col,
     signed: the union columns common to all sign branches and the others; pick (branches, two-sided): each
     branch's signed columns as positions in ``signed`` (-1: none, eps = 0); gram_sig (n or 0, n_sig, n_col): the
     signal columns' rows of the Gram matrix without their prior, when the caller has them (signals linear in a
-    small basis; 0 rows: computed here).  Per row: the Gram matrix, Jacobi scaling, the free columns eliminated
-    once (Schur complement), then per branch a system of at most two-sided x two-sided."""
-    n, nb = s.shape
+    small basis; 0 rows: computed here).  rhs_sig (n or 0, n_sig), rhs_fixed (n_col - n_sig,), r0w: the data parts
+    of the right-hand side X'Wc of the signal and the other columns, and c'Wc + theta_0'P theta_0 (with the fixed
+    parameters' prior terms), when the caller has them (a signal linear in a basis, the observed data): then no
+    row touches the bins (s is not read), and chi^2 = r0w - rhs'theta from the normal equations.  Per row: the
+    Gram matrix, Jacobi scaling, the free columns eliminated once (Schur complement), then per branch a system of
+    at most two-sided x two-sided."""
+    n = chi_out.shape[0]
+    nb = sig_slope.shape[1]
+    linear = rhs_sig.shape[0] > 0
     n_sig = sig_slope.shape[0]
     n_col = n_sig + fixed_cols.shape[0]
     n_par = prior.shape[0]
@@ -49,16 +56,17 @@ def gaussian_profile(s, c, centre, sig_slope, fixed_cols, g_fixed, w, prior_col,
     cr = np.empty(nb)
     for i in range(n):
         ci = c[i] if c.shape[0] > 1 else c[0]
-        if offset:  # the signal term of fixed parameters (a fixed signal normalisation or shape)
-            for b in range(nb):
-                cr[b] = ci[b] - sig_offset[b] * s[i, b]
-            ci = cr
         cen = centre[i] if centre.shape[0] > 1 else centre[0]
-        for j in range(n_sig):
+        if not linear:
+            if offset:  # the signal term of fixed parameters (a fixed signal normalisation or shape)
+                for b in range(nb):
+                    cr[b] = ci[b] - sig_offset[b] * s[i, b]
+                ci = cr
+            for j in range(n_sig):
+                for b in range(nb):
+                    x_sig[j, b] = sig_slope[j, b] * s[i, b]
             for b in range(nb):
-                x_sig[j, b] = sig_slope[j, b] * s[i, b]
-        for b in range(nb):
-            wc[b] = w[b] * ci[b]
+                wc[b] = w[b] * ci[b]
         # Gram matrix and right-hand side (the fixed block is the same for every row)
         if gram_sig.shape[0] > 0:
             for j in range(n_sig):
@@ -86,7 +94,9 @@ def gaussian_profile(s, c, centre, sig_slope, fixed_cols, g_fixed, w, prior_col,
                 g[j, k] = g_fixed[j - n_sig, k - n_sig]
         for j in range(n_col):
             acc = 0.0
-            if j < n_sig:
+            if linear:
+                acc = rhs_sig[i, j] if j < n_sig else rhs_fixed[j - n_sig]
+            elif j < n_sig:
                 for b in range(nb):
                     acc += x_sig[j, b] * wc[b]
             else:
@@ -122,7 +132,7 @@ def gaussian_profile(s, c, centre, sig_slope, fixed_cols, g_fixed, w, prior_col,
                     acc -= g[free[a], signed[e]] * aug[a, e2]
                 schur[e, e2] = acc
         # every branch: its picked signed columns; chi^2 up to the row's constant; admissible signs
-        best, best_chi = -1, np.inf
+        best, best_chi, first_chi = -1, np.inf, 0.0
         for br in range(n_br):
             kk = 0
             for t in range(n_pick):
@@ -150,6 +160,8 @@ def gaussian_profile(s, c, centre, sig_slope, fixed_cols, g_fixed, w, prior_col,
                 if col_sign[signed[e]] * eps[kk, 0] * scale[signed[e]] < -1e-12:
                     ok = False
                 kk += 1
+            if br == 0:
+                first_chi = ch
             if (ok and ch < best_chi) or (best < 0 and br == 0):  # none admissible: branch 0
                 if ok:
                     best_chi = ch
@@ -174,6 +186,15 @@ def gaussian_profile(s, c, centre, sig_slope, fixed_cols, g_fixed, w, prior_col,
             theta_col[free[a]] = acc
         for p in range(n_par):
             theta[p] = theta_fixed[p]
+        if linear:  # chi^2 from the normal equations (the branch's, up to the row's constant r0w)
+            for j in range(n_col):
+                theta[col_param[j]] += theta_col[j] * scale[j]
+            chi_out[i] = r0w + (best_chi if best >= 0 else first_chi)
+            for p in range(n_par):
+                theta_out[i, p] = theta[p]
+            theta_out[i, 0] -= 1.0
+            branch_out[i] = chosen
+            continue
         for b in range(nb):
             excess[b] = 0.0
         for j in range(n_col):
