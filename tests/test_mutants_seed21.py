@@ -1,0 +1,202 @@
+"""Tests written for the survivors of the fresh seeded mutation sample (seed 21, 4 per module; issue 20, item 5;
+docs/validation/published_numbers.md, "Mutation score"): each checks a documented property of the line a mutant
+changed, against a number or a computation written here, not read back from the package."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy.integrate import quad
+
+from cevnsfit.errors import DataError, InputError
+from cevnsfit.experiments import load_experiment
+from cevnsfit.mediators import MediatorAnalysis, gm2_verdict
+from cevnsfit.parameters import DEFAULT
+from cevnsfit.physics.models import custom_vector_model, get_model, loop_charge_sum
+from cevnsfit.sources.spectra import BinnedSpectrum
+from cevnsfit.sources.sun import read_winter_table, solar_8b
+from cevnsfit.sources.timing import AnalyticTiming
+
+# PDG 2024 masses [MeV], written here (not read from parameters.yaml)
+M_E, M_MU, M_TAU, M_PI = 0.51099895, 105.6583755, 1776.93, 139.57039
+G_F = 1.1663788e-11  # MeV^-2, PDG 2024
+
+
+@pytest.fixture(scope="module")
+def csi():
+    return load_experiment("csi")
+
+
+# ---- kernel.py: the scalar column and a batch of models -----------------------------------------------------------
+def test_scalar_over_vector_per_node_is_the_prompt_line_formula(csi):
+    """For the monochromatic prompt nu_mu (E = (m_pi^2 - m_mu^2) / 2 m_pi = 29.79 MeV) the kernel's scalar and
+    vector columns, per detector bin and recoil node, are (M^2/4pi) T/E^2 and (G_F^2 M/pi)(1 - M T/2E^2) times the
+    same fluence and response: their ratio is M T / (4 G_F^2 E^2 (1 - M T / 2E^2)), with nothing of the detector
+    left (the Cs-133 nucleus mass from its atomic mass here, 1e-4 from the package's; the mutant t / m2 is off by
+    orders of magnitude)."""
+    k = csi.kernel
+    e_nu = (M_PI**2 - M_MU**2) / (2.0 * M_PI)
+    mass = 132.905451961 * 931.49410242 - 55 * M_E  # AME2020 atomic mass less the electrons
+    t = k.detector.recoil_mev["Cs133"]
+    kin = 1.0 - mass * t / (2.0 * e_nu**2)
+    ok = kin > 0.05  # away from the line's kinematic end point, where both columns vanish
+    ratio_want = mass * t[ok] / (4.0 * G_F**2 * e_nu**2 * kin[ok])
+    v, s = k.vector[("numu", "Cs133")][:, ok], k.scalar[("numu", "Cs133")][:, ok]
+    rows = v.sum(axis=1) > 0
+    got = s[rows] / np.where(v[rows] > 0, v[rows], np.nan)
+    filled = np.isfinite(got)
+    assert filled.sum() > 10
+    np.testing.assert_allclose(got[filled], np.broadcast_to(ratio_want, got.shape)[filled], rtol=2e-4)
+
+
+def test_a_batch_of_models_counts_as_each_model_alone(csi):
+    """``counts`` of a batch of charges (n_recoil, n_models) is (n_models, n_energy, n_time), each slice the counts
+    of that model's charges alone (the einsum branch against the outer product of one model)."""
+    k = csi.kernel
+    sm = k.sm_charge_sq()
+    scales = (0.5, 1.0, 2.5)
+    batch = {key: np.stack([c * v for c in scales], axis=1) for key, v in sm.items()}
+    got = k.counts(batch)
+    assert got.shape == (3, *k.sm_counts().shape)
+    for i, c in enumerate(scales):
+        np.testing.assert_allclose(got[i], k.counts({key: c * v for key, v in sm.items()}), rtol=1e-13)
+
+
+# ---- physics/models.py: the loop-induced mixing of a leptophilic model ---------------------------------------------
+@pytest.mark.parametrize("name, charges", [("L_e-L_tau", {M_E: 1.0, M_TAU: -1.0}),
+                                           ("L_mu-L_tau", {M_MU: 1.0, M_TAU: -1.0}),
+                                           ("L_e-L_mu", {M_E: 1.0, M_MU: -1.0})])
+def test_loop_charge_sum_is_the_vacuum_polarisation_integral(name, charges):
+    """E(|q|) = -sum_f Q'_f int_0^1 x(1-x) ln(m_f^2 + x(1-x)|q|^2) dx, integrated here by quad with the PDG masses
+    (docs/physics.md 10.3); at q = 0 it is -(1/3) sum_f Q'_f ln m_f, e.g. ln(m_tau/m_mu)/3 = 0.941 for L_mu - L_tau."""
+    def want(q):
+        return -sum(c * quad(lambda x: x * (1 - x) * math.log(m * m + x * (1 - x) * q * q), 0, 1, epsabs=1e-13)[0]
+                    for m, c in charges.items())
+
+    q = np.array([0.0, 5.0, 50.0, 300.0])
+    np.testing.assert_allclose(loop_charge_sum(get_model(name), q), [want(x) for x in q], rtol=2e-5)
+    assert float(loop_charge_sum(get_model("L_mu-L_tau"), 0.0)) == pytest.approx(math.log(M_TAU / M_MU) / 3, rel=2e-5)
+
+
+def test_custom_model_states_its_charges_are_the_users():
+    """A model from ``--charges`` is described as user-defined (the label the tables and HEPData headers carry)."""
+    m = custom_vector_model("mine", 1, 1, 0, 1, -1)
+    assert (m.description, m.source) == ("user-defined charges", "user")
+
+
+# ---- sources: spectra, timing, the Sun ------------------------------------------------------------------------------
+def test_binned_spectrum_is_immutable():
+    """Spectra are shared between kernels and cached folds: a binned spectrum cannot be changed in place."""
+    spec = BinnedSpectrum(np.array([1.0, 2.0, 3.0]), np.array([0.2, 0.5, 0.3]))
+    with pytest.raises(AttributeError):
+        spec.weights = np.ones(3)
+
+
+def test_time_fractions_weighted_by_a_step_efficiency():
+    """bin_fractions with an efficiency integrates eps(t) dP per bin: a step eps = 1 before 1 us and 0 after gives
+    P(bin before 1 us) and 0 beyond it, from the timing's own CDF (its mean 0.3 us, width 0.1 us)."""
+    timing = AnalyticTiming(300.0, 100.0, 26.033, 2196.98)
+    edges = np.array([0.0, 0.5, 1.5, 6.0])
+    got = timing.bin_fractions("numu", edges, efficiency=lambda t: (np.asarray(t) < 1.0).astype(float))
+    cdf = timing.cdf("numu", np.array([0.0, 0.5, 1.0]))
+    np.testing.assert_allclose(got, [cdf[1] - cdf[0], cdf[2] - cdf[1], 0.0], rtol=1e-12, atol=1e-15)
+
+
+def _winter_csv(path, rows):
+    e = np.linspace(0.5, 15.0, rows)
+    path.write_text("# E [MeV], density, sigma\n" + "".join(f"{x},{np.exp(-x / 5)},0.01\n" for x in e))
+    return path
+
+
+def test_winter_table_needs_ten_rows(tmp_path):
+    """The documented minimum of the 8B table is 10 rows: 10 are read, 9 are refused with the file named."""
+    e, f, d = read_winter_table(_winter_csv(tmp_path / "ten.csv", 10))
+    assert e.size == 10 and f[0] == pytest.approx(math.exp(-0.1))
+    with pytest.raises(DataError, match="nine.csv.*at least 10 rows"):
+        read_winter_table(_winter_csv(tmp_path / "nine.csv", 9))
+
+
+def test_unknown_8b_spectrum_names_the_choices():
+    """The message, whole (a user reads it): the spectrum asked for and the two there are."""
+    with pytest.raises(InputError) as exc:
+        solar_8b(DEFAULT, spectrum="bogus")
+    assert str(exc.value) in ("8B spectrum 'bogus' is not one of winter, analytic",
+                              "8B spectrum 'bogus' is not one of analytic, winter")
+
+
+# ---- stats: a normalisation fixed below -1, replica pull centres ------------------------------------------------
+def test_poisson_normalisation_cannot_be_fixed_below_minus_one():
+    """eta = a - 1 with a >= 0: fixing a normalisation at eta < -1 (a negative background) is refused by name."""
+    cost = MediatorAnalysis().cost("csi")
+    with pytest.raises(InputError, match="norm_brn.*-1.5"):
+        cost.fix({"norm_brn": -1.5})
+    assert cost.fix({"norm_brn": -1.0}).fixed == {"norm_brn": -1.0}  # a = 0: no background, allowed
+
+
+def test_gaussian_replica_pull_centres_move_the_prior():
+    """A replica's pull centre shifted by one pull width (the shifts are in the parameter's units, eta = a - 1, as
+    the toys draw them: standard normal x pull_sigmas) centres the signal normalisation's prior at 1 + sigma: on Asimov data of the SM signal, a signal scaled by 0.7 wants a = 1/0.7 and is helped by the
+    higher centre (its chi^2 falls), one scaled by 1.3 wants a = 1/1.3 and is hurt (LAr, sigma 13 %).  The nominal
+    centres on the observed data give the cost's own chi^2."""
+    an = MediatorAnalysis()
+    cost = an.cost("lar")
+    signal = an.experiment("lar").signal(an.experiment("lar").kernel.sm_counts())
+    centres = np.zeros((2, cost.pull_sigmas.size))
+    centres[1, 0] = cost.pull_sigmas[0]  # norm_cevns centre +1 sigma
+    assert cost.replicas(signal[None], cost.observed.reshape(1, -1))[0] == pytest.approx(cost(signal), rel=1e-12)
+    asimov = np.stack([cost.nominal(signal).ravel()] * 2)
+    for scale in (0.7, 1.3):
+        nominal, moved = cost.replicas(np.stack([scale * signal] * 2), asimov, centres)
+        assert (moved < nominal) == (scale < 1.0), (scale, nominal, moved)
+
+
+# ---- mediators.py: the data folder given, the (g-2) verdict's mass range ----------------------------------------
+def test_analysis_reads_the_data_folder_it_is_given(tmp_path):
+    """MediatorAnalysis(data_dir) loads its experiments from that folder: an empty one has no CsI release."""
+    with pytest.raises(DataError):
+        MediatorAnalysis(data_dir=tmp_path).experiment("csi").kernel
+
+
+def test_gm2_verdict_checks_the_grid_from_its_first_mass():
+    an = MediatorAnalysis()
+    res = an.analyse("B-L", np.geomspace(1.0, 100.0, 4), np.geomspace(1e-5, 1e-2, 9), experiments=("csi",))
+    verdict = gm2_verdict(res, dataset="csi")
+    assert verdict["mass_range_checked_mev"] == [1.0, 100.0]
+
+
+# ---- experiments/xenonnt.py: the per-run livetimes it scales the templates by -----------------------------------
+def test_xenonnt_livetimes_are_the_releases():
+    """XENONnT light_wimp_data_release @2421e036, data/test_statistical_model.yaml: SR0 1.174398, SR1 2.342593
+    t yr (and SR2 3.249665 t yr with the SR0-SR2 runs)."""
+    exp = load_experiment("xenonnt")
+    want = {"sr0": 1.174398, "sr1": 2.342593, "sr2": 3.249665}
+    assert exp.livetimes == pytest.approx({r: want[r] for r in exp.runs}, rel=1e-12)
+
+
+def test_xenonnt_flux_interval_without_a_spectral_band_profiles_the_efficiency():
+    """With the analytic 8B spectrum (no shape band) the flux interval profiles the signal efficiency alone: at
+    each edge a = flux / reference, min over eff in [0.5, 1.5] of chi^2(a eff s0) + ((eff - 1)/sigma_eff)^2 lies
+    1 above its minimum over a.  Found here by brute force: chi^2(x s0) on 3001 signal scales x (one batch),
+    interpolated by a cubic spline, minimised over 4001 efficiencies and 201 flux scales."""
+    from scipy.interpolate import CubicSpline
+
+    from cevnsfit.experiments.xenonnt import sm_signal
+
+    exp = load_experiment("xenonnt", spectrum="analytic")
+    doc = exp.sm_summary()
+    s0, fixed = sm_signal(exp), exp.cost(fixed_signal=True)
+    sigma = exp.params["xenonnt.sigma_signal_efficiency"]
+    x = np.linspace(0.0, 3.0, 3001)
+    chi = CubicSpline(x, fixed(x[:, None, None] * s0[None]))
+    eff = np.linspace(0.5, 1.5, 4001)
+
+    def g(a):
+        return float(np.min(chi(a * eff) + ((eff - 1.0) / sigma) ** 2))
+
+    ref = doc["b8_flux_reference"]
+    best = doc["b8_flux_best_fit"] / ref
+    assert 0.2 < best < 1.5  # inside the scales tabulated here, whatever the edges
+    chi_min = min(g(a) for a in np.linspace(0.5 * best, 1.5 * best, 201))
+    for edge in doc["b8_flux_interval_1sigma"]:
+        assert 0.0 < edge / ref < 2.0
+        assert g(edge / ref) - chi_min == pytest.approx(1.0, abs=0.01)
