@@ -312,3 +312,112 @@ def test_energy_axis_label_and_unit_are_text(name):
     exp = load_experiment(name)
     assert isinstance(exp.energy_label, str) and exp.energy_label
     assert isinstance(exp.energy_unit, str) and exp.energy_unit
+
+
+# ---- seed 23 (the third fresh sample): its first pass's survivors on real gaps -----------------------------------
+def test_fermi_small_q_series_is_the_closed_form():
+    """Below qc = 0.05 the symmetrized Fermi form factor is its moment series (<r^2>, <r^4>); the closed form
+    F = 3/(qc((qc)^2 + (pi q a)^2)) (pi q a / sinh(pi q a)) [pi q a coth(pi q a) sin(qc) - qc cos(qc)], written
+    here, evaluated in extended precision (cancellation ~1e-19 / (qc)^3), agrees to 1e-11 (the series' truncation,
+    (qc)^6 / 5040, is below 2e-12 there; the <r^4> term itself is ~1e-6 at qc = 0.045)."""
+    from cevnsfit.physics.form_factors import symmetrized_fermi
+
+    r, a = 4.8, 0.52  # fm
+    c = math.sqrt(5.0 / 3.0 * r * r - 7.0 / 3.0 * (math.pi * a) ** 2)
+    qc = np.array([0.01, 0.03, 0.045], dtype=np.longdouble)
+    q = qc / np.longdouble(c)
+    pqa = np.longdouble(math.pi) * q * np.longdouble(a)
+    want = 3.0 / (qc * (qc**2 + pqa**2)) * pqa / np.sinh(pqa) * (pqa / np.tanh(pqa) * np.sin(qc) - qc * np.cos(qc))
+    np.testing.assert_allclose(symmetrized_fermi(q.astype(float), r, a), want.astype(float), rtol=1e-11)
+
+
+def test_morphed_cost_scales_one_background():
+    """A shared normalisation scales one background of XENONnT's morphed cost (a fixed template, ER, and a morphed
+    one, the radiogenic neutrons): its expected counts double, the others' do not move."""
+    an = MediatorAnalysis()
+    cost = an.cost("xenonnt")
+    exp = an.experiment("xenonnt")
+    signal = exp.signal(exp.kernel.sm_counts())
+    theta = np.zeros(len(cost.parameters))  # every normalisation and shape at its nominal value
+    base = cost.counts(signal, theta)
+    for z in ("er", "rg"):
+        scaled = cost.scaled(z, 2.0).counts(signal, theta)
+        for k in base:
+            np.testing.assert_allclose(scaled[k], (2.0 if k == z else 1.0) * base[k], rtol=1e-14)
+
+
+def test_solar_8b_default_is_the_nominal_spectrum():
+    """Without shape_shift the 8B source is Winter et al.'s central spectrum (0 sigma along its band)."""
+    default, nominal = solar_8b(DEFAULT), solar_8b(DEFAULT, shape_shift=0.0)
+    e = np.linspace(1.0, 15.0, 8)
+    for f in default.spectra:
+        assert default.spectra[f].moment(0, e) == pytest.approx(nominal.spectra[f].moment(0, e), rel=1e-15)
+
+
+def test_survival_probability_at_the_edges_of_theta13():
+    """sin^2 theta13 = 1 puts nu_e wholly in the third mass state, which the Sun's matter does not mix: P_ee = 1;
+    both edges of [0, 1] are accepted."""
+    from cevnsfit.sources.sun import survival_probability
+
+    assert survival_probability(10.0, DEFAULT.with_overrides({"oscillation.sin2_theta13": 1.0})) == pytest.approx(1.0)
+    assert 0.2 < survival_probability(10.0, DEFAULT.with_overrides({"oscillation.sin2_theta13": 0.0})) < 0.5
+
+
+@pytest.mark.parametrize("model, kind", [("B-L", "vector"), ("scalar", "scalar")])
+def test_limits_row_has_the_documented_keys(model, kind):
+    """A row of `limits --json` has exactly the keys docs/guides/limits.md lists, and its model kind."""
+    an = MediatorAnalysis()
+    res = an.analyse(model, np.geomspace(1.0, 100.0, 4), np.geomspace(1e-5, 1e-2, 9), experiments=("csi",))
+    row = res.row("csi")
+    assert set(row) == {"model", "kind", "dataset", "g_low_mass", "g_over_M_high_mass", "low_mass_islands",
+                        "high_mass_islands", "chi2_sm", "chi2_min", "contour"}
+    assert (row["model"], row["kind"], row["dataset"]) == (model, kind, "csi")
+    assert set(row["contour"]) == {"mass_mev", "g_upper", "islands", "cl"}
+    assert row["low_mass_islands"] == [list(i) for i in res.limit("csi", "low_mass").allowed.islands]
+
+
+def test_a_zero_coupling_given_is_not_doubled():
+    """The plane's couplings always start at g = 0 (the SM); a user's grid that already holds 0 keeps one."""
+    from cevnsfit.mediators import analysis_axes
+
+    (_, g), _, _ = analysis_axes(np.array([1.0, 10.0]), np.array([0.0, 1e-3, 1e-2]))
+    assert g.tolist() == [0.0, 1e-3, 1e-2]
+
+
+def test_poisson_replica_pull_centres_move_the_prior():
+    """As for the Gaussian cost: on CsI's Asimov data a signal normalisation centre moved up by one pull width
+    helps a signal scaled down and hurts one scaled up."""
+    an = MediatorAnalysis()
+    cost = an.cost("csi")
+    signal = an.experiment("csi").signal(an.experiment("csi").kernel.sm_counts())
+    centres = np.zeros((2, cost.pull_sigmas.size))
+    centres[1, 0] = cost.pull_sigmas[0]
+    asimov = np.stack([cost.nominal(signal).ravel()] * 2)
+    for scale in (0.7, 1.3):
+        nominal, moved = cost.replicas(np.stack([scale * signal] * 2), asimov, centres)
+        assert (moved < nominal) == (scale < 1.0), (scale, nominal, moved)
+
+
+def test_grid_minimum_of_an_exact_parabola_is_its_vertex():
+    """chi^2 = (x - 1.5)^2 on the integers 0..4 (every value and divided difference exact in binary, so the cubic
+    term is exactly 0 and the parabola's vertex -C/B is taken): minimum 0 at 1.5."""
+    from cevnsfit.stats.gridprofile import grid_minimum
+
+    x = np.arange(5.0)
+    best, at = grid_minimum(x, (x - 1.5) ** 2)
+    assert (float(best), float(at)) == (0.0, 1.5)
+
+
+@pytest.mark.parametrize("values", [[0.1, 0.2], [[0.1, 0.2, 0.3]], [0.1, 0.3, 0.2]])
+def test_grid_profile_needs_three_increasing_values(values):
+    from cevnsfit.stats.gridprofile import GridProfiledCost
+
+    with pytest.raises(InputError, match="at least 3 increasing finite values"):
+        GridProfiledCost("decay", values, lambda v: None)
+
+
+def test_xenonnt_spectra_are_drawn_per_observable():
+    """XENONnT's release is binned in several observables at once (cS1, cS2 per run): its spectra figure draws them
+    as such (plotting/spectra.py reads this attribute), not as energy and time."""
+    assert load_experiment("xenonnt").spectra_kind == "observables"
+    assert getattr(load_experiment("csi"), "spectra_kind", "energy_time") == "energy_time"

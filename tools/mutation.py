@@ -65,8 +65,9 @@ TESTS = {
     "tests/test_mutants_core.py::test_grid_timing_with_one_time_bin_and_every_flavour tests/test_mutants_seeds.py",
     # the last three with the tests written for their survivors (-k also matches module names: "mutants_morphing"
     # keeps every test of test_mutants_morphing.py)
-    "stats/morphing.py": "tests/test_mutants_morphing.py tests/test_xenonnt.py tests/test_morph_replicas.py -k "
-    "'hat_weights or folded or morphing or morphed or bad_templates or missing or mutants_morphing or morph_replicas'",
+    "stats/morphing.py": "tests/test_mutants_morphing.py tests/test_xenonnt.py tests/test_morph_replicas.py "
+    "tests/test_mutants_seeds.py -k 'hat_weights or folded or morphing or morphed or bad_templates or missing or "
+    "mutants_morphing or morph_replicas or morphed_cost_scales'",
     "sources/sun.py": "tests/test_sun.py tests/test_mutants_sun.py "
     "tests/test_mutants_core.py::test_survival_probability_refuses_each_bad_oscillation_parameter tests/test_mutants_seeds.py",
     "experiments/xenonnt.py": "tests/test_xenonnt.py tests/test_mutants_xenonnt.py tests/test_mutants_seeds.py",
