@@ -240,8 +240,9 @@ class MediatorAnalysis:
                 if not np.all(np.isfinite(out[k][name])):
                     raise InputError(f"chi^2 of {model.name} on {name} is not finite on this grid (couplings too "
                                      "large?)")
-            result.append(Grid(model, masses, couplings, out[k], {n: prepared[(k, n)][3] for n in experiments},
-                               {n: prepared[(k, n)][0] for n in experiments}))
+            made = {n: prepare((k, n)) for n in experiments}  # (already made, unless the grid has no mass)
+            result.append(Grid(model, masses, couplings, out[k], {n: made[n][3] for n in experiments},
+                               {n: made[n][0] for n in experiments}))
         return result
 
     def chi2_function(self, grid: Grid, dataset: str, mass_index: int) -> Callable[[float], float]:
