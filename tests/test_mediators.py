@@ -463,3 +463,33 @@ def test_a_failing_grid_stops_the_other_threads(monkeypatch):
     with pytest.raises(InputError, match="broken CsI row"):
         an.grid("B-L", masses, np.geomspace(1e-6, 1.0, 10), ("csi", "lar"))
     assert len(lar_rows) <= 1  # the failing block stopped the run: no LAr block queued behind it began
+
+
+def test_an_experiments_templates_are_never_built_by_two_threads_at_once(monkeypatch):
+    """Several grids in one pool (a model's plane and its lines): the blocks of one experiment's grids may run side by
+    side, but its templates (one TemplateBasis with its caches) are built by one thread at a time; other experiments'
+    meanwhile.  Each build here is slowed down so that, without that rule, the threads would overlap."""
+    import threading
+    import time
+
+    an = MediatorAnalysis(threads=2)
+    real = an.templates
+    active, worst, lock = {}, {}, threading.Lock()
+
+    def slow(model, masses, name):
+        with lock:
+            active[name] = active.get(name, 0) + 1
+            worst[name] = max(worst.get(name, 0), active[name])
+            worst["all"] = max(worst.get("all", 0), sum(active.values()))
+        time.sleep(0.05)
+        try:
+            return real(model, masses, name)
+        finally:
+            with lock:
+                active[name] -= 1
+
+    monkeypatch.setattr(an, "templates", slow)
+    g = np.geomspace(1e-5, 1e-2, 5)
+    an.grids("B-L", [([1.0, 10.0], g), ([0.0], g), ([np.inf], g), ([3.0], g)], ("csi", "lar"))
+    assert worst["csi"] == worst["lar"] == 1
+    assert worst["all"] == 2  # the two experiments' builds did overlap: the threads were there to collide

@@ -168,8 +168,8 @@ class MediatorAnalysis:
     def grids(self, model, axes, experiments=None, progress: Callable | None = None) -> list[Grid]:
         """``grid`` for each (masses_mev, couplings) of ``axes`` at once: every block of ``MASS_CHUNK`` mass rows of
         every grid and experiment is one task of one thread pool (the kernels release the GIL), and each
-        experiment's templates for a grid are made by the first of its blocks to need them -- so no grid waits for
-        another's slowest block.  The blocks are the same whatever the number of threads.  ``progress(k)``: k more
+        experiment's templates for a grid are made by the first of its blocks to need them (an experiment's one at a
+        time) -- so no grid waits for another's slowest block.  The blocks are the same whatever the number of threads.  ``progress(k)``: k more
         mass rows done (of every grid and experiment)."""
         model = get_model(model)
         experiments = data_set_experiments() if experiments is None else tuple(experiments)
@@ -183,12 +183,13 @@ class MediatorAnalysis:
         if workers > 1:
             compiled.load()  # the kernels imported here, not by the first threads at once
             pool = ThreadPoolExecutor(workers, thread_name_prefix="cevnsfit-grid")
-        keys = [(k, name) for k in range(len(axes)) for name in experiments]
-        locks = {key: threading.Lock() for key in keys}
+        # one lock per experiment: its grids' templates are made one after the other (a TemplateBasis, its caches
+        # and the experiment's lazily loaded cost are not shared between threads), other experiments' meanwhile
+        locks = {name: threading.Lock() for name in experiments}
         prepared: dict = {}
 
         def prepare(key):  # the templates, reduced once to the bins the cost reads, and the SM chi^2
-            with locks[key]:
+            with locks[key[1]]:
                 if key not in prepared:
                     k, name = key
                     masses, couplings = axes[k]
