@@ -364,3 +364,14 @@ def test_a_compilation_is_announced_once(monkeypatch):
     monkeypatch.setattr(compiled, "_READY", False)
     monkeypatch.setattr(compiled, "kernels_cached", lambda: True)
     assert compiled.load() is False and len(said) == 1
+
+
+def test_lines_of_a_cost_without_a_signal_column(an):
+    """Dresden-II with its signal normalisation fixed has no signal column left (no signal-shape systematic): its
+    lines take the residual path and equal the cost of each signal formed in full."""
+    cost = an.cost("dresden2").fix({"norm_cevns": 0.025})
+    tpl = an.templates("B-L", [0.0, 10.0], "dresden2").mapped(cost.reduce)
+    g = np.concatenate([[0.0], np.geomspace(1e-6, 1e-3, 6)])
+    lines = cost.profile_lines(tpl.coefficients(g), tpl.bases(0, 2))[0]
+    for i in (0, 1):
+        np.testing.assert_allclose(lines[i], [cost(s) for s in tpl.counts(g, i)], rtol=1e-12)

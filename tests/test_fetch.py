@@ -268,8 +268,11 @@ def test_only_the_shared_folder_beside_a_clone_is_searched(tmp_path, monkeypatch
     (tmp_path / "clone" / "pyproject.toml").write_text('[project]\nname = "cevnsfit"\n')
     monkeypatch.chdir(tmp_path / "clone" / "notes")
     assert _dev_candidates("coherent")[0] == stray.parent
-    (tmp_path / "clone" / "pyproject.toml").write_text('[project]\nname = "another-project"\n')
-    assert stray.parent not in _dev_candidates("coherent")
+    (tmp_path / "clone" / "pyproject.toml").write_text("[project]\nname='cevnsfit'\n")  # any TOML spelling
+    assert _dev_candidates("coherent")[0] == stray.parent
+    for other in ('[project]\nname = "another-project"\n', '[tool.x]\nname = "cevnsfit"\n', "not = [toml"):
+        (tmp_path / "clone" / "pyproject.toml").write_text(other)
+        assert stray.parent not in _dev_candidates("coherent")
 
 
 def test_bare_machine_without_data_says_which_command_fetches_it(tmp_path):

@@ -186,6 +186,7 @@ class MediatorAnalysis:
         # one lock per experiment: its grids' templates are made one after the other (a TemplateBasis, its caches
         # and the experiment's lazily loaded cost are not shared between threads), other experiments' meanwhile
         locks = {name: threading.Lock() for name in experiments}
+        progress_lock = threading.Lock()
         prepared: dict = {}
 
         def prepare(key):  # the templates, reduced once to the bins the cost reads, and the SM chi^2
@@ -209,7 +210,8 @@ class MediatorAnalysis:
                 _, reduced, coefficients, _ = prepare((k, name))
                 out[k][name][first:last] = self.cost(name).profile_lines(coefficients, reduced.bases(first, last))[0]
                 if progress is not None:
-                    progress(last - first)
+                    with progress_lock:  # one caller at a time: a counter in it need not be thread-safe
+                        progress(last - first)
             except BaseException:
                 stop.set()  # at once, not when the caller's thread wakes: the blocks queued behind never start a row
                 raise

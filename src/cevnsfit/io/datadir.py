@@ -95,12 +95,16 @@ def data_key(data_dir) -> tuple | None:
 
 
 def _is_clone(folder: Path) -> bool:
-    """Whether ``folder`` is a checkout of this repository: its ``pyproject.toml`` names the cevnsfit project."""
+    """Whether ``folder`` is a checkout of this repository: its ``pyproject.toml``'s ``[project] name`` is cevnsfit
+    (an unreadable or malformed file: not a clone)."""
+    import tomllib
+
     try:
-        text = (folder / "pyproject.toml").read_text(errors="replace")
-    except OSError:
+        with open(folder / "pyproject.toml", "rb") as f:
+            project = tomllib.load(f).get("project", {})
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
         return False
-    return 'name = "cevnsfit"' in text
+    return isinstance(project, dict) and project.get("name") == "cevnsfit"
 
 
 def _enclosing_clone(start: Path) -> Path | None:

@@ -222,9 +222,9 @@ class GaussianChi2(ReplicaCost):
         c = np.asarray(coefficients, dtype=float)
         n, k = c.shape
         q, lin = factors["q"], factors["l"]
-        r_, ns = q.shape[0], q.shape[3]
-        g_ss = ((c[:, :, None] * c[:, None, :]).reshape(n, k * k) @ q.reshape(r_, k * k, -1)).reshape(r_, n, ns, ns)
-        return np.concatenate([g_ss, (c @ lin.reshape(r_, k, -1)).reshape(r_, n, ns, -1)], axis=3)
+        r_, ns, nf = q.shape[0], q.shape[3], lin.shape[3]  # (explicit sizes: a fixed signal norm leaves ns = 0)
+        g_ss = ((c[:, :, None] * c[:, None, :]).reshape(n, k * k) @ q.reshape(r_, k * k, ns * ns)).reshape(r_, n, ns, ns)
+        return np.concatenate([g_ss, (c @ lin.reshape(r_, k, ns * nf)).reshape(r_, n, ns, nf)], axis=3)
 
     def _gram_sig(self, coefficients: np.ndarray, factors: dict) -> np.ndarray:
         """The signal rows (n, n_sig, n_col) of the Gram matrix (no prior) for signals coefficients @ basis."""
