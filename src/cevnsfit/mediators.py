@@ -169,8 +169,8 @@ class MediatorAnalysis:
         """``grid`` for each (masses_mev, couplings) of ``axes`` at once: every block of ``MASS_CHUNK`` mass rows of
         every grid and experiment is one task of one thread pool (the kernels release the GIL), and each
         experiment's templates for a grid are made by the first of its blocks to need them (an experiment's one at a
-        time) -- so no grid waits for another's slowest block.  The blocks are the same whatever the number of threads.  ``progress(k)``: k more
-        mass rows done (of every grid and experiment)."""
+        time) -- so no grid waits for another's slowest block.  The blocks are the same whatever the number of
+        threads.  ``progress(k)``: k more mass rows done (of every grid and experiment)."""
         model = get_model(model)
         experiments = data_set_experiments() if experiments is None else tuple(experiments)
         axes = [(np.asarray(m, float), np.asarray(g, float)) for m, g in axes]

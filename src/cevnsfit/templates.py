@@ -44,7 +44,8 @@ class Templates:
 
     def basis(self, mass_index: int) -> np.ndarray:
         """(N0, N1, N2) at one mass, (3, n_E, n_t): the counts are ``coefficients(g) @ basis``, linear in it."""
-        return np.stack((self.n0, self.n1[mass_index], self.n2[mass_index]))
+        i = range(self.n1.shape[0])[mass_index]  # a negative index counts from the end; out of range: IndexError
+        return self.bases(i, i + 1)[0]
 
     def bases(self, first: int, last: int) -> np.ndarray:
         """The bases of mass rows first..last-1 at once, (last - first, 3, n_E, n_t)."""

@@ -134,7 +134,8 @@ class GaussianChi2(ReplicaCost):
         self._sel = c_array(sel, np.int64)
         self._sel_sign = c_array(np.concatenate([self._col_sign[self._e], np.zeros(len(two), np.int64)])[sel], np.int64)
         self._pick = c_array(np.where(sel < n_e, sel, -1), np.int64)
-        self._r0w = float(self._replica_data(self.observed.reshape(1, -1), None)[2][0])  # c'Wc + theta_0'P theta_0, observed data
+        # c'Wc + theta_0'P theta_0 (the fixed parameters' prior terms included) on the observed data
+        self._r0w = float(self._replica_data(self.observed.reshape(1, -1), None)[2][0])
 
     def sample(self, expected: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
         """``n`` replicated data sets (n, n_bins) with this chi^2's own fluctuations: D_b = expected_b + sigma_b z,
@@ -223,7 +224,8 @@ class GaussianChi2(ReplicaCost):
         n, k = c.shape
         q, lin = factors["q"], factors["l"]
         r_, ns, nf = q.shape[0], q.shape[3], lin.shape[3]  # (explicit sizes: a fixed signal norm leaves ns = 0)
-        g_ss = ((c[:, :, None] * c[:, None, :]).reshape(n, k * k) @ q.reshape(r_, k * k, ns * ns)).reshape(r_, n, ns, ns)
+        cc = (c[:, :, None] * c[:, None, :]).reshape(n, k * k)
+        g_ss = (cc @ q.reshape(r_, k * k, ns * ns)).reshape(r_, n, ns, ns)
         return np.concatenate([g_ss, (c @ lin.reshape(r_, k, ns * nf)).reshape(r_, n, ns, nf)], axis=3)
 
     def _gram_sig(self, coefficients: np.ndarray, factors: dict) -> np.ndarray:
@@ -238,8 +240,8 @@ class GaussianChi2(ReplicaCost):
     def profile_lines(self, coefficients: np.ndarray, bases: np.ndarray, start=None) -> tuple[np.ndarray, object]:
         """``profile_linear`` on R bases (R, K, *shape) in one pass: every row's Gram rows and right-hand side are
         quadratic and linear in its coefficients (``linear_factors``), so no row touches the bins and chi^2 comes
-        from the normal equations (equal to the residuals' chi^2 to ~3e-12: tests/test_compiled.py, test_reactor.py).  A
-        fixed signal term (its residual depends on the signal) takes ``profile``, basis by basis."""
+        from the normal equations (equal to the residuals' chi^2 to ~3e-12: tests/test_compiled.py,
+        test_reactor.py).  A fixed signal term (its residual depends on the signal) takes ``profile``."""
         c = np.asarray(coefficients, dtype=float)
         bases = np.asarray(bases, dtype=float)
         r_, n = bases.shape[0], c.shape[0]
