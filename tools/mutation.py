@@ -13,7 +13,12 @@ Usually started through ``tools/mutation.sh`` (which adds ``nice``).  For each m
 
 A mutant on a line the unmutated selection never executes (nor the first line of the statement around it) cannot
 change what the tests see: it is recorded as surviving without a run ("not covered") — a real gap of the fast
-selection, counted against the score, not excluded from it.  A mutant whose run exits non-zero other than
+selection, counted against the score, not excluded from it.
+
+``--lane``: a mutant that survives its selection (run or not covered) is then run against the whole default lane
+(``-m "not slow"``, what the README's fast check runs; CI runs the slow tests too): a selection is a shortcut,
+the score that counts is the suite's.  Such a mutant is reported "killed by the lane", and the summary gives both
+scores: the selections' and the lane's.  A mutant whose run exits non-zero other than
 "no tests" (a failing test, or an import/collection error caused by the mutant) is killed; a run over
 ``10 x baseline + 30 s`` is a timeout (counted as killed, listed separately).  Results go to ``.mutmut-cache``
 (per hash of the selection's test files, so changing one of them re-runs them) and a summary line per module to
@@ -99,8 +104,24 @@ TESTS = {
 STATUS_WORD = {OK_KILLED: "killed", BAD_SURVIVED: "survived", BAD_TIMEOUT: "timeout"}
 
 
+# the default lane (README: the fast check), on both cores
+LANE = "tests -n 2"
+
+
 def pytest_command(python: str, tests: str) -> list[str]:
     return [python, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m", "not slow", *shlex.split(tests)]
+
+
+def run_mutant(python: str, path: str, mutated: str, original: str, tests: str, timeout: float) -> int:
+    """The status of one mutant against ``tests``: the mutated source written, the tests run, the file restored."""
+    try:
+        (ROOT / path).write_text(mutated)
+        proc = subprocess.run(pytest_command(python, tests), cwd=ROOT, capture_output=True, timeout=timeout)
+        return BAD_SURVIVED if proc.returncode in (0, 5) else OK_KILLED
+    except subprocess.TimeoutExpired:
+        return BAD_TIMEOUT
+    finally:
+        (ROOT / path).write_text(original)
 
 
 def die(message: str) -> None:
@@ -220,8 +241,9 @@ def run_module(module: str, args) -> dict:
     n_uncovered = sum(not is_covered(m) for m in mutants)
     print(f"== {module}: {len(mutants)} mutants ({n_uncovered} on lines the selection does not run), {len(chosen)} to "
           f"check; baseline {base_s:.1f} s; tests: {tests}", flush=True)
-    counts = {"killed": 0, "timeout": 0, "survived": 0, "not covered": 0, "cached": 0}
+    counts = {"killed": 0, "timeout": 0, "survived": 0, "not covered": 0, "cached": 0, "killed by the lane": 0}
     survivors = []
+    lane_timeout = 10 * args.lane_baseline + 30 if args.lane else None
     for mid in chosen:
         pk = mutant_pk(path, mid)
         line1 = mid.line_number + 1
@@ -233,28 +255,37 @@ def run_module(module: str, args) -> dict:
             status, word = BAD_SURVIVED, "not covered"
         else:
             mutated, _ = mutate(Context(source=original, filename=path, mutation_id=mid, dict_synonyms=[""]))
-            try:
-                (ROOT / path).write_text(mutated)
-                proc = subprocess.run(pytest_command(args.python, tests), cwd=ROOT, capture_output=True,
-                                      timeout=timeout)
-                status = BAD_SURVIVED if proc.returncode in (0, 5) else OK_KILLED
-            except subprocess.TimeoutExpired:
-                status = BAD_TIMEOUT
-            finally:
-                (ROOT / path).write_text(original)
+            status = run_mutant(args.python, path, mutated, original, tests, timeout)
             update_mutant_status(path, mid, status, tests_hash)
         word = word or STATUS_WORD[status]
+        if status == BAD_SURVIVED and args.lane:  # the whole default lane (not cached: it changes with any test)
+            mutated, _ = mutate(Context(source=original, filename=path, mutation_id=mid, dict_synonyms=[""]))
+            if run_mutant(args.python, path, mutated, original, LANE, lane_timeout) != BAD_SURVIVED:
+                status, word = OK_KILLED, "killed by the lane"
         counts[word] += 1
         if status == BAD_SURVIVED:
             survivors.append(f"  {pk}  line {line1}: {mid.line.strip()}  ({word})")
         print(f"  {pk:5d} {word}", flush=True)
     killed = counts["killed"] + counts["timeout"]
     n = len(chosen)
-    print(f"-- {module}: {killed}/{n} killed ({counts['timeout']} by timeout), "
-          f"{counts['survived']} survived, {counts['not covered']} not covered"
-          f" ({counts['cached']} from the cache)", flush=True)
+    print(f"-- {module}: {killed}/{n} killed by the selection ({counts['timeout']} by timeout), "
+          f"{counts['killed by the lane']} more by the lane, {counts['survived']} survived, {counts['not covered']} "
+          f"not covered ({counts['cached']} from the cache)", flush=True)
     print("\n".join(survivors), flush=True)
-    return {"module": module, "mutants": len(mutants), "checked": n, "killed": killed}
+    return {"module": module, "mutants": len(mutants), "checked": n, "killed": killed,
+            "lane": killed + counts["killed by the lane"]}
+
+
+def score(rows: list[dict], key: str) -> tuple[float, float]:
+    """(estimate, binomial standard error) of the score over the core from each module's sampled fraction
+    ``row[key] / row["checked"]``, weighted by its number of mutants (stratified)."""
+    total = sum(r["mutants"] for r in rows)
+    est = sum(r["mutants"] * r[key] / r["checked"] for r in rows if r["checked"]) / max(total, 1)
+    # sampling without replacement: binomial variance times the finite-population correction (N - n) / (N - 1)
+    var = sum((r["mutants"] / total) ** 2 * (r[key] / r["checked"]) * (1 - r[key] / r["checked"])
+              / r["checked"] * (r["mutants"] - r["checked"]) / (r["mutants"] - 1)
+              for r in rows if 0 < r["checked"] < r["mutants"])
+    return est, math.sqrt(var)
 
 
 def main() -> None:
@@ -265,22 +296,25 @@ def main() -> None:
     parser.add_argument("--rerun", action="store_true", help="ignore statuses cached for the same tests")
     parser.add_argument("--tests", help="override the module's test selection")
     parser.add_argument("--python", default=sys.executable, help="interpreter that runs pytest")
+    parser.add_argument("--lane", action="store_true", help="run each selection's survivor against the whole "
+                        "default lane too (module docstring)")
     args = parser.parse_args()
     os.chdir(ROOT)
     os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
     # SIGTERM behaves as Ctrl-C, so the `finally` above restores the mutated file
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    if args.lane:  # the lane must pass unmutated; its time sets the mutants' timeout
+        start = time.monotonic()
+        if subprocess.run(pytest_command(args.python, LANE), cwd=ROOT, capture_output=True).returncode != 0:
+            die("the default lane fails without mutation")
+        args.lane_baseline = time.monotonic() - start
     rows = [run_module(m, args) for m in (args.modules or list(TESTS))]
-    total = sum(r["mutants"] for r in rows)
-    # score over the core: each module's sampled fraction weighted by its number of mutants (stratified estimate)
-    est = sum(r["mutants"] * r["killed"] / r["checked"] for r in rows if r["checked"]) / max(total, 1)
-    # sampling without replacement: binomial variance times the finite-population correction (N - n) / (N - 1)
-    var = sum((r["mutants"] / total) ** 2 * (r["killed"] / r["checked"]) * (1 - r["killed"] / r["checked"])
-              / r["checked"] * (r["mutants"] - r["checked"]) / (r["mutants"] - 1)
-              for r in rows if 0 < r["checked"] < r["mutants"])
-    print(f"== score: {100 * est:.1f} % of {total} mutants killed "
-          f"(binomial standard error {100 * math.sqrt(var):.1f} %,"
-          f" from {sum(r['checked'] for r in rows)} checked; seed {args.seed})")
+    total, checked = sum(r["mutants"] for r in rows), sum(r["checked"] for r in rows)
+    for key, what in (("killed", "by the selections"), ("lane", "by the default lane")) if args.lane else (
+            ("killed", "by the selections"),):
+        est, err = score(rows, key)
+        print(f"== score {what}: {100 * est:.1f} % of {total} mutants killed (binomial standard error "
+              f"{100 * err:.1f} %, from {checked} checked; seed {args.seed})")
 
 
 if __name__ == "__main__":
