@@ -262,12 +262,19 @@ class BinnedCost(Cost):
     def profile_lines(self, coefficients: np.ndarray, bases: np.ndarray, start=None) -> tuple[np.ndarray, object]:
         """``profile_linear`` of the same ``coefficients`` (n, K) on each basis of ``bases`` (R, K, *shape) -- a
         mediator's lines of couplings at R neighbouring masses: (chi^2 (R, n), the start for the next block).
-        Here line by line, each warm-started from the one before; a cost with a direct profile does all R at once
-        (:class:`GaussianChi2`: R times fewer calls)."""
+        Here line by line, each warm-started from the fits of the lines before (:meth:`_next_start`); a cost with
+        a direct profile does all R at once (:class:`GaussianChi2`: R times fewer calls)."""
         out = np.empty((len(bases), np.shape(coefficients)[0]))
+        before = None
         for r, basis in enumerate(bases):
-            out[r], start = self.profile_linear(coefficients, basis, start)
+            out[r], fitted = self.profile_linear(coefficients, basis, self._next_start(before, start))
+            before, start = start, fitted
         return out, start
+
+    def _next_start(self, before, last):
+        """The warm start of a line from the fits of the two lines before it (``before`` None for the second
+        line; both None for the first): here the last one's."""
+        return last
 
 
 class ReplicaCost(BinnedCost):
