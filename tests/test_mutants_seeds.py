@@ -412,3 +412,103 @@ def test_xenonnt_spectra_are_drawn_per_observable():
     as such (plotting/spectra.py reads this attribute), not as energy and time."""
     assert load_experiment("xenonnt").spectra_kind == "observables"
     assert getattr(load_experiment("csi"), "spectra_kind", "energy_time") == "energy_time"
+
+
+# ---- seed 24: the survivors of the default lane (tools/mutation.py --lane) -----------------------------------------
+def test_an_unknown_model_kind_is_named():
+    from cevnsfit.physics.models import model_names
+
+    with pytest.raises(InputError, match=r"^unknown model kind 'axial'; choose vector or scalar$"):
+        model_names("axial")
+
+
+def test_a_spectrum_without_any_flux_ends_at_zero():
+    """A tabulated density that is zero everywhere (a switched-off source) has no end point: 0 MeV, not an index
+    error; one with flux ends at its last positive node."""
+    from cevnsfit.sources.spectra import TabulatedSpectrum
+
+    e = np.array([1.0, 2.0, 3.0, 4.0])
+    assert TabulatedSpectrum(e, np.zeros(4)).max_energy_mev == 0.0
+    assert TabulatedSpectrum(e, np.array([0.0, 1.0, 0.5, 0.0])).max_energy_mev == 3.0
+
+
+def test_an_unreadable_8b_table_is_named(tmp_path):
+    """A path that exists but cannot be read as text (here a folder) is a DataError that names it."""
+    (tmp_path / "winter").mkdir()
+    with pytest.raises(DataError, match=r"^cannot read .*winter"):
+        read_winter_table(tmp_path / "winter")
+
+
+class _ParabolaCost:
+    """A cost whose chi^2 in the signal strength mu = 1 + norm_cevns is ((mu - best) / width)^2 + floor, as
+    ``signal_strength`` reads a free-signal cost (fit, fix, a call on a signal; the zero signal is mu = 0)."""
+
+    def __init__(self, best, width, floor=3.0, mu=None):
+        self.best, self.width, self.floor, self.mu = best, width, floor, mu
+
+    def chi2(self, mu):
+        return ((mu - self.best) / self.width) ** 2 + self.floor
+
+    def cost(self, free_signal):
+        assert free_signal
+        return self
+
+    def fit(self, signal):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(chi2=self.chi2(self.best), nuisances={"norm_cevns": self.best - 1.0})
+
+    def fix(self, values):
+        return _ParabolaCost(self.best, self.width, self.floor, 1.0 + values["norm_cevns"])
+
+    def __call__(self, signal):
+        return self.chi2(0.0 if not np.any(signal) else (self.mu if self.mu is not None else 1.0))
+
+
+def test_a_wide_signal_strength_interval_is_bracketed_beyond_its_first_guess():
+    """mu = 0.5 +- 3 (a weak experiment): the upper 1 sigma edge, 3.5, lies beyond the first bracket max(2 mu, 1) = 1,
+    which is doubled until it holds it; the lower edge is the boundary mu = 0 (Delta chi^2(0) = 1/36 < 1); the
+    rejection of mu = 0 is sqrt(1/36) sigma."""
+    from cevnsfit.experiments.base import signal_strength
+
+    out = signal_strength(_ParabolaCost(0.5, 3.0), np.ones(3))
+    assert out["best_fit"] == 0.5
+    assert out["interval_1sigma"][0] == 0.0
+    assert out["interval_1sigma"][1] == pytest.approx(3.5, abs=1e-5)
+    assert out["significance_sigma"] == pytest.approx(1.0 / 6.0, rel=1e-12)
+
+
+def test_the_critical_value_at_a_level_above_the_last_but_one_replica_is_the_largest():
+    """Ten replicas 0..9: a fraction >= 0.95 lies at or below 9 only (0.9 at or below 8)."""
+    from cevnsfit.stats.toys import critical_value
+
+    t = np.arange(10.0)[::-1]
+    assert critical_value(t, 0.95) == 9.0
+    assert critical_value(t, 0.9) == 8.0
+    assert critical_value(t, 1.0) == 9.0
+
+
+def test_a_grid_whose_chi2_is_not_finite_is_refused_with_its_model_and_experiment(monkeypatch):
+    an = MediatorAnalysis()
+    cost = an.cost("csi")
+    monkeypatch.setattr(cost, "profile_lines",
+                        lambda coefficients, bases, start=None: (np.full((len(bases), len(coefficients)), np.nan), None))
+    with pytest.raises(InputError, match=r"^chi\^2 of B-L on csi is not finite on this grid \(couplings too large\?\)"):
+        an.grid("B-L", [1.0, 10.0], np.array([0.0, 1e-4]), ["csi"])
+
+
+def test_the_1dof_convention_states_its_reference_minimum():
+    from cevnsfit.mediators import convention
+
+    assert convention("1dof")["reference_minimum"] == "minimum over the coupling at fixed mass (g = 0 included)"
+    assert convention("2dof")["reference_minimum"].startswith("global minimum over the (M, g) plane")
+
+
+def test_gm2_verdict_without_a_lower_edge_gives_its_reason():
+    """2025's Delta a_mu is below 2 sigma: no anomaly to exclude, and the verdict says why (before any contour is
+    read, so the analysis needs only its model)."""
+    from types import SimpleNamespace
+
+    out = gm2_verdict(SimpleNamespace(model=get_model("L_mu-L_tau")), "csi", epoch="2025")
+    assert out["verdict"] == "no anomaly"
+    assert out["reason"] == "the favoured band reaches g = 0 (upper bound only)"

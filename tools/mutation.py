@@ -98,7 +98,7 @@ TESTS = {
     "stats/gridprofile.py": "tests/test_reactor.py tests/test_mutants_stats.py tests/test_toys.py "
     "tests/test_mutants_gaps.py tests/test_mutants_seeds.py",
     "stats/toys.py": "tests/test_toys.py tests/test_mutants_stats.py tests/test_faults.py "
-    "tests/test_mutants_core.py -k 'toys or mutants_stats or seed'",
+    "tests/test_mutants_core.py tests/test_mutants_seeds.py -k 'toys or mutants_stats or seed or critical_value'",
     "mediators.py": "tests/test_mediators.py tests/test_properties.py tests/test_mutants_seeds.py",
 }
 STATUS_WORD = {OK_KILLED: "killed", BAD_SURVIVED: "survived", BAD_TIMEOUT: "timeout"}
