@@ -512,3 +512,85 @@ def test_gm2_verdict_without_a_lower_edge_gives_its_reason():
     out = gm2_verdict(SimpleNamespace(model=get_model("L_mu-L_tau")), "csi", epoch="2025")
     assert out["verdict"] == "no anomaly"
     assert out["reason"] == "the favoured band reaches g = 0 (upper bound only)"
+
+
+# ---- seed 25: the survivors of the default lane ----------------------------------------------------------------
+N_A = 6.02214076e23  # mol^-1, SI exact
+HBAR_C_EV_CM = 1.973269804e-5  # eV cm, CODATA 2018
+
+
+def test_matter_potential_is_the_textbook_value():
+    """sqrt(2) G_F n_e = 7.63e-14 eV for n_e = 1 N_A cm^-3 (Giunti & Kim, Fundamentals of Neutrino Physics and
+    Astrophysics, 2007, eq. 9.59: V_CC = 7.63e-14 eV x Y_e rho / (g cm^-3))."""
+    from cevnsfit.sources.sun import matter_potential_ev
+
+    assert float(matter_potential_ev(1.0)) == pytest.approx(7.63e-14, abs=0.005e-14)  # the quoted digits
+
+
+@pytest.mark.parametrize("energy_mev, density", [(2.0, 100.0), (10.0, 100.0), (10.0, 30.0), (15.0, 150.0)])
+def test_adiabatic_msw_survival_probability_by_hand(energy_mev, density):
+    """P_ee at one electron density against the adiabatic MSW-LMA formula written here with the matter term
+    A = 2 sqrt(2) G_F n_e E (Giunti & Kim eq. 9.57, three flavours: A c13^2 against dm2_21): cos 2theta_m =
+    (cos 2theta12 - beta) / sqrt((cos 2theta12 - beta)^2 + sin^2 2theta12), beta = A c13^2 / dm2_21,
+    P_ee = c13^4 (1 + cos 2theta12 cos 2theta_m) / 2 + s13^4; constants written above (the oscillation parameters,
+    inputs of both sides, are the package's)."""
+    from cevnsfit.sources.sun import survival_probability
+
+    s12, s13, dm2 = (DEFAULT[f"oscillation.{k}"] for k in ("sin2_theta12", "sin2_theta13", "dm2_21"))
+    a_cc = 2.0 * math.sqrt(2.0) * G_F * 1e-12 * density * N_A * HBAR_C_EV_CM**3 * energy_mev * 1e6  # eV^2
+    cos2 = 1.0 - 2.0 * s12
+    beta = a_cc * (1.0 - s13) / dm2
+    cos2m = (cos2 - beta) / math.sqrt((cos2 - beta) ** 2 + 1.0 - cos2**2)
+    expected = (1.0 - s13) ** 2 * (1.0 + cos2 * cos2m) / 2.0 + s13**2
+    assert float(survival_probability(energy_mev, ne_na_per_cm3=density)) == pytest.approx(expected, rel=1e-6)
+
+
+def test_winter_table_refuses_a_repeated_energy(tmp_path):
+    path = _winter_csv(tmp_path / "winter.csv", 12)
+    lines = path.read_text().splitlines()
+    lines[5] = lines[4]  # the same energy twice
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match="needs increasing energies"):
+        read_winter_table(path)
+
+
+def test_a_cost_must_name_its_parameters_and_priors():
+    """The contract of every cost (named parameters, cited priors): a class that leaves out any of these cannot be
+    instantiated."""
+    from cevnsfit.stats.cost import Cost
+
+    assert Cost.__abstractmethods__ == {"__call__", "fit", "fix", "parameters", "priors"}
+
+
+def test_grid_minimum_at_the_upper_edge_is_not_refined():
+    """chi^2 falling to the grid's last value: the minimum is that value at the edge (the grid bounds the
+    parameter), not the minimum of a cubic through the last points (0.39 at 3.54 here)."""
+    from cevnsfit.stats.gridprofile import grid_minimum
+
+    best, at = grid_minimum(np.arange(5.0), np.array([9.0, 4.0, 1.5, 0.5, 0.45]))
+    assert (float(best), float(at)) == (0.45, 4.0)
+
+
+def test_grid_profiled_replicas_grid_makes_its_own_factors():
+    """``replicas_grid`` without precomputed factors equals it with the members' ``grid_factors``."""
+    cost = load_experiment("dresden2").cost()
+    rng = np.random.default_rng(5)
+    signals = np.stack([np.full(cost.n_bins, 1.0), np.full(cost.n_bins, 3.0)])
+    observed = cost.sample(np.asarray(cost.observed, float).ravel(), rng, 2)
+    with_factors = cost.replicas_grid(signals, observed, factors=cost.grid_factors(signals))
+    np.testing.assert_array_equal(cost.replicas_grid(signals, observed), with_factors)
+
+
+def test_line_minimum_next_to_the_last_coupling_is_refined():
+    """A line whose grid minimum sits at the last-but-one coupling is refined between its neighbours like any
+    inner one: chi^2 = (g - 2.6)^2 on g = 0..4 has its grid minimum at g = 3, its minimum 0 at 2.6."""
+    from types import SimpleNamespace
+
+    from cevnsfit.mediators import line_minimum
+
+    g = np.arange(5.0)
+    f = lambda x: (x - 2.6) ** 2  # noqa: E731
+    grid = SimpleNamespace(couplings=g, line_minima={}, dataset_chi2=lambda d: (np.array([f(g)]),))
+    analysis = SimpleNamespace(chi2_function=lambda grid, d, i: f)
+    best_g, best = line_minimum(analysis, grid, "csi")
+    assert best_g == pytest.approx(2.6, abs=1e-6) and best == pytest.approx(0.0, abs=1e-10)
