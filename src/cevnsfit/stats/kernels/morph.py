@@ -9,8 +9,9 @@ from .common import _decrement, _deviance, _hold, _jit, _poisson_derivatives, _p
 # The quadratic convergence of Newton's method near the minimum: after a whole step from a point with decrement
 # dec the next is ~ C dec^2.  The morph's chi^2 is not self-concordant in the shape nuisances (so no bound as
 # kernels/poisson.py's _final_step), but with dec < 1e3 tol (1e-6 at the default tol) skipping the check changes no
-# chi^2 of the 429 000 points of `cevnsfit limits` on XENONnT (all models' planes, measured bit for bit;
-# tests/test_morphing.py checks it against the full iteration).
+# chi^2 of the 429 000 points of `cevnsfit limits` on XENONnT (all models' planes, measured bit for bit);
+# tests/test_compiled.py::test_morphed_lines_from_extrapolated_starts checks the profiles against the reference
+# converged to chi^2's resolution.
 FINAL_STEP = 1e3
 
 
