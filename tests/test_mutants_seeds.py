@@ -594,3 +594,111 @@ def test_line_minimum_next_to_the_last_coupling_is_refined():
     analysis = SimpleNamespace(chi2_function=lambda grid, d, i: f)
     best_g, best = line_minimum(analysis, grid, "csi")
     assert best_g == pytest.approx(2.6, abs=1e-6) and best == pytest.approx(0.0, abs=1e-10)
+
+
+# ---- seed 26 (after the seed-25 tests): the lane's survivors on real gaps -----------------------------------------
+def test_a_shift_whose_sign_depends_on_the_nucleus_is_refused_by_name():
+    """Q'_u = 1, Q'_d = -1 (and Q'_e = -1): the proton's charge 2 Q'_u + Q'_d = +1 and the neutron's Q'_u + 2 Q'_d = -1
+    have opposite signs, so without Z and N the interference of nu_e is not defined; with Cs (Z = 55, N = 78) the
+    nucleus's charge 55 - 78 < 0 gives one sign."""
+    model = custom_vector_model("iso", 1, -1, -1, 0, 0)
+    with pytest.raises(InputError) as err:
+        model.interference("nue")
+    assert str(err.value) == "model 'iso', nue: the sign of the shift depends on the nucleus: pass Z and N"
+    assert model.interference("nue", 55, 78) in ("destructive", "constructive")
+
+
+def test_a_mediator_mass_that_is_not_a_number_is_named():
+    from cevnsfit.physics.models import vector_shift
+
+    with pytest.raises(InputError) as err:
+        vector_shift("B-L", "nue", 10.0, "heavy", 1e-3, 55, 78, 1.0, 1.0)
+    assert str(err.value) == "mass_mev: 'heavy' is not a number or fraction like 1/3"
+
+
+def test_a_tabulated_spectrum_refuses_negative_energies():
+    """A neutrino energy is >= 0: a table starting below 0 MeV is refused (whatever its normalisation), one starting
+    at 0 is accepted and its moments from E_min <= 0 are the whole spectrum."""
+    from cevnsfit.sources.spectra import TabulatedSpectrum
+
+    with pytest.raises(InputError) as err:
+        TabulatedSpectrum.from_table([-1.0, 0.0, 1.0], [1.0, 1.0, 1.0])
+    assert str(err.value) == ("a tabulated spectrum needs increasing energies >= 0 MeV and non-negative finite "
+                              "densities")
+    spec = TabulatedSpectrum.from_table([0.0, 1.0, 2.0], [0.0, 1.0, 0.0])  # a triangle of area 1
+    assert spec.moment(0, 0.0) == pytest.approx(1.0, rel=1e-15)
+    assert spec.moment(0, -5.0) == spec.moment(0, 0.0)
+
+
+def test_a_bad_line_of_the_8b_table_is_named_with_its_number(tmp_path):
+    """A line of three numbers of which one is not finite: the file and the line number are named."""
+    path = tmp_path / "winter.txt"
+    path.write_text("# E, f, df\n" + "".join(f"{e}, 0.1, 0.01\n" for e in range(1, 5)) + "5, nan, 0.01\n")
+    with pytest.raises(DataError) as err:
+        read_winter_table(path)
+    assert str(err.value) == f"{path}: line 6 is not three finite comma-separated numbers"
+
+
+def test_an_unknown_xenonnt_flux_option_names_the_choices():
+    with pytest.raises(InputError) as err:
+        load_experiment("xenonnt", flux="borexino")
+    assert str(err.value) == "XENONnT option flux='borexino' is not one of sno, ssm"
+
+
+def test_xenonnt_flux_interval_bounds_the_efficiency_as_the_collaboration_does():
+    """With a prior on the signal efficiency so wide that it is free, chi^2 depends on flux x efficiency alone: the
+    collaboration's statistical model bounds the efficiency to [0.5, 1.5] (light_wimp_data_release, the signal
+    efficiency's range), so the flux interval's edges are those of the product divided by 1.5 and by 0.5.  The
+    product's interval is found here by brute force (chi^2(x s0) on a fine grid of scales x, cubic spline)."""
+    from scipy.interpolate import CubicSpline
+    from scipy.optimize import brentq
+
+    from cevnsfit.experiments.xenonnt import sm_signal
+
+    exp = load_experiment("xenonnt", spectrum="analytic",
+                          params=DEFAULT.with_overrides({"xenonnt.sigma_signal_efficiency": 1e6}))
+    doc = exp.sm_summary()
+    s0, fixed = sm_signal(exp), exp.cost(fixed_signal=True)
+    x = np.linspace(0.0, 4.0, 4001)
+    chi = CubicSpline(x, fixed(x[:, None, None] * s0[None]))
+    fine = np.linspace(0.0, 4.0, 400001)
+    k = int(np.argmin(chi(fine)))
+    x_hat, chi_min = fine[k], float(chi(fine[k]))
+    x_lo = brentq(lambda t: chi(t) - chi_min - 1.0, 0.0, x_hat) if chi(0.0) - chi_min > 1.0 else 0.0
+    x_hi = brentq(lambda t: chi(t) - chi_min - 1.0, x_hat, 4.0)
+    ref = doc["b8_flux_reference"]
+    lo, hi = (edge / ref for edge in doc["b8_flux_interval_1sigma"])
+    assert lo == pytest.approx(x_lo / 1.5, rel=2e-3, abs=1e-6)
+    assert hi == pytest.approx(x_hi / 0.5, rel=2e-3)
+
+
+def test_shared_factor_messages_name_the_factor_and_the_costs():
+    from cevnsfit.stats.sum import SharedFactor, SumCost
+
+    with pytest.raises(InputError) as err:
+        SharedFactor("flux", float("nan"), {"csi": "cevns"})
+    assert str(err.value) == "shared factor flux: sigma must be finite and > 0, got nan"
+    csi = load_experiment("csi").cost()
+    with pytest.raises(InputError) as err:
+        SumCost([csi], [SharedFactor("flux", 0.1, {"csi": "cevns"}), SharedFactor("beam", 0.1, {"csi": "cevns"})])
+    assert str(err.value) == "cost csi is in two shared factors (flux, beam)"
+
+
+def test_a_grid_profiled_cost_gives_a_number_for_one_signal_and_an_array_for_several():
+    """Like every cost: chi^2 of one signal is a float, of a batch (n, bins) an array (n,) of the same values."""
+    cost = load_experiment("dresden2").cost()
+    one, two = np.full(cost.shape, 1.0), np.full(cost.shape, 3.0)
+    single = cost(one)
+    assert type(single) is float
+    batch = cost(np.stack([one, two]))
+    assert batch.shape == (2,)
+    assert batch[0] == pytest.approx(single, rel=1e-12) and batch[1] == pytest.approx(cost(two), rel=1e-12)
+
+
+def test_the_critical_band_is_the_quantile_level_plus_minus_its_binomial_error():
+    """1000 replicas t = 1..1000, level 0.9: the binomial error sqrt(0.9 x 0.1 / 1000) = 0.00949 puts the band's
+    levels at 0.89051 and 0.90949, whose empirical quantiles are the 891st and 910th values."""
+    from cevnsfit.stats.toys import critical_band
+
+    t = np.random.default_rng(1).permutation(np.arange(1.0, 1001.0))
+    assert critical_band(t, 0.9) == (891.0, 910.0)

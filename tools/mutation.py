@@ -94,7 +94,7 @@ TESTS = {
     "tests/test_mutants_core.py::test_pull_width_must_be_finite_and_not_negative tests/test_mutants_gaps.py "
     "tests/test_mutants_seeds.py",
     "stats/sum.py": "tests/test_chi2.py tests/test_mutants_chi2.py tests/test_fixed_parameters.py "
-    "tests/test_named_parameters.py",
+    "tests/test_named_parameters.py tests/test_mutants_seeds.py",
     "stats/gridprofile.py": "tests/test_reactor.py tests/test_mutants_stats.py tests/test_toys.py "
     "tests/test_mutants_gaps.py tests/test_mutants_seeds.py",
     "stats/toys.py": "tests/test_toys.py tests/test_mutants_stats.py tests/test_faults.py "

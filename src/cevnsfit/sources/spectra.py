@@ -165,16 +165,17 @@ class TabulatedSpectrum:
             part = (self._antiderivative(k, e[i + 1], a[i], b[i])
                     - self._antiderivative(k, np.maximum(e_min, e[i]), a[i], b[i]))
         inside = tail[i + 1] + np.where(e_min > 0, part, 0.0) if k else tail[i + 1] + part
-        inside = np.where((e_min <= 0) & (e[0] <= 0), tail[0], inside)  # E_min = 0: the whole (conventional) tail
+        # E_min at or below the first node (energies are >= 0: E_min = 0 included): the whole (conventional) tail
         return np.where(e_min >= e[-1], 0.0, np.where(e_min <= e[0], tail[0], inside))
 
     @classmethod
     def from_table(cls, energy_mev, density) -> "TabulatedSpectrum":
         """A tabulated spectrum (energies in MeV, any normalisation), normalised to 1."""
         e, d = np.asarray(energy_mev, float), np.asarray(density, float)
-        if e.ndim != 1 or e.shape != d.shape or e.size < 2 or np.any(np.diff(e) <= 0) or np.any(d < 0) \
-                or not np.all(np.isfinite(d)) or np.trapezoid(d, e) <= 0:
-            raise InputError("a tabulated spectrum needs increasing energies and non-negative finite densities")
+        if e.ndim != 1 or e.shape != d.shape or e.size < 2 or np.any(np.diff(e) <= 0) or e[0] < 0 \
+                or np.any(d < 0) or not np.all(np.isfinite(d)) or np.trapezoid(d, e) <= 0:
+            raise InputError("a tabulated spectrum needs increasing energies >= 0 MeV and non-negative finite "
+                             "densities")
         return cls(e, d / np.trapezoid(d, e))
 
     def scaled(self, factor: np.ndarray) -> "TabulatedSpectrum":
