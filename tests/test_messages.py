@@ -337,3 +337,11 @@ def test_a_line_of_the_8b_table_that_is_not_numbers_is_named(tmp_path):
     with pytest.raises(DataError) as raised:
         sun.read_winter_table(path)
     assert str(raised.value) == f"{path}: line 2 is not three comma-separated numbers"
+
+
+def test_an_8b_table_too_short_is_named(tmp_path):
+    path = tmp_path / "winter.txt"
+    path.write_text("".join(f"{e}, 0.1, 0.01\n" for e in range(1, 6)))
+    with pytest.raises(DataError) as raised:
+        sun.read_winter_table(path)
+    assert str(raised.value) == f"{path}: needs increasing energies and a non-negative density (at least 10 rows)"
