@@ -702,3 +702,51 @@ def test_the_critical_band_is_the_quantile_level_plus_minus_its_binomial_error()
 
     t = np.random.default_rng(1).permutation(np.arange(1.0, 1001.0))
     assert critical_band(t, 0.9) == (891.0, 910.0)
+
+
+# ---- seed 28 (after the seed-27 tests, test_messages.py and test_lane_gaps.py): the real gaps ----------------------
+def test_the_moment_from_zero_of_a_table_starting_at_zero_follows_its_convention():
+    """For k < 0 the segment from E = 0 is taken as a trapezoid with E^k read as 1 at E = 0 (spectra.py,
+    ``_segments``).  The triangle d(0) = 0, d(2) = 1/2, d(4) = 0 (area 1): from E_min = 0, k = -1 gives
+    0.5 (0 + (1/2)/2) x 2 = 1/4 for the first segment plus int_2^4 (4 - E)/(4 E) dE = ln 2 - 1/2; k = -2 gives
+    0.5 (0 + (1/2)/4) x 2 = 1/8 plus int_2^4 (4 - E)/(4 E^2) dE = 1/4 - ln(2)/4."""
+    from cevnsfit.sources.spectra import TabulatedSpectrum
+
+    spec = TabulatedSpectrum.from_table([0.0, 2.0, 4.0], [0.0, 1.0, 0.0])
+    assert spec.moment(-1, 0.0) == pytest.approx(0.25 + math.log(2.0) - 0.5, rel=1e-14)
+    assert spec.moment(-2, 0.0) == pytest.approx(0.125 + 0.25 - math.log(2.0) / 4.0, rel=1e-14)
+
+
+def test_a_morphed_cost_may_fix_a_normalisation_at_zero_counts():
+    """eta = -1 is a = 0 (no signal), the edge of the allowed range, not beyond it: with the signal fixed at a = 0
+    the chi^2 no longer depends on the signal (its prior term, (-1 / sigma)^2, is the same for every signal); eta =
+    -1.5 is refused."""
+    cost = load_experiment("xenonnt").cost()
+    off = cost.fix({"norm_cevns": -1.0})
+    assert off(np.full(cost.shape, 0.01)) == pytest.approx(off(np.zeros(cost.shape)), rel=1e-12)
+    assert off(np.zeros(cost.shape)) > cost(np.zeros(cost.shape))
+    with pytest.raises(InputError):
+        cost.fix({"norm_cevns": -1.5})
+
+
+def test_xenonnt_keeps_the_release_it_read():
+    """The observed counts are the release's, run by run, in the release's order; each run has its bin edges."""
+    exp = load_experiment("xenonnt")
+    np.testing.assert_array_equal(np.concatenate([np.ravel(exp.release[r]["observed"]) for r in exp.runs]),
+                                  np.ravel(exp.observed))
+    assert all("edges" in exp.release[r] for r in exp.runs)
+
+
+def test_gm2_band_touching_the_allowed_edge_survives():
+    """Allowed intervals are closed: where the upper limit on g equals the band's lower edge exactly, the band
+    touches the allowed region and that mass is kept."""
+    from types import SimpleNamespace
+
+    from cevnsfit.physics.gm2 import favoured_band
+
+    masses = np.array([1.0, 10.0])
+    lo, _ = favoured_band(masses, "2021", "vector", 1.0)
+    contour = {"mass_mev": masses, "g_upper": np.array([lo[0], 0.5 * lo[1]]), "islands": [[], []]}
+    res = SimpleNamespace(model=get_model("L_mu-L_tau"), contour=lambda dataset, cl: contour)
+    verdict = gm2_verdict(res, "csi", "2021")
+    assert verdict["allowed_mass_ranges_mev"] == [[1.0, 1.0]]
