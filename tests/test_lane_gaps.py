@@ -113,7 +113,7 @@ def test_a_cost_adds_to_zero_but_not_to_anything_else(lar):
         1 + lar
 
 
-def test_a_direct_profile_is_warm_started_from_nothing(lar):
+def test_a_direct_profile_is_warm_started_from_nothing():
     """A cost whose profile is direct (no iteration) gives its chi^2 and no state for a warm start."""
     gauss = load_experiment("dresden2").cost().costs[0]
     s = _signals(gauss)
