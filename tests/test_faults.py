@@ -745,7 +745,8 @@ def test_data_info_unreadable_file_simulated(capsys, monkeypatch):
     import builtins
     import errno
 
-    locked = str(DATA / "lar2020" / "datanobkgsub.txt")
+    # resolved: the command reads the data folder's real path (a ../shared that is a symbolic link included)
+    locked = str((DATA / "lar2020" / "datanobkgsub.txt").resolve())
     real_open = builtins.open
 
     def fake_open(file, *args, **kwargs):
