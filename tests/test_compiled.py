@@ -209,6 +209,42 @@ def test_gaussian_signals_linear_in_a_basis(an, model):
     np.testing.assert_allclose(out, ref.replicas(tpl.counts(g[rows], 0), d, c), rtol=0, atol=GAUSS_TOL)
 
 
+def test_gaussian_lines_of_one_branch_equal_the_reference():
+    """Without two-sided systematics ``profile_lines`` eliminates the background columns once per basis
+    (``GaussianChi2._lines_one_branch``): against the reference profile of the signals formed in full, for two
+    signal columns (a one-sided signal shape systematic), a free background, one with a prior and a one-sided
+    background shape systematic; then with pull centres moved (against the kernel's residual chi^2 of each signal,
+    the reference knows centres at 0 only), with every background fixed, and with no background at all."""
+    from cevnsfit.stats.chi2 import GaussianChi2
+
+    rng = np.random.default_rng(31)
+    nb = 40
+    x = np.linspace(0.0, 1.0, nb)
+    bkg = {"flat": np.full(nb, 30.0), "slope": 200.0 * np.exp(-3.0 * x)}
+    deltas = {"sig_shape": ("cevns", 0.2 * (x - 0.5), None), "bkg_shape": ("slope", 0.1 * x, None)}
+    basis = np.stack([50.0 * np.exp(-5.0 * x), 80.0 * np.exp(-2.0 * x) * (1 + x), 20.0 * x ** 2])
+    obs = basis[0] + bkg["flat"] + bkg["slope"] + rng.normal(0.0, 6.0, nb)
+    cost = GaussianChi2("toy", obs, bkg, {"cevns": 0.1, "flat": None, "slope": 0.25}, np.full(nb, 6.0), deltas)
+    assert cost._n_sig == 2 and not cost._e.size  # two signal columns, one branch: the path under test
+    coef = np.column_stack([np.ones(60), np.linspace(-1.0, 3.0, 60), np.geomspace(1e-3, 300.0, 60)])
+    bases = np.stack([basis, basis * (1.0 + 0.3 * x)])
+    lines = cost.profile_lines(coef, bases)[0]
+    ref = ReferenceGaussian.of(cost)
+    for r in (0, 1):
+        np.testing.assert_allclose(lines[r], ref(coef @ bases[r]), rtol=1e-12, atol=GAUSS_TOL)
+    assert np.ptp(lines) > 100  # signals from near the data to far beyond it
+    moved = GaussianChi2("toy", obs, bkg, {"cevns": 0.1, "flat": None, "slope": 0.25}, np.full(nb, 6.0), deltas,
+                         centres={"norm_cevns": 0.05, "norm_slope": -0.1, "shape_bkg_shape": 0.7})
+    np.testing.assert_allclose(moved.profile_lines(coef, bases)[0][1], moved.profile(coef @ bases[1])[0], rtol=1e-12,
+                               atol=GAUSS_TOL)
+    only_signal = cost.fix({"norm_flat": 0.0, "norm_slope": 0.1, "shape_bkg_shape": -0.5})
+    np.testing.assert_allclose(only_signal.profile_lines(coef, bases)[0][0], only_signal.profile(coef @ bases[0])[0],
+                               rtol=1e-12, atol=GAUSS_TOL)
+    bare = GaussianChi2("bare", obs - bkg["flat"], {}, {"cevns": None}, np.full(nb, 6.0), {})
+    np.testing.assert_allclose(bare.profile_lines(coef, bases)[0][0], bare.profile(coef @ bases[0])[0], rtol=1e-12,
+                               atol=GAUSS_TOL)
+
+
 def test_morphed_grid_equals_the_reference(an):
     """XENONnT's morphed cost: B-L couplings 0 .. 10 (the signal from nothing to ~1e9 x the data), cold and warm
     started (the next mass from the previous row's parameters, as a scan does); measured max |Delta chi^2| 3e-13."""
