@@ -32,7 +32,6 @@ from __future__ import annotations
 from typing import Mapping
 
 import numpy as np
-from scipy.interpolate import CubicSpline
 
 from ..errors import InputError
 from .compiled import Kernels
@@ -50,6 +49,8 @@ class CardinalSplines:
         self.nodes = np.asarray(nodes, dtype=float)
         if self.nodes.ndim != 1 or self.nodes.size < 4 or np.any(np.diff(self.nodes) <= 0):
             raise InputError("a morphing grid needs at least 4 increasing nodes per axis")
+        from scipy.interpolate import CubicSpline  # (here: its import, ~0.1 s, then runs beside other work)
+
         pp = CubicSpline(self.nodes, np.eye(self.nodes.size), axis=0)
         self._c = np.ascontiguousarray(pp.c.transpose(1, 0, 2))  # (n_intervals, 4, n_nodes): (x - x_k)^3 ... ^0
         self._lo, self._hi = float(self.nodes[0]), float(self.nodes[-1])
