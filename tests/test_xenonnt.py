@@ -1,6 +1,8 @@
 """XENONnT 8B: release reading, folding, morphing, cost, and validation against the collaboration's results."""
 
 
+from pathlib import Path
+
 import h5py
 import numpy as np
 import pytest
@@ -283,6 +285,37 @@ def test_cache_is_used_and_equal(xe01, monkeypatch):
 
 
 @needs_release
+def test_cache_key_is_that_of_a_walk_of_the_release(tmp_path):
+    """The cache key (``release_digest``: listed with os.scandir) equals a digest written here the plain way --
+    os.walk and pathlib, a folder's files then its sub-folders, sorted -- on a release-like tree with nested
+    folders and a linked folder (not entered, as os.walk does not), and changes when one file's size does."""
+    import hashlib
+    import os
+
+    from cevnsfit.experiments.xenonnt_release import CACHE_FORMAT, release_digest
+
+    def walked(root):
+        h = hashlib.sha256(f"format {CACHE_FORMAT}".encode())
+        for base in ("data", "binning", "templates"):
+            for dirpath, dirnames, filenames in os.walk(root / base):
+                dirnames.sort()
+                for f in sorted(filenames):
+                    p = Path(dirpath) / f
+                    st = p.stat()
+                    h.update(f"{p.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        return h.hexdigest()
+
+    for rel in ("data/sr0.csv", "data/sr1.csv", "binning/sr0.yaml", "templates/sr0/b/rg_0.h5", "templates/sr0/a.h5",
+                "templates/sr0/b/c/mono_1.h5", "templates/sr1/a.h5", "limits/ignored.txt"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(rel)
+    (tmp_path / "templates" / "linked").symlink_to(tmp_path / "templates" / "sr1", target_is_directory=True)
+    key = release_digest(tmp_path)
+    assert key == walked(tmp_path)
+    (tmp_path / "templates/sr0/b/c/mono_1.h5").write_text("longer than before")
+    assert release_digest(tmp_path) == walked(tmp_path) != key
+
+
 def test_flux_weighted_cross_section_against_quadrature(xe01):
     """<sigma> from the kernel ingredients vs Gauss-Legendre in T and trapezoid in E of dsigma/dT (1e-3)."""
     from cevnsfit.experiments.xenonnt import flux_weighted_cross_section_cm2
