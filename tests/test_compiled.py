@@ -211,7 +211,7 @@ def test_gaussian_signals_linear_in_a_basis(an, model):
 
 def test_gaussian_lines_of_one_branch_equal_the_reference():
     """Without two-sided systematics ``profile_lines`` eliminates the background columns once per basis
-    (``GaussianChi2._lines_one_branch``): against the reference profile of the signals formed in full, for two
+    (``GaussianChi2.quadratic``): against the reference profile of the signals formed in full, for two
     signal columns (a one-sided signal shape systematic), a free background, one with a prior and a one-sided
     background shape systematic; then with pull centres moved (against the kernel's residual chi^2 of each signal,
     the reference knows centres at 0 only), with every background fixed, and with no background at all."""
@@ -323,10 +323,12 @@ def test_single_points_are_profiled_by_the_kernels(an, name, kernel, entry, monk
     and the reference to the kernels' tolerance."""
     import importlib
 
-    module = importlib.import_module(f"cevnsfit.stats.kernels.{kernel}")
+    # the kernels as the cost classes call them (their ``Kernels`` keeps each entry point once it is asked for)
+    kernels = importlib.import_module(f"cevnsfit.stats.{ {'morph': 'morphing'}.get(kernel, kernel) }").KERNELS
     calls = []
-    real = getattr(module, entry)
-    monkeypatch.setattr(module, entry, lambda *a: calls.append(1) or real(*a))
+    real = getattr(kernels, entry)
+    assert real is getattr(importlib.import_module(f"cevnsfit.stats.kernels.{kernel}"), entry)
+    monkeypatch.setattr(kernels, entry, lambda *a: calls.append(1) or real(*a))
     cost = an.experiment(name).cost()
     counts = an.templates("B-L", [0.0], name).counts(np.array([3e-5, 1e-4]), 0)
     value = cost(counts[0])
@@ -450,3 +452,73 @@ def test_lines_of_a_cost_without_a_signal_column(an):
     lines = cost.profile_lines(tpl.coefficients(g), tpl.bases(0, 2))[0]
     for i in (0, 1):
         np.testing.assert_allclose(lines[i], [cost(s) for s in tpl.counts(g, i)], rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["csi", "lar", "xenonnt", "dresden2"])
+def test_a_cost_on_one_basis_is_its_profile_of_each_signal(an, name):
+    """``cost.line(basis)`` -- what a limit's refinement along a line calls, ~20 times per line and data set: the
+    closed form of the Gaussian one-branch costs (Dresden-II's 31 members evaluated together), else the profile of
+    the coefficients -- against the cost of each signal formed in full (the profile from the residuals), B-L at M = 0
+    from g = 0 to beyond the limits."""
+    cost = an.cost(name)
+    tpl = an.templates("B-L", [0.0], name)
+    g = np.concatenate([[0.0], np.geomspace(1e-6, 1e-3, 9)])
+    line = cost.line(cost.reduce(tpl.basis(0)))
+    got = np.array([line(tpl.coefficients(x))[0] for x in g])
+    direct = np.array([cost(tpl.counts(x, 0)) for x in g])
+    np.testing.assert_allclose(got, direct, rtol=1e-12, atol=TOL)
+    assert np.ptp(direct) > 10
+
+
+def test_stacked_closed_forms_equal_each_member(an):
+    """``QuadraticProfile.stack`` (the members of a grid-profiled cost as one array) evaluates as each member on its
+    own, and refuses to stack -- None, so each member is evaluated alone -- when one member has no closed form or the
+    members' signal priors differ."""
+    from cevnsfit.stats.quadratic import QuadraticProfile
+
+    cost = an.cost("dresden2")
+    tpl = an.templates("B-L", [0.0, 10.0], "dresden2")
+    bases = tpl.bases(0, 2)
+    coef = tpl.coefficients(np.geomspace(1e-6, 1e-3, 7))
+    forms = [m.quadratic(bases) for m in cost.costs]
+    stacked = QuadraticProfile.stack(forms)
+    np.testing.assert_allclose(stacked(coef), np.stack([f(coef) for f in forms]), rtol=1e-13, atol=0)
+    assert QuadraticProfile.stack(forms[:3] + [None]) is None and QuadraticProfile.stack([]) is None
+    other = cost.costs[0].fix({"norm_constant": 0.0}).quadratic(bases)  # same signal prior: stacks
+    assert QuadraticProfile.stack([forms[0], other]) is not None
+    wider = cost.costs[0]
+    moved = type(wider)("m", wider.observed, {z: wider.backgrounds[i] for i, z in enumerate(wider.components[1:])},
+                        {"cevns": 0.2, **{z: None for z in wider.components[1:]}}, wider.sigma, {})
+    assert QuadraticProfile.stack([forms[0], moved.quadratic(bases)]) is None  # another signal prior
+    assert an.cost("lar").quadratic(an.templates("B-L", [0.0], "lar").bases(0, 1)) is None  # two-sided: branches
+
+
+def test_kernels_load_once_while_threads_wait(monkeypatch):
+    """``compiled.load`` from several threads at once (the grid threads of `cevnsfit limits` ask for the kernels
+    while one of them loads them): one load, and no thread goes on before it is done."""
+    import threading
+    import time
+
+    from cevnsfit.stats import compiled
+
+    loads, after = [], []
+    monkeypatch.setattr(compiled, "_READY", False)
+    monkeypatch.setattr(compiled, "kernels_cached", lambda: True)
+
+    def slow_warm_up():
+        loads.append(time.perf_counter())
+        time.sleep(0.2)
+
+    monkeypatch.setattr(compiled, "_warm_up", slow_warm_up)
+
+    def ask():
+        compiled.load()
+        after.append(time.perf_counter())
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(loads) == 1 and len(after) == 4
+    assert min(after) >= loads[0] + 0.2

@@ -8,7 +8,7 @@ import pytest
 from scipy.stats import chi2
 
 from cevnsfit.errors import InputError
-from cevnsfit.stats.intervals import CONVENTIONS, allowed_intervals, threshold
+from cevnsfit.stats.intervals import CONVENTIONS, allowed_intervals, allowed_intervals_rows, threshold
 
 
 @pytest.mark.parametrize("cl", list(CONVENTIONS))
@@ -56,3 +56,25 @@ def test_grid_must_strictly_increase():
     message = r"^allowed_intervals needs an increasing grid and one Delta chi\^2 per point$"
     with pytest.raises(InputError, match=message):
         allowed_intervals(np.array([0.0, 1.0, 1.0, 2.0]), np.zeros(4), 4.0)
+
+
+def test_rows_of_a_plane_are_the_intervals_of_each_row():
+    """``allowed_intervals_rows`` (a contour: every mass row's crossings found and interpolated at once) gives each
+    row what ``allowed_intervals`` gives it alone, written out here for the rows' cases: inside from g = 0 and
+    closing, an island, outside throughout, inside throughout (open to the grid's end), crossings at the first
+    interval (g = 0: linear there, log elsewhere) and several crossings in one row."""
+    g = np.concatenate([[0.0], np.geomspace(1e-4, 1.0, 9)])
+    rows = np.array([np.linspace(0.0, 10.0, 10),                     # closes between g[3] and g[4]
+                     (np.arange(10.0) - 5.0) ** 2,                   # an island around g[5]
+                     np.full(10, 9.0),                               # excluded everywhere
+                     np.zeros(10),                                   # allowed everywhere
+                     np.concatenate([[5.0, 1.0], np.full(8, 1.0)]),  # allowed from a crossing in [0, g[1]]
+                     np.array([0, 5, 0, 5, 0, 5, 0, 5, 0, 0.0])])    # four intervals
+    out = allowed_intervals_rows(g, rows, 4.0)
+    assert [iv.intervals for iv in out] == [allowed_intervals(g, r, 4.0).intervals for r in rows]
+    a, b = g[3], g[4]  # row 0: Delta = 10 k / 9 crosses 4 at k = 3.6, in log g
+    assert out[0].intervals == [(0.0, pytest.approx(np.exp(np.log(a) + 0.6 * (np.log(b) - np.log(a))), rel=1e-14))]
+    assert out[1].limit != out[1].limit and len(out[1].islands) == 1  # nan: g = 0 excluded
+    assert out[2].intervals == [] and out[3].intervals == [(0.0, float("inf"))]
+    assert out[4].intervals == [(pytest.approx(0.25 * g[1], rel=1e-14), float("inf"))]  # linear from g = 0
+    assert len(out[5].intervals) == 5 and out[5].intervals[-1][1] == float("inf")

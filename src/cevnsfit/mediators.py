@@ -25,9 +25,9 @@ from .errors import InputError
 from .experiments import DATA_SETS, DEFAULT_DATA_SET, EXPERIMENTS, data_set_members, load_experiment
 from .parameters import DEFAULT, Parameters
 from .process import usable_cores
-from .stats import compiled
 from .physics.models import ScalarModel, check_couplings, get_model
-from .stats.intervals import CONVENTIONS, AllowedIntervals, allowed_intervals, threshold
+from .stats import compiled
+from .stats.intervals import CONVENTIONS, AllowedIntervals, allowed_intervals, allowed_intervals_rows, threshold
 from .templates import TemplateBasis, Templates, coupling_unit
 
 __all__ = ["MediatorAnalysis", "ModelAnalysis", "Grid", "Limit", "gm2_verdict", "convention", "default_masses",
@@ -116,6 +116,7 @@ class Grid:
     chi2_sm: dict  # experiment -> float (g = 0)
     templates: dict = field(default_factory=dict)
     line_minima: dict = field(default_factory=dict, repr=False)  # data set -> line_minimum (single-mass grids)
+    lines: dict = field(default_factory=dict, repr=False)  # (experiment, mass index) -> its cost's ``line``
 
     def dataset_chi2(self, dataset: str) -> tuple[np.ndarray, float]:
         names = dataset_members(dataset)
@@ -179,10 +180,7 @@ class MediatorAnalysis:
                 raise InputError("couplings must be finite and non-negative")
         stop = threading.Event()
         workers = self.workers(experiments)
-        pool = None
-        if workers > 1:
-            compiled.load()  # the kernels imported here, not by the first threads at once
-            pool = ThreadPoolExecutor(workers, thread_name_prefix="cevnsfit-grid")
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="cevnsfit-grid") if workers > 1 else None
         # one lock per experiment: its grids' templates are made one after the other (a TemplateBasis, its caches
         # and the experiment's lazily loaded cost are not shared between threads), other experiments' meanwhile
         locks = {name: threading.Lock() for name in experiments}
@@ -204,16 +202,18 @@ class MediatorAnalysis:
             # previous row's fit (same couplings, a neighbouring mass: the warm start of benchmarks/bench_xenonnt.py),
             # the block's first row from the nominal nuisances; a direct one does all rows at once
             k, name, first, last = block
+            _, reduced, coefficients, _ = prepare((k, name))
+            out[k][name][first:last] = self.cost(name).profile_lines(coefficients, reduced.bases(first, last))[0]
+            if progress is not None:
+                with progress_lock:  # one caller at a time: a counter in it need not be thread-safe
+                    progress(last - first)
+
+        def task(work, arg):
             try:
-                if stop.is_set():  # another block failed, or the run was interrupted
-                    return
-                _, reduced, coefficients, _ = prepare((k, name))
-                out[k][name][first:last] = self.cost(name).profile_lines(coefficients, reduced.bases(first, last))[0]
-                if progress is not None:
-                    with progress_lock:  # one caller at a time: a counter in it need not be thread-safe
-                        progress(last - first)
+                if not stop.is_set():  # else another task failed, or the run was interrupted
+                    work(arg)
             except BaseException:
-                stop.set()  # at once, not when the caller's thread wakes: the blocks queued behind never start a row
+                stop.set()  # at once, not when the caller's thread wakes: the tasks queued behind never start
                 raise
 
         # blocks in order of the grids, the experiments' blocks interleaved: every experiment progresses at once, and
@@ -225,9 +225,12 @@ class MediatorAnalysis:
         try:
             if pool is None:
                 for b in blocks:
-                    rows(b)
+                    task(rows, b)
             else:
-                futures = [pool.submit(rows, b) for b in blocks]
+                # first the kernels (the blocks wait for them) beside each experiment's first templates (its data,
+                # responses and template basis, on the first model): 0.3 s off a cold `limits`; then the blocks
+                first = [(compiled.load, None)] + [(prepare, (0, name)) for name in experiments]
+                futures = [pool.submit(task, *t) for t in first] + [pool.submit(task, rows, b) for b in blocks]
                 done, _ = wait(futures, return_when=FIRST_EXCEPTION)
                 if any(f.exception() is not None for f in done):
                     stop.set()  # the other blocks return at once; the queued ones are cancelled below
@@ -250,16 +253,16 @@ class MediatorAnalysis:
 
     def chi2_function(self, grid: Grid, dataset: str, mass_index: int) -> Callable[[float], float]:
         """chi^2 of ``dataset`` as a function of the coupling at one mass of ``grid`` (for refinement)."""
-        names = dataset_members(dataset)
-
-        for n in names:  # grids restored from a cache carry no templates: rebuild them (milliseconds)
+        lines = []
+        for n in dataset_members(dataset):  # grids restored from a cache carry no templates: rebuild them (ms)
             if n not in grid.templates:
                 grid.templates[n] = self.templates(grid.model, grid.masses_mev, n)
+            if (n, mass_index) not in grid.lines:  # each cost's chi^2 on this mass's basis, kept for every data set
+                cost = self.cost(n)
+                grid.lines[n, mass_index] = cost.line(cost.reduce(grid.templates[n].basis(mass_index)))
+            lines.append(grid.lines[n, mass_index])
 
-        def f(g: float) -> float:
-            return float(sum(self.cost(n)(grid.templates[n].counts(g, mass_index)) for n in names))
-
-        return f
+        return lambda g: float(sum(line(Templates.coefficients(g))[0] for line in lines))
 
     # ---- limits ---------------------------------------------------------------------------------------------
     def fixed_mass_limit(self, model, dataset: str, mass_mev: float, cl: str = "1dof", couplings=None,
@@ -393,16 +396,12 @@ class ModelAnalysis:
         return self._contours[dataset, cl]
 
     def _contour(self, dataset: str, cl: str) -> dict:
-        thr = threshold(cl)
         chi, _ = self.plane.dataset_chi2(dataset)
         ref_plane = self.chi2_min(dataset)
-        upper, islands = np.empty(chi.shape[0]), []
-        for i in range(chi.shape[0]):
-            ref = ref_plane if cl == "2dof" else float(chi[i].min())
-            iv = allowed_intervals(self.plane.couplings, chi[i] - ref, thr)
-            upper[i] = iv.limit
-            islands.append(iv.islands)
-        return {"mass_mev": self.plane.masses_mev, "g_upper": upper, "islands": islands, "chi2_min": ref_plane, "cl": cl}
+        ref = ref_plane if cl == "2dof" else chi.min(axis=1, keepdims=True)
+        rows = allowed_intervals_rows(self.plane.couplings, chi - ref, threshold(cl))
+        return {"mass_mev": self.plane.masses_mev, "g_upper": np.array([iv.limit for iv in rows]),
+                "islands": [iv.islands for iv in rows], "chi2_min": ref_plane, "cl": cl}
 
     def row(self, dataset: str, cl: str = "2dof", contour_cl: str | None = None) -> dict:
         """One row of the limits table (JSON-ready)."""

@@ -11,7 +11,8 @@ numba is imported on the first profile, not with the package: a command that fit
 ~0.5 s import.  Compiled functions are cached on disk (numba ``cache=True``: ``__pycache__`` beside the kernels,
 or ``$NUMBA_CACHE_DIR``), so only the first run after an install compiles them (~30 s on 2 cores):
 :func:`kernels_cached` tells whether that cache is there, :func:`load` fills or reads it, telling a caller's
-``progress`` once when it has to compile.
+``progress`` once when it has to compile.  It is thread-safe: threads that ask for a kernel while another loads
+them wait for it (``cevnsfit limits`` loads them in its grid threads, beside the experiments' templates).
 
 Timings (``python benchmarks/bench_profiles.py``, before and after in one run: before = the code whose costs
 profiled batches below 64 rows in numpy unless an analysis set them to the kernels; after = every profile in the
@@ -35,6 +36,7 @@ First run after an install (empty numba cache): ``load()`` compiles every kernel
 from __future__ import annotations
 
 import importlib
+import threading
 from typing import Callable
 
 __all__ = ["KERNELS", "PROGRESS_MESSAGE", "kernels_cached", "load", "Kernels", "announce_with"]
@@ -81,18 +83,21 @@ def load(progress: Callable[[str], None] | None = None) -> bool:
     the types that the costs always pass (C-contiguous float64/int64/bool arrays), so that later calls find it.
     Once done in a process, a call returns False at once (the machine code is in memory: nothing to check)."""
     global _READY, _LOADING
-    if _READY or _LOADING:  # _LOADING: the warm-up's own costs call back here
+    if _READY:
         return False
-    _LOADING = True
-    try:
-        cached = kernels_cached()
-        report = progress or _ANNOUNCE
-        if not cached and report is not None:
-            report(PROGRESS_MESSAGE)
-        _warm_up()
-        _READY = True
-    finally:
-        _LOADING = False
+    with _LOCK:  # threads that need the kernels while one loads them wait for it
+        if _READY or _LOADING:  # _LOADING: the warm-up's own costs call back here (the lock is re-entrant)
+            return False
+        _LOADING = True
+        try:
+            cached = kernels_cached()
+            report = progress or _ANNOUNCE
+            if not cached and report is not None:
+                report(PROGRESS_MESSAGE)
+            _warm_up()
+            _READY = True
+        finally:
+            _LOADING = False
     return not cached
 
 
@@ -112,11 +117,15 @@ class Kernels:
 
     def __getattr__(self, attr: str):
         load()
-        return getattr(importlib.import_module(f"{__package__}.kernels.{self.name}"), attr)
+        value = getattr(importlib.import_module(f"{__package__}.kernels.{self.name}"), attr)
+        if _READY:  # kept: later calls skip this method (~4 us a call; the cost of a small profile)
+            setattr(self, attr, value)
+        return value
 
 
 _READY = False  # load() has run in this process
 _LOADING = False  # load() is running (its warm-up builds costs, which call load() again)
+_LOCK = threading.RLock()  # one load() at a time; the loading thread re-enters it from its warm-up
 _ANNOUNCE: Callable[[str], None] | None = None
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import copy
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping  # (not typing's: its isinstance is ~10x slower; ``_signal`` runs per call)
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 
@@ -275,6 +275,21 @@ class BinnedCost(Cost):
         """The warm start of a line from the fits of the two lines before it (``before`` None for the second
         line; both None for the first): here the last one's."""
         return last
+
+    def line(self, basis: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        """chi^2 (n,) of the signals coefficients (n, K) @ ``basis`` (K, *shape) as a function of the coefficients,
+        for many calls on one basis (a limit refined along a line of couplings): the closed form where the profile
+        is one (:meth:`quadratic`), else ``profile_linear`` per call."""
+        form = self.quadratic(np.asarray(basis, dtype=float)[None])
+        if form is not None:
+            return lambda coefficients: form(coefficients)[0]
+        return lambda coefficients: self.profile_linear(coefficients, basis)[0]
+
+    def quadratic(self, bases: np.ndarray):
+        """The profile of the signals in R bases (R, K, *shape) as a closed form in their coefficients
+        (:class:`~cevnsfit.stats.quadratic.QuadraticProfile`), or None: here none (an iterative fit);
+        :class:`~cevnsfit.stats.gaussian.GaussianChi2` has one on a single sign branch."""
+        return None
 
 
 class ReplicaCost(BinnedCost):

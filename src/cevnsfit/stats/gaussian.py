@@ -9,6 +9,7 @@ import numpy as np
 
 from .compiled import Kernels
 from .cost import SIGNAL, ReplicaCost, c_array, linear_signals
+from .quadratic import QuadraticProfile
 
 
 
@@ -211,11 +212,15 @@ class GaussianChi2(ReplicaCost):
 
     def _lines_factors(self, bases: np.ndarray) -> dict:
         """``linear_factors`` of R bases at once (R, K, *shape): each array with a leading R axis."""
-        b = bases.reshape(bases.shape[0], bases.shape[1], self.n_bins)
+        r_, k = bases.shape[:2]
+        ns, nb = self._n_sig, self.n_bins
+        b = bases.reshape(r_, k, nb)
         x = b[:, :, None, :] * self._sig_slope[None, None]  # (R, K, n_sig, bins): each basis template's columns
         xw = x * self.w
-        return {"q": np.einsum("rkjb,rlmb->rkljm", xw, x), "l": np.einsum("rkjb,mb->rkjm", xw, self._fixed_cols),
-                "r": xw @ self._c}
+        # Gram products as matrix products (einsum's loops were 1/3 of Dresden-II's planes)
+        q = (xw.reshape(r_, k * ns, nb) @ x.reshape(r_, k * ns, nb).transpose(0, 2, 1)).reshape(r_, k, ns, k, ns)
+        lin = (xw.reshape(r_ * k * ns, nb) @ self._fixed_cols.T).reshape(r_, k, ns, self._fixed_cols.shape[0])
+        return {"q": q.transpose(0, 1, 3, 2, 4), "l": lin, "r": xw @ self._c}
 
     def _gram_lines(self, coefficients: np.ndarray, factors: dict) -> np.ndarray:
         """The signal rows (R, n, n_sig, n_col) of the Gram matrix (no prior) for the signals coefficients (n, K)
@@ -241,15 +246,16 @@ class GaussianChi2(ReplicaCost):
         """``profile_linear`` on R bases (R, K, *shape) in one pass: every row's Gram rows and right-hand side are
         quadratic and linear in its coefficients (``linear_factors``), so no row touches the bins and chi^2 comes
         from the normal equations (equal to the residuals' chi^2 to ~3e-12: tests/test_compiled.py,
-        test_reactor.py).  Without two-sided systematics (one branch) the background columns are eliminated once
-        per basis (:meth:`_lines_one_branch`); with them, row by row in the kernel, branch by branch.  A fixed
-        signal term (its residual depends on the signal) takes ``profile``."""
+        test_reactor.py).  Without two-sided systematics (one branch) the profile is a closed form in the
+        coefficients (:meth:`quadratic`); with them, the kernel solves every row, branch by branch.  A fixed signal
+        term (its residual depends on the signal) takes ``profile``."""
         c = np.asarray(coefficients, dtype=float)
         bases = np.asarray(bases, dtype=float)
+        form = self.quadratic(bases)
+        if form is not None:
+            return form(c), None
         r_, n = bases.shape[0], c.shape[0]
         f = self._lines_factors(bases)
-        if not self._offset and not self._e.size:
-            return self._lines_one_branch(c, f), None
         gram = c_array(self._gram_lines(c, f).reshape(r_ * n, self._n_sig, self._n_col))
         if self._offset:
             s = np.concatenate([linear_signals(c, b) for b in bases])
@@ -258,44 +264,38 @@ class GaussianChi2(ReplicaCost):
         chi = self._kernel(r_ * n, np.zeros((0, self.n_bins)), self._c[None], self._k_centre, gram, rhs, self._r0w)[0]
         return chi.reshape(r_, n), None
 
-    def _lines_one_branch(self, c: np.ndarray, f: dict) -> np.ndarray:
-        """chi^2 (R, n) of ``profile_lines`` when every column is active in the one branch (no two-sided
-        systematic) and no fixed parameter acts on the signal.
+    def quadratic(self, bases: np.ndarray) -> QuadraticProfile | None:
+        """The profile of the signals in R bases (R, K, *shape) as a closed form in their coefficients
+        (:class:`~cevnsfit.stats.quadratic.QuadraticProfile`, leading axis R), or None where it is not one: with
+        two-sided systematics (a branch per sign) or a fixed parameter's term on the signal.
 
-        The background columns' Gram block F (with its priors) and data side b do not depend on the signal, so
-        they are eliminated once per basis instead of once per row: with G_sf = sum_k c_k L_k, G_ss = sum_kk' c_k
-        c_k' Q_kk' and rhs_s = sum_k c_k R_k (``_lines_factors``), the Schur complement of F is
-        A(c) = sum_kk' c_k c_k' (Q_kk' - L_k F^-1 L_k'^T) + P_s and its right-hand side v(c) = sum_k c_k (R_k -
-        L_k F^-1 b) + P_s theta_0s, and chi^2 = r0w - b'F^-1 b - v'A^-1 v: per row a quadratic form in the K
-        coefficients and an (n_sig x n_sig) solve (one division for Dresden-II).  The same normal equations as the
-        kernel's, eliminated in another order (agreement ~1e-14 relative on Dresden-II's planes,
-        tests/test_reactor.py, tests/test_compiled.py).  Dresden-II, whose 31 decay-length members each profile
-        every plane: `cevnsfit limits --dataset dresden2` 2.2 -> 1.1 s, `--dataset all` 6.9 -> 5.6 s
-        (docs/validation/speed.md)."""
-        ns, q, lin = self._n_sig, f["q"], f["l"]
-        r_, k = q.shape[0], q.shape[1]
-        n = c.shape[0]
-        prior_s = self._prior_col[:ns]
+        The background columns' Gram block F (with its priors) and data side b do not depend on the signal, so they
+        are eliminated once per basis instead of once per row: with G_sf = sum_k c_k L_k, G_ss = sum_kk' c_k c_k'
+        Q_kk' and rhs_s = sum_k c_k R_k (``_lines_factors``), the Schur complement of F is sum_kk' c_k c_k' (Q_kk' -
+        L_k F^-1 L_k'^T) + P_s, its right-hand side sum_k c_k (R_k - L_k F^-1 b) + P_s theta_0s, and the constant
+        r0w - b'F^-1 b.  The same normal equations as the kernel's, eliminated in another order (agreement ~1e-14
+        relative on Dresden-II's planes: tests/test_reactor.py, tests/test_compiled.py).  What it saves: Dresden-II,
+        31 decay-length members profiling every plane, `cevnsfit limits --dataset dresden2` 2.2 -> 0.8 s, `--dataset
+        all` 6.9 -> 5.6 s with the kernel's members profile (docs/validation/speed.md)."""
+        if self._offset or self._e.size:
+            return None
+        bases = np.asarray(bases, dtype=float)
+        f = self._lines_factors(bases)
+        ns, q, lin, r = self._n_sig, f["q"], f["l"], f["r"]
         centre = self._k_centre[0][self._col_param]
         b = self._rhs_fixed + self._prior_col[ns:] * centre[ns:]
+        const = self._r0w
         if b.size:
             # Jacobi-scaled solves with F (backgrounds of very different sizes)
             d = 1.0 / np.sqrt(np.diag(self._g_fixed))
             f_scaled = self._g_fixed * d[:, None] * d[None, :]
             solve = lambda x: d[:, None] * np.linalg.solve(f_scaled, d[:, None] * x)  # noqa: E731
-            f_inv_b = solve(b[:, None])[:, 0]
             l_f_inv = solve(lin.reshape(-1, lin.shape[-1]).T).T.reshape(lin.shape)  # L_k F^-1 (R, K, n_sig, nf)
             q = q - np.einsum("rkjm,rlim->rklji", l_f_inv, lin)
-            r = f["r"] - l_f_inv @ b
-            const = self._r0w - b @ f_inv_b
-        else:
-            r, const = f["r"], self._r0w
-        cc = (c[:, :, None] * c[:, None, :]).reshape(n, k * k)
-        a = (cc @ q.reshape(r_, k * k, ns * ns)).reshape(r_, n, ns, ns) + np.diag(prior_s + 1e-12)
-        v = np.einsum("nk,rkj->rnj", c, r) + prior_s * centre[:ns]
-        if ns == 1:
-            return const - v[..., 0] ** 2 / a[..., 0, 0]
-        return const - np.einsum("rnj,rnj->rn", v, np.linalg.solve(a, v[..., None])[..., 0])
+            r = r - l_f_inv @ b
+            const = const - b @ solve(b[:, None])[:, 0]
+        prior = self._prior_col[:ns]
+        return QuadraticProfile(np.full(bases.shape[0], const), q, r, prior + 1e-12, prior * centre[:ns])
 
     def replicas_linear(self, coefficients: np.ndarray, basis: np.ndarray, observed: np.ndarray,
                         centres: np.ndarray | None = None, factors=None) -> np.ndarray:

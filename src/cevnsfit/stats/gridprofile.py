@@ -23,6 +23,7 @@ import numpy as np
 
 from ..errors import InputError
 from .cost import FitResult, ReplicaCost
+from .quadratic import QuadraticProfile
 
 __all__ = ["GridProfiledCost", "grid_minimum"]
 
@@ -32,23 +33,25 @@ def grid_minimum(values: np.ndarray, chi2: np.ndarray) -> tuple[np.ndarray, np.n
     minimum refined by the cubic through it, its two neighbours and the next point on the lower side, minimised
     between the neighbours (error O(h^4); a parabola's O(h^3) was 0.01 in Dresden-II's chi^2 at h = 0.01 keVee).
     No refinement at an edge, nor where the cubic has no minimum in that bracket."""
-    chi2 = np.asarray(chi2, float)
     x = np.asarray(values, float)
-    k = np.argmin(chi2, axis=-1)
-    best = np.take_along_axis(chi2, k[..., None], axis=-1)[..., 0]
+    chi2 = np.asarray(chi2, float)
+    shape = chi2.shape[:-1]
+    flat = chi2.reshape(-1, x.size)  # rows picked by plain indexing (take_along_axis: 2/3 of a line's ~70 us)
+    rows = np.arange(flat.shape[0])
+    k = np.argmin(flat, axis=-1)
+    best = flat[rows, k]
     at = x[k]
     if x.size < 4:
-        return best, at
+        return best.reshape(shape), at.reshape(shape)
     kk = np.clip(k, 1, x.size - 2)
-    y = lambda i: np.take_along_axis(chi2, i[..., None], axis=-1)[..., 0]  # noqa: E731
-    left, right = y(kk - 1), y(kk + 1)
+    left, right = flat[rows, kk - 1], flat[rows, kk + 1]
     # the fourth point: beyond the lower neighbour, kept inside the grid
     fourth = np.where(right < left, np.minimum(kk + 2, x.size - 1), np.maximum(kk - 2, 0))
     fourth = np.where(fourth == kk + 1, kk - 2, np.where(fourth == kk - 1, kk + 2, fourth))
     fourth = np.clip(fourth, 0, x.size - 1)
     idx = np.stack([kk - 1, kk, kk + 1, fourth], axis=-1)
     xs = x[idx]
-    ys = np.take_along_axis(chi2, idx, axis=-1)
+    ys = flat[rows[:, None], idx]
     # Newton's divided differences: p(t) = c0 + c1 (t - x0) + c2 (t - x0)(t - x1) + c3 (t - x0)(t - x1)(t - x2)
     c = ys.copy()
     for j in range(1, 4):
@@ -66,7 +69,7 @@ def grid_minimum(values: np.ndarray, chi2: np.ndarray) -> tuple[np.ndarray, np.n
         value = c[..., 0] + (t - x0) * (c[..., 1] + (t - x1) * (c[..., 2] + c[..., 3] * (t - x2)))
     inner = (k > 0) & (k < x.size - 1)
     ok = inner & np.isfinite(value) & (2.0 * a_ * t + b_ > 0) & (b_**2 - 4.0 * a_ * c_ >= 0)
-    return np.where(ok, np.minimum(value, best), best), np.where(ok, t, at)
+    return np.where(ok, np.minimum(value, best), best).reshape(shape), np.where(ok, t, at).reshape(shape)
 
 
 class GridProfiledCost(ReplicaCost):
@@ -106,8 +109,24 @@ class GridProfiledCost(ReplicaCost):
         return self.profile_lines(coefficients, np.asarray(basis, float)[None])[0][0], None
 
     def profile_lines(self, coefficients: np.ndarray, bases: np.ndarray, start=None):
+        form = self._members_quadratic(bases)
+        if form is not None:  # every member's profile at once (stats/quadratic.py): (members, R, n) -> (R, n, members)
+            return grid_minimum(self.values, np.moveaxis(form(coefficients), 0, -1))[0], None
         chi = self._stack(lambda c: c.profile_lines(coefficients, bases)[0])
         return grid_minimum(self.values, chi)[0], None
+
+    def line(self, basis: np.ndarray):
+        """chi^2 (n,) of the coefficients (n, K) on one ``basis`` (the refinement of a limit along a line): the
+        members' closed forms evaluated together where they have them, else each member's ``line``."""
+        form = self._members_quadratic(np.asarray(basis, dtype=float)[None])
+        if form is not None:
+            return lambda coefficients: grid_minimum(self.values, form(coefficients)[:, 0].T)[0]
+        lines = [c.line(basis) for c in self.costs]
+        return lambda coefficients: grid_minimum(self.values, np.stack([f(coefficients) for f in lines], axis=-1))[0]
+
+    def _members_quadratic(self, bases: np.ndarray):
+        """The members' closed-form profiles on ``bases`` stacked (leading axis: the grid), or None."""
+        return QuadraticProfile.stack([c.quadratic(bases) for c in self.costs])
 
     def fit(self, signal) -> FitResult:
         """The fit at the refined parameter value (the cost there, built by ``make``), the parameter among the

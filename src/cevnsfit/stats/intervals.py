@@ -57,30 +57,53 @@ def allowed_intervals(
     """
     grid = np.asarray(grid, dtype=float)
     delta = np.asarray(delta, dtype=float)
-    if grid.shape != delta.shape or grid.ndim != 1 or np.any(np.diff(grid) <= 0):
+    if grid.shape != delta.shape:
         raise InputError("allowed_intervals needs an increasing grid and one Delta chi^2 per point")
+    return allowed_intervals_rows(grid, delta[None], thr, refine, log)[0]
+
+
+def allowed_intervals_rows(grid: np.ndarray, delta: np.ndarray, thr: float,
+                           refine: Callable[[float], float] | None = None, log: bool = True) -> list[AllowedIntervals]:
+    """:func:`allowed_intervals` of every row of ``delta`` (m, grid size) -- a plane's contour, one row per mass --
+    with the grid's crossings found and interpolated for all rows at once (``refine``: of a single row)."""
+    grid = np.asarray(grid, dtype=float)
+    delta = np.asarray(delta, dtype=float)
+    if grid.ndim != 1 or delta.ndim != 2 or delta.shape[1] != grid.size or np.any(np.diff(grid) <= 0):
+        raise InputError("allowed_intervals needs an increasing grid and one Delta chi^2 per point")
+    if refine is not None and delta.shape[0] != 1:
+        raise InputError("a refinement of the crossings refines one row")
     inside = delta < thr
+    row, i = np.nonzero(inside[:, :-1] != inside[:, 1:])  # grid[i] and grid[i + 1] on either side of thr
+    a, b = grid[i], grid[i + 1]
+    fa, fb = delta[row, i] - thr, delta[row, i + 1] - thr
+    frac = fa / (fa - fb)
+    logarithmic = log & (a > 0)
+    la = np.log(np.where(logarithmic, a, 1.0))
+    x = np.where(logarithmic, np.exp(la + (np.log(b) - la) * frac), a + (b - a) * frac)
 
-    def crossing(i: int) -> float:
-        a, b = grid[i], grid[i + 1]
+    def crossing(q: int) -> float:
         if refine is not None:
-            fa, fb = refine(a) - thr, refine(b) - thr
-            if np.sign(fa) != np.sign(fb):
-                return float(brentq(lambda x: refine(x) - thr, a, b, xtol=1e-14, rtol=1e-10))
-        fa, fb = delta[i] - thr, delta[i + 1] - thr
-        frac = fa / (fa - fb)
-        if log and a > 0:
-            return float(np.exp(np.log(a) + (np.log(b) - np.log(a)) * frac))
-        return float(a + (b - a) * frac)
+            ra, rb = refine(a[q]) - thr, refine(b[q]) - thr
+            if np.sign(ra) != np.sign(rb):
+                # Brent starts from f(a) and f(b): the two values just computed (a refinement may be a profile fit)
+                known = {a[q]: ra, b[q]: rb}
+                return float(brentq(lambda t: known[t] if t in known else refine(t) - thr, a[q], b[q], xtol=1e-14,
+                                    rtol=1e-10))
+        return float(x[q])
 
-    intervals = []
-    start = grid[0] if inside[0] else None
-    for i in np.flatnonzero(inside[:-1] != inside[1:]):  # grid[i] and grid[i + 1] on either side of thr
-        if inside[i]:
-            intervals.append((start, crossing(i)))
-            start = None
-        else:
-            start = crossing(i)
-    if start is not None:
-        intervals.append((start, float("inf")))
-    return AllowedIntervals(intervals, thr)
+    out = []
+    q = 0
+    for r in range(delta.shape[0]):
+        intervals = []
+        start = grid[0] if inside[r, 0] else None
+        while q < row.size and row[q] == r:
+            if inside[r, i[q]]:
+                intervals.append((start, crossing(q)))
+                start = None
+            else:
+                start = crossing(q)
+            q += 1
+        if start is not None:
+            intervals.append((start, float("inf")))
+        out.append(AllowedIntervals(intervals, thr))
+    return out
