@@ -9,9 +9,10 @@ Run: python benchmarks/bench_limits.py [--base REV] [--repeat 3] [--dataset csi+
 with main)
 
 The base revision's ``src/`` is exported with ``git archive`` to a temporary folder and both trees run alternately
-as ``python -m cevnsfit.cli limits`` (one BLAS thread, as the console script sets), best of ``--repeat`` wall times
-after one warm-up run per tree that compiles and caches the numba kernels (so "cold" = a fresh process with the
-kernels' cache present, what a user sees from the second run on; no other on-disk cache exists).  Both trees' tables
+as the console script ``cevnsfit limits`` (trees.CONSOLE; one BLAS thread, as the console script sets), best of
+``--repeat`` wall times after one warm-up run per tree that compiles and caches the numba kernels (so "cold" = a
+fresh process with the kernels' cache present, what a user sees from the second run on; the XENONnT release's parsed
+cache is present too).  Both trees' tables
 must be identical.  The parts are timed in fresh processes too (best of ``--repeat``), so that nothing is memoised.
 The 1-minute load average is printed with every number: the test machine's 2 cores are shared.
 """
@@ -27,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import describe  # noqa: E402
-from trees import REPO, base_and_this, env  # noqa: E402
+from trees import CONSOLE, REPO, base_and_this, env  # noqa: E402
 
 from cevnsfit.mediators import data_set_experiments, dataset_members  # noqa: E402
 
@@ -85,7 +86,7 @@ def _limits(src: Path, dataset: str) -> tuple[float, float, str]:
     sets: their rows through the API, ``LIST``)."""
     t0, c0 = time.perf_counter(), _cpu_of_children()
     cmd = ([sys.executable, "-c", LIST, dataset] if "," in dataset else
-           [sys.executable, "-m", "cevnsfit.cli", "limits", "--dataset", dataset, "--json"])
+           [*CONSOLE, "limits", "--dataset", dataset, "--json"])
     res = subprocess.run(cmd, capture_output=True, text=True, env=env(src), cwd=REPO)
     wall, cpu = time.perf_counter() - t0, _cpu_of_children() - c0
     if res.returncode != 0:

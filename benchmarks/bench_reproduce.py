@@ -23,14 +23,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import describe  # noqa: E402
-from trees import REPO, base_and_this, env  # noqa: E402
+from trees import CONSOLE, REPO, base_and_this, env  # noqa: E402
 
 
 def run(src: Path, out: Path) -> tuple[float, float]:
     """(wall, CPU) seconds of one `cevnsfit reproduce --out out` in a fresh process (its workers' CPU included)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    res = subprocess.run([sys.executable, "-m", "cevnsfit.cli", "reproduce", "--out", str(out)], capture_output=True,
+    res = subprocess.run([*CONSOLE, "reproduce", "--out", str(out)], capture_output=True,
                          text=True, env=env(src), cwd=REPO)
     wall = time.perf_counter() - t0
     if res.returncode != 0:

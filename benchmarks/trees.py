@@ -1,14 +1,18 @@
 """Two source trees in one benchmark run: a base revision's ``src/`` (exported with ``git archive``) and this
-tree's, each run as ``python -m cevnsfit.cli`` in fresh processes with its own ``PYTHONPATH`` (and one BLAS thread,
-as the console script sets)."""
+tree's, each run as the console script (:data:`CONSOLE`) in fresh processes with its own ``PYTHONPATH`` (and one
+BLAS thread, as the console script sets)."""
 
 import contextlib
 import os
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+# `cevnsfit ...` as installed (the console script runs cevnsfit.entry:main), from the tree on PYTHONPATH: what a user
+# times, exit included (`python -m cevnsfit.cli` skips the entry's end-of-run work)
+CONSOLE = [sys.executable, "-c", "import sys; from cevnsfit.entry import main; sys.argv[0] = 'cevnsfit'; main()"]
 
 
 def git(*args: str) -> str:

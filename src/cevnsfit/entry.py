@@ -7,6 +7,7 @@ refused before any file is opened (a file opened then could be given descriptor 
 
 from __future__ import annotations
 
+import gc
 
 from .process import (EXIT_INTERRUPTED, EXIT_OUTPUT_FAILED, Interrupted, StdoutError, install_signal_handlers,
                       interrupted_message, one_blas_thread, say, stdout_is_closed)
@@ -24,4 +25,11 @@ def main() -> None:
     except Interrupted as exc:
         say(interrupted_message(exc.signum))
         raise SystemExit(EXIT_INTERRUPTED) from None
-    cli_main()
+    try:
+        cli_main()
+    finally:
+        # The process ends here.  The interpreter's last garbage collection would walk every object the run made
+        # (numba's type system, the analysis) only to free memory the system takes back anyway: ~0.4 s of a 5 s
+        # `cevnsfit limits` (docs/validation/speed.md).  Frozen objects are left out of it (gc.freeze); the output
+        # is written and closed by then, and atexit handlers and weakref finalizers still run.
+        gc.freeze()
