@@ -274,9 +274,10 @@ class GaussianChi2(ReplicaCost):
         Q_kk' and rhs_s = sum_k c_k R_k (``_lines_factors``), the Schur complement of F is sum_kk' c_k c_k' (Q_kk' -
         L_k F^-1 L_k'^T) + P_s, its right-hand side sum_k c_k (R_k - L_k F^-1 b) + P_s theta_0s, and the constant
         r0w - b'F^-1 b.  The same normal equations as the kernel's, eliminated in another order (agreement ~1e-14
-        relative on Dresden-II's planes: tests/test_reactor.py, tests/test_compiled.py).  What it saves: Dresden-II,
-        31 decay-length members profiling every plane, `cevnsfit limits --dataset dresden2` 2.2 -> 0.8 s, `--dataset
-        all` 6.9 -> 5.6 s with the kernel's members profile (docs/validation/speed.md)."""
+        relative on Dresden-II's planes: tests/test_reactor.py, tests/test_compiled.py).  What it saves, measured
+        against the kernel solving every point: Dresden-II (31 decay-length members, stacked by
+        :class:`~cevnsfit.stats.gridprofile.GridProfiledCost`), its eleven planes 2.6 -> 0.4 s CPU, `cevnsfit limits
+        --dataset dresden2` 3.0 -> 1.5 s (docs/validation/speed.md)."""
         if self._offset or self._e.size:
             return None
         bases = np.asarray(bases, dtype=float)
