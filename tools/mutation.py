@@ -64,7 +64,8 @@ TESTS = {
     "stats/chi2.py": "tests/test_chi2_bruteforce.py tests/test_chi2.py",
     "stats/intervals.py": "tests/test_mediators.py tests/test_chi2.py "
     "tests/test_mutants_core.py::test_convention_descriptions_state_the_threshold_they_use "
-    "tests/test_mutants_core.py::test_allowed_intervals_interpolate_linearly_without_refine tests/test_mutants_seeds.py",
+    "tests/test_mutants_core.py::test_allowed_intervals_interpolate_linearly_without_refine tests/test_mutants_seeds.py "
+    "tests/test_mutants_stats.py",
     # the tabulated spectra (8B, reactors) are tested with the Sun
     "sources/spectra.py": "tests/test_physics_core.py tests/test_reference_integration.py tests/test_sun.py "
     "tests/test_mutants_sun.py tests/test_mutants_core.py::test_tabulated_spectrum_moments_by_hand_and_immutable "
@@ -93,7 +94,10 @@ TESTS = {
     "tests/test_mutants_gaps.py tests/test_mutants_seeds.py",
     "stats/gaussian.py": "tests/test_chi2.py tests/test_chi2_bruteforce.py tests/test_mutants_chi2.py "
     "tests/test_mutants_stats.py tests/test_fixed_parameters.py::test_gaussian_fix_drops_the_column "
-    "tests/test_mutants_seeds.py tests/test_compiled.py::test_gaussian_signals_linear_in_a_basis",
+    "tests/test_mutants_seeds.py tests/test_compiled.py::test_gaussian_signals_linear_in_a_basis "
+    "tests/test_compiled.py::test_gaussian_lines_of_one_branch_equal_the_reference",
+    "stats/quadratic.py": "tests/test_compiled.py tests/test_reactor.py "
+    "-k 'one_branch or stacked or one_basis or signal_column or linear_in or grid_profiled'",
     "stats/cost.py": "tests/test_lane_gaps.py "
     "tests/test_chi2.py tests/test_mutants_chi2.py tests/test_mutants_stats.py "
     "tests/test_fixed_parameters.py tests/test_named_parameters.py "
@@ -104,7 +108,8 @@ TESTS = {
     "tests/test_named_parameters.py tests/test_mutants_seeds.py",
     "stats/gridprofile.py": "tests/test_lane_gaps.py "
     "tests/test_reactor.py tests/test_mutants_stats.py tests/test_toys.py "
-    "tests/test_mutants_gaps.py tests/test_mutants_seeds.py",
+    "tests/test_mutants_gaps.py tests/test_mutants_seeds.py tests/test_compiled.py::test_stacked_closed_forms_equal_each_member "
+    "tests/test_compiled.py::test_a_cost_on_one_basis_is_its_profile_of_each_signal",
     "stats/toys.py": "tests/test_toys.py tests/test_mutants_stats.py tests/test_faults.py "
     "tests/test_mutants_core.py tests/test_mutants_seeds.py "
     "-k 'toys or mutants_stats or seed or critical_value or whole_message'",
