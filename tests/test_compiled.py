@@ -490,6 +490,15 @@ def test_stacked_closed_forms_equal_each_member(an):
     moved = type(wider)("m", wider.observed, {z: wider.backgrounds[i] for i, z in enumerate(wider.components[1:])},
                         {"cevns": 0.2, **{z: None for z in wider.components[1:]}}, wider.sigma, {})
     assert QuadraticProfile.stack([forms[0], moved.quadratic(bases)]) is None  # another signal prior
+    centred = type(wider)("c", wider.observed, {z: wider.backgrounds[i] for i, z in enumerate(wider.components[1:])},
+                          {"cevns": 0.05, **{z: None for z in wider.components[1:]}}, wider.sigma, {},
+                          centres={"norm_cevns": 0.1})
+    assert np.array_equal(centred.quadratic(bases).prior, forms[0].prior)
+    assert QuadraticProfile.stack([forms[0], centred.quadratic(bases)]) is None  # the same width, another centre
+    one = QuadraticProfile.stack(forms[:1])
+    np.testing.assert_array_equal(one(coef)[0], forms[0](coef))
+    with pytest.raises(AttributeError):  # a form is a value: frozen
+        one.const = forms[1].const
     assert an.cost("lar").quadratic(an.templates("B-L", [0.0], "lar").bases(0, 1)) is None  # two-sided: branches
 
 
