@@ -452,6 +452,8 @@ def test_lines_of_a_cost_without_a_signal_column(an):
     lines = cost.profile_lines(tpl.coefficients(g), tpl.bases(0, 2))[0]
     for i in (0, 1):
         np.testing.assert_allclose(lines[i], [cost(s) for s in tpl.counts(g, i)], rtol=1e-12)
+    line = cost.line(tpl.basis(1))  # no closed form either: each member's own line, then the grid's minimum
+    np.testing.assert_allclose([line(tpl.coefficients(x))[0] for x in g], lines[1], rtol=1e-12)
 
 
 @pytest.mark.parametrize("name", ["csi", "lar", "xenonnt", "dresden2"])
