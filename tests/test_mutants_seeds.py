@@ -562,6 +562,16 @@ def test_a_cost_must_name_its_parameters_and_priors():
     assert Cost.__abstractmethods__ == {"__call__", "fit", "fix", "parameters", "priors"}
 
 
+def test_a_binned_cost_and_a_replica_cost_must_implement_their_halves():
+    """The binned half (a profile, the kernels' arrays, the fit) and the replica half (per-component counts at given
+    parameters, replicated data): a class that leaves one out cannot be instantiated (seed 29: ``counts`` without
+    ``@abstractmethod`` survived)."""
+    from cevnsfit.stats.cost import BinnedCost, ReplicaCost
+
+    assert BinnedCost.__abstractmethods__ == {"profile", "_pack", "fit"}
+    assert ReplicaCost.__abstractmethods__ == {"profile", "_pack", "counts", "sample"}
+
+
 def test_grid_minimum_at_the_upper_edge_is_not_refined():
     """chi^2 falling to the grid's last value: the minimum is that value at the edge (the grid bounds the
     parameter), not the minimum of a cubic through the last points (0.39 at 3.54 here)."""
