@@ -137,6 +137,17 @@ class GaussianChi2(ReplicaCost):
         self._pick = c_array(np.where(sel < n_e, sel, -1), np.int64)
         # c'Wc + theta_0'P theta_0 (the fixed parameters' prior terms included) on the observed data
         self._r0w = float(self._replica_data(self.observed.reshape(1, -1), None)[2][0])
+        # the background block F of the normal equations (with its priors), Jacobi-scaled (backgrounds of very
+        # different sizes), and its data side b: what :meth:`quadratic` eliminates, the same for every signal
+        self._f_scale = 1.0 / np.sqrt(np.diag(self._g_fixed))
+        self._f_scaled = self._g_fixed * self._f_scale[:, None] * self._f_scale[None, :]
+        self._f_rhs = self._rhs_fixed + self._prior_col[n_sig:] * self._k_centre[0][self._col_param[n_sig:]]
+        b = self._f_rhs
+        self._f_const = self._r0w - (b @ self._f_solve(b[:, None])[:, 0] if b.size else 0.0)  # r0w - b'F^-1 b
+
+    def _f_solve(self, x: np.ndarray) -> np.ndarray:
+        """F^-1 x for x (background columns, m), through the Jacobi-scaled F."""
+        return self._f_scale[:, None] * np.linalg.solve(self._f_scaled, self._f_scale[:, None] * x)
 
     def sample(self, expected: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
         """``n`` replicated data sets (n, n_bins) with this chi^2's own fluctuations: D_b = expected_b + sigma_b z,
@@ -283,20 +294,13 @@ class GaussianChi2(ReplicaCost):
         bases = np.asarray(bases, dtype=float)
         f = self._lines_factors(bases)
         ns, q, lin, r = self._n_sig, f["q"], f["l"], f["r"]
-        centre = self._k_centre[0][self._col_param]
-        b = self._rhs_fixed + self._prior_col[ns:] * centre[ns:]
-        const = self._r0w
-        if b.size:
-            # Jacobi-scaled solves with F (backgrounds of very different sizes)
-            d = 1.0 / np.sqrt(np.diag(self._g_fixed))
-            f_scaled = self._g_fixed * d[:, None] * d[None, :]
-            solve = lambda x: d[:, None] * np.linalg.solve(f_scaled, d[:, None] * x)  # noqa: E731
-            l_f_inv = solve(lin.reshape(-1, lin.shape[-1]).T).T.reshape(lin.shape)  # L_k F^-1 (R, K, n_sig, nf)
+        if self._f_rhs.size:
+            l_f_inv = self._f_solve(lin.reshape(-1, lin.shape[-1]).T).T.reshape(lin.shape)  # L_k F^-1 (R, K, n_sig, nf)
             q = q - np.einsum("rkjm,rlim->rklji", l_f_inv, lin)
-            r = r - l_f_inv @ b
-            const = const - b @ solve(b[:, None])[:, 0]
+            r = r - l_f_inv @ self._f_rhs
         prior = self._prior_col[:ns]
-        return QuadraticProfile(np.full(bases.shape[0], const), q, r, prior + 1e-12, prior * centre[:ns])
+        centre = self._k_centre[0][self._col_param[:ns]]
+        return QuadraticProfile(np.full(bases.shape[0], self._f_const), q, r, prior + 1e-12, prior * centre)
 
     def replicas_linear(self, coefficients: np.ndarray, basis: np.ndarray, observed: np.ndarray,
                         centres: np.ndarray | None = None, factors=None) -> np.ndarray:
